@@ -1,0 +1,172 @@
+/* The device-neutral op table. Layers hold no device code: every loop over tensor data is an op here.
+ * The CPU backend (backend/cpu/, oneDNN + OpenMP) fills it now; a CUDA backend fills the same table
+ * with cuBLAS/cuDNN/own kernels. Only backend/registry.c knows which backends are built.
+ *
+ * Conventions (as llm.c and THNN): all pointers are device memory of the context's backend, fp32,
+ * row-major. Outputs first is NOT used; arguments read (inputs, shapes) then written. Ops that
+ * produce a parameter gradient ACCUMULATE (+=) so gradient accumulation and shared parameters are
+ * free; ops that produce an activation gradient ASSIGN (=) unless documented as accumulating.
+ * Layouts: images NCHW, with "S" the spatial size H*W; BN/bias act on dim C of (outer, C, inner). */
+#ifndef SSL_BACKEND_BACKEND_H
+#define SSL_BACKEND_BACKEND_H
+
+#include "framework/core/ctx.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Convolution geometry: input (N, C, H, W), weight (K, C, R, R), output (N, K, P, Q).
+ * Square kernel R, symmetric zero padding, equal stride in both axes, no dilation, groups = 1. */
+typedef struct {
+    int N, C, H, W;
+    int K, R, stride, pad;
+    int P, Q;
+} ssl_conv_shape;
+
+static inline ssl_conv_shape ssl_conv_shape_make(int N, int C, int H, int W, int K, int R,
+                                                 int stride, int pad)
+{
+    ssl_conv_shape s = {N, C, H, W, K, R, stride, pad, (H + 2 * pad - R) / stride + 1,
+                        (W + 2 * pad - R) / stride + 1};
+    return s;
+}
+
+typedef struct ssl_backend {
+    const char *name;
+
+    /* --- memory ---------------------------------------------------------------------------- */
+    void *(*alloc)(size_t bytes);                          /* 64-byte aligned, aborts on failure */
+    void (*free)(void *p);
+    void (*upload)(void *dst, const void *src, size_t bytes);   /* host -> device */
+    void (*download)(void *dst, const void *src, size_t bytes); /* device -> host */
+    void (*sync)(ssl_ctx *c);                              /* wait for queued work */
+    void (*ctx_init)(ssl_ctx *c);                          /* create handles in c->be_state */
+    void (*ctx_free)(ssl_ctx *c);
+
+    /* --- BLAS ------------------------------------------------------------------------------ */
+    /* C = alpha * op(A) @ op(B) + beta * C; op(A) is (M, K), op(B) is (K, N); row-major. */
+    void (*gemm)(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                 const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+    /* `batch` independent gemms; matrix i starts at A + i*sa, B + i*sb, C + i*sc. */
+    void (*gemm_batched)(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                         const float *A, int lda, int64_t sa, const float *B, int ldb, int64_t sb,
+                         float beta, float *C, int ldc, int64_t sc, int batch);
+
+    /* --- convolution (no bias; bias is bias_add) ------------------------------------------- */
+    void (*conv2d_fwd)(ssl_ctx *c, const ssl_conv_shape *s, const float *x, const float *w,
+                       float *y);                                 /* y = conv(x, w) */
+    void (*conv2d_bwd_data)(ssl_ctx *c, const ssl_conv_shape *s, const float *dy,
+                            const float *w, float *dx);           /* dx = ... */
+    void (*conv2d_bwd_filter)(ssl_ctx *c, const ssl_conv_shape *s, const float *dy,
+                              const float *x, float *dw);         /* dw += ... */
+
+    /* --- elementwise ----------------------------------------------------------------------- */
+    void (*fill)(ssl_ctx *c, float *x, size_t n, float v);
+    void (*copy)(ssl_ctx *c, float *dst, const float *src, size_t n);
+    void (*scale)(ssl_ctx *c, float *x, size_t n, float a);                 /* x *= a */
+    void (*axpby)(ssl_ctx *c, size_t n, float a, const float *x, float b, float *y); /* y = a x + b y */
+    void (*add)(ssl_ctx *c, size_t n, const float *a, const float *b, float *y);     /* y = a + b */
+    void (*mul)(ssl_ctx *c, size_t n, const float *a, const float *b, float *y);     /* y = a * b */
+    void (*relu_fwd)(ssl_ctx *c, size_t n, const float *x, float *y);
+    /* dx = dy * (y > 0); y is the ReLU output (in-place safe: dx may alias dy). */
+    void (*relu_bwd)(ssl_ctx *c, size_t n, const float *y, const float *dy, float *dx);
+    void (*gelu_fwd)(ssl_ctx *c, size_t n, const float *x, float *y);   /* exact (erf) GELU */
+    void (*gelu_bwd)(ssl_ctx *c, size_t n, const float *x, const float *dy, float *dx);
+
+    /* --- bias / broadcast over (outer, C, inner) -------------------------------------------- */
+    void (*bias_add)(ssl_ctx *c, int64_t outer, int64_t C, int64_t inner, const float *b, float *y);
+    /* db[c] += sum over outer, inner of dy */
+    void (*bias_grad)(ssl_ctx *c, int64_t outer, int64_t C, int64_t inner, const float *dy, float *db);
+
+    /* --- batch norm over (N, C, S): split so statistics can be all-reduced across ranks ----- */
+    /* Local per-channel sum and sum of squares, accumulated in double, written as double. */
+    void (*bn_stats)(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *x, double *sum,
+                     double *sumsq);
+    /* y = (x - mean) * invstd * gamma + beta; gamma/beta NULL means non-affine. */
+    void (*bn_apply)(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *x,
+                     const float *mean, const float *invstd, const float *gamma,
+                     const float *beta, float *y);
+    /* Local per-channel sum(dy) and sum(dy * xhat), in double. */
+    void (*bn_bwd_stats)(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy,
+                         const float *x, const float *mean, const float *invstd, double *sum_dy,
+                         double *sum_dy_xhat);
+    /* Training-mode input gradient with batch statistics over `count` samples (all ranks):
+     * dx = gamma*invstd*(dy - sum_dy/count - xhat*sum_dy_xhat/count); gamma NULL means 1. */
+    void (*bn_bwd_data)(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy,
+                        const float *x, const float *mean, const float *invstd,
+                        const float *gamma, const double *sum_dy, const double *sum_dy_xhat,
+                        double count, float *dx);
+
+    /* --- pooling ----------------------------------------------------------------------------- */
+    /* Max pool k x k, stride, zero... (-inf) padding; argmax (flat index into the input plane)
+     * saved as int32 in `idx` (N, C, P, Q). */
+    void (*maxpool_fwd)(ssl_ctx *c, int N, int C, int H, int W, int k, int stride, int pad,
+                        int P, int Q, const float *x, float *y, int32_t *idx);
+    void (*maxpool_bwd)(ssl_ctx *c, int N, int C, int H, int W, int P, int Q, const float *dy,
+                        const int32_t *idx, float *dx);   /* dx = ... */
+    /* Mean over S for each (N, C): y (N, C). */
+    void (*avgpool_fwd)(ssl_ctx *c, int64_t NC, int64_t S, const float *x, float *y);
+    void (*avgpool_bwd)(ssl_ctx *c, int64_t NC, int64_t S, const float *dy, float *dx);
+
+    /* --- row-wise ops over (rows, D) -------------------------------------------------------- */
+    /* Layer norm over the last dim; saves mean and rstd (rows). gamma/beta may be NULL. */
+    void (*layernorm_fwd)(ssl_ctx *c, int64_t rows, int64_t D, float eps, const float *x,
+                          const float *gamma, const float *beta, float *y, float *mean,
+                          float *rstd);
+    /* dx = ...; dgamma += ...; dbeta += ... (dgamma/dbeta NULL: skipped). */
+    void (*layernorm_bwd)(ssl_ctx *c, int64_t rows, int64_t D, const float *dy, const float *x,
+                          const float *gamma, const float *mean, const float *rstd, float *dx,
+                          float *dgamma, float *dbeta);
+    /* y = softmax(scale * x) per row. In-place safe. */
+    void (*softmax_fwd)(ssl_ctx *c, int64_t rows, int64_t D, float scale, const float *x, float *y);
+    /* dx = scale * y * (dy - sum(dy * y)) per row. In-place safe (dx may alias dy). */
+    void (*softmax_bwd)(ssl_ctx *c, int64_t rows, int64_t D, float scale, const float *y,
+                        const float *dy, float *dx);
+    /* y = log_softmax(x) per row. */
+    void (*log_softmax_fwd)(ssl_ctx *c, int64_t rows, int64_t D, const float *x, float *y);
+    /* dx = dy - exp(y) * sum(dy) per row, y the log-softmax output. */
+    void (*log_softmax_bwd)(ssl_ctx *c, int64_t rows, int64_t D, const float *y, const float *dy,
+                            float *dx);
+    /* y = x / max(||x||, eps) per row; saves norm (rows) = max(||x||, eps). */
+    void (*l2norm_fwd)(ssl_ctx *c, int64_t rows, int64_t D, float eps, const float *x, float *y,
+                       float *norm);
+    /* dx = (dy - y * sum(dy * y)) / norm per row. */
+    void (*l2norm_bwd)(ssl_ctx *c, int64_t rows, int64_t D, const float *y, const float *norm,
+                       const float *dy, float *dx);
+
+    /* --- token / row movement ---------------------------------------------------------------- */
+    /* dst[r, 0:cols] = src[r, 0:cols] with leading dimensions lds / ldd (concat, slice). */
+    void (*copy2d)(ssl_ctx *c, int64_t rows, int64_t cols, const float *src, int64_t lds,
+                   float *dst, int64_t ldd);
+    /* dst[r, 0:cols] += src[r, 0:cols] (backward of a copy into a shared gradient). */
+    void (*add2d)(ssl_ctx *c, int64_t rows, int64_t cols, const float *src, int64_t lds,
+                  float *dst, int64_t ldd);
+    /* dst[i] = src[idx[i]] for rows of `cols` floats (MAE's kept tokens). idx is device int32. */
+    void (*gather_rows)(ssl_ctx *c, int64_t n, int64_t cols, const int32_t *idx, const float *src,
+                        float *dst);
+    /* dst[idx[i]] += src[i]; indices must be distinct (they are for a permutation subset). */
+    void (*scatter_add_rows)(ssl_ctx *c, int64_t n, int64_t cols, const int32_t *idx,
+                             const float *src, float *dst);
+
+    /* --- reductions (result on the host; a device backend synchronises) ---------------------- */
+    double (*sumsq)(ssl_ctx *c, size_t n, const float *x);
+    double (*dot)(ssl_ctx *c, size_t n, const float *x, const float *y);
+    double (*sum)(ssl_ctx *c, size_t n, const float *x);
+
+    /* --- optimizer kernels over one segment --------------------------------------------------- */
+    /* d = gscale * (g + wd * w); m = momentum * m + d; w -= lr * (nesterov ? d + momentum*m : m).
+     * momentum 0: plain SGD (m untouched, may be NULL). */
+    void (*sgd_update)(ssl_ctx *c, size_t n, float lr, float momentum, int nesterov, float wd,
+                       float gscale, float *w, const float *g, float *m);
+    /* Adam direction into u: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+     * u = (m / bc1) / (sqrt(v / bc2) + eps) + wd * w. u may alias g. */
+    void (*adam_direction)(ssl_ctx *c, size_t n, float b1, float b2, float eps, float bc1,
+                           float bc2, float wd, const float *w, const float *g, float *m, float *v,
+                           float *u);
+} ssl_backend;
+
+/* The backend registered under `name` ("cpu", "cuda"); NULL when not built. */
+const ssl_backend *ssl_backend_get(const char *name);
+const ssl_backend *ssl_backend_cpu(void);
+
+#endif

@@ -1,0 +1,59 @@
+/* CPU backend: private declarations shared by the backend/cpu/ files. Each op family lives in its
+ * own file (blas.c, conv.c, elementwise.c, norm.c, pool.c, rows.c, tokens.c, reduce.c, optim.c);
+ * table.c assembles them into the ssl_backend vtable. Kernels parallelise with OpenMP. */
+#ifndef SSL_BACKEND_CPU_CPU_H
+#define SSL_BACKEND_CPU_CPU_H
+
+#include "framework/backend/backend.h"
+
+void *ssl_cpu_alloc(size_t bytes);
+void ssl_cpu_free(void *p);
+void ssl_cpu_upload(void *dst, const void *src, size_t bytes);
+void ssl_cpu_download(void *dst, const void *src, size_t bytes);
+void ssl_cpu_sync(ssl_ctx *c);
+void ssl_cpu_ctx_init(ssl_ctx *c);
+void ssl_cpu_ctx_free(ssl_ctx *c);
+void ssl_cpu_gemm(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+void ssl_cpu_gemm_batched(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, int64_t sa, const float *B, int ldb, int64_t sb, float beta, float *C, int ldc, int64_t sc, int batch);
+void ssl_cpu_conv2d_fwd(ssl_ctx *c, const ssl_conv_shape *s, const float *x, const float *w, float *y);
+void ssl_cpu_conv2d_bwd_data(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *w, float *dx);
+void ssl_cpu_conv2d_bwd_filter(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *x, float *dw);
+void ssl_cpu_fill(ssl_ctx *c, float *x, size_t n, float v);
+void ssl_cpu_copy(ssl_ctx *c, float *dst, const float *src, size_t n);
+void ssl_cpu_scale(ssl_ctx *c, float *x, size_t n, float a);
+void ssl_cpu_axpby(ssl_ctx *c, size_t n, float a, const float *x, float b, float *y);
+void ssl_cpu_add(ssl_ctx *c, size_t n, const float *a, const float *b, float *y);
+void ssl_cpu_mul(ssl_ctx *c, size_t n, const float *a, const float *b, float *y);
+void ssl_cpu_relu_fwd(ssl_ctx *c, size_t n, const float *x, float *y);
+void ssl_cpu_relu_bwd(ssl_ctx *c, size_t n, const float *y, const float *dy, float *dx);
+void ssl_cpu_gelu_fwd(ssl_ctx *c, size_t n, const float *x, float *y);
+void ssl_cpu_gelu_bwd(ssl_ctx *c, size_t n, const float *x, const float *dy, float *dx);
+void ssl_cpu_bias_add(ssl_ctx *c, int64_t outer, int64_t C, int64_t inner, const float *b, float *y);
+void ssl_cpu_bias_grad(ssl_ctx *c, int64_t outer, int64_t C, int64_t inner, const float *dy, float *db);
+void ssl_cpu_bn_stats(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *x, double *sum, double *sumsq);
+void ssl_cpu_bn_apply(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *x, const float *mean, const float *invstd, const float *gamma, const float *beta, float *y);
+void ssl_cpu_bn_bwd_stats(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy, const float *x, const float *mean, const float *invstd, double *sum_dy, double *sum_dy_xhat);
+void ssl_cpu_bn_bwd_data(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy, const float *x, const float *mean, const float *invstd, const float *gamma, const double *sum_dy, const double *sum_dy_xhat, double count, float *dx);
+void ssl_cpu_maxpool_fwd(ssl_ctx *c, int N, int C, int H, int W, int k, int stride, int pad, int P, int Q, const float *x, float *y, int32_t *idx);
+void ssl_cpu_maxpool_bwd(ssl_ctx *c, int N, int C, int H, int W, int P, int Q, const float *dy, const int32_t *idx, float *dx);
+void ssl_cpu_avgpool_fwd(ssl_ctx *c, int64_t NC, int64_t S, const float *x, float *y);
+void ssl_cpu_avgpool_bwd(ssl_ctx *c, int64_t NC, int64_t S, const float *dy, float *dx);
+void ssl_cpu_layernorm_fwd(ssl_ctx *c, int64_t rows, int64_t D, float eps, const float *x, const float *gamma, const float *beta, float *y, float *mean, float *rstd);
+void ssl_cpu_layernorm_bwd(ssl_ctx *c, int64_t rows, int64_t D, const float *dy, const float *x, const float *gamma, const float *mean, const float *rstd, float *dx, float *dgamma, float *dbeta);
+void ssl_cpu_softmax_fwd(ssl_ctx *c, int64_t rows, int64_t D, float scale, const float *x, float *y);
+void ssl_cpu_softmax_bwd(ssl_ctx *c, int64_t rows, int64_t D, float scale, const float *y, const float *dy, float *dx);
+void ssl_cpu_log_softmax_fwd(ssl_ctx *c, int64_t rows, int64_t D, const float *x, float *y);
+void ssl_cpu_log_softmax_bwd(ssl_ctx *c, int64_t rows, int64_t D, const float *y, const float *dy, float *dx);
+void ssl_cpu_l2norm_fwd(ssl_ctx *c, int64_t rows, int64_t D, float eps, const float *x, float *y, float *norm);
+void ssl_cpu_l2norm_bwd(ssl_ctx *c, int64_t rows, int64_t D, const float *y, const float *norm, const float *dy, float *dx);
+void ssl_cpu_copy2d(ssl_ctx *c, int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst, int64_t ldd);
+void ssl_cpu_add2d(ssl_ctx *c, int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst, int64_t ldd);
+void ssl_cpu_gather_rows(ssl_ctx *c, int64_t n, int64_t cols, const int32_t *idx, const float *src, float *dst);
+void ssl_cpu_scatter_add_rows(ssl_ctx *c, int64_t n, int64_t cols, const int32_t *idx, const float *src, float *dst);
+double ssl_cpu_sumsq(ssl_ctx *c, size_t n, const float *x);
+double ssl_cpu_dot(ssl_ctx *c, size_t n, const float *x, const float *y);
+double ssl_cpu_sum(ssl_ctx *c, size_t n, const float *x);
+void ssl_cpu_sgd_update(ssl_ctx *c, size_t n, float lr, float momentum, int nesterov, float wd, float gscale, float *w, const float *g, float *m);
+void ssl_cpu_adam_direction(ssl_ctx *c, size_t n, float b1, float b2, float eps, float bc1, float bc2, float wd, const float *w, const float *g, float *m, float *v, float *u);
+
+#endif

@@ -1,0 +1,60 @@
+/* ssl_ctx lifetime, workspace and profiling. */
+#include "framework/core/ctx.h"
+
+#include "framework/backend/backend.h"
+#include "framework/core/check.h"
+#include "framework/core/timer.h"
+
+#include <omp.h>
+#include <string.h>
+
+const char *const ssl_prof_names[SSL_PROF_COUNT] = {
+    "conv fwd", "conv bwd", "bn fwd", "bn bwd", "act fwd", "act bwd", "pool fwd", "pool bwd",
+    "linear fwd", "linear bwd", "layernorm fwd", "layernorm bwd", "attention fwd",
+    "attention bwd", "tokens fwd", "tokens bwd", "loss", "optimizer", "other",
+};
+
+void ssl_ctx_init(ssl_ctx *c, const char *backend)
+{
+    memset(c, 0, sizeof *c);
+    c->be = ssl_backend_get(backend);
+    SSL_ASSERTF(c->be, "backend '%s' is not built into this sslrun", backend);
+    c->nthreads = omp_get_max_threads();
+    ssl_arena_init(&c->act, c->be->alloc, c->be->free);
+    if (c->be->ctx_init) c->be->ctx_init(c);
+}
+
+void ssl_ctx_free(ssl_ctx *c)
+{
+    if (c->be->ctx_free) c->be->ctx_free(c);
+    ssl_arena_free(&c->act);
+    if (c->ws) c->be->free(c->ws);
+    memset(c, 0, sizeof *c);
+}
+
+void *ssl_ctx_workspace(ssl_ctx *c, size_t bytes)
+{
+    if (bytes > c->ws_bytes) {
+        if (c->ws) c->be->free(c->ws);
+        c->ws = c->be->alloc(bytes);
+        c->ws_bytes = bytes;
+    }
+    return c->ws;
+}
+
+void ssl_ctx_step_begin(ssl_ctx *c) { ssl_arena_reset(&c->act); }
+
+double ssl_prof_begin(ssl_ctx *c)
+{
+    if (!c->prof) return 0.0;
+    c->be->sync(c);
+    return ssl_now();
+}
+
+void ssl_prof_end(ssl_ctx *c, ssl_prof_bucket b, double t0, double flops)
+{
+    if (!c->prof) return;
+    c->be->sync(c);
+    c->prof->seconds[b] += ssl_now() - t0;
+    c->prof->flops[b] += flops;
+}

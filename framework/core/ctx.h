@@ -1,0 +1,52 @@
+/* ssl_ctx: everything an op or layer needs, passed explicitly (no hidden globals): the backend and
+ * its private state, the activation arena, a reusable workspace, and optional profiling.
+ * Rank and world size live in the communicator (later), never in globals. */
+#ifndef SSL_CORE_CTX_H
+#define SSL_CORE_CTX_H
+
+#include "framework/core/arena.h"
+
+#include <stddef.h>
+
+struct ssl_backend;
+
+/* Time buckets for the per-layer breakdown printed by benchmarks. */
+typedef enum {
+    SSL_PROF_CONV_FWD, SSL_PROF_CONV_BWD, SSL_PROF_BN_FWD, SSL_PROF_BN_BWD,
+    SSL_PROF_ACT_FWD, SSL_PROF_ACT_BWD, SSL_PROF_POOL_FWD, SSL_PROF_POOL_BWD,
+    SSL_PROF_LINEAR_FWD, SSL_PROF_LINEAR_BWD, SSL_PROF_LN_FWD, SSL_PROF_LN_BWD,
+    SSL_PROF_ATTN_FWD, SSL_PROF_ATTN_BWD, SSL_PROF_TOKENS_FWD, SSL_PROF_TOKENS_BWD,
+    SSL_PROF_LOSS, SSL_PROF_OPTIM, SSL_PROF_OTHER,
+    SSL_PROF_COUNT
+} ssl_prof_bucket;
+
+extern const char *const ssl_prof_names[SSL_PROF_COUNT];
+
+typedef struct {
+    double seconds[SSL_PROF_COUNT];
+    double flops[SSL_PROF_COUNT];
+} ssl_prof;
+
+typedef struct ssl_ctx {
+    const struct ssl_backend *be;
+    void *be_state;     /* backend-private: handles, streams, primitive caches */
+    int nthreads;       /* CPU threads (OMP_NUM_THREADS) */
+    ssl_arena act;      /* activations: reset by the training loop at every step */
+    void *ws;           /* scratch workspace (im2col, reductions); grows, never shrinks */
+    size_t ws_bytes;
+    ssl_prof *prof;     /* NULL: no timing */
+} ssl_ctx;
+
+/* Create a context on the named backend ("cpu"; "cuda" when built). */
+void ssl_ctx_init(ssl_ctx *c, const char *backend);
+void ssl_ctx_free(ssl_ctx *c);
+/* Workspace of at least `bytes`; contents undefined; valid until the next call. */
+void *ssl_ctx_workspace(ssl_ctx *c, size_t bytes);
+/* Start a step: forget all activations (no allocation after the first step). */
+void ssl_ctx_step_begin(ssl_ctx *c);
+
+/* Profiling helpers: begin returns a timestamp (0 when disabled); end synchronises the device. */
+double ssl_prof_begin(ssl_ctx *c);
+void ssl_prof_end(ssl_ctx *c, ssl_prof_bucket b, double t0, double flops);
+
+#endif

@@ -1,0 +1,172 @@
+/* Test helpers (see testutil.h). */
+#include <stdio.h>
+
+#include "common/testutil.h"
+
+#include "framework/core/check.h"
+#include "framework/core/rng.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ssl_test_failures;
+
+int ssl_test_exit(void)
+{
+    if (ssl_test_failures) fprintf(stderr, "%d check(s) failed\n", ssl_test_failures);
+    else printf("all checks passed\n");
+    return ssl_test_failures ? 1 : 0;
+}
+
+int ssl_test_close(const char *what, const float *got, const float *want, size_t n, double atol,
+                   double rtol)
+{
+    size_t worst = 0, nbad = 0;
+    double worst_excess = -1e300;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - (double)want[i]);
+        double lim = atol + rtol * fabs((double)want[i]);
+        if (!(d <= lim)) nbad++; /* NaN counts as bad */
+        double ex = isnan(d) ? 1e300 : d - lim;
+        if (ex > worst_excess) { worst_excess = ex; worst = i; }
+    }
+    if (nbad) {
+        ssl_test_failures++;
+        fprintf(stderr, "FAIL %s: %zu/%zu elements off; worst [%zu] got %.7g want %.7g\n", what,
+                nbad, n, worst, (double)got[worst], (double)want[worst]);
+        return 0;
+    }
+    return 1;
+}
+
+void ssl_test_uniform(float *x, size_t n, uint64_t seed, float lo, float hi)
+{
+    ssl_rng r;
+    ssl_rng_init(&r, seed, 12345);
+    ssl_rng_fill_uniform(&r, x, n, lo, hi);
+}
+
+double ssl_test_dot(const float *a, const float *b, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+int ssl_test_gradcheck(const char *what, ssl_test_loss_fn loss, void *ud, float *x, size_t n,
+                       const float *grad, int max_checks, float eps, double atol, double rtol)
+{
+    size_t stride = n > (size_t)max_checks ? n / (size_t)max_checks : 1;
+    int bad = 0;
+    double worst = 0;
+    size_t worst_i = 0;
+    double worst_fd = 0;
+    for (size_t i = (stride > 1 ? stride / 2 : 0); i < n; i += stride) {
+        float keep = x[i];
+        x[i] = keep + eps;
+        double lp = loss(ud);
+        x[i] = keep - eps;
+        double lm = loss(ud);
+        x[i] = keep;
+        /* the perturbation actually applied, after float rounding */
+        double h = ((double)(keep + eps) - (double)(keep - eps));
+        double fd = (lp - lm) / h;
+        double err = fabs(fd - grad[i]);
+        double lim = atol + rtol * fmax(fabs(fd), fabs(grad[i]));
+        if (!(err <= lim)) {
+            double excess = isnan(err) ? 1e300 : err - lim;
+            if (bad++ == 0 || excess > worst) {
+                worst = excess;
+                worst_i = i;
+                worst_fd = fd;
+            }
+        }
+    }
+    if (bad) {
+        ssl_test_failures++;
+        fprintf(stderr, "FAIL gradcheck %s: %d element(s) off; e.g. [%zu] analytic %.7g fd %.7g\n",
+                what, bad, worst_i, (double)grad[worst_i], worst_fd);
+        return 0;
+    }
+    return 1;
+}
+
+struct ssl_fixture {
+    int n;
+    char **names;
+    float **data;
+    size_t *count;
+};
+
+ssl_fixture *ssl_fixture_load(const char *file)
+{
+    const char *dir = getenv("SSL_FIXTURES");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir ? dir : "tests/ref/fixtures", file);
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        fprintf(stderr, "fixture %s not found (set SSL_FIXTURES)\n", path);
+        return NULL;
+    }
+    ssl_fixture *f = calloc(1, sizeof *f);
+    int cap = 0;
+    for (;;) {
+        uint32_t len, ndim;
+        if (fread(&len, 4, 1, fp) != 1) break;
+        SSL_ASSERTF(len < 4096, "fixture %s: corrupt record", path);
+        char *name = calloc(len + 1, 1);
+        SSL_ASSERTF(fread(name, 1, len, fp) == len, "fixture %s: truncated name", path);
+        SSL_ASSERTF(fread(&ndim, 4, 1, fp) == 1 && ndim <= 8, "fixture %s: bad ndim", path);
+        size_t cnt = 1;
+        for (uint32_t d = 0; d < ndim; d++) {
+            int64_t s;
+            SSL_ASSERTF(fread(&s, 8, 1, fp) == 1 && s >= 0, "fixture %s: bad shape", path);
+            cnt *= (size_t)s;
+        }
+        float *d = malloc((cnt ? cnt : 1) * sizeof(float));
+        SSL_ASSERTF(fread(d, sizeof(float), cnt, fp) == cnt, "fixture %s: truncated %s", path, name);
+        if (f->n == cap) {
+            cap = cap ? 2 * cap : 64;
+            f->names = realloc(f->names, (size_t)cap * sizeof *f->names);
+            f->data = realloc(f->data, (size_t)cap * sizeof *f->data);
+            f->count = realloc(f->count, (size_t)cap * sizeof *f->count);
+        }
+        f->names[f->n] = name;
+        f->data[f->n] = d;
+        f->count[f->n] = cnt;
+        f->n++;
+    }
+    fclose(fp);
+    return f;
+}
+
+int ssl_fixture_has(const ssl_fixture *f, const char *name)
+{
+    for (int i = 0; i < f->n; i++)
+        if (strcmp(f->names[i], name) == 0) return 1;
+    return 0;
+}
+
+const float *ssl_fixture_get(const ssl_fixture *f, const char *name, size_t *n)
+{
+    for (int i = 0; i < f->n; i++)
+        if (strcmp(f->names[i], name) == 0) {
+            if (n) *n = f->count[i];
+            return f->data[i];
+        }
+    SSL_ABORT("fixture has no tensor '%s'", name);
+}
+
+void ssl_fixture_free(ssl_fixture *f)
+{
+    if (!f) return;
+    for (int i = 0; i < f->n; i++) {
+        free(f->names[i]);
+        free(f->data[i]);
+    }
+    free(f->names);
+    free(f->data);
+    free(f->count);
+    free(f);
+}

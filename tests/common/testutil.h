@@ -1,0 +1,49 @@
+/* Test helpers: failure counting, tolerance checks, finite-difference gradient checks and the
+ * reader for PyTorch-generated fixtures (tests/ref/make_fixtures.py writes them).
+ * Tests run on the CPU backend, whose device memory is host memory. */
+#ifndef SSL_TESTS_TESTUTIL_H
+#define SSL_TESTS_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Number of failed checks so far; tests `return ssl_test_exit();`. */
+extern int ssl_test_failures;
+int ssl_test_exit(void);
+
+#define SSL_EXPECT(cond, ...)                                                                  \
+    do {                                                                                       \
+        if (!(cond)) {                                                                         \
+            ssl_test_failures++;                                                               \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                               \
+            fprintf(stderr, __VA_ARGS__);                                                      \
+            fputc('\n', stderr);                                                               \
+        }                                                                                      \
+    } while (0)
+
+/* |got - want| <= atol + rtol * |want| elementwise; prints the worst element; returns 1 if ok. */
+int ssl_test_close(const char *what, const float *got, const float *want, size_t n, double atol,
+                   double rtol);
+
+/* Deterministic test data. */
+void ssl_test_uniform(float *x, size_t n, uint64_t seed, float lo, float hi);
+double ssl_test_dot(const float *a, const float *b, size_t n);
+
+/* Finite-difference gradient check of a scalar function of host buffer x.
+ * loss(ud) recomputes the scalar from the current x (accumulate it in double). grad is the analytic
+ * gradient. Checks up to max_checks evenly spread elements with central differences of step eps;
+ * an element passes when |fd - grad| <= atol + rtol * max(|fd|, |grad|). Returns 1 if all pass. */
+typedef double (*ssl_test_loss_fn)(void *ud);
+int ssl_test_gradcheck(const char *what, ssl_test_loss_fn loss, void *ud, float *x, size_t n,
+                       const float *grad, int max_checks, float eps, double atol, double rtol);
+
+/* Fixture files: a sequence of records [u32 name_len][name][u32 ndim][i64 shape[ndim]][f32 data]. */
+typedef struct ssl_fixture ssl_fixture;
+/* Loads $SSL_FIXTURES/<file>; returns NULL (and prints why) when absent. */
+ssl_fixture *ssl_fixture_load(const char *file);
+/* Tensor by name; aborts with the name when absent. *n receives its element count if non-NULL. */
+const float *ssl_fixture_get(const ssl_fixture *f, const char *name, size_t *n);
+int ssl_fixture_has(const ssl_fixture *f, const char *name);
+void ssl_fixture_free(ssl_fixture *f);
+
+#endif
