@@ -97,6 +97,18 @@ typedef struct ssl_backend {
                         const float *gamma, const double *sum_dy, const double *sum_dy_xhat,
                         double count, float *dx);
 
+    /* Turn (possibly all-reduced) sums over `count` samples into mean and invstd = 1/sqrt(var+eps)
+     * (biased var) and, when running_mean is non-NULL, update running stats with `momentum`
+     * (PyTorch convention: running = (1-momentum)*running + momentum*batch, unbiased var).
+     * train == 0: mean/invstd come from the running stats instead (sum/sumsq unused). */
+    void (*bn_finalize)(ssl_ctx *c, int64_t C, int train, const double *sum, const double *sumsq,
+                        double count, float eps, float momentum, float *running_mean,
+                        float *running_var, float *mean, float *invstd);
+
+    /* dgamma += sum_dy_xhat; dbeta += sum_dy (per channel). */
+    void (*bn_param_grads)(ssl_ctx *c, int64_t C, const double *sum_dy, const double *sum_dy_xhat,
+                           float *dgamma, float *dbeta);
+
     /* --- pooling ----------------------------------------------------------------------------- */
     /* Max pool k x k, stride, zero... (-inf) padding; argmax (flat index into the input plane)
      * saved as int32 in `idx` (N, C, P, Q). */
@@ -147,6 +159,12 @@ typedef struct ssl_backend {
     /* dst[idx[i]] += src[i]; indices must be distinct (they are for a permutation subset). */
     void (*scatter_add_rows)(ssl_ctx *c, int64_t n, int64_t cols, const int32_t *idx,
                              const float *src, float *dst);
+
+    /* Patch extraction for ViT patch embedding (as a linear layer on patches): x (N, C, H, W) ->
+     * out (N, T, C*p*p), T = (H/p)*(W/p) in row-major patch order, features ordered (c, i, j) like a
+     * flattened (D, C, p, p) conv weight. unpatchify is its exact inverse (dx = ..., assigns). */
+    void (*patchify)(ssl_ctx *c, int N, int C, int H, int W, int p, const float *x, float *out);
+    void (*unpatchify)(ssl_ctx *c, int N, int C, int H, int W, int p, const float *in, float *x);
 
     /* --- reductions (result on the host; a device backend synchronises) ---------------------- */
     double (*sumsq)(ssl_ctx *c, size_t n, const float *x);

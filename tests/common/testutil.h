@@ -32,10 +32,18 @@ double ssl_test_dot(const float *a, const float *b, size_t n);
 /* Finite-difference gradient check of a scalar function of host buffer x.
  * loss(ud) recomputes the scalar from the current x (accumulate it in double). grad is the analytic
  * gradient. Checks up to max_checks evenly spread elements with central differences of step eps;
- * an element passes when |fd - grad| <= atol + rtol * max(|fd|, |grad|). Returns 1 if all pass. */
+ * an element passes when |fd - grad| <= atol + rtol * max(|fd|, |grad|), or when grad matches one of
+ * the one-sided differences that way (a kink within eps on the other side). Returns 1 if all pass. */
 typedef double (*ssl_test_loss_fn)(void *ud);
 int ssl_test_gradcheck(const char *what, ssl_test_loss_fn loss, void *ud, float *x, size_t n,
                        const float *grad, int max_checks, float eps, double atol, double rtol);
+
+/* Directional finite-difference check of a whole tensor: perturb all of x along a random direction
+ * v (uniform in [-1,1]) and compare (L(x+eps v) - L(x-eps v)) / 2eps with grad.v, relative to
+ * |grad||v|. Robust where per-element differences are not (many ReLU kinks, fp32 noise), and still
+ * fails for a wrong or missing gradient term, which moves grad.v by a sizeable fraction of |grad||v|. */
+int ssl_test_gradcheck_dir(const char *what, ssl_test_loss_fn loss, void *ud, float *x, size_t n,
+                           const float *grad, uint64_t seed, float eps, double rtol);
 
 /* Fixture files: a sequence of records [u32 name_len][name][u32 ndim][i64 shape[ndim]][f32 data]. */
 typedef struct ssl_fixture ssl_fixture;

@@ -55,5 +55,38 @@ double ssl_cpu_dot(ssl_ctx *c, size_t n, const float *x, const float *y);
 double ssl_cpu_sum(ssl_ctx *c, size_t n, const float *x);
 void ssl_cpu_sgd_update(ssl_ctx *c, size_t n, float lr, float momentum, int nesterov, float wd, float gscale, float *w, const float *g, float *m);
 void ssl_cpu_adam_direction(ssl_ctx *c, size_t n, float b1, float b2, float eps, float bc1, float bc2, float wd, const float *w, const float *g, float *m, float *v, float *u);
+void ssl_cpu_bn_finalize(ssl_ctx *c, int64_t C, int train, const double *sum, const double *sumsq, double count, float eps, float momentum, float *running_mean, float *running_var, float *mean, float *invstd);
+void ssl_cpu_patchify(ssl_ctx *c, int N, int C, int H, int W, int p, const float *x, float *out);
+void ssl_cpu_unpatchify(ssl_ctx *c, int N, int C, int H, int W, int p, const float *in, float *x);
+void ssl_cpu_bn_param_grads(ssl_ctx *c, int64_t C, const double *sum_dy, const double *sum_dy_xhat, float *dgamma, float *dbeta);
+
+/* --- convolution internals (conv.c: im2col reference and dispatch; conv_dnnl.c: oneDNN) ------ */
+/* Which convolution implementation a context runs; SSL_CONV=im2col|dnnl|dnnl_plain|dnnl_blocked
+ * (read once by ssl_cpu_ctx_init) overrides the measured default. */
+typedef enum {
+    SSL_CPU_CONV_AUTO = 0,     /* the measured per-direction default (conv.c) */
+    SSL_CPU_CONV_IM2COL,       /* im2col + ssl_cpu_gemm: the simple reference */
+    SSL_CPU_CONV_DNNL_PLAIN,   /* oneDNN primitives on the NCHW/OIHW tensors as they are */
+    SSL_CPU_CONV_DNNL_BLOCKED, /* oneDNN primitives in their preferred layout, with reorders */
+} ssl_cpu_conv_algo;
+
+/* Backend-private state behind ssl_ctx.be_state (created by ssl_cpu_ctx_init). */
+struct ssl_cpu_conv_cache;
+typedef struct ssl_cpu_state {
+    ssl_cpu_conv_algo conv_algo;
+    struct ssl_cpu_conv_cache *conv; /* oneDNN engine, stream and primitive cache; lazily made */
+} ssl_cpu_state;
+
+void ssl_cpu_conv2d_fwd_im2col(ssl_ctx *c, const ssl_conv_shape *s, const float *x, const float *w, float *y);
+void ssl_cpu_conv2d_bwd_data_im2col(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *w, float *dx);
+void ssl_cpu_conv2d_bwd_filter_im2col(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *x, float *dw);
+/* blocked = 0: plain NCHW/OIHW memory; 1: the primitive's preferred layout plus cached reorders. */
+void ssl_cpu_conv2d_fwd_dnnl(ssl_ctx *c, const ssl_conv_shape *s, const float *x, const float *w, float *y, int blocked);
+void ssl_cpu_conv2d_bwd_data_dnnl(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *w, float *dx, int blocked);
+void ssl_cpu_conv2d_bwd_filter_dnnl(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *x, float *dw, int blocked);
+/* oneDNN implementation name chosen for a direction (0 fwd, 1 bwd data, 2 bwd filter); creates the
+ * cached primitive if needed. For benchmarks and logs. */
+const char *ssl_cpu_conv_dnnl_impl(ssl_ctx *c, const ssl_conv_shape *s, int dir, int blocked);
+void ssl_cpu_conv_cache_free(struct ssl_cpu_conv_cache *cc);
 
 #endif

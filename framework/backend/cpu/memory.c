@@ -1,7 +1,9 @@
-/* CPU memory: host allocations, copies are memcpy, sync is a no-op. */
+/* CPU memory: host allocations, copies are memcpy, sync is a no-op; the per-context backend state
+ * (convolution choice and oneDNN primitive cache) is created and freed here. */
 #include "framework/backend/cpu/cpu.h"
 #include "framework/core/check.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void *ssl_cpu_alloc(size_t bytes) { return ssl_malloc(bytes); }
@@ -9,5 +11,27 @@ void ssl_cpu_free(void *p) { ssl_free(p); }
 void ssl_cpu_upload(void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
 void ssl_cpu_download(void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
 void ssl_cpu_sync(ssl_ctx *c) { (void)c; }
-void ssl_cpu_ctx_init(ssl_ctx *c) { c->be_state = NULL; }
-void ssl_cpu_ctx_free(ssl_ctx *c) { (void)c; }
+
+/* Backend state: the convolution choice (SSL_CONV, read once here so a hot loop never calls getenv)
+ * and the oneDNN primitive cache, created lazily by the first convolution (conv_dnnl.c). */
+void ssl_cpu_ctx_init(ssl_ctx *c)
+{
+    ssl_cpu_state *st = ssl_calloc(1, sizeof *st);
+    const char *e = getenv("SSL_CONV");
+    if (!e || !*e || strcmp(e, "auto") == 0) st->conv_algo = SSL_CPU_CONV_AUTO;
+    else if (strcmp(e, "im2col") == 0) st->conv_algo = SSL_CPU_CONV_IM2COL;
+    else if (strcmp(e, "dnnl") == 0 || strcmp(e, "dnnl_plain") == 0)
+        st->conv_algo = SSL_CPU_CONV_DNNL_PLAIN;
+    else if (strcmp(e, "dnnl_blocked") == 0) st->conv_algo = SSL_CPU_CONV_DNNL_BLOCKED;
+    else SSL_ABORT("SSL_CONV='%s': expected auto, im2col, dnnl, dnnl_plain or dnnl_blocked", e);
+    c->be_state = st;
+}
+
+void ssl_cpu_ctx_free(ssl_ctx *c)
+{
+    ssl_cpu_state *st = c->be_state;
+    if (!st) return;
+    if (st->conv) ssl_cpu_conv_cache_free(st->conv);
+    ssl_free(st);
+    c->be_state = NULL;
+}

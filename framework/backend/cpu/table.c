@@ -52,6 +52,10 @@ static const ssl_backend cpu_backend = {
     .sum = ssl_cpu_sum,
     .sgd_update = ssl_cpu_sgd_update,
     .adam_direction = ssl_cpu_adam_direction,
+    .bn_finalize = ssl_cpu_bn_finalize,
+    .patchify = ssl_cpu_patchify,
+    .unpatchify = ssl_cpu_unpatchify,
+    .bn_param_grads = ssl_cpu_bn_param_grads,
 };
 
 const ssl_backend *ssl_backend_cpu(void) { return &cpu_backend; }

@@ -1,0 +1,228 @@
+/* ResNet-18/34/50 (torchvision v1.5 layout: stride on the 3x3 conv of bottlenecks) with the
+ * ImageNet stem (7x7/2 conv + 3x3/2 max-pool) or the small-image stem (3x3/1 conv, no pool), and
+ * a configurable first-stage width so CI can train a tiny one. Conv-BN-ReLU runs as conv + BN with
+ * the ReLU fused in place; the residual add and final ReLU also run in place on the BN output. */
+#include "framework/core/check.h"
+#include "framework/layers/batchnorm.h"
+#include "framework/layers/conv2d.h"
+#include "framework/layers/linear.h"
+#include "framework/layers/pool.h"
+#include "framework/models/model.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    int bottleneck, has_down;
+    ssl_conv2d conv1, conv2, conv3, down;
+    ssl_batchnorm bn1, bn2, bn3, down_bn;
+    ssl_tensor out; /* block output after the final ReLU */
+} rn_block;
+
+typedef struct {
+    ssl_conv2d conv1;
+    ssl_batchnorm bn1;
+    int use_pool;
+    ssl_maxpool pool;
+    int nblocks;
+    rn_block *blocks;
+    ssl_avgpool gap;
+    int has_fc;
+    ssl_linear fc;
+} resnet;
+
+static void block_init(rn_block *b, ssl_plan *pl, const char *name, int inplanes, int planes,
+                       int stride, int bottleneck)
+{
+    char n[112];
+    memset(b, 0, sizeof *b);
+    b->bottleneck = bottleneck;
+    int outc = bottleneck ? planes * 4 : planes;
+#define SUB(s) (ssl_layer_name(n, name, s), n)
+    if (bottleneck) {
+        ssl_conv2d_init(&b->conv1, pl, SUB("conv1"), inplanes, planes, 1, 1, 0, 0);
+        ssl_batchnorm_init(&b->bn1, pl, SUB("bn1"), planes, 1, 1);
+        ssl_conv2d_init(&b->conv2, pl, SUB("conv2"), planes, planes, 3, stride, 1, 0);
+        ssl_batchnorm_init(&b->bn2, pl, SUB("bn2"), planes, 1, 1);
+        ssl_conv2d_init(&b->conv3, pl, SUB("conv3"), planes, outc, 1, 1, 0, 0);
+        ssl_batchnorm_init(&b->bn3, pl, SUB("bn3"), outc, 1, 0);
+    } else {
+        ssl_conv2d_init(&b->conv1, pl, SUB("conv1"), inplanes, planes, 3, stride, 1, 0);
+        ssl_batchnorm_init(&b->bn1, pl, SUB("bn1"), planes, 1, 1);
+        ssl_conv2d_init(&b->conv2, pl, SUB("conv2"), planes, planes, 3, 1, 1, 0);
+        ssl_batchnorm_init(&b->bn2, pl, SUB("bn2"), planes, 1, 0);
+    }
+    if (stride != 1 || inplanes != outc) {
+        b->has_down = 1;
+        ssl_conv2d_init(&b->down, pl, SUB("downsample.0"), inplanes, outc, 1, stride, 0, 0);
+        ssl_batchnorm_init(&b->down_bn, pl, SUB("downsample.1"), outc, 1, 0);
+    }
+#undef SUB
+}
+
+static ssl_tensor block_forward(ssl_ctx *c, rn_block *b, const ssl_weights *w, ssl_tensor x, int train)
+{
+    ssl_tensor h = ssl_conv2d_forward(c, &b->conv1, w, x);
+    h = ssl_batchnorm_forward(c, &b->bn1, w, h, train);
+    h = ssl_conv2d_forward(c, &b->conv2, w, h);
+    if (b->bottleneck) {
+        h = ssl_batchnorm_forward(c, &b->bn2, w, h, train);
+        h = ssl_conv2d_forward(c, &b->conv3, w, h);
+        h = ssl_batchnorm_forward(c, &b->bn3, w, h, train);
+    } else {
+        h = ssl_batchnorm_forward(c, &b->bn2, w, h, train);
+    }
+    ssl_tensor sc = x;
+    if (b->has_down) {
+        sc = ssl_conv2d_forward(c, &b->down, w, x);
+        sc = ssl_batchnorm_forward(c, &b->down_bn, w, sc, train);
+    }
+    double t0 = ssl_prof_begin(c);
+    size_t n = ssl_tensor_numel(h);
+    c->be->axpby(c, n, 1.0f, sc.data, 1.0f, h.data);
+    c->be->relu_fwd(c, n, h.data, h.data);
+    ssl_prof_end(c, SSL_PROF_ACT_FWD, t0, 0);
+    b->out = h;
+    return h;
+}
+
+static ssl_tensor block_backward(ssl_ctx *c, rn_block *b, const ssl_weights *w, ssl_tensor dy)
+{
+    double t0 = ssl_prof_begin(c);
+    size_t n = ssl_tensor_numel(dy);
+    c->be->relu_bwd(c, n, b->out.data, dy.data, dy.data); /* dy now d(residual sum) */
+    ssl_prof_end(c, SSL_PROF_ACT_BWD, t0, 0);
+    ssl_tensor d;
+    if (b->bottleneck) {
+        d = ssl_batchnorm_backward(c, &b->bn3, w, dy); /* no fused ReLU: dy left intact */
+        d = ssl_conv2d_backward(c, &b->conv3, w, d);
+        d = ssl_batchnorm_backward(c, &b->bn2, w, d);
+    } else {
+        d = ssl_batchnorm_backward(c, &b->bn2, w, dy);
+    }
+    d = ssl_conv2d_backward(c, &b->conv2, w, d);
+    d = ssl_batchnorm_backward(c, &b->bn1, w, d);
+    ssl_tensor dx = ssl_conv2d_backward(c, &b->conv1, w, d);
+    ssl_tensor dsc = dy;
+    if (b->has_down) {
+        dsc = ssl_batchnorm_backward(c, &b->down_bn, w, dy);
+        dsc = ssl_conv2d_backward(c, &b->down, w, dsc);
+    }
+    c->be->axpby(c, ssl_tensor_numel(dx), 1.0f, dsc.data, 1.0f, dx.data);
+    return dx;
+}
+
+static ssl_tensor resnet_forward(ssl_ctx *c, ssl_model *m, const ssl_weights *w, ssl_tensor x, int train)
+{
+    resnet *r = m->impl;
+    ssl_tensor h = ssl_conv2d_forward(c, &r->conv1, w, x);
+    h = ssl_batchnorm_forward(c, &r->bn1, w, h, train);
+    if (r->use_pool) h = ssl_maxpool_forward(c, &r->pool, h);
+    for (int i = 0; i < r->nblocks; i++) h = block_forward(c, &r->blocks[i], w, h, train);
+    h = ssl_avgpool_forward(c, &r->gap, h);
+    if (r->has_fc) h = ssl_linear_forward(c, &r->fc, w, h);
+    return h;
+}
+
+static void resnet_backward(ssl_ctx *c, ssl_model *m, const ssl_weights *w, ssl_tensor dy)
+{
+    resnet *r = m->impl;
+    ssl_tensor d = dy;
+    if (r->has_fc) d = ssl_linear_backward(c, &r->fc, w, d);
+    d = ssl_avgpool_backward(c, &r->gap, d);
+    for (int i = r->nblocks - 1; i >= 0; i--) d = block_backward(c, &r->blocks[i], w, d);
+    if (r->use_pool) d = ssl_maxpool_backward(c, &r->pool, d);
+    d = ssl_batchnorm_backward(c, &r->bn1, w, d);
+    ssl_conv2d_backward(c, &r->conv1, w, d); /* skip_dx: no image gradient */
+}
+
+static void resnet_free(ssl_model *m)
+{
+    resnet *r = m->impl;
+    ssl_free(r->blocks);
+    ssl_free(r);
+}
+
+/* Forward FLOPs of one image: conv / linear multiply-adds, x2. */
+static double conv_flops(const ssl_conv2d *l, int *hw)
+{
+    int out = (*hw + 2 * l->pad - l->k) / l->stride + 1;
+    double f = 2.0 * out * out * (double)l->cout * l->cin * l->k * l->k;
+    *hw = out;
+    return f;
+}
+
+static double resnet_flops(const resnet *r, int img)
+{
+    int hw = img;
+    double f = conv_flops(&r->conv1, &hw);
+    if (r->use_pool) hw = (hw + 2 - 3) / 2 + 1;
+    for (int i = 0; i < r->nblocks; i++) {
+        const rn_block *b = &r->blocks[i];
+        int in_hw = hw, t = hw;
+        f += conv_flops(&b->conv1, &t);
+        f += conv_flops(&b->conv2, &t);
+        if (b->bottleneck) f += conv_flops(&b->conv3, &t);
+        if (b->has_down) f += conv_flops(&b->down, &in_hw);
+        hw = t;
+    }
+    if (r->has_fc) f += 2.0 * r->fc.in * r->fc.out;
+    return f;
+}
+
+int ssl_resnet_build(ssl_model *m, ssl_plan *pl, const char *prefix, char *err)
+{
+    const ssl_model_config *cfg = &m->cfg;
+    static const int d18[4] = {2, 2, 2, 2}, d34[4] = {3, 4, 6, 3};
+    const int *depth;
+    int bottleneck = 0;
+    if (strcmp(cfg->arch, "resnet18") == 0) depth = d18;
+    else if (strcmp(cfg->arch, "resnet34") == 0) depth = d34;
+    else if (strcmp(cfg->arch, "resnet50") == 0) depth = d34, bottleneck = 1;
+    else {
+        snprintf(err, 256, "unknown ResNet '%s' (resnet18, resnet34, resnet50)", cfg->arch);
+        return -1;
+    }
+    if (cfg->width < 1 || cfg->in_chans < 1 || cfg->num_classes < 0) {
+        snprintf(err, 256, "resnet: width %d, in_chans %d and num_classes %d must be positive",
+                 cfg->width, cfg->in_chans, cfg->num_classes);
+        return -1;
+    }
+    resnet *r = ssl_calloc(1, sizeof *r);
+    m->impl = r;
+    char n[112], sub[112];
+    const int wdt = cfg->width;
+    ssl_layer_name(n, prefix, "conv1");
+    if (cfg->small_stem) ssl_conv2d_init(&r->conv1, pl, n, cfg->in_chans, wdt, 3, 1, 1, 0);
+    else ssl_conv2d_init(&r->conv1, pl, n, cfg->in_chans, wdt, 7, 2, 3, 0);
+    r->conv1.skip_dx = 1;
+    ssl_layer_name(n, prefix, "bn1");
+    ssl_batchnorm_init(&r->bn1, pl, n, wdt, 1, 1);
+    r->use_pool = !cfg->small_stem;
+    ssl_maxpool_init(&r->pool, 3, 2, 1);
+    for (int s = 0; s < 4; s++) r->nblocks += depth[s];
+    r->blocks = ssl_calloc((size_t)r->nblocks, sizeof *r->blocks);
+    int inplanes = wdt, bi = 0;
+    for (int s = 0; s < 4; s++) {
+        int planes = wdt << s;
+        for (int j = 0; j < depth[s]; j++) {
+            snprintf(sub, sizeof sub, "layer%d.%d", s + 1, j);
+            ssl_layer_name(n, prefix, sub);
+            block_init(&r->blocks[bi++], pl, n, inplanes, planes, (j == 0 && s > 0) ? 2 : 1, bottleneck);
+            inplanes = bottleneck ? planes * 4 : planes;
+        }
+    }
+    m->feat_dim = inplanes;
+    m->out_dim = inplanes;
+    if (cfg->num_classes > 0) {
+        r->has_fc = 1;
+        ssl_layer_name(n, prefix, "fc");
+        ssl_linear_init(&r->fc, pl, n, inplanes, cfg->num_classes, 1);
+        m->out_dim = cfg->num_classes;
+    }
+    m->forward = resnet_forward;
+    m->backward = resnet_backward;
+    m->free = resnet_free;
+    m->flops_per_image = resnet_flops(r, cfg->img_size);
+    return 0;
+}

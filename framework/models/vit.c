@@ -1,0 +1,231 @@
+/* Vision Transformer (torchvision vit_b_16 layout and names): patch embedding as a GEMM on
+ * patchified pixels (weight stored as conv_proj (D, C, p, p)), CLS token, learned or fixed 2-D
+ * sin-cos position embedding, pre-norm blocks (LN -> MHSA -> +, LN -> MLP(GELU) -> +), final LN,
+ * CLS output. Sizes: tiny 192/12/3, small 384/12/6, base 768/12/12, MLP ratio 4. */
+#include "framework/core/check.h"
+#include "framework/layers/attention.h"
+#include "framework/layers/layernorm.h"
+#include "framework/layers/linear.h"
+#include "framework/models/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    ssl_layernorm ln1, ln2;
+    ssl_attention attn;
+    ssl_linear fc1, fc2;
+    ssl_tensor h1; /* fc1 output (GELU input) */
+} vit_block;
+
+typedef struct {
+    int D, depth, heads, p, C, img, T; /* T: patches per image */
+    ssl_linear embed;                  /* patches (B, T, C p p) -> (B, T, D) */
+    size_t cls, pos;                   /* class_token (1,1,D), pos_embedding (1,T+1,D) */
+    float *pos_data;                   /* host sin-cos table when fixed */
+    vit_block *blocks;
+    ssl_layernorm ln;
+    int has_head;
+    ssl_linear head;
+    int64_t B;
+    float *tokens;                     /* (B, T+1, D) after the final LN */
+} vit;
+
+/* MoCo v3's 2-D sin-cos embedding: D/4 frequencies each for sin(w), cos(w), sin(h), cos(h),
+ * temperature 1e4; the CLS position is zero. */
+static float *sincos_table(int gh, int gw, int D)
+{
+    float *t = ssl_calloc((size_t)(gh * gw + 1) * D, sizeof(float));
+    int q = D / 4;
+    for (int y = 0; y < gh; y++)
+        for (int x = 0; x < gw; x++) {
+            float *row = t + (size_t)(1 + y * gw + x) * D;
+            for (int i = 0; i < q; i++) {
+                double omega = 1.0 / pow(10000.0, (double)i / q);
+                row[i] = (float)sin(x * omega);
+                row[q + i] = (float)cos(x * omega);
+                row[2 * q + i] = (float)sin(y * omega);
+                row[3 * q + i] = (float)cos(y * omega);
+            }
+        }
+    return t;
+}
+
+static ssl_tensor block_forward(ssl_ctx *c, vit_block *b, const ssl_weights *w, ssl_tensor x)
+{
+    size_t n = ssl_tensor_numel(x);
+    ssl_tensor h = ssl_layernorm_forward(c, &b->ln1, w, x);
+    h = ssl_attention_forward(c, &b->attn, w, h);
+    c->be->axpby(c, n, 1.0f, x.data, 1.0f, h.data); /* x1 = x + attn(ln1(x)), in h */
+    ssl_tensor x1 = h;
+    h = ssl_layernorm_forward(c, &b->ln2, w, x1);
+    b->h1 = ssl_linear_forward(c, &b->fc1, w, h);
+    ssl_tensor g = b->h1;
+    double t0 = ssl_prof_begin(c);
+    g.data = ssl_arena_floats(&c->act, ssl_tensor_numel(g));
+    c->be->gelu_fwd(c, ssl_tensor_numel(g), b->h1.data, g.data);
+    ssl_prof_end(c, SSL_PROF_ACT_FWD, t0, 0);
+    h = ssl_linear_forward(c, &b->fc2, w, g);
+    c->be->axpby(c, n, 1.0f, x1.data, 1.0f, h.data);
+    return h;
+}
+
+static ssl_tensor block_backward(ssl_ctx *c, vit_block *b, const ssl_weights *w, ssl_tensor dy)
+{
+    size_t n = ssl_tensor_numel(dy);
+    ssl_tensor d = ssl_linear_backward(c, &b->fc2, w, dy);
+    double t0 = ssl_prof_begin(c);
+    c->be->gelu_bwd(c, ssl_tensor_numel(d), b->h1.data, d.data, d.data);
+    ssl_prof_end(c, SSL_PROF_ACT_BWD, t0, 0);
+    d = ssl_linear_backward(c, &b->fc1, w, d);
+    d = ssl_layernorm_backward(c, &b->ln2, w, d);
+    c->be->axpby(c, n, 1.0f, dy.data, 1.0f, d.data); /* d(x1) */
+    ssl_tensor dx1 = d;
+    d = ssl_attention_backward(c, &b->attn, w, dx1);
+    d = ssl_layernorm_backward(c, &b->ln1, w, d);
+    c->be->axpby(c, n, 1.0f, dx1.data, 1.0f, d.data);
+    return d;
+}
+
+static ssl_tensor vit_forward(ssl_ctx *c, ssl_model *m, const ssl_weights *w, ssl_tensor x, int train)
+{
+    (void)train;
+    vit *v = m->impl;
+    SSL_ASSERTF(x.ndim == 4 && x.shape[1] == v->C && x.shape[2] == v->img && x.shape[3] == v->img,
+                "vit: expected (N, %d, %d, %d) images", v->C, v->img, v->img);
+    const int64_t B = x.shape[0], T = v->T, D = v->D, F = (int64_t)v->C * v->p * v->p;
+    v->B = B;
+    double t0 = ssl_prof_begin(c);
+    float *patches = ssl_arena_floats(&c->act, (size_t)(B * T * F));
+    c->be->patchify(c, (int)B, v->C, v->img, v->img, v->p, x.data, patches);
+    ssl_prof_end(c, SSL_PROF_TOKENS_FWD, t0, 0);
+    ssl_tensor e = ssl_linear_forward(c, &v->embed, w, ssl_tensor_3d(patches, B, T, F));
+    t0 = ssl_prof_begin(c);
+    ssl_tensor h = ssl_tensor_3d(ssl_arena_floats(&c->act, (size_t)(B * (T + 1) * D)), B, T + 1, D);
+    c->be->copy2d(c, B, D, w->p + v->cls, 0, h.data, (T + 1) * D);           /* CLS per image */
+    c->be->copy2d(c, B, T * D, e.data, T * D, h.data + D, (T + 1) * D);      /* patch tokens */
+    c->be->bias_add(c, B, (T + 1) * D, 1, w->p + v->pos, h.data);            /* + position */
+    ssl_prof_end(c, SSL_PROF_TOKENS_FWD, t0, 0);
+    for (int i = 0; i < v->depth; i++) h = block_forward(c, &v->blocks[i], w, h);
+    h = ssl_layernorm_forward(c, &v->ln, w, h);
+    v->tokens = h.data;
+    ssl_tensor out = ssl_tensor_2d(ssl_arena_floats(&c->act, (size_t)(B * D)), B, D);
+    c->be->copy2d(c, B, D, h.data, (T + 1) * D, out.data, D);
+    if (v->has_head) out = ssl_linear_forward(c, &v->head, w, out);
+    return out;
+}
+
+static void vit_backward(ssl_ctx *c, ssl_model *m, const ssl_weights *w, ssl_tensor dy)
+{
+    vit *v = m->impl;
+    const int64_t B = v->B, T = v->T, D = v->D;
+    ssl_tensor d = dy;
+    if (v->has_head) d = ssl_linear_backward(c, &v->head, w, d);
+    double t0 = ssl_prof_begin(c);
+    ssl_tensor dh = ssl_tensor_3d(ssl_arena_floats(&c->act, (size_t)(B * (T + 1) * D)), B, T + 1, D);
+    c->be->fill(c, dh.data, ssl_tensor_numel(dh), 0.0f);
+    c->be->copy2d(c, B, D, d.data, D, dh.data, (T + 1) * D);
+    ssl_prof_end(c, SSL_PROF_TOKENS_BWD, t0, 0);
+    dh = ssl_layernorm_backward(c, &v->ln, w, dh);
+    for (int i = v->depth - 1; i >= 0; i--) dh = block_backward(c, &v->blocks[i], w, dh);
+    if (!w->g) return;
+    t0 = ssl_prof_begin(c);
+    c->be->bias_grad(c, B, (T + 1) * D, 1, dh.data, w->g + v->pos);
+    float *dcls = ssl_arena_floats(&c->act, (size_t)(B * D));
+    c->be->copy2d(c, B, D, dh.data, (T + 1) * D, dcls, D);
+    c->be->bias_grad(c, B, D, 1, dcls, w->g + v->cls);
+    float *de = ssl_arena_floats(&c->act, (size_t)(B * T * D));
+    c->be->copy2d(c, B, T * D, dh.data + D, (T + 1) * D, de, T * D);
+    ssl_prof_end(c, SSL_PROF_TOKENS_BWD, t0, 0);
+    ssl_linear_backward(c, &v->embed, w, ssl_tensor_3d(de, B, T, D)); /* skip_dx */
+}
+
+static void vit_free(ssl_model *m)
+{
+    vit *v = m->impl;
+    ssl_free(v->blocks);
+    ssl_free(v->pos_data);
+    ssl_free(v);
+}
+
+int ssl_vit_build(ssl_model *m, ssl_plan *pl, const char *prefix, char *err)
+{
+    const ssl_model_config *cfg = &m->cfg;
+    int D, depth = 12, heads;
+    if (strcmp(cfg->arch, "vit_tiny") == 0) D = 192, heads = 3;
+    else if (strcmp(cfg->arch, "vit_small") == 0) D = 384, heads = 6;
+    else if (strcmp(cfg->arch, "vit_base") == 0) D = 768, heads = 12;
+    else {
+        snprintf(err, 256, "unknown ViT '%s' (vit_tiny, vit_small, vit_base)", cfg->arch);
+        return -1;
+    }
+    if (cfg->vit_dim) D = cfg->vit_dim;
+    if (cfg->vit_depth) depth = cfg->vit_depth;
+    if (cfg->vit_heads) heads = cfg->vit_heads;
+    if (cfg->patch_size < 1 || cfg->img_size < cfg->patch_size || cfg->img_size % cfg->patch_size) {
+        snprintf(err, 256, "vit: image size %d must be a positive multiple of patch size %d",
+                 cfg->img_size, cfg->patch_size);
+        return -1;
+    }
+    if (D % heads || (cfg->sincos_pos && D % 4)) {
+        snprintf(err, 256, "vit: dim %d must divide by heads %d (and by 4 for sin-cos)", D, heads);
+        return -1;
+    }
+    vit *v = ssl_calloc(1, sizeof *v);
+    m->impl = v;
+    v->D = D, v->depth = depth, v->heads = heads, v->p = cfg->patch_size, v->C = cfg->in_chans;
+    v->img = cfg->img_size;
+    const int g = v->img / v->p;
+    v->T = g * g;
+    char n[112], sub[112];
+    const int F = v->C * v->p * v->p;
+    const unsigned tok = SSL_SEG_NO_WD | SSL_SEG_NO_ADAPT;
+    int64_t ws[4] = {D, v->C, v->p, v->p}, bs[1] = {D}, cs[3] = {1, 1, D}, ps[3] = {1, v->T + 1, D};
+    v->embed = (ssl_linear){.in = F, .out = D, .bias = 1, .skip_dx = 1};
+    ssl_layer_name(n, prefix, "conv_proj.weight");
+    v->embed.w = ssl_params_add(pl->params, n, 4, ws, 0, SSL_INIT_TRUNC_NORMAL, sqrtf(1.0f / F));
+    ssl_layer_name(n, prefix, "conv_proj.bias");
+    v->embed.b = ssl_params_add(pl->params, n, 1, bs, tok, SSL_INIT_ZERO, 0);
+    ssl_layer_name(n, prefix, "class_token");
+    v->cls = ssl_params_add(pl->params, n, 3, cs, tok, SSL_INIT_ZERO, 0);
+    ssl_layer_name(n, prefix, "encoder.pos_embedding");
+    if (cfg->sincos_pos) {
+        v->pos_data = sincos_table(g, g, D);
+        v->pos = ssl_params_add(pl->params, n, 3, ps, tok | SSL_SEG_FROZEN, SSL_INIT_CONST_DATA, 0);
+        pl->params->seg[pl->params->nseg - 1].init_data = v->pos_data;
+    } else {
+        v->pos = ssl_params_add(pl->params, n, 3, ps, tok, SSL_INIT_NORMAL, 0.02f);
+    }
+    v->blocks = ssl_calloc((size_t)depth, sizeof *v->blocks);
+    for (int i = 0; i < depth; i++) {
+        vit_block *b = &v->blocks[i];
+        char base[112];
+        snprintf(sub, sizeof sub, "encoder.layers.encoder_layer_%d", i);
+        ssl_layer_name(base, prefix, sub);
+#define SUB(s) (ssl_layer_name(n, base, s), n)
+        ssl_layernorm_init(&b->ln1, pl, SUB("ln_1"), D, 1e-6f);
+        ssl_attention_init(&b->attn, pl, SUB("self_attention"), D, heads);
+        ssl_layernorm_init(&b->ln2, pl, SUB("ln_2"), D, 1e-6f);
+        ssl_linear_init_ex(&b->fc1, pl, SUB("mlp.0"), D, 4 * D, 1, SSL_INIT_TRUNC_NORMAL, 0.02f);
+        ssl_linear_init_ex(&b->fc2, pl, SUB("mlp.3"), 4 * D, D, 1, SSL_INIT_TRUNC_NORMAL, 0.02f);
+#undef SUB
+    }
+    ssl_layer_name(n, prefix, "encoder.ln");
+    ssl_layernorm_init(&v->ln, pl, n, D, 1e-6f);
+    m->feat_dim = m->out_dim = D;
+    if (cfg->num_classes > 0) {
+        v->has_head = 1;
+        ssl_layer_name(n, prefix, "heads.head");
+        ssl_linear_init(&v->head, pl, n, D, cfg->num_classes, 1);
+        m->out_dim = cfg->num_classes;
+    }
+    m->forward = vit_forward;
+    m->backward = vit_backward;
+    m->free = vit_free;
+    const double Tt = v->T + 1;
+    m->flops_per_image = 2.0 * v->T * F * D +
+                         depth * (2.0 * Tt * 12.0 * D * D + 4.0 * Tt * Tt * D) +
+                         (v->has_head ? 2.0 * D * cfg->num_classes : 0);
+    return 0;
+}

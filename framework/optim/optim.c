@@ -1,0 +1,247 @@
+/* SGD, AdamW, LARS and LAMB over the segment table of an ssl_params, plus gradient clipping.
+ * No loop here touches parameter memory: each segment is one or a few backend ops (sgd_update,
+ * adam_direction, axpby, scale, sumsq), so any backend that fills the op table runs them.
+ * Per-tensor norms come back to the host as doubles and become scalar op arguments. */
+#include "framework/optim/optim.h"
+
+#include "framework/backend/backend.h"
+#include "framework/core/check.h"
+
+#include <math.h>
+#include <string.h>
+
+/* torch.nn.utils.clip_grad_norm_ and DINO's clip_gradients add this to the norm. */
+#define CLIP_EPS 1e-6
+
+ssl_optim_config ssl_optim_config_default(ssl_optim_kind kind)
+{
+    ssl_optim_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.kind = kind;
+    cfg.grad_scale = 1.0f;
+    switch (kind) {
+    case SSL_OPTIM_SGD: cfg.momentum = 0.9f; break;
+    case SSL_OPTIM_LARS:
+        cfg.momentum = 0.9f;
+        cfg.eta = 1e-3f;
+        break;
+    case SSL_OPTIM_ADAMW:
+    case SSL_OPTIM_LAMB:
+        cfg.beta1 = 0.9f;
+        cfg.beta2 = 0.999f;
+        cfg.eps = kind == SSL_OPTIM_ADAMW ? 1e-8f : 1e-6f;
+        break;
+    }
+    return cfg;
+}
+
+static int uses_adam(ssl_optim_kind k) { return k == SSL_OPTIM_ADAMW || k == SSL_OPTIM_LAMB; }
+
+static void check_config(const ssl_optim_config *cfg)
+{
+    SSL_ASSERTF(cfg->kind >= SSL_OPTIM_SGD && cfg->kind <= SSL_OPTIM_LAMB, "unknown optimizer %d",
+                (int)cfg->kind);
+    SSL_ASSERTF(cfg->grad_scale > 0.0f, "optimizer grad_scale must be > 0 (got %g)",
+                (double)cfg->grad_scale);
+    SSL_ASSERTF(cfg->momentum >= 0.0f && cfg->momentum < 1.0f, "momentum %g not in [0, 1)",
+                (double)cfg->momentum);
+    if (uses_adam(cfg->kind))
+        SSL_ASSERTF(cfg->beta1 >= 0.0f && cfg->beta1 < 1.0f && cfg->beta2 >= 0.0f &&
+                        cfg->beta2 < 1.0f && cfg->eps > 0.0f,
+                    "Adam betas must be in [0, 1) and eps > 0");
+    if (cfg->kind == SSL_OPTIM_LARS)
+        SSL_ASSERTF(cfg->eta > 0.0f, "LARS eta must be > 0 (got %g)", (double)cfg->eta);
+    if (cfg->nesterov)
+        SSL_ASSERTF(cfg->kind == SSL_OPTIM_SGD && cfg->momentum > 0.0f,
+                    "nesterov needs SGD with momentum > 0 (as torch.optim.SGD)");
+}
+
+/* A zeroed state buffer with the parameters' flat layout. */
+static float *state_alloc(ssl_ctx *c, size_t numel)
+{
+    float *s = c->be->alloc(numel * sizeof(float));
+    c->be->fill(c, s, numel, 0.0f);
+    return s;
+}
+
+void ssl_optim_init(ssl_optim *o, ssl_ctx *c, ssl_params *p, const ssl_optim_config *cfg)
+{
+    check_config(cfg);
+    SSL_ASSERTF(p->data && p->grad, "optimizer needs allocated parameters with gradients");
+    SSL_ASSERTF(p->be == c->be, "parameters live on backend %s, context on %s", p->be->name,
+                c->be->name);
+    memset(o, 0, sizeof *o);
+    o->cfg = *cfg;
+    o->p = p;
+    o->be = c->be;
+    size_t numel = p->numel ? p->numel : 1;
+    int need_m = uses_adam(cfg->kind) || cfg->kind == SSL_OPTIM_LARS || cfg->momentum > 0.0f;
+    if (need_m) o->m = state_alloc(c, numel);
+    if (uses_adam(cfg->kind)) o->v = state_alloc(c, numel);
+}
+
+void ssl_optim_free(ssl_optim *o)
+{
+    if (o->be) {
+        if (o->m) o->be->free(o->m);
+        if (o->v) o->be->free(o->v);
+    }
+    memset(o, 0, sizeof *o);
+}
+
+/* Weight decay for one segment: excluded segments (biases, norm params, tokens) get none. */
+static float seg_wd(const ssl_segment *s, float wd)
+{
+    return (s->flags & SSL_SEG_NO_WD) ? 0.0f : wd;
+}
+
+/* coef * ||a|| / ||b|| from squared norms, or 1 when either norm is 0 (LARS, LAMB). */
+static float trust_ratio(double coef, double a2, double b2)
+{
+    if (!(a2 > 0.0) || !(b2 > 0.0)) return 1.0f;
+    return (float)(coef * sqrt(a2) / sqrt(b2));
+}
+
+/* SGD in one fused op. sgd_update scales (g + wd*w) by gscale as a whole, so the decay is divided
+ * by grad_scale first: gs * (g + (wd/gs) w) = gs*g + wd*w, decay independent of accumulation. */
+static void step_sgd(ssl_optim *o, ssl_ctx *c, const ssl_segment *s, float lr, float wd)
+{
+    const ssl_optim_config *k = &o->cfg;
+    size_t off = s->off;
+    c->be->sgd_update(c, s->n, lr, k->momentum, k->nesterov, wd / k->grad_scale, k->grad_scale,
+                      o->p->data + off, o->p->grad + off, o->m ? o->m + off : NULL);
+}
+
+/* LARS as MoCo v3's moco/optimizer.py (also DINO's utils.LARS and BYOL's optax chain).
+ * Adapted segments: the gradient buffer becomes dp = gs*g + wd*w, then the trust ratio q is folded
+ * into sgd_update's gscale (d = q*dp), whose momentum form is PyTorch's (lr outside the buffer).
+ * We chose this variant over SimCLR's (lr inside the buffer) and solo-learn's (denominator
+ * ||g|| + wd||w|| + eps) because MoCo v3, DINO and BYOL agree on it; see REFERENCE §1.10-1.12. */
+static void step_lars(ssl_optim *o, ssl_ctx *c, const ssl_segment *s, float lr, float wd)
+{
+    const ssl_backend *be = c->be;
+    const ssl_optim_config *k = &o->cfg;
+    float *w = o->p->data + s->off, *g = o->p->grad + s->off, *m = o->m + s->off;
+    if (s->flags & SSL_SEG_NO_ADAPT) {
+        /* Biases and norm params: neither decay nor scaling, m = mu*m + g. */
+        be->sgd_update(c, s->n, lr, k->momentum, 0, 0.0f, k->grad_scale, w, g, m);
+        return;
+    }
+    if (wd != 0.0f || k->grad_scale != 1.0f) be->axpby(c, s->n, wd, w, k->grad_scale, g);
+    float q = trust_ratio(k->eta, be->sumsq(c, s->n, w), be->sumsq(c, s->n, g));
+    be->sgd_update(c, s->n, lr, k->momentum, 0, 0.0f, q, w, g, m);
+}
+
+/* The Adam direction of one segment, written over its gradient (u aliases g, as allowed).
+ * wd enters the direction itself (LAMB); AdamW passes 0 and decays separately. */
+static void adam_direction(ssl_optim *o, ssl_ctx *c, const ssl_segment *s, float wd)
+{
+    const ssl_optim_config *k = &o->cfg;
+    float *w = o->p->data + s->off, *g = o->p->grad + s->off;
+    if (k->grad_scale != 1.0f) c->be->scale(c, g, s->n, k->grad_scale);
+    /* Bias corrections in double: 1 - b2^t in float loses ~4 digits to cancellation for small t. */
+    double t = (double)(o->step + 1);
+    float bc1 = (float)(1.0 - pow((double)k->beta1, t));
+    float bc2 = (float)(1.0 - pow((double)k->beta2, t));
+    c->be->adam_direction(c, s->n, k->beta1, k->beta2, k->eps, bc1, bc2, wd, w, g,
+                          o->m + s->off, o->v + s->off, g);
+}
+
+/* torch.optim.AdamW: w *= 1 - lr*wd, then w -= lr*u, fused into one axpby. */
+static void step_adamw(ssl_optim *o, ssl_ctx *c, const ssl_segment *s, float lr, float wd)
+{
+    adam_direction(o, c, s, 0.0f);
+    c->be->axpby(c, s->n, -lr, o->p->grad + s->off, 1.0f - lr * wd, o->p->data + s->off);
+}
+
+/* LAMB (TF-Addons, REFERENCE §6.1): per-segment trust ratio ||w|| / ||u||. */
+static void step_lamb(ssl_optim *o, ssl_ctx *c, const ssl_segment *s, float lr, float wd)
+{
+    adam_direction(o, c, s, wd);
+    float *w = o->p->data + s->off, *u = o->p->grad + s->off;
+    float r = 1.0f;
+    if (!(s->flags & SSL_SEG_NO_ADAPT))
+        r = trust_ratio(1.0, c->be->sumsq(c, s->n, w), c->be->sumsq(c, s->n, u));
+    c->be->axpby(c, s->n, -lr * r, u, 1.0f, w);
+}
+
+void ssl_optim_step(ssl_optim *o, ssl_ctx *c, float lr, float wd)
+{
+    SSL_ASSERTF(o->p && c->be == o->be, "optimizer used with another backend than its state");
+    double t0 = ssl_prof_begin(c);
+    for (int i = 0; i < o->p->nseg; i++) {
+        const ssl_segment *s = &o->p->seg[i];
+        if (s->flags & SSL_SEG_FROZEN) continue;
+        float swd = seg_wd(s, wd);
+        switch (o->cfg.kind) {
+        case SSL_OPTIM_SGD: step_sgd(o, c, s, lr, swd); break;
+        case SSL_OPTIM_ADAMW: step_adamw(o, c, s, lr, swd); break;
+        case SSL_OPTIM_LARS: step_lars(o, c, s, lr, swd); break;
+        case SSL_OPTIM_LAMB: step_lamb(o, c, s, lr, swd); break;
+        }
+    }
+    o->step++;
+    ssl_prof_end(c, SSL_PROF_OPTIM, t0, 0.0);
+}
+
+/* ---- clipping ------------------------------------------------------------------------------ */
+
+static int has_frozen(const ssl_params *p)
+{
+    for (int i = 0; i < p->nseg; i++)
+        if (p->seg[i].flags & SSL_SEG_FROZEN) return 1;
+    return 0;
+}
+
+/* Sum of squares of the non-frozen gradients. Without frozen segments this is one reduction over
+ * the flat buffer (alignment padding is kept zero): one device sync instead of one per tensor. */
+static double grad_sumsq(ssl_ctx *c, const ssl_params *p)
+{
+    if (!has_frozen(p)) return c->be->sumsq(c, p->numel, p->grad);
+    double s = 0.0;
+    for (int i = 0; i < p->nseg; i++)
+        if (!(p->seg[i].flags & SSL_SEG_FROZEN))
+            s += c->be->sumsq(c, p->seg[i].n, p->grad + p->seg[i].off);
+    return s;
+}
+
+/* Multiply the non-frozen gradients by a (frozen ones stay untouched). */
+static void grad_scale_by(ssl_ctx *c, ssl_params *p, float a)
+{
+    if (!has_frozen(p)) {
+        c->be->scale(c, p->grad, p->numel, a);
+        return;
+    }
+    for (int i = 0; i < p->nseg; i++)
+        if (!(p->seg[i].flags & SSL_SEG_FROZEN))
+            c->be->scale(c, p->grad + p->seg[i].off, p->seg[i].n, a);
+}
+
+double ssl_optim_clip_global_norm(ssl_ctx *c, ssl_params *p, float max_norm, float gscale)
+{
+    SSL_ASSERT(p->grad && max_norm > 0.0f && gscale > 0.0f);
+    double t0 = ssl_prof_begin(c);
+    double norm = gscale * sqrt(grad_sumsq(c, p));
+    double coef = max_norm / (norm + CLIP_EPS);
+    if (coef < 1.0) grad_scale_by(c, p, (float)coef);
+    ssl_prof_end(c, SSL_PROF_OPTIM, t0, 0.0);
+    return norm;
+}
+
+double ssl_optim_clip_per_tensor(ssl_ctx *c, ssl_params *p, float max_norm, float gscale)
+{
+    SSL_ASSERT(p->grad && max_norm > 0.0f && gscale > 0.0f);
+    double t0 = ssl_prof_begin(c);
+    double total2 = 0.0;
+    for (int i = 0; i < p->nseg; i++) {
+        const ssl_segment *s = &p->seg[i];
+        if (s->flags & SSL_SEG_FROZEN) continue;
+        float *g = p->grad + s->off;
+        double norm = gscale * sqrt(c->be->sumsq(c, s->n, g));
+        total2 += norm * norm;
+        double coef = max_norm / (norm + CLIP_EPS);
+        if (coef < 1.0) c->be->scale(c, g, s->n, (float)coef);
+    }
+    ssl_prof_end(c, SSL_PROF_OPTIM, t0, 0.0);
+    return sqrt(total2);
+}
