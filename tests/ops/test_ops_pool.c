@@ -1,6 +1,6 @@
 /* CPU max pool (values and argmax) and global average pool against naive double-precision loops,
  * and their backwards against central finite differences of loss = sum(y * r). Max-pool inputs
- * are a shuffled grid of distinct values 1e-2 apart, so a 2e-3 perturbation never moves an argmax. */
+ * are a shuffled grid of distinct values 1e-2 apart, so a 2e-3 step never moves an argmax. */
 #include <stdio.h>
 
 #include "common/testutil.h"
@@ -36,7 +36,7 @@ static float *distinct(size_t n, uint64_t seed, float step)
     return x;
 }
 
-/* ---- max pool ---------------------------------------------------------------------------------- */
+/* ---- max pool -------------------------------------------------------------------------------- */
 typedef struct {
     int N, ch, H, W, k, s, p, P, Q;
     float *x, *y, *r;

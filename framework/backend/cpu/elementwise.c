@@ -138,8 +138,8 @@ void ssl_cpu_bias_grad(ssl_ctx *c, int64_t outer, int64_t C, int64_t inner, cons
 {
     (void)c;
     if (inner == 1) {
-        /* (outer, C) row-major: a column sum. Each thread owns a block of columns and walks all rows,
-         * so the order of additions (and the result) does not depend on the thread count. */
+        /* (outer, C) row-major: a column sum. Each thread owns a block of columns and walks all
+         * rows, so the order of additions (and the result) does not depend on the thread count. */
         int64_t nblk = (C + COL_BLOCK - 1) / COL_BLOCK;
 #pragma omp parallel for schedule(static) if (outer * C >= PAR_MIN)
         for (int64_t blk = 0; blk < nblk; blk++) {

@@ -17,7 +17,7 @@
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* batch norm                                                                                       */
+/* batch norm                                                                                     */
 
 void ssl_cpu_bn_stats(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *x, double *sum,
                       double *sumsq)
@@ -188,7 +188,7 @@ void ssl_cpu_bn_bwd_data(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const floa
 }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* layer norm                                                                                       */
+/* layer norm                                                                                     */
 
 void ssl_cpu_layernorm_fwd(ssl_ctx *c, int64_t rows, int64_t D, float eps, const float *x,
                            const float *gamma, const float *beta, float *y, float *mean,
