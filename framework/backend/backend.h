@@ -146,6 +146,16 @@ typedef struct ssl_backend {
     void (*l2norm_bwd)(ssl_ctx *c, int64_t rows, int64_t D, const float *y, const float *norm,
                        const float *dy, float *dx);
 
+    /* --- contrastive loss ----------------------------------------------------------------- */
+    /* NT-Xent rows (SimCLR): S (nq, M) holds query-key logits already divided by the temperature,
+     * for queries with global row indices row0 .. row0+nq-1 against all M keys. Keys come in
+     * chunks of 2*half rows (one rank's [view 1 | view 2]); the positive of row i is the row `half`
+     * away inside its chunk; the self-similarity S[i, row0+i] is excluded. Per row:
+     * l_i = log sum_{j != self} exp(S_ij) - S_i,pos. S is overwritten IN PLACE with
+     * G = softmax_{j != self}(S) - onehot(pos) (zero at self); *loss_sum = sum_i l_i (host). */
+    void (*ntxent_rows)(ssl_ctx *c, int64_t nq, int64_t M, int64_t row0, int64_t half, float *S,
+                        double *loss_sum);
+
     /* --- token / row movement ---------------------------------------------------------------- */
     /* dst[r, 0:cols] = src[r, 0:cols] with leading dimensions lds / ldd (concat, slice). */
     void (*copy2d)(ssl_ctx *c, int64_t rows, int64_t cols, const float *src, int64_t lds,

@@ -88,5 +88,6 @@ void ssl_cpu_conv2d_bwd_filter_dnnl(ssl_ctx *c, const ssl_conv_shape *s, const f
  * cached primitive if needed. For benchmarks and logs. */
 const char *ssl_cpu_conv_dnnl_impl(ssl_ctx *c, const ssl_conv_shape *s, int dir, int blocked);
 void ssl_cpu_conv_cache_free(struct ssl_cpu_conv_cache *cc);
+void ssl_cpu_ntxent_rows(ssl_ctx *c, int64_t nq, int64_t M, int64_t row0, int64_t half, float *S, double *loss_sum);
 
 #endif

@@ -56,6 +56,7 @@ static const ssl_backend cpu_backend = {
     .patchify = ssl_cpu_patchify,
     .unpatchify = ssl_cpu_unpatchify,
     .bn_param_grads = ssl_cpu_bn_param_grads,
+    .ntxent_rows = ssl_cpu_ntxent_rows,
 };
 
 const ssl_backend *ssl_backend_cpu(void) { return &cpu_backend; }
