@@ -1,0 +1,209 @@
+/* Single-file HDF5 checkpoints (see checkpoint.h). Every HDF5 status is checked; the library's own
+ * error-stack printing is silenced and replaced by messages naming the file and dataset. */
+#include "io/checkpoint.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FAIL(...)                                                                              \
+    do {                                                                                       \
+        snprintf(err, errlen, __VA_ARGS__);                                                    \
+        goto fail;                                                                             \
+    } while (0)
+
+void ssl_ckpt_add(ssl_ckpt *ck, const char *name, float *data, size_t n)
+{
+    if (ck->narrays >= SSL_CKPT_MAX_ARRAYS) return;
+    ssl_ckpt_array *a = &ck->arrays[ck->narrays++];
+    snprintf(a->name, sizeof a->name, "%s", name);
+    a->data = data;
+    a->n = n;
+}
+
+static int write_i64_attr(hid_t obj, const char *name, int64_t v)
+{
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t at = H5Acreate2(obj, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t st = at < 0 ? -1 : H5Awrite(at, H5T_NATIVE_INT64, &v);
+    if (at >= 0) H5Aclose(at);
+    H5Sclose(sp);
+    return st < 0 ? -1 : 0;
+}
+
+static int read_i64_attr(hid_t obj, const char *name, int64_t *v)
+{
+    if (H5Aexists(obj, name) <= 0) return -1;
+    hid_t at = H5Aopen(obj, name, H5P_DEFAULT);
+    herr_t st = at < 0 ? -1 : H5Aread(at, H5T_NATIVE_INT64, v);
+    if (at >= 0) H5Aclose(at);
+    return st < 0 ? -1 : 0;
+}
+
+static int write_string(hid_t file, const char *name, const char *text)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, strlen(text) + 1);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t ds = H5Dcreate2(file, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t st = ds < 0 ? -1 : H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, text);
+    if (ds >= 0) H5Dclose(ds);
+    H5Sclose(sp);
+    H5Tclose(t);
+    return st < 0 ? -1 : 0;
+}
+
+/* Create intermediate groups for "a/b" names. */
+static hid_t link_props(void)
+{
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    return lcpl;
+}
+
+static int write_array(hid_t file, const ssl_ckpt_array *a)
+{
+    hsize_t dims[1] = {a->n};
+    hid_t sp = H5Screate_simple(1, dims, NULL);
+    hid_t lcpl = link_props();
+    hid_t ds = H5Dcreate2(file, a->name, H5T_IEEE_F32LE, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t st = ds < 0 ? -1 : H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, a->data);
+    if (ds >= 0) H5Dclose(ds);
+    H5Pclose(lcpl);
+    H5Sclose(sp);
+    return st < 0 ? -1 : 0;
+}
+
+static void ckpt_name(char *out, size_t len, const char *dir, int64_t step, const char *suffix)
+{
+    snprintf(out, len, "%s/ckpt-%010lld.h5%s", dir, (long long)step, suffix);
+}
+
+/* Step numbers of complete checkpoints in dir, ascending; returns count (list malloc'd). */
+static int list_steps(const char *dir, int64_t **out)
+{
+    *out = NULL;
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        long long s;
+        char tail[8];
+        if (sscanf(e->d_name, "ckpt-%lld.h%7s", &s, tail) == 2 && strcmp(tail, "5") == 0) {
+            if (n == cap) {
+                cap = cap ? 2 * cap : 16;
+                *out = realloc(*out, (size_t)cap * sizeof **out);
+            }
+            (*out)[n++] = s;
+        }
+    }
+    closedir(d);
+    for (int i = 1; i < n; i++) /* insertion sort: a handful of files */
+        for (int j = i; j > 0 && (*out)[j - 1] > (*out)[j]; j--) {
+            int64_t t = (*out)[j];
+            (*out)[j] = (*out)[j - 1];
+            (*out)[j - 1] = t;
+        }
+    return n;
+}
+
+int ssl_ckpt_save(const ssl_ckpt *ck, const char *dir, int keep, char *err, size_t errlen)
+{
+    char tmp[1024], final[1024];
+    ckpt_name(tmp, sizeof tmp, dir, ck->step, ".tmp");
+    ckpt_name(final, sizeof final, dir, ck->step, "");
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) FAIL("%s: cannot create checkpoint (%s)", tmp, strerror(errno));
+    if (write_i64_attr(f, "version", SSL_CKPT_VERSION) || write_i64_attr(f, "step", ck->step) ||
+        write_i64_attr(f, "epoch", ck->epoch) || write_i64_attr(f, "epoch_step", ck->epoch_step) ||
+        write_i64_attr(f, "world_size", ck->world_size) ||
+        write_i64_attr(f, "seed", (int64_t)ck->seed))
+        FAIL("%s: cannot write attributes", tmp);
+    for (int i = 0; i < ck->narrays; i++)
+        if (write_array(f, &ck->arrays[i])) FAIL("%s: cannot write dataset '%s'", tmp, ck->arrays[i].name);
+    if (ck->config_yaml && write_string(f, "config", ck->config_yaml))
+        FAIL("%s: cannot write dataset 'config'", tmp);
+    if (ck->segments && write_string(f, "segments", ck->segments))
+        FAIL("%s: cannot write dataset 'segments'", tmp);
+    if (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 || H5Fclose(f) < 0) {
+        f = -1;
+        FAIL("%s: flush/close failed (disk full?)", tmp);
+    }
+    f = -1;
+    /* data on disk before the name appears: a power loss cannot expose a partial file */
+    int fd = open(tmp, O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    if (rename(tmp, final) != 0) FAIL("%s: rename to %s failed: %s", tmp, final, strerror(errno));
+    if (keep > 0) {
+        int64_t *steps;
+        int n = list_steps(dir, &steps);
+        for (int i = 0; i < n - keep; i++) {
+            char old[1024];
+            ckpt_name(old, sizeof old, dir, steps[i], "");
+            unlink(old);
+        }
+        free(steps);
+    }
+    return 0;
+fail:
+    if (f >= 0) H5Fclose(f);
+    unlink(tmp);
+    return -1;
+}
+
+int ssl_ckpt_find_latest(const char *dir, char *out, size_t outlen)
+{
+    int64_t *steps;
+    int n = list_steps(dir, &steps);
+    if (n > 0) ckpt_name(out, outlen, dir, steps[n - 1], "");
+    free(steps);
+    return n > 0 ? 0 : 1;
+}
+
+int ssl_ckpt_load(ssl_ckpt *ck, const char *path, char *err, size_t errlen)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) FAIL("%s: cannot open checkpoint (missing, truncated or not HDF5)", path);
+    int64_t version = 0, seed = 0;
+    if (read_i64_attr(f, "version", &version) || version != SSL_CKPT_VERSION)
+        FAIL("%s: checkpoint format version %lld, this sslrun reads %d", path, (long long)version,
+             SSL_CKPT_VERSION);
+    if (read_i64_attr(f, "step", &ck->step) || read_i64_attr(f, "epoch", &ck->epoch) ||
+        read_i64_attr(f, "epoch_step", &ck->epoch_step) ||
+        read_i64_attr(f, "world_size", &ck->world_size) || read_i64_attr(f, "seed", &seed))
+        FAIL("%s: missing training-position attributes", path);
+    ck->seed = (uint64_t)seed;
+    for (int i = 0; i < ck->narrays; i++) {
+        ssl_ckpt_array *a = &ck->arrays[i];
+        if (H5Lexists(f, a->name, H5P_DEFAULT) <= 0) FAIL("%s: missing dataset '%s'", path, a->name);
+        hid_t ds = H5Dopen2(f, a->name, H5P_DEFAULT);
+        if (ds < 0) FAIL("%s: cannot open dataset '%s'", path, a->name);
+        hid_t sp = H5Dget_space(ds);
+        hssize_t n = H5Sget_simple_extent_npoints(sp);
+        H5Sclose(sp);
+        if (n != (hssize_t)a->n) {
+            H5Dclose(ds);
+            FAIL("%s: dataset '%s' has %lld values, the model needs %zu (different model or "
+                 "config?)", path, a->name, (long long)n, a->n);
+        }
+        herr_t st = H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, a->data);
+        H5Dclose(ds);
+        if (st < 0) FAIL("%s: cannot read dataset '%s' (truncated file?)", path, a->name);
+    }
+    H5Fclose(f);
+    return 0;
+fail:
+    if (f >= 0) H5Fclose(f);
+    return -1;
+}

@@ -1,0 +1,46 @@
+/* Checkpoints: one HDF5 file per save holding named flat fp32 arrays (parameters, BN buffers,
+ * optimizer moments, later the EMA teacher and method state), the training position (step, epoch,
+ * step within the epoch: enough to resume mid-epoch exactly, since augmentation randomness is keyed
+ * by (seed, epoch, sample, view)), the resolved config text and a segment table for inspection.
+ * Written to NAME.tmp, flushed, closed, fsync'ed and renamed: a crash leaves the previous
+ * checkpoint intact. Files are ckpt-<step>.h5 in one directory; the newest complete one resumes. */
+#ifndef SSL_IO_CHECKPOINT_H
+#define SSL_IO_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SSL_CKPT_VERSION 1
+#define SSL_CKPT_MAX_ARRAYS 16
+
+typedef struct {
+    char name[48];  /* dataset name, e.g. "params", "optim/m" */
+    float *data;    /* host memory: written from on save, read into on load */
+    size_t n;
+} ssl_ckpt_array;
+
+typedef struct {
+    int64_t step;           /* optimizer steps completed */
+    int64_t epoch;          /* epoch of the next batch */
+    int64_t epoch_step;     /* step within that epoch of the next batch */
+    int64_t world_size;     /* ranks that wrote it (informational: resume may use another) */
+    uint64_t seed;
+    const char *config_yaml; /* save: resolved config text (may be NULL) */
+    const char *segments;    /* save: "name offset count\n" lines (may be NULL) */
+    int narrays;
+    ssl_ckpt_array arrays[SSL_CKPT_MAX_ARRAYS];
+} ssl_ckpt;
+
+void ssl_ckpt_add(ssl_ckpt *ck, const char *name, float *data, size_t n);
+
+/* Save to dir/ckpt-<step>.h5 atomically, then delete all but the newest `keep` (keep <= 0: all). */
+int ssl_ckpt_save(const ssl_ckpt *ck, const char *dir, int keep, char *err, size_t errlen);
+
+/* Newest complete checkpoint in dir: writes its path into out (size outlen); 0 found, 1 none. */
+int ssl_ckpt_find_latest(const char *dir, char *out, size_t outlen);
+
+/* Load a checkpoint: fills the position fields and every array registered in ck (by name; sizes must
+ * match). Returns 0, or -1 with a message naming the file and dataset. */
+int ssl_ckpt_load(ssl_ckpt *ck, const char *path, char *err, size_t errlen);
+
+#endif
