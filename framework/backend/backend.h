@@ -6,6 +6,8 @@
  * row-major. Outputs first is NOT used; arguments read (inputs, shapes) then written. Ops that
  * produce a parameter gradient ACCUMULATE (+=) so gradient accumulation and shared parameters are
  * free; ops that produce an activation gradient ASSIGN (=) unless documented as accumulating.
+ * Workspace: ops may use ssl_ctx_workspace (conv, layernorm_bwd), so never pass a pointer into the
+ * workspace to an op. bn_apply, bn_bwd_data and the layernorm ops are safe with output == input.
  * Layouts: images NCHW, with "S" the spatial size H*W; BN/bias act on dim C of (outer, C, inner). */
 #ifndef SSL_BACKEND_BACKEND_H
 #define SSL_BACKEND_BACKEND_H
@@ -64,7 +66,8 @@ typedef struct ssl_backend {
     void (*fill)(ssl_ctx *c, float *x, size_t n, float v);
     void (*copy)(ssl_ctx *c, float *dst, const float *src, size_t n);
     void (*scale)(ssl_ctx *c, float *x, size_t n, float a);                 /* x *= a */
-    void (*axpby)(ssl_ctx *c, size_t n, float a, const float *x, float b, float *y); /* y = a x + b y */
+    /* y = a x + b y; with b == 0, y is not read (as BLAS), so garbage or NaN there is overwritten. */
+    void (*axpby)(ssl_ctx *c, size_t n, float a, const float *x, float b, float *y);
     void (*add)(ssl_ctx *c, size_t n, const float *a, const float *b, float *y);     /* y = a + b */
     void (*mul)(ssl_ctx *c, size_t n, const float *a, const float *b, float *y);     /* y = a * b */
     void (*relu_fwd)(ssl_ctx *c, size_t n, const float *x, float *y);
@@ -110,8 +113,8 @@ typedef struct ssl_backend {
                            float *dgamma, float *dbeta);
 
     /* --- pooling ----------------------------------------------------------------------------- */
-    /* Max pool k x k, stride, zero... (-inf) padding; argmax (flat index into the input plane)
-     * saved as int32 in `idx` (N, C, P, Q). */
+    /* Max pool k x k with stride and padding that acts as -inf (pad <= k/2); the argmax (flat
+     * index h*W+w into the input plane, -1 for an all-padding window) is saved in idx (N, C, P, Q). */
     void (*maxpool_fwd)(ssl_ctx *c, int N, int C, int H, int W, int k, int stride, int pad,
                         int P, int Q, const float *x, float *y, int32_t *idx);
     void (*maxpool_bwd)(ssl_ctx *c, int N, int C, int H, int W, int P, int Q, const float *dy,
@@ -142,7 +145,8 @@ typedef struct ssl_backend {
     /* y = x / max(||x||, eps) per row; saves norm (rows) = max(||x||, eps). */
     void (*l2norm_fwd)(ssl_ctx *c, int64_t rows, int64_t D, float eps, const float *x, float *y,
                        float *norm);
-    /* dx = (dy - y * sum(dy * y)) / norm per row. */
+    /* dx = (dy - y * sum(dy * y)) / norm per row (exact unless the norm was clamped at eps, where it
+     * is exact only for all-zero rows: the case that occurs in practice). */
     void (*l2norm_bwd)(ssl_ctx *c, int64_t rows, int64_t D, const float *y, const float *norm,
                        const float *dy, float *dx);
 

@@ -126,6 +126,32 @@ static void test_act(int gelu, size_t n)
     free(u.x), free(u.y), free(u.r), free(want), free(dx);
 }
 
+/* GELU over a dense grid including the tails, where 0.5 * x * (1 + erf) would lose all relative
+ * accuracy in float, plus special values (PyTorch gives NaN for gelu(-inf) as well). */
+static void test_gelu_range(void)
+{
+    size_t n = 240001;
+    float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float));
+    float *one = malloc(n * sizeof(float)), *d = malloc(n * sizeof(float));
+    float *wy = malloc(n * sizeof(float)), *wd = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+        x[i] = (float)(-12.0 + 24.0 * (double)i / (double)(n - 1));
+        one[i] = 1.0f;
+        double v = x[i], cdf = 0.5 * erfc(-v / sqrt(2.0));
+        wy[i] = (float)(v * cdf);
+        wd[i] = (float)(cdf + v * exp(-0.5 * v * v) / sqrt(2.0 * 3.14159265358979323846));
+    }
+    C.be->gelu_fwd(&C, n, x, y);
+    C.be->gelu_bwd(&C, n, x, one, d);
+    ssl_test_close("gelu fwd [-12, 12] relative", y, wy, n, 1e-37, 1e-5);
+    ssl_test_close("gelu bwd [-12, 12]", d, wd, n, 1e-6, 1e-5);
+    float sx[4] = {NAN, INFINITY, -INFINITY, -30.0f}, sy[4];
+    C.be->gelu_fwd(&C, 4, sx, sy);
+    SSL_EXPECT(isnan(sy[0]) && sy[1] == INFINITY && isnan(sy[2]) && fabsf(sy[3]) < 1e-37f,
+               "gelu(nan, inf, -inf, -30) = %g %g %g %g", sy[0], sy[1], sy[2], sy[3]);
+    free(x), free(y), free(one), free(d), free(wy), free(wd);
+}
+
 /* ---- bias over (outer, C, inner) ------------------------------------------------------------ */
 typedef struct {
     int64_t outer, ch, inner;
@@ -212,6 +238,7 @@ int main(void)
     test_act(0, 70001);
     test_act(1, 1000);
     test_act(1, 70001);
+    test_gelu_range();
     test_bias(7, 5, 1);
     test_bias(3, 4, 9);
     test_bias(600, 130, 1);   /* column-block path, several blocks, parallel */

@@ -158,6 +158,25 @@ static void test_l2norm_zero(void)
     SSL_EXPECT(ok, "l2norm zero row: norm %g (want 1e-6), y must be 0 and dx = dy / eps", nrm);
 }
 
+/* A -inf logit (an attention mask) gets probability 0; a NaN anywhere in a row poisons the whole
+ * row instead of vanishing, so divergence stays visible. */
+static void test_softmax_special(void)
+{
+    float x[2][6] = {{0.5f, -INFINITY, 1.0f, -2.0f, 0.0f, 3.0f},
+                     {0.5f, NAN, 1.0f, -2.0f, 0.0f, 3.0f}};
+    float y[2][6], l[2][6];
+    C.be->softmax_fwd(&C, 2, 6, 1.0f, &x[0][0], &y[0][0]);
+    C.be->log_softmax_fwd(&C, 2, 6, &x[0][0], &l[0][0]);
+    double s = 0;
+    int ok = y[0][1] == 0.0f && l[0][1] == -INFINITY, nan_row = 1;
+    for (int j = 0; j < 6; j++) {
+        s += y[0][j];
+        nan_row &= isnan(y[1][j]) && isnan(l[1][j]);
+    }
+    SSL_EXPECT(ok && fabs(s - 1.0) < 1e-6, "softmax with a -inf logit: p = %g, sum %g", y[0][1], s);
+    SSL_EXPECT(nan_row, "softmax / log_softmax of a row with NaN must be NaN throughout");
+}
+
 int main(void)
 {
     ssl_ctx_init(&C, "cpu");
@@ -176,6 +195,7 @@ int main(void)
     test_rows(L2NORM, 64, 1000, 1e-12f, 1);
     test_rows(L2NORM, 4, 16, 1e-12f, 1e-3f);    /* small norms, far above eps */
     test_l2norm_zero();
+    test_softmax_special();
     ssl_ctx_free(&C);
     return ssl_test_exit();
 }

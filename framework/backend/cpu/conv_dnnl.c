@@ -27,8 +27,8 @@ enum { DIR_FWD = 0, DIR_BWD_DATA = 1, DIR_BWD_FILTER = 2 };
 typedef struct {
     int dnnl_arg;              /* DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, ... */
     dnnl_memory_t user;        /* plain NCHW / OIHW; handle set per call */
-    dnnl_memory_t prim;        /* primitive layout; NULL when it is the user layout */
-    dnnl_primitive_t reorder;  /* user -> prim (inputs), prim -> user (output) */
+    dnnl_memory_t prim;        /* primitive layout; NULL when the primitive uses user directly */
+    dnnl_primitive_t reorder;  /* user -> prim (inputs), prim -> user (output; += for dw) */
     dnnl_memory_t reorder_scratch;
     size_t off;                /* of the prim buffer in the arena */
     int relayout;              /* the primitive's layout differs from the plain one */

@@ -3,6 +3,7 @@
  * Per-channel sums accumulate in double. Layout (N, C, S): S > 1 walks contiguous planes per
  * channel; S == 1 (BatchNorm1d on (N, C)) walks blocks of columns so every read is contiguous. */
 #include "framework/backend/cpu/cpu.h"
+#include "framework/backend/cpu/vmath.h"
 
 #include <math.h>
 #include <omp.h>
@@ -31,6 +32,7 @@ void ssl_cpu_bn_stats(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *
             double s[COL_BLOCK] = {0}, ss[COL_BLOCK] = {0};
             for (int64_t n = 0; n < N; n++) {
                 const float *xr = x + n * C + c0;
+#pragma omp simd
                 for (int64_t j = 0; j < w; j++) {
                     double v = xr[j];
                     s[j] += v;
@@ -64,29 +66,39 @@ void ssl_cpu_bn_apply(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *
                       const float *beta, float *y)
 {
     (void)c;
+    /* y = (x - mean) * k + b with k = invstd * gamma, b = beta; not x * k + (beta - mean * k),
+     * which cancels when |mean| >> std */
     if (S == 1) {
-#pragma omp parallel for schedule(static) if (N * C >= PAR_MIN)
-        for (int64_t n = 0; n < N; n++) {
-            const float *xr = x + n * C;
-            float *yr = y + n * C;
-            if (gamma)
-                for (int64_t j = 0; j < C; j++)
-                    yr[j] = (xr[j] - mean[j]) * invstd[j] * gamma[j] + (beta ? beta[j] : 0.0f);
-            else
-                for (int64_t j = 0; j < C; j++)
-                    yr[j] = (xr[j] - mean[j]) * invstd[j] + (beta ? beta[j] : 0.0f);
-        }
+        /* Tiles of ROW_BLOCK rows x COL_BLOCK channels; coefficients once per tile. */
+        int64_t nrb = (N + ROW_BLOCK - 1) / ROW_BLOCK, ncb = (C + COL_BLOCK - 1) / COL_BLOCK;
+#pragma omp parallel for collapse(2) schedule(static) if (N * C >= PAR_MIN)
+        for (int64_t rb = 0; rb < nrb; rb++)
+            for (int64_t cb = 0; cb < ncb; cb++) {
+                int64_t n0 = rb * ROW_BLOCK, n1 = min64(N, n0 + ROW_BLOCK);
+                int64_t c0 = cb * COL_BLOCK, w = min64(COL_BLOCK, C - c0);
+                float k[COL_BLOCK], b[COL_BLOCK], m[COL_BLOCK];
+                for (int64_t j = 0; j < w; j++) {
+                    k[j] = invstd[c0 + j] * (gamma ? gamma[c0 + j] : 1.0f);
+                    b[j] = beta ? beta[c0 + j] : 0.0f;
+                    m[j] = mean[c0 + j];
+                }
+                for (int64_t n = n0; n < n1; n++) {
+                    const float *xr = x + n * C + c0;
+                    float *yr = y + n * C + c0;
+#pragma omp simd
+                    for (int64_t j = 0; j < w; j++) yr[j] = (xr[j] - m[j]) * k[j] + b[j];
+                }
+            }
         return;
     }
 #pragma omp parallel for collapse(2) schedule(static) if (N * C * S >= PAR_MIN)
     for (int64_t n = 0; n < N; n++)
         for (int64_t ch = 0; ch < C; ch++) {
-            /* (x - mean) * k + beta, not x * k + (beta - mean * k): no cancellation when
-             * |mean| >> std */
             float k = invstd[ch] * (gamma ? gamma[ch] : 1.0f);
             float m = mean[ch], b = beta ? beta[ch] : 0.0f;
             const float *xp = x + (n * C + ch) * S;
             float *yp = y + (n * C + ch) * S;
+#pragma omp simd
             for (int64_t i = 0; i < S; i++) yp[i] = (xp[i] - m) * k + b;
         }
 }
@@ -105,6 +117,7 @@ void ssl_cpu_bn_bwd_stats(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const flo
             double s[COL_BLOCK] = {0}, sx[COL_BLOCK] = {0};
             for (int64_t n = 0; n < N; n++) {
                 const float *dr = dy + n * C + c0, *xr = x + n * C + c0;
+#pragma omp simd
                 for (int64_t j = 0; j < w; j++) {
                     double d = dr[j];
                     s[j] += d;
@@ -170,6 +183,7 @@ void ssl_cpu_bn_bwd_data(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const floa
                 for (int64_t n = n0; n < n1; n++) {
                     const float *dr = dy + n * C + c0, *xr = x + n * C + c0;
                     float *o = dx + n * C + c0;
+#pragma omp simd
                     for (int64_t j = 0; j < w; j++)
                         o[j] = k[j] * (dr[j] - a[j] - (xr[j] - m[j]) * b[j]);
                 }
@@ -183,12 +197,37 @@ void ssl_cpu_bn_bwd_data(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const floa
             bn_bwd_coef(ch, invstd, gamma, sum_dy, sum_dy_xhat, count, &k, &a, &b);
             const float *dp = dy + (n * C + ch) * S, *xp = x + (n * C + ch) * S;
             float *o = dx + (n * C + ch) * S;
+#pragma omp simd
             for (int64_t i = 0; i < S; i++) o[i] = k * (dp[i] - a - (xp[i] - m) * b);
         }
 }
 
 /* ---------------------------------------------------------------------------------------------- */
 /* layer norm                                                                                     */
+
+/* One row of layer norm. Always inlined into call sites where gamma/beta are known NULL or known
+ * non-NULL, so the per-element `gamma ? gamma[j] : 1` folds away and the loops vectorise. */
+SSL_VINLINE void ln_fwd_row(int64_t D, float eps, const float *xr, const float *gamma,
+                            const float *beta, float *yr, float *mean, float *rstd)
+{
+    /* Two passes (mean, then centred squares): no cancellation for large-mean rows. */
+    double s = 0.0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t j = 0; j < D; j++) s += xr[j];
+    float m = (float)(s / (double)D);
+    double v = 0.0;
+#pragma omp simd reduction(+ : v)
+    for (int64_t j = 0; j < D; j++) {
+        double d = xr[j] - m;
+        v += d * d;
+    }
+    float rs = (float)(1.0 / sqrt(v / (double)D + (double)eps));
+    if (mean) *mean = m;
+    if (rstd) *rstd = rs;
+#pragma omp simd
+    for (int64_t j = 0; j < D; j++)
+        yr[j] = (xr[j] - m) * rs * (gamma ? gamma[j] : 1.0f) + (beta ? beta[j] : 0.0f);
+}
 
 void ssl_cpu_layernorm_fwd(ssl_ctx *c, int64_t rows, int64_t D, float eps, const float *x,
                            const float *gamma, const float *beta, float *y, float *mean,
@@ -198,26 +237,41 @@ void ssl_cpu_layernorm_fwd(ssl_ctx *c, int64_t rows, int64_t D, float eps, const
 #pragma omp parallel for schedule(static) if (rows * D >= PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * D;
-        float *yr = y + r * D;
-        /* Two passes (mean, then centred squares): no cancellation for large-mean rows. */
-        double s = 0.0;
-#pragma omp simd reduction(+ : s)
-        for (int64_t j = 0; j < D; j++) s += xr[j];
-        float m = (float)(s / (double)D);
-        double v = 0.0;
-#pragma omp simd reduction(+ : v)
+        float *yr = y + r * D, *mo = mean ? mean + r : NULL, *ro = rstd ? rstd + r : NULL;
+        if (gamma && beta) ln_fwd_row(D, eps, xr, gamma, beta, yr, mo, ro);
+        else if (gamma) ln_fwd_row(D, eps, xr, gamma, NULL, yr, mo, ro);
+        else if (beta) ln_fwd_row(D, eps, xr, NULL, beta, yr, mo, ro);
+        else ln_fwd_row(D, eps, xr, NULL, NULL, yr, mo, ro);
+    }
+}
+
+/* One row of the layer-norm backward (see ln_fwd_row on the inlining); pg/pb (NULL: skipped)
+ * accumulate dgamma/dbeta partials. Reads dy[j] before writing dx[j]: dx may alias dy. */
+SSL_VINLINE void ln_bwd_row(int64_t D, const float *dr, const float *xr, const float *gamma,
+                            float m, float rs, float *o, double *pg, double *pb)
+{
+    double sg = 0.0, sgx = 0.0;
+#pragma omp simd reduction(+ : sg, sgx)
+    for (int64_t j = 0; j < D; j++) {
+        float xh = (xr[j] - m) * rs;
+        float g = dr[j] * (gamma ? gamma[j] : 1.0f);
+        sg += g;
+        sgx += (double)g * xh;
+    }
+    if (pg) {
+#pragma omp simd
         for (int64_t j = 0; j < D; j++) {
-            double d = xr[j] - m;
-            v += d * d;
+            float xh = (xr[j] - m) * rs;
+            pg[j] += (double)dr[j] * xh;
+            pb[j] += dr[j];
         }
-        float rs = (float)(1.0 / sqrt(v / (double)D + (double)eps));
-        if (mean) mean[r] = m;
-        if (rstd) rstd[r] = rs;
-        if (gamma)
-            for (int64_t j = 0; j < D; j++)
-                yr[j] = (xr[j] - m) * rs * gamma[j] + (beta ? beta[j] : 0.0f);
-        else
-            for (int64_t j = 0; j < D; j++) yr[j] = (xr[j] - m) * rs + (beta ? beta[j] : 0.0f);
+    }
+    float a = (float)(sg / (double)D), b = (float)(sgx / (double)D);
+#pragma omp simd
+    for (int64_t j = 0; j < D; j++) {
+        float xh = (xr[j] - m) * rs;
+        float g = dr[j] * (gamma ? gamma[j] : 1.0f);
+        o[j] = rs * (g - a - xh * b);
     }
 }
 
@@ -244,29 +298,8 @@ void ssl_cpu_layernorm_bwd(ssl_ctx *c, int64_t rows, int64_t D, const float *dy,
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; r++) {
             const float *xr = x + r * D, *dr = dy + r * D;
-            float *o = dx + r * D;
-            float m = mean[r], rs = rstd[r];
-            double sg = 0.0, sgx = 0.0;
-#pragma omp simd reduction(+ : sg, sgx)
-            for (int64_t j = 0; j < D; j++) {
-                float xh = (xr[j] - m) * rs;
-                float g = dr[j] * (gamma ? gamma[j] : 1.0f);
-                sg += g;
-                sgx += (double)g * xh;
-            }
-            if (want_params)
-                for (int64_t j = 0; j < D; j++) {
-                    float xh = (xr[j] - m) * rs;
-                    pg[j] += (double)dr[j] * xh;
-                    pb[j] += dr[j];
-                }
-            float a = (float)(sg / (double)D), b = (float)(sgx / (double)D);
-            /* reads dy[j] before writing dx[j]: dx may alias dy */
-            for (int64_t j = 0; j < D; j++) {
-                float xh = (xr[j] - m) * rs;
-                float g = dr[j] * (gamma ? gamma[j] : 1.0f);
-                o[j] = rs * (g - a - xh * b);
-            }
+            if (gamma) ln_bwd_row(D, dr, xr, gamma, mean[r], rstd[r], dx + r * D, pg, pb);
+            else ln_bwd_row(D, dr, xr, NULL, mean[r], rstd[r], dx + r * D, pg, pb);
         }
     }
     if (!want_params) return;

@@ -50,6 +50,7 @@ void ssl_cpu_maxpool_bwd(ssl_ctx *c, int N, int C, int H, int W, int P, int Q, c
         float *dp = dx + pl * in_plane;
         const float *gp = dy + pl * out_plane;
         const int32_t *ip = idx + pl * out_plane;
+#pragma omp simd
         for (int64_t i = 0; i < in_plane; i++) dp[i] = 0.0f;
         /* overlapping windows (k > stride) may share an argmax: accumulate */
         for (int64_t o = 0; o < out_plane; o++)
@@ -77,6 +78,7 @@ void ssl_cpu_avgpool_bwd(ssl_ctx *c, int64_t NC, int64_t S, const float *dy, flo
     for (int64_t i = 0; i < NC; i++) {
         float g = (float)((double)dy[i] / (double)S);
         float *dp = dx + i * S;
+#pragma omp simd
         for (int64_t j = 0; j < S; j++) dp[j] = g;
     }
 }

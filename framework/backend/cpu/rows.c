@@ -2,6 +2,7 @@
  * in as `scale`), log-softmax (cross-entropy losses) and L2 normalisation (projector outputs,
  * cosine similarities). Threads split rows; row sums accumulate in double. */
 #include "framework/backend/cpu/cpu.h"
+#include "framework/backend/cpu/vmath.h"
 
 #include <math.h>
 
@@ -18,14 +19,19 @@ void ssl_cpu_softmax_fwd(ssl_ctx *c, int64_t rows, int64_t D, float scale, const
         float *yr = y + r * D;
         float m = -INFINITY;
 #pragma omp simd reduction(max : m)
-        for (int64_t j = 0; j < D; j++) m = fmaxf(m, scale * xr[j]);
-        double s = 0.0;
         for (int64_t j = 0; j < D; j++) {
-            float e = expf(scale * xr[j] - m);
+            float v = scale * xr[j];
+            m = v > m ? v : m; /* not fmaxf: it does not vectorise */
+        }
+        double s = 0.0;
+#pragma omp simd reduction(+ : s)
+        for (int64_t j = 0; j < D; j++) {
+            float e = ssl_vexpf(scale * xr[j] - m);
             yr[j] = e;
             s += e;
         }
         float inv = (float)(1.0 / s);
+#pragma omp simd
         for (int64_t j = 0; j < D; j++) yr[j] *= inv;
     }
 }
@@ -42,6 +48,7 @@ void ssl_cpu_softmax_bwd(ssl_ctx *c, int64_t rows, int64_t D, float scale, const
 #pragma omp simd reduction(+ : dot)
         for (int64_t j = 0; j < D; j++) dot += (double)dr[j] * yr[j];
         float d = (float)dot;
+#pragma omp simd
         for (int64_t j = 0; j < D; j++) o[j] = scale * yr[j] * (dr[j] - d);
     }
 }
@@ -55,10 +62,12 @@ void ssl_cpu_log_softmax_fwd(ssl_ctx *c, int64_t rows, int64_t D, const float *x
         float *yr = y + r * D;
         float m = -INFINITY;
 #pragma omp simd reduction(max : m)
-        for (int64_t j = 0; j < D; j++) m = fmaxf(m, xr[j]);
+        for (int64_t j = 0; j < D; j++) m = xr[j] > m ? xr[j] : m;
         double s = 0.0;
-        for (int64_t j = 0; j < D; j++) s += expf(xr[j] - m);
+#pragma omp simd reduction(+ : s)
+        for (int64_t j = 0; j < D; j++) s += ssl_vexpf(xr[j] - m);
         float lse = m + (float)log(s);
+#pragma omp simd
         for (int64_t j = 0; j < D; j++) yr[j] = xr[j] - lse;
     }
 }
@@ -75,7 +84,8 @@ void ssl_cpu_log_softmax_bwd(ssl_ctx *c, int64_t rows, int64_t D, const float *y
 #pragma omp simd reduction(+ : s)
         for (int64_t j = 0; j < D; j++) s += dr[j];
         float sd = (float)s;
-        for (int64_t j = 0; j < D; j++) o[j] = dr[j] - expf(yr[j]) * sd;
+#pragma omp simd
+        for (int64_t j = 0; j < D; j++) o[j] = dr[j] - ssl_vexpf(yr[j]) * sd;
     }
 }
 
@@ -93,6 +103,7 @@ void ssl_cpu_l2norm_fwd(ssl_ctx *c, int64_t rows, int64_t D, float eps, const fl
         for (int64_t j = 0; j < D; j++) ss += (double)xr[j] * xr[j];
         float nrm = fmaxf((float)sqrt(ss), eps);
         if (norm) norm[r] = nrm;
+#pragma omp simd
         for (int64_t j = 0; j < D; j++) yr[j] = xr[j] / nrm;
     }
 }
@@ -110,6 +121,7 @@ void ssl_cpu_l2norm_bwd(ssl_ctx *c, int64_t rows, int64_t D, const float *y, con
 #pragma omp simd reduction(+ : dot)
         for (int64_t j = 0; j < D; j++) dot += (double)dr[j] * yr[j];
         float d = (float)dot, inv = 1.0f / norm[r];
+#pragma omp simd
         for (int64_t j = 0; j < D; j++) o[j] = (dr[j] - yr[j] * d) * inv;
     }
 }

@@ -24,6 +24,7 @@ void ssl_cpu_add2d(ssl_ctx *c, int64_t rows, int64_t cols, const float *src, int
     for (int64_t r = 0; r < rows; r++) {
         const float *s = src + r * lds;
         float *d = dst + r * ldd;
+#pragma omp simd
         for (int64_t j = 0; j < cols; j++) d[j] += s[j];
     }
 }
@@ -46,6 +47,7 @@ void ssl_cpu_scatter_add_rows(ssl_ctx *c, int64_t n, int64_t cols, const int32_t
     for (int64_t i = 0; i < n; i++) {
         const float *s = src + i * cols;
         float *d = dst + (int64_t)idx[i] * cols;
+#pragma omp simd
         for (int64_t j = 0; j < cols; j++) d[j] += s[j];
     }
 }

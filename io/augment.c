@@ -1,0 +1,580 @@
+/* SimCLR augmentation pipeline (see augment.h): parameter draws from Philox, then crop/resize,
+ * flip, colour jitter, grayscale, blur, solarize and normalisation on planar float buffers.
+ * Arithmetic follows torchvision 0.14's tensor kernels step by step (same formulas, float32), so
+ * results agree with it to a few ulp; the loops are flat and branch-free so they vectorise. */
+#include "io/augment.h"
+
+#include "framework/core/check.h"
+#include "framework/core/rng.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+
+/* torchvision's tensor rgb_to_grayscale weights (0.2989, not PIL's 0.299: we mirror the tensor
+ * path because our images are float tensors after ToTensor). */
+#define GRAY_R 0.2989f
+#define GRAY_G 0.587f
+#define GRAY_B 0.114f
+/* RandomSolarize(threshold=128) on uint8 images, expressed on the ToTensor scale: every pixel that
+ * was >= 128 before resampling is inverted, as with torchvision on uint8. */
+#define SOLARIZE_T (128.0f / 255.0f)
+/* Second counter word of every augmentation draw: keeps these streams apart from any other user
+ * of Philox that happens to derive the same key. */
+#define AUG_TAG 0x41554731u
+#define CROP_ATTEMPTS 10
+
+/* Counter slots (first counter word). Each transform owns its slots, so its draws do not depend on
+ * which other transforms are enabled or how many crop attempts were rejected. */
+enum {
+    SLOT_CROP = 0,                    /* CROP_ATTEMPTS slots: scale, log-ratio, i, j */
+    SLOT_FLAGS = SLOT_CROP + CROP_ATTEMPTS, /* flip, jitter, grayscale, blur coin flips */
+    SLOT_JITTER,                      /* brightness, contrast, saturation, hue factors */
+    SLOT_MISC,                        /* 3 permutation draws, solarize coin flip */
+    SLOT_BLUR                         /* sigma */
+};
+
+void ssl_augment_config_default(ssl_augment_config *cfg, int channels, int out_size)
+{
+    memset(cfg, 0, sizeof *cfg);
+    /* The official SimCLR README trains CIFAR-10 (32 px) with colour strength 0.5 and no blur and
+     * ImageNet (224 px) with strength 1.0 and blur; 64 px separates small-image datasets. */
+    const int small = out_size <= 64;
+    const float s = small ? 0.5f : 1.0f;
+    cfg->views = 2;
+    cfg->out_size = out_size;
+    cfg->crop_scale[0] = 0.08f;
+    cfg->crop_scale[1] = 1.0f;
+    cfg->crop_ratio[0] = 3.0f / 4.0f;
+    cfg->crop_ratio[1] = 4.0f / 3.0f;
+    cfg->flip_p = 0.5f;
+    cfg->jitter_p = 0.8f;
+    cfg->brightness = 0.8f * s;
+    cfg->contrast = 0.8f * s;
+    cfg->saturation = 0.8f * s;
+    cfg->hue = 0.2f * s;
+    cfg->grayscale_p = 0.2f;
+    cfg->blur_p = small ? 0.0f : 0.5f;
+    cfg->blur_sigma[0] = 0.1f;
+    cfg->blur_sigma[1] = 2.0f;
+    cfg->solarize_p = 0.0f;
+    if (channels == 1) {
+        cfg->mean[0] = 0.2860f; /* Fashion-MNIST training set */
+        cfg->std[0] = 0.3530f;
+        cfg->mean[1] = cfg->mean[2] = cfg->mean[0];
+        cfg->std[1] = cfg->std[2] = cfg->std[0];
+    } else {
+        const float m[3] = {0.485f, 0.456f, 0.406f}, sd[3] = {0.229f, 0.224f, 0.225f};
+        memcpy(cfg->mean, m, sizeof m);
+        memcpy(cfg->std, sd, sizeof sd);
+    }
+}
+
+int ssl_augment_config_check(const ssl_augment_config *c, int C, char *err, size_t errlen)
+{
+#define BAD(...)                                                                               \
+    do {                                                                                       \
+        if (err && errlen) snprintf(err, errlen, __VA_ARGS__);                                 \
+        return -1;                                                                             \
+    } while (0)
+#define RANGE_OK(a) (isfinite((a)[0]) && isfinite((a)[1]) && (a)[0] > 0 && (a)[0] <= (a)[1])
+#define PROB(name)                                                                             \
+    if (!(c->name >= 0.0f && c->name <= 1.0f)) BAD(#name " must be in [0, 1] (got %g)", (double)c->name)
+#define FACTOR(name)                                                                           \
+    if (!(c->name >= 0.0f && isfinite(c->name))) BAD(#name " must be >= 0 (got %g)", (double)c->name)
+
+    if (C != 1 && C != 3) BAD("images must have 1 or 3 channels (got %d)", C);
+    if (c->views < 1) BAD("views must be >= 1 (got %d)", c->views);
+    if (c->out_size < 1) BAD("out_size must be >= 1 (got %d)", c->out_size);
+    if (!RANGE_OK(c->crop_scale))
+        BAD("crop_scale must satisfy 0 < lo <= hi (got [%g, %g])", (double)c->crop_scale[0],
+            (double)c->crop_scale[1]);
+    if (!RANGE_OK(c->crop_ratio))
+        BAD("crop_ratio must satisfy 0 < lo <= hi (got [%g, %g])", (double)c->crop_ratio[0],
+            (double)c->crop_ratio[1]);
+    PROB(flip_p);
+    PROB(jitter_p);
+    PROB(grayscale_p);
+    PROB(blur_p);
+    PROB(solarize_p);
+    FACTOR(brightness);
+    FACTOR(contrast);
+    FACTOR(saturation);
+    if (!(c->hue >= 0.0f && c->hue <= 0.5f)) BAD("hue must be in [0, 0.5] (got %g)", (double)c->hue);
+    if (c->blur_p > 0 && !RANGE_OK(c->blur_sigma))
+        BAD("blur_sigma must satisfy 0 < lo <= hi (got [%g, %g])", (double)c->blur_sigma[0],
+            (double)c->blur_sigma[1]);
+    for (int ch = 0; ch < C; ch++) {
+        if (!isfinite(c->mean[ch])) BAD("mean[%d] is not finite", ch);
+        if (!(c->std[ch] > 0 && isfinite(c->std[ch])))
+            BAD("std[%d] must be > 0 (got %g)", ch, (double)c->std[ch]);
+    }
+    return 0;
+#undef BAD
+#undef RANGE_OK
+#undef PROB
+#undef FACTOR
+}
+
+int ssl_augment_blur_kernel(int S)
+{
+    /* SimCLR: kernel_size = S // 10, radius = kernel_size // 2, taps = 2 * radius + 1. */
+    return 2 * ((S / 10) / 2) + 1;
+}
+
+/* ---- parameter draws ------------------------------------------------------------------------ */
+
+static void draw4(uint64_t key, int view, uint32_t slot, uint32_t u[4])
+{
+    ssl_philox_ctr c = {{slot, AUG_TAG, (uint32_t)view, 0}};
+    c = ssl_philox(key, c);
+    memcpy(u, c.v, sizeof c.v);
+}
+
+/* [0, 1) with 24 bits, the resolution of a float in that range. */
+static float unit(uint32_t x) { return (float)(x >> 8) * (1.0f / 16777216.0f); }
+static float uniform(uint32_t x, float lo, float hi) { return lo + (hi - lo) * unit(x); }
+/* Integer in [0, n) by multiply-shift: bias below n / 2^32, irrelevant for image sizes. */
+static int below(uint32_t x, int n) { return (int)(((uint64_t)x * (uint64_t)n) >> 32); }
+
+/* torchvision RandomResizedCrop.get_params: 10 attempts, then a centre crop of the whole image
+ * clipped to the ratio range. Python's round() is half-to-even, as nearbyint in the default mode. */
+static void draw_crop(const ssl_augment_config *cfg, uint64_t key, int view, int H, int W,
+                      ssl_augment_params *p)
+{
+    const double area = (double)H * (double)W;
+    const float lr0 = logf(cfg->crop_ratio[0]), lr1 = logf(cfg->crop_ratio[1]);
+    for (int a = 0; a < CROP_ATTEMPTS; a++) {
+        uint32_t u[4];
+        draw4(key, view, SLOT_CROP + (uint32_t)a, u);
+        const double target = area * (double)uniform(u[0], cfg->crop_scale[0], cfg->crop_scale[1]);
+        const double ar = (double)expf(uniform(u[1], lr0, lr1));
+        const double w = nearbyint(sqrt(target * ar)), h = nearbyint(sqrt(target / ar));
+        if (w > 0 && w <= W && h > 0 && h <= H) {
+            p->crop_w = (int)w;
+            p->crop_h = (int)h;
+            p->crop_y = below(u[2], H - p->crop_h + 1);
+            p->crop_x = below(u[3], W - p->crop_w + 1);
+            return;
+        }
+    }
+    const double in_ratio = (double)W / (double)H;
+    const double rmin = cfg->crop_ratio[0], rmax = cfg->crop_ratio[1];
+    int w = W, h = H;
+    if (in_ratio < rmin) {
+        h = (int)nearbyint(w / rmin);
+    } else if (in_ratio > rmax) {
+        w = (int)nearbyint(h * rmax);
+    }
+    /* Rounding can overshoot by one pixel only in degenerate ratios; keep the window inside. */
+    if (h < 1) h = 1;
+    if (h > H) h = H;
+    if (w < 1) w = 1;
+    if (w > W) w = W;
+    p->crop_h = h;
+    p->crop_w = w;
+    p->crop_y = (H - h) / 2;
+    p->crop_x = (W - w) / 2;
+}
+
+void ssl_augment_draw(const ssl_augment_config *cfg, uint64_t seed, int64_t epoch,
+                      int64_t sample_index, int view, int H, int W, int C, ssl_augment_params *p)
+{
+    const uint64_t key = ssl_rng_hash(ssl_rng_hash(seed, (uint64_t)epoch), (uint64_t)sample_index);
+    memset(p, 0, sizeof *p);
+    draw_crop(cfg, key, view, H, W, p);
+
+    uint32_t f[4], j[4], m[4], b[4];
+    draw4(key, view, SLOT_FLAGS, f);
+    draw4(key, view, SLOT_JITTER, j);
+    draw4(key, view, SLOT_MISC, m);
+    draw4(key, view, SLOT_BLUR, b);
+
+    p->flip = unit(f[0]) < cfg->flip_p;
+    p->brightness = p->contrast = p->saturation = 1.0f;
+    p->hue = 0.0f;
+    for (int k = 0; k < 4; k++) p->order[k] = k;
+    p->jitter = unit(f[1]) < cfg->jitter_p;
+    if (p->jitter) {
+        /* torchvision randperm(4) order; Fisher-Yates with one draw per position. */
+        for (int k = 3; k > 0; k--) {
+            const int r = below(m[3 - k], k + 1), t = p->order[k];
+            p->order[k] = p->order[r];
+            p->order[r] = t;
+        }
+        if (cfg->brightness > 0)
+            p->brightness = uniform(j[0], fmaxf(0.0f, 1.0f - cfg->brightness), 1.0f + cfg->brightness);
+        if (cfg->contrast > 0)
+            p->contrast = uniform(j[1], fmaxf(0.0f, 1.0f - cfg->contrast), 1.0f + cfg->contrast);
+        /* torchvision leaves a 1-channel image unchanged under saturation and hue; recording the
+         * identity factor says so in the parameters too. */
+        if (cfg->saturation > 0 && C == 3)
+            p->saturation = uniform(j[2], fmaxf(0.0f, 1.0f - cfg->saturation), 1.0f + cfg->saturation);
+        if (cfg->hue > 0 && C == 3) p->hue = uniform(j[3], -cfg->hue, cfg->hue);
+    }
+    p->grayscale = C == 3 && unit(f[2]) < cfg->grayscale_p;
+    p->blur = unit(f[3]) < cfg->blur_p;
+    p->sigma = p->blur ? uniform(b[0], cfg->blur_sigma[0], cfg->blur_sigma[1]) : 0.0f;
+    p->solarize = unit(m[3]) < cfg->solarize_p;
+}
+
+/* ---- workspace -------------------------------------------------------------------------------- */
+
+typedef struct {
+    float *tmp;              /* (S, S) blur intermediate */
+    float *line;             /* S + 2 * radius, one reflect-padded row */
+    float *kern;             /* blur taps */
+    int *xi0, *xi1;          /* (S) element offsets of the two source columns, flip applied */
+    float *wx0, *wx1;        /* (S) their weights */
+    int *yi0, *yi1;          /* (S) source rows */
+    float *wy0, *wy1;        /* (S) their weights */
+} workspace;
+
+/* Every part is a multiple of 16 floats so each starts on a 64-byte boundary of an aligned block. */
+static size_t part(size_t floats) { return (floats + 15) & ~(size_t)15; }
+
+size_t ssl_augment_workspace_bytes(int S)
+{
+    const size_t s = (size_t)S;
+    /* radius = ((S / 10) / 2) <= S / 20, so a padded row fits in 2 S + 2; taps <= S + 1. */
+    return sizeof(float) * (part(s * s) + part(2 * s + 2) + part(s + 1) + 8 * part(s));
+}
+
+static workspace carve(void *mem, int S)
+{
+    const size_t s = (size_t)S;
+    float *f = mem;
+    workspace w;
+    w.tmp = f, f += part(s * s);
+    w.line = f, f += part(2 * s + 2);
+    w.kern = f, f += part(s + 1);
+    w.xi0 = (int *)f, f += part(s);
+    w.xi1 = (int *)f, f += part(s);
+    w.wx0 = f, f += part(s);
+    w.wx1 = f, f += part(s);
+    w.yi0 = (int *)f, f += part(s);
+    w.yi1 = (int *)f, f += part(s);
+    w.wy0 = f, f += part(s);
+    w.wy1 = f;
+    return w;
+}
+
+/* ---- crop + bilinear resize ------------------------------------------------------------------ */
+
+/* PyTorch's upsample_bilinear2d index/weight computation (align_corners=False): source coordinate
+ * (o + 0.5) * in / out - 0.5 clamped at 0, second tap clamped to the last pixel of the crop.
+ * `reverse` folds a horizontal flip into the table (flip is a pure permutation of columns). */
+static void linear_table(int in_size, int out_size, int offset, int stride, int reverse, int *i0,
+                         int *i1, float *w0, float *w1)
+{
+    const float scale = (float)in_size / (float)out_size;
+    for (int o = 0; o < out_size; o++) {
+        float src = (float)((double)scale * ((double)o + 0.5) - 0.5);
+        if (src < 0.0f) src = 0.0f;
+        const int x0 = (int)src;
+        const int x1 = x0 + (x0 < in_size - 1 ? 1 : 0);
+        const float l1 = fminf(fmaxf(src - (float)x0, 0.0f), 1.0f);
+        const int d = reverse ? out_size - 1 - o : o;
+        i0[d] = (offset + x0) * stride;
+        i1[d] = (offset + x1) * stride;
+        w0[d] = 1.0f - l1;
+        w1[d] = l1;
+    }
+}
+
+/* out (C, S, S) in [0, 1]. Interpolates the raw 0..255 values and divides by 255 once: the same as
+ * ToTensor-then-interpolate up to one rounding, and exact whenever the crop is not resampled. */
+static void crop_resize(const uint8_t *img, int W, int C, const ssl_augment_params *p, int S,
+                        const workspace *w, float *out)
+{
+    linear_table(p->crop_w, S, p->crop_x, C, p->flip, w->xi0, w->xi1, w->wx0, w->wx1);
+    linear_table(p->crop_h, S, p->crop_y, 1, 0, w->yi0, w->yi1, w->wy0, w->wy1);
+    const size_t row = (size_t)W * (size_t)C;
+    for (int c = 0; c < C; c++) {
+        float *o = out + (size_t)c * S * S;
+        for (int oy = 0; oy < S; oy++) {
+            const uint8_t *restrict r0 = img + (size_t)w->yi0[oy] * row + c;
+            const uint8_t *restrict r1 = img + (size_t)w->yi1[oy] * row + c;
+            const float a = w->wy0[oy], b = w->wy1[oy];
+            float *restrict d = o + (size_t)oy * S;
+            for (int ox = 0; ox < S; ox++) {
+                const float t0 = (float)r0[w->xi0[ox]] * w->wx0[ox] + (float)r0[w->xi1[ox]] * w->wx1[ox];
+                const float t1 = (float)r1[w->xi0[ox]] * w->wx0[ox] + (float)r1[w->xi1[ox]] * w->wx1[ox];
+                d[ox] = (t0 * a + t1 * b) / 255.0f;
+            }
+        }
+    }
+}
+
+/* ---- colour ------------------------------------------------------------------------------------ */
+
+static inline float clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
+static inline float gray(float r, float g, float b) { return GRAY_R * r + GRAY_G * g + GRAY_B * b; }
+/* torchvision's _blend computes (1.0 - ratio) in double and multiplies in float. */
+static inline float one_minus(float f) { return (float)(1.0 - (double)f); }
+
+static void brightness(float *restrict x, size_t n, float f)
+{
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) x[i] = clamp01(f * x[i]);
+}
+
+static void contrast(float *restrict x, int C, size_t n, float f)
+{
+    double sum = 0.0;
+    if (C == 3) {
+        const float *r = x, *g = x + n, *b = x + 2 * n;
+#pragma omp simd reduction(+ : sum)
+        for (size_t i = 0; i < n; i++) sum += gray(r[i], g[i], b[i]);
+    } else {
+#pragma omp simd reduction(+ : sum)
+        for (size_t i = 0; i < n; i++) sum += x[i];
+    }
+    const float mean = (float)(sum / (double)n), g = one_minus(f) * mean;
+    const size_t all = (size_t)C * n;
+#pragma omp simd
+    for (size_t i = 0; i < all; i++) x[i] = clamp01(f * x[i] + g);
+}
+
+static void saturation(float *restrict x, size_t n, float f)
+{
+    float *restrict r = x, *restrict g = x + n, *restrict b = x + 2 * n;
+    const float h = one_minus(f);
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        const float l = h * gray(r[i], g[i], b[i]);
+        r[i] = clamp01(f * r[i] + l);
+        g[i] = clamp01(f * g[i] + l);
+        b[i] = clamp01(f * b[i] + l);
+    }
+}
+
+/* c ? a : b on the bit patterns. GCC (default -ftrapping-math) sinks a float operation that only
+ * one arm of a ?: uses into a branch and then refuses to vectorise the loop; an integer select
+ * keeps every float operation unconditional. Bit-identical to ?: on the values. */
+static inline float sel(int c, float a, float b)
+{
+    uint32_t ua, ub;
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    const uint32_t m = (uint32_t)0 - (uint32_t)(c != 0), r = (ua & m) | (ub & ~m);
+    float o;
+    memcpy(&o, &r, sizeof o);
+    return o;
+}
+
+/* floorf for |x| < 2^31, in a form GCC vectorises (it does not vectorise floorf itself unless
+ * -fno-trapping-math). Exact: truncation, then one step down for negative non-integers. */
+static inline float floor_small(float x)
+{
+    const float t = (float)(int32_t)x;
+    return sel(t > x, t - 1.0f, t);
+}
+
+/* torchvision's _rgb2hsv, hue shift modulo 1, _hsv2rgb, with its masks written as selects. Every
+ * arithmetic result is computed unconditionally and then selected (a grey pixel's 0/0 is discarded). */
+static void hue(float *restrict x, size_t n, float f)
+{
+    float *restrict R = x, *restrict G = x + n, *restrict B = x + 2 * n;
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        const float r = R[i], g = G[i], b = B[i];
+        const float mx = sel(r > g, r, g), mn = sel(r < g, r, g);
+        const float maxc = sel(mx > b, mx, b), minc = sel(mn < b, mn, b);
+        const int grey = maxc == minc; /* torchvision: s = 0, h = 0 */
+        const float cr = maxc - minc;
+        const float s = sel(grey, 0.0f, cr / maxc);
+        const float rc = (maxc - r) / cr, gc = (maxc - g) / cr, bc = (maxc - b) / cr;
+        const float hr = bc - gc, hg = 2.0f + rc - bc, hb = 4.0f + gc - rc;
+        const float hh = sel(grey, 0.0f, sel(maxc == r, hr, sel(maxc == g, hg, hb)));
+        const float h6th = hh / 6.0f + 1.0f;          /* in [5/6, 11/6] */
+        const float h0 = sel(h6th >= 1.0f, h6th - 1.0f, h6th); /* fmod(., 1) */
+        const float hs = h0 + f;
+        const float h = hs - floor_small(hs); /* Python-style % 1.0 */
+        const float v = maxc;
+        const float h6 = h * 6.0f, fi = floor_small(h6), fr = h6 - fi;
+        const float pv = v * (1.0f - s), qv = v * (1.0f - s * fr), tv = v * (1.0f - s * (1.0f - fr));
+        const float p = sel(pv < 0.0f, 0.0f, sel(pv > 1.0f, 1.0f, pv));
+        const float q = sel(qv < 0.0f, 0.0f, sel(qv > 1.0f, 1.0f, qv));
+        const float t = sel(tv < 0.0f, 0.0f, sel(tv > 1.0f, 1.0f, tv));
+        const float sec = sel(fi >= 6.0f, fi - 6.0f, fi); /* i % 6, for h * 6 rounding up to 6 */
+        /* Sector table (r, g, b): 0 (v,t,p) 1 (q,v,p) 2 (p,v,t) 3 (p,q,v) 4 (t,p,v) 5 (v,p,q). */
+        const int s0 = sec == 0.0f, s1 = sec == 1.0f, s2 = sec == 2.0f, s3 = sec == 3.0f,
+                  s4 = sec == 4.0f, s5 = sec == 5.0f;
+        R[i] = sel(s0 | s5, v, sel(s1, q, sel(s4, t, p)));
+        G[i] = sel(s1 | s2, v, sel(s0, t, sel(s3, q, p)));
+        B[i] = sel(s3 | s4, v, sel(s2, t, sel(s5, q, p)));
+    }
+}
+
+static void grayscale(float *restrict x, size_t n)
+{
+    float *restrict r = x, *restrict g = x + n, *restrict b = x + 2 * n;
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        const float l = gray(r[i], g[i], b[i]);
+        r[i] = l;
+        g[i] = l;
+        b[i] = l;
+    }
+}
+
+/* ---- blur, solarize, normalise ------------------------------------------------------------- */
+
+static inline int reflect(int i, int S) { return i < 0 ? -i : (i >= S ? 2 * (S - 1) - i : i); }
+
+/* torchvision gaussian_blur: 1-D kernel exp(-0.5 (x / sigma)^2) normalised, reflect padding. The
+ * 2-D kernel is an outer product, so two 1-D passes give the same result up to rounding. */
+static void blur(float *x, int C, int S, float sigma, const workspace *w)
+{
+    const int k = ssl_augment_blur_kernel(S), r = k / 2;
+    if (r == 0 || r >= S) return; /* 1 tap is the identity; reflect needs r < S */
+    float sum = 0.0f;
+    for (int t = 0; t < k; t++) {
+        const float z = (float)(t - r) / sigma;
+        w->kern[t] = expf(-0.5f * (z * z));
+        sum += w->kern[t];
+    }
+    for (int t = 0; t < k; t++) w->kern[t] /= sum;
+    const float *kern = w->kern;
+    for (int c = 0; c < C; c++) {
+        float *plane = x + (size_t)c * S * S;
+        for (int y = 0; y < S; y++) {
+            const float *src = plane + (size_t)y * S;
+            float *restrict line = w->line;
+            memcpy(line + r, src, (size_t)S * sizeof(float));
+            for (int m = 1; m <= r; m++) {
+                line[r - m] = src[m];
+                line[r + S - 1 + m] = src[S - 1 - m];
+            }
+            float *restrict o = w->tmp + (size_t)y * S;
+#pragma omp simd
+            for (int i = 0; i < S; i++) o[i] = kern[0] * line[i];
+            for (int t = 1; t < k; t++) {
+                const float kt = kern[t];
+#pragma omp simd
+                for (int i = 0; i < S; i++) o[i] += kt * line[i + t];
+            }
+        }
+        for (int y = 0; y < S; y++) {
+            float *restrict o = plane + (size_t)y * S;
+            const float *restrict s0 = w->tmp + (size_t)reflect(y - r, S) * S;
+#pragma omp simd
+            for (int i = 0; i < S; i++) o[i] = kern[0] * s0[i];
+            for (int t = 1; t < k; t++) {
+                const float *restrict st = w->tmp + (size_t)reflect(y - r + t, S) * S;
+                const float kt = kern[t];
+#pragma omp simd
+                for (int i = 0; i < S; i++) o[i] += kt * st[i];
+            }
+        }
+    }
+}
+
+static void solarize(float *restrict x, size_t n)
+{
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) x[i] = sel(x[i] >= SOLARIZE_T, 1.0f - x[i], x[i]);
+}
+
+/* Normalize divides (as torchvision's sub_().div_()), so the identity pipeline is bit-exact. */
+static void normalise(float *restrict x, size_t n, float mean, float std)
+{
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) x[i] = (x[i] - mean) / std;
+}
+
+/* ---- pipeline ---------------------------------------------------------------------------- */
+
+void ssl_augment_apply(const ssl_augment_config *cfg, const ssl_augment_params *p,
+                       const uint8_t *image, int H, int W, int C, float *out, void *workspace_mem)
+{
+    const int S = cfg->out_size;
+    SSL_ASSERT(C == 1 || C == 3);
+    SSL_ASSERT(p->crop_y >= 0 && p->crop_x >= 0 && p->crop_h >= 1 && p->crop_w >= 1 &&
+               p->crop_y + p->crop_h <= H && p->crop_x + p->crop_w <= W);
+    const workspace w = carve(workspace_mem, S);
+    const size_t n = (size_t)S * S;
+
+    crop_resize(image, W, C, p, S, &w, out);
+    if (p->jitter) {
+        for (int k = 0; k < 4; k++) {
+            switch (p->order[k]) {
+            case 0:
+                if (p->brightness != 1.0f) brightness(out, (size_t)C * n, p->brightness);
+                break;
+            case 1:
+                if (p->contrast != 1.0f) contrast(out, C, n, p->contrast);
+                break;
+            case 2:
+                if (C == 3 && p->saturation != 1.0f) saturation(out, n, p->saturation);
+                break;
+            default:
+                /* hue 0 is skipped: the HSV round trip is not exact, and 0 means "disabled". */
+                if (C == 3 && p->hue != 0.0f) hue(out, n, p->hue);
+                break;
+            }
+        }
+    }
+    if (C == 3 && p->grayscale) grayscale(out, n);
+    if (p->blur) blur(out, C, S, p->sigma, &w);
+    if (p->solarize) solarize(out, (size_t)C * n);
+    for (int c = 0; c < C; c++) normalise(out + (size_t)c * n, n, cfg->mean[c], cfg->std[c]);
+}
+
+void ssl_augment_one(const ssl_augment_config *cfg, uint64_t seed, int64_t epoch,
+                     const uint8_t *image, int H, int W, int C, int64_t sample_index, int view,
+                     float *out, void *workspace_mem)
+{
+    ssl_augment_params p;
+    ssl_augment_draw(cfg, seed, epoch, sample_index, view, H, W, C, &p);
+    ssl_augment_apply(cfg, &p, image, H, W, C, out, workspace_mem);
+}
+
+/* Views [view0, view0 + nviews) of a batch into out (nviews, n, C, S, S). Every item is computed
+ * from its own key and written to its own slot, so the thread count cannot change any byte. */
+static void run(const ssl_augment_config *cfg, uint64_t seed, int64_t epoch, const uint8_t *images,
+                int n, int H, int W, int C, const int64_t *sample_index, int view0, int nviews,
+                float *out)
+{
+    char err[256];
+    SSL_ASSERTF(ssl_augment_config_check(cfg, C, err, sizeof err) == 0, "augment config: %s", err);
+    SSL_ASSERT(n >= 0 && H > 0 && W > 0);
+    if (n == 0) return;
+    SSL_ASSERT(images && sample_index && out);
+    const int S = cfg->out_size;
+    const size_t img_bytes = (size_t)H * W * C, view_floats = (size_t)C * S * S;
+    const size_t wsb = (ssl_augment_workspace_bytes(S) + 63) & ~(size_t)63;
+    const long total = (long)n * nviews;
+    int nt = omp_get_max_threads();
+    if (nt > total) nt = (int)total;
+    char *ws = ssl_malloc(wsb * (size_t)nt);
+#pragma omp parallel num_threads(nt)
+    {
+        void *mine = ws + wsb * (size_t)omp_get_thread_num();
+        /* dynamic: blur and hue are drawn per view, so items differ in cost. */
+#pragma omp for schedule(dynamic, 4)
+        for (long t = 0; t < total; t++) {
+            const int v = (int)(t / n), s = (int)(t % n);
+            ssl_augment_one(cfg, seed, epoch, images + (size_t)s * img_bytes, H, W, C,
+                            sample_index[s], view0 + v, out + ((size_t)v * n + s) * view_floats,
+                            mine);
+        }
+    }
+    ssl_free(ws);
+}
+
+void ssl_augment_view(const ssl_augment_config *cfg, uint64_t seed, int64_t epoch,
+                      const uint8_t *images, int n, int H, int W, int C,
+                      const int64_t *sample_index, int view, float *out)
+{
+    run(cfg, seed, epoch, images, n, H, W, C, sample_index, view, 1, out);
+}
+
+void ssl_augment_batch(const ssl_augment_config *cfg, uint64_t seed, int64_t epoch,
+                       const uint8_t *images, int n, int H, int W, int C,
+                       const int64_t *sample_index, float *out)
+{
+    run(cfg, seed, epoch, images, n, H, W, C, sample_index, 0, cfg->views, out);
+}

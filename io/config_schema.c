@@ -1,0 +1,127 @@
+/* The configuration schema: one line per key (section, key, default, bounds, doc).
+ * Adding a key: a field in the section struct in config.h and one line here; the macros check at
+ * compile time that the field exists and has the C type the line declares. */
+#include "io/config.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+
+#define NOMAX HUGE_VAL
+#define LO_OPEN SSL_CONFIG_LO_OPEN
+#define HI_OPEN SSL_CONFIG_HI_OPEN
+#define ORDERED SSL_CONFIG_ORDERED
+#define NONEMPTY SSL_CONFIG_NONEMPTY
+
+/* offset and size of c.sec.key; fails to compile (negative array size) when the field's type is
+ * not ctype, so a table line can never write a double into an int. */
+#define FIELD(sec, key, ctype)                                                                 \
+    offsetof(ssl_config, sec.key) +                                                            \
+        0 * sizeof(char[_Generic(((ssl_config *)0)->sec.key, ctype: 1, default: -1)]),         \
+        sizeof(((ssl_config *)0)->sec.key)
+
+#define I(sec, key, def, lo, hi, doc)                                                          \
+    {#sec, #key, SSL_CONFIG_INT, FIELD(sec, key, int), def, lo, hi, 0, 0, 0, NULL, doc}
+#define F(sec, key, def, lo, hi, flags, doc)                                                   \
+    {#sec, #key, SSL_CONFIG_FLOAT, FIELD(sec, key, double), def, lo, hi, flags, 0, 0, NULL, doc}
+#define B(sec, key, def, doc)                                                                  \
+    {#sec, #key, SSL_CONFIG_BOOL, FIELD(sec, key, bool), def, 0, 0, 0, 0, 0, NULL, doc}
+#define S(sec, key, def, flags, doc)                                                           \
+    {#sec, #key, SSL_CONFIG_STRING, FIELD(sec, key, char *), def, 0, 0, flags, 0, 0, NULL, doc}
+#define E(sec, key, def, choices, doc)                                                         \
+    {#sec, #key, SSL_CONFIG_ENUM, FIELD(sec, key, char *), def, 0, 0, 0, 0, 0, choices, doc}
+#define FL(sec, key, def, nmin, nmax, lo, hi, flags, doc)                                      \
+    {#sec, #key, SSL_CONFIG_FLOATS, FIELD(sec, key, ssl_config_floats), def, lo, hi, flags,   \
+     nmin, nmax, NULL, doc}
+#define IL(sec, key, def, nmin, nmax, lo, hi, flags, doc)                                      \
+    {#sec, #key, SSL_CONFIG_INTS, FIELD(sec, key, ssl_config_ints), def, lo, hi, flags, nmin, \
+     nmax, NULL, doc}
+
+static const ssl_config_key schema[] = {
+    S(run, name, "simclr", NONEMPTY, "run name: the run directory is out_dir/name"),
+    S(run, out_dir, "runs", NONEMPTY, "parent directory of run directories"),
+    I(run, seed, "0", 0, INT_MAX, "seed of all randomness: init, sampler, augmentation"),
+    I(run, log_every, "10", 1, NOMAX, "steps between metrics.jsonl records"),
+    I(run, version, "1", 1, NOMAX, "config format version (files from newer sslrun are refused)"),
+
+    E(model, arch, "resnet18", "resnet18|resnet34|resnet50|vit_tiny|vit_small|vit_base",
+      "encoder architecture"),
+    B(model, small_stem, "true", "ResNet: 3x3 stride-1 stem without max-pool, for small images"),
+    I(model, width, "64", 1, 4096, "ResNet base width in channels (64 = torchvision); ViTs ignore it"),
+    I(model, img_size, "32", 8, 4096, "view size fed to the encoder, px"),
+    I(model, patch_size, "4", 1, 256, "ViT patch size, px (img_size must be a multiple)"),
+    B(model, sincos_pos, "false", "ViT: fixed 2-D sin-cos position embedding instead of learned"),
+
+    E(method, name, "simclr", "simclr", "self-supervised method"),
+    F(method, temperature, "0.2", 0, NOMAX, LO_OPEN, "temperature of the contrastive softmax"),
+    I(method, proj_hidden, "2048", 1, 65536, "projection head hidden width"),
+    I(method, proj_dim, "128", 1, 65536, "projection head output dimension"),
+    I(method, proj_layers, "2", 1, 8, "projection head linear layers"),
+
+    S(data, train, "", 0, "training shards: an HDF5 file, a directory or a glob"),
+    S(data, test, "", 0, "evaluation shards for kNN / linear probe (\"\" = none)"),
+    I(data, batch_size, "256", 1, 1 << 24, "images per step, all ranks together"),
+    I(data, workers, "2", 0, 256, "reader threads per rank"),
+    B(data, drop_last, "true", "drop each epoch's last incomplete batch"),
+    I(data, limit, "0", 0, NOMAX, "use only the first N training samples (0 = all)"),
+
+    I(augment, views, "2", 1, 16, "augmented views per image"),
+    FL(augment, crop_scale, "[0.08, 1.0]", 2, 2, 0, 1, LO_OPEN | ORDERED,
+       "random resized crop: area fraction [min, max]"),
+    FL(augment, crop_ratio, "[0.75, 1.3333]", 2, 2, 0, NOMAX, LO_OPEN | ORDERED,
+       "random resized crop: aspect ratio [min, max]"),
+    F(augment, flip_p, "0.5", 0, 1, 0, "horizontal flip probability"),
+    F(augment, jitter_p, "0.8", 0, 1, 0, "colour jitter probability"),
+    F(augment, brightness, "0.4", 0, NOMAX, 0, "colour jitter: brightness strength"),
+    F(augment, contrast, "0.4", 0, NOMAX, 0, "colour jitter: contrast strength"),
+    F(augment, saturation, "0.4", 0, NOMAX, 0, "colour jitter: saturation strength"),
+    F(augment, hue, "0.1", 0, 0.5, 0, "colour jitter: hue strength"),
+    F(augment, grayscale_p, "0.2", 0, 1, 0, "grayscale conversion probability"),
+    F(augment, blur_p, "0.0", 0, 1, 0, "Gaussian blur probability"),
+    FL(augment, blur_sigma, "[0.1, 2.0]", 2, 2, 0, NOMAX, LO_OPEN | ORDERED,
+       "Gaussian blur sigma [min, max], px"),
+    F(augment, solarize_p, "0.0", 0, 1, 0, "solarization probability"),
+    FL(augment, mean, "[]", 0, 3, 0, 1, 0, "per-channel normalisation mean ([] = dataset default)"),
+    FL(augment, std, "[]", 0, 3, 0, NOMAX, LO_OPEN,
+       "per-channel normalisation std ([] = dataset default)"),
+
+    E(optim, name, "lars", "sgd|adamw|lars|lamb", "optimizer"),
+    F(optim, lr, "0.3", 0, NOMAX, LO_OPEN, "base learning rate, scaled by lr_scaling"),
+    E(optim, lr_scaling, "linear", "none|linear|sqrt",
+      "peak lr: none = lr, linear = lr*batch/256, sqrt = lr*sqrt(batch)"),
+    F(optim, weight_decay, "1e-6", 0, NOMAX, 0, "weight decay (start value if schedule.wd_end >= 0)"),
+    F(optim, momentum, "0.9", 0, 1, HI_OPEN, "SGD / LARS momentum"),
+    B(optim, nesterov, "false", "SGD: Nesterov momentum"),
+    F(optim, beta1, "0.9", 0, 1, HI_OPEN, "AdamW / LAMB first-moment decay"),
+    F(optim, beta2, "0.999", 0, 1, HI_OPEN, "AdamW / LAMB second-moment decay"),
+    F(optim, eps, "1e-8", 0, NOMAX, LO_OPEN, "AdamW / LAMB denominator epsilon"),
+    F(optim, eta, "0.001", 0, NOMAX, LO_OPEN, "LARS trust coefficient"),
+    F(optim, clip_grad, "0", 0, NOMAX, 0, "max global gradient L2 norm (0 = no clipping)"),
+    I(optim, accum_steps, "1", 1, 1024, "micro-batches accumulated into one step"),
+
+    I(schedule, epochs, "100", 1, 1000000, "training epochs"),
+    F(schedule, warmup_epochs, "10", 0, NOMAX, 0, "linear lr warmup, epochs (fractions allowed)"),
+    F(schedule, final_lr, "0", 0, NOMAX, 0, "lr at the end of the cosine decay"),
+    F(schedule, wd_end, "-1", -1, NOMAX, 0,
+      "weight decay reached by a cosine schedule (-1 = constant weight_decay)"),
+
+    I(checkpoint, every_steps, "0", 0, NOMAX, "steps between checkpoints (0 = at the end / on signal)"),
+    I(checkpoint, keep, "3", 0, NOMAX, "newest checkpoints kept (0 = all)"),
+    B(checkpoint, resume, "true", "resume from the newest complete checkpoint of the run"),
+
+    IL(eval, knn_k, "[20, 200]", 1, SSL_CONFIG_LIST_MAX, 1, NOMAX, 0, "kNN neighbour counts"),
+    F(eval, knn_temperature, "0.07", 0, NOMAX, LO_OPEN, "kNN vote weighting temperature"),
+    I(eval, knn_every_epochs, "0", 0, NOMAX, "epochs between kNN evaluations in training (0 = off)"),
+    I(eval, linear_epochs, "10", 0, NOMAX, "linear-probe epochs (0 = no linear probe)"),
+    F(eval, linear_lr, "0.1", 0, NOMAX, LO_OPEN, "linear-probe learning rate"),
+    I(eval, linear_batch, "256", 1, 1 << 24, "linear-probe batch size"),
+
+    E(device, backend, "cpu", "cpu|cuda", "compute backend"),
+    I(device, threads, "0", 0, 4096, "CPU threads per rank (0 = OMP_NUM_THREADS, else all cores)"),
+};
+
+const ssl_config_key *ssl_config_schema(int *n)
+{
+    *n = (int)(sizeof schema / sizeof schema[0]);
+    return schema;
+}

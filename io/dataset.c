@@ -1,0 +1,623 @@
+/* Sharded HDF5 dataset reader (see dataset.h). Validation happens once at open, so a bad shard
+ * stops the run before training starts, with a message naming the file and dataset; reads then map
+ * global indices to (shard, row) and read runs of consecutive rows as one hyperslab. */
+#include "io/dataset.h"
+
+#include "framework/core/check.h"
+#include "io/h5lock.h"
+#include "io/shard_writer.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <glob.h>
+#include <hdf5.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Raw-data chunk cache: HDF5's default is 1 MiB per dataset, less than one chunk of larger images,
+ * in which case every access re-reads and re-inflates the chunk (REFERENCE §8.9). Each shard gets an
+ * equal part of a per-process budget, but never less than a few chunks. */
+#define CACHE_BUDGET ((size_t)256 << 20)
+#define CACHE_PER_SHARD_MAX ((size_t)64 << 20)
+#define CACHE_MIN_CHUNKS 4
+#define CACHE_W0 0.75
+
+typedef struct {
+    char *path;
+    hid_t file, images, labels; /* labels is open only during ssl_dataset_open */
+    hid_t fspace;               /* file dataspace of images, reused for every read's selection */
+    int64_t n;
+    size_t chunk_bytes;         /* 0: contiguous layout */
+} shard;
+
+struct ssl_dataset {
+    int nshards;
+    shard *shards;
+    int64_t *offsets; /* (nshards + 1): shard s holds global rows [offsets[s], offsets[s+1]) */
+    int64_t total;
+    int height, width, channels, num_classes, has_labels;
+    size_t sample_bytes;
+    int32_t *labels;  /* (total) or NULL */
+};
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...) SSL_PRINTF(3, 4);
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static char *dupstr(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = ssl_malloc(n);
+    memcpy(p, s, n);
+    return p;
+}
+
+/* ---- shard list ----------------------------------------------------------------------------- */
+
+typedef struct {
+    char **v;
+    int n, cap;
+} strlist;
+
+static void strlist_push(strlist *l, const char *s)
+{
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 16;
+        char **v = ssl_malloc((size_t)cap * sizeof *v);
+        if (l->n) memcpy(v, l->v, (size_t)l->n * sizeof *v);
+        ssl_free(l->v);
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = dupstr(s);
+}
+
+static void strlist_free(strlist *l)
+{
+    for (int i = 0; i < l->n; i++) ssl_free(l->v[i]);
+    ssl_free(l->v);
+    l->v = NULL;
+    l->n = l->cap = 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Shard paths for a directory, a glob or one file, sorted with strcmp (locale-independent, so every
+ * rank sees the same order and hence the same global indices). */
+static int list_shards(const char *spec, strlist *out, char *err, size_t errlen)
+{
+    struct stat st;
+    if (strpbrk(spec, "*?[")) {
+        glob_t g;
+        int rc = glob(spec, 0, NULL, &g);
+        if (rc == GLOB_NOMATCH) {
+            seterr(err, errlen, "%s: no shards match this pattern", spec);
+            return -1;
+        }
+        if (rc != 0) {
+            seterr(err, errlen, "%s: cannot expand pattern (%s)", spec,
+                   rc == GLOB_NOSPACE ? "out of memory" : "read error");
+            return -1;
+        }
+        for (size_t i = 0; i < g.gl_pathc; i++) strlist_push(out, g.gl_pathv[i]);
+        globfree(&g);
+    } else if (stat(spec, &st) != 0) {
+        seterr(err, errlen, "%s: %s", spec, strerror(errno));
+        return -1;
+    } else if (S_ISDIR(st.st_mode)) {
+        DIR *dir = opendir(spec);
+        if (!dir) {
+            seterr(err, errlen, "%s: %s", spec, strerror(errno));
+            return -1;
+        }
+        struct dirent *e;
+        while ((e = readdir(dir))) {
+            size_t len = strlen(e->d_name);
+            /* *.h5 only: a prep in progress leaves NAME.h5.tmp, which must not be read */
+            if (len > 3 && strcmp(e->d_name + len - 3, ".h5") == 0 && e->d_name[0] != '.') {
+                size_t need = strlen(spec) + len + 2;
+                char *p = ssl_malloc(need);
+                snprintf(p, need, "%s/%s", spec, e->d_name);
+                strlist_push(out, p);
+                ssl_free(p);
+            }
+        }
+        closedir(dir);
+        if (out->n == 0) {
+            seterr(err, errlen, "%s: directory holds no *.h5 shards", spec);
+            return -1;
+        }
+    } else {
+        strlist_push(out, spec);
+    }
+    qsort(out->v, (size_t)out->n, sizeof *out->v, cmp_str);
+    return 0;
+}
+
+/* ---- HDF5 helpers --------------------------------------------------------------------------- */
+
+static void type_name(hid_t t, char *buf, size_t len)
+{
+    H5T_class_t c = H5Tget_class(t);
+    size_t bits = H5Tget_size(t) * 8;
+    const char *be = H5Tget_order(t) == H5T_ORDER_BE ? " big-endian" : "";
+    switch (c) {
+    case H5T_INTEGER:
+        snprintf(buf, len, "%sint%zu%s", H5Tget_sign(t) == H5T_SGN_NONE ? "u" : "", bits, be);
+        break;
+    case H5T_FLOAT: snprintf(buf, len, "float%zu%s", bits, be); break;
+    case H5T_STRING: snprintf(buf, len, "string"); break;
+    case H5T_COMPOUND: snprintf(buf, len, "compound"); break;
+    case H5T_ENUM: snprintf(buf, len, "enum"); break;
+    case H5T_ARRAY: snprintf(buf, len, "array"); break;
+    case H5T_VLEN: snprintf(buf, len, "variable-length"); break;
+    default: snprintf(buf, len, "an unsupported type (class %d)", (int)c); break;
+    }
+}
+
+/* 1: equal to the native type; 0: another type (name in tname); -1: HDF5 error. */
+static int check_type(hid_t ds, hid_t native, char *tname, size_t len)
+{
+    hid_t t = H5Dget_type(ds);
+    if (t < 0) return -1;
+    htri_t eq = H5Tequal(t, native);
+    if (eq == 0) type_name(t, tname, len);
+    if (H5Tclose(t) < 0) return -1;
+    return eq < 0 ? -1 : eq > 0;
+}
+
+/* Dataset rank and dims (up to 4); -1 on error. */
+static int get_dims(hid_t space, hsize_t *dims)
+{
+    int rank = H5Sget_simple_extent_ndims(space);
+    if (rank < 0 || rank > 4) return rank < 0 ? -1 : rank;
+    if (H5Sget_simple_extent_dims(space, dims, NULL) < 0) return -1;
+    return rank;
+}
+
+/* Integer scalar attribute: 1 read, 0 absent, -1 present but unreadable or not an integer. */
+static int read_int_attr(hid_t file, const char *name, long long *v)
+{
+    htri_t ex = H5Aexists(file, name);
+    if (ex <= 0) return ex < 0 ? -1 : 0;
+    hid_t at = H5Aopen(file, name, H5P_DEFAULT);
+    if (at < 0) return -1;
+    hid_t t = H5Aget_type(at), sp = H5Aget_space(at);
+    int ok = t >= 0 && sp >= 0 && H5Tget_class(t) == H5T_INTEGER &&
+             H5Sget_simple_extent_npoints(sp) == 1 && H5Aread(at, H5T_NATIVE_LLONG, v) >= 0;
+    if (sp >= 0 && H5Sclose(sp) < 0) ok = 0;
+    if (t >= 0 && H5Tclose(t) < 0) ok = 0;
+    if (H5Aclose(at) < 0) ok = 0;
+    return ok ? 1 : -1;
+}
+
+/* String scalar attribute (fixed or variable length, as h5py writes it): 1, 0 absent, -1 bad. */
+static int read_str_attr(hid_t file, const char *name, char *buf, size_t len)
+{
+    htri_t ex = H5Aexists(file, name);
+    if (ex <= 0) return ex < 0 ? -1 : 0;
+    hid_t at = H5Aopen(file, name, H5P_DEFAULT);
+    if (at < 0) return -1;
+    hid_t t = H5Aget_type(at), sp = H5Aget_space(at), mt = H5Tcopy(H5T_C_S1);
+    int ok = t >= 0 && sp >= 0 && mt >= 0 && H5Tget_class(t) == H5T_STRING &&
+             H5Sget_simple_extent_npoints(sp) == 1;
+    htri_t var = ok ? H5Tis_variable_str(t) : -1;
+    if (var > 0) {
+        char *p = NULL;
+        ok = H5Tset_size(mt, H5T_VARIABLE) >= 0 && H5Aread(at, mt, &p) >= 0 && p;
+        if (ok) snprintf(buf, len, "%s", p);
+        if (p && H5free_memory(p) < 0) ok = 0;
+    } else if (var == 0) {
+        size_t sz = H5Tget_size(t);
+        char *tmp = ssl_malloc(sz + 1);
+        ok = sz > 0 && H5Tset_size(mt, sz) >= 0 && H5Aread(at, mt, tmp) >= 0;
+        tmp[sz] = '\0';
+        if (ok) snprintf(buf, len, "%s", tmp);
+        ssl_free(tmp);
+    } else {
+        ok = 0;
+    }
+    if (mt >= 0 && H5Tclose(mt) < 0) ok = 0;
+    if (sp >= 0 && H5Sclose(sp) < 0) ok = 0;
+    if (t >= 0 && H5Tclose(t) < 0) ok = 0;
+    if (H5Aclose(at) < 0) ok = 0;
+    return ok ? 1 : -1;
+}
+
+static size_t next_prime(size_t n)
+{
+    if (n < 3) return 3;
+    for (n |= 1;; n += 2) {
+        int prime = 1;
+        for (size_t k = 3; k * k <= n; k += 2)
+            if (n % k == 0) {
+                prime = 0;
+                break;
+            }
+        if (prime) return n;
+    }
+}
+
+/* ---- open ----------------------------------------------------------------------------------- */
+
+static void close_shard(shard *s, int *ok)
+{
+    if (s->labels >= 0 && H5Dclose(s->labels) < 0) *ok = 0;
+    if (s->fspace >= 0 && H5Sclose(s->fspace) < 0) *ok = 0;
+    if (s->images >= 0 && H5Dclose(s->images) < 0) *ok = 0;
+    if (s->file >= 0 && H5Fclose(s->file) < 0) *ok = 0;
+    s->labels = s->fspace = s->images = s->file = H5I_INVALID_HID;
+}
+
+/* Caller holds the HDF5 lock. */
+static int destroy(ssl_dataset *d)
+{
+    int ok = 1;
+    for (int i = 0; i < d->nshards; i++) {
+        close_shard(&d->shards[i], &ok);
+        ssl_free(d->shards[i].path);
+    }
+    ssl_free(d->shards);
+    ssl_free(d->offsets);
+    ssl_free(d->labels);
+    ssl_free(d);
+    return ok ? 0 : -1;
+}
+
+/* Chunk size in bytes of an open images dataset (0 when not chunked); -1 on error. */
+static long long chunk_bytes_of(hid_t ds)
+{
+    hid_t dcpl = H5Dget_create_plist(ds);
+    if (dcpl < 0) return -1;
+    long long bytes = 0;
+    H5D_layout_t lay = H5Pget_layout(dcpl);
+    if (lay < 0) {
+        bytes = -1;
+    } else if (lay == H5D_CHUNKED) {
+        hsize_t c[4];
+        if (H5Pget_chunk(dcpl, 4, c) != 4) bytes = -1;
+        else bytes = (long long)(c[0] * c[1] * c[2] * c[3]);
+    }
+    if (H5Pclose(dcpl) < 0) bytes = -1;
+    return bytes;
+}
+
+/* Open and validate shard i against the attributes and shard 0. Caller holds the HDF5 lock. */
+static int open_shard(ssl_dataset *d, int i, char *err, size_t errlen)
+{
+    shard *s = &d->shards[i];
+    const char *path = s->path;
+    const char *ref = d->shards[0].path;
+    s->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (s->file < 0) {
+        if (access(path, R_OK) != 0) seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        else seterr(err, errlen, "%s: cannot open (truncated or not HDF5)", path);
+        return -1;
+    }
+    char fmt[64];
+    int rc = read_str_attr(s->file, "format", fmt, sizeof fmt);
+    if (rc < 0 || (rc > 0 && strcmp(fmt, SSL_SHARD_FORMAT) != 0)) {
+        seterr(err, errlen, "%s: attribute 'format' is %s%s%s, expected '%s'", path,
+               rc < 0 ? "unreadable" : "'", rc < 0 ? "" : fmt, rc < 0 ? "" : "'", SSL_SHARD_FORMAT);
+        return -1;
+    }
+    long long version = SSL_SHARD_VERSION;
+    if (read_int_attr(s->file, "version", &version) < 0 || version != SSL_SHARD_VERSION) {
+        seterr(err, errlen, "%s: attribute 'version' is %lld, this reader knows version %d", path,
+               version, SSL_SHARD_VERSION);
+        return -1;
+    }
+    long long attr[4] = {0, 0, 0, 0};
+    const char *attr_name[4] = {"height", "width", "channels", "num_classes"};
+    for (int k = 0; k < 4; k++) {
+        rc = read_int_attr(s->file, attr_name[k], &attr[k]);
+        if (rc < 0 || (rc == 0 && k < 3)) { /* num_classes may be absent: unknown */
+            seterr(err, errlen, "%s: attribute '%s' is %s", path, attr_name[k],
+                   rc < 0 ? "not an integer scalar" : "missing");
+            return -1;
+        }
+        if (attr[k] < 0 || attr[k] > (1 << 24) || (k < 3 && attr[k] == 0)) {
+            seterr(err, errlen, "%s: attribute '%s' = %lld is out of range", path, attr_name[k],
+                   attr[k]);
+            return -1;
+        }
+    }
+
+    /* images: uint8, rank 4, (N, height, width, channels) */
+    htri_t ex = H5Lexists(s->file, "images", H5P_DEFAULT);
+    if (ex <= 0) {
+        seterr(err, errlen, "%s: %s dataset 'images'", path, ex < 0 ? "cannot look up" : "missing");
+        return -1;
+    }
+    s->images = H5Dopen2(s->file, "images", H5P_DEFAULT);
+    if (s->images < 0) {
+        seterr(err, errlen, "%s: 'images' cannot be opened as a dataset", path);
+        return -1;
+    }
+    char tname[64] = "";
+    rc = check_type(s->images, H5T_NATIVE_UINT8, tname, sizeof tname);
+    if (rc <= 0) {
+        if (rc < 0) seterr(err, errlen, "%s: dataset 'images': cannot read its type", path);
+        else seterr(err, errlen, "%s: dataset 'images' has type %s, expected uint8", path, tname);
+        return -1;
+    }
+    hsize_t dims[4];
+    hid_t sp = H5Dget_space(s->images);
+    int rank = sp < 0 ? -1 : get_dims(sp, dims);
+    if (sp >= 0 && H5Sclose(sp) < 0) rank = -1;
+    if (rank != 4) {
+        if (rank < 0) seterr(err, errlen, "%s: dataset 'images': cannot read its shape", path);
+        else seterr(err, errlen, "%s: dataset 'images' has rank %d, expected 4 (N,H,W,C)", path, rank);
+        return -1;
+    }
+    s->n = (int64_t)dims[0];
+    if ((long long)dims[1] != attr[0] || (long long)dims[2] != attr[1] ||
+        (long long)dims[3] != attr[2]) {
+        seterr(err, errlen,
+               "%s: dataset 'images' shape (%llu,%llu,%llu,%llu) does not match attributes "
+               "height=%lld width=%lld channels=%lld",
+               path, (unsigned long long)dims[0], (unsigned long long)dims[1],
+               (unsigned long long)dims[2], (unsigned long long)dims[3], attr[0], attr[1], attr[2]);
+        return -1;
+    }
+    if (i == 0) {
+        d->height = (int)dims[1];
+        d->width = (int)dims[2];
+        d->channels = (int)dims[3];
+        d->num_classes = (int)attr[3];
+        d->sample_bytes = (size_t)dims[1] * (size_t)dims[2] * (size_t)dims[3];
+        if (d->sample_bytes > ((size_t)1 << 31)) {
+            seterr(err, errlen, "%s: dataset 'images': samples of %zu bytes are too large", path,
+                   d->sample_bytes);
+            return -1;
+        }
+    } else if ((int)dims[1] != d->height || (int)dims[2] != d->width || (int)dims[3] != d->channels) {
+        seterr(err, errlen, "%s: dataset 'images' shape (%llu,%llu,%llu,%llu) does not match %s (%d,%d,%d)",
+               path, (unsigned long long)dims[0], (unsigned long long)dims[1],
+               (unsigned long long)dims[2], (unsigned long long)dims[3], ref, d->height, d->width,
+               d->channels);
+        return -1;
+    } else if ((int)attr[3] != d->num_classes) {
+        seterr(err, errlen, "%s: attribute 'num_classes' = %lld does not match %s (%d)", path,
+               attr[3], ref, d->num_classes);
+        return -1;
+    }
+
+    /* Reopen images with a chunk cache sized for its chunks (the access list is fixed at open). */
+    long long cb = chunk_bytes_of(s->images);
+    if (cb < 0 || H5Dclose(s->images) < 0) {
+        s->images = H5I_INVALID_HID; /* a failed close leaves nothing we could retry */
+        seterr(err, errlen, "%s: dataset 'images': cannot read its layout", path);
+        return -1;
+    }
+    s->images = H5I_INVALID_HID;
+    s->chunk_bytes = (size_t)cb;
+    hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+    int ok = dapl >= 0;
+    if (ok && cb > 0) {
+        size_t per = CACHE_BUDGET / (size_t)d->nshards;
+        if (per > CACHE_PER_SHARD_MAX) per = CACHE_PER_SHARD_MAX;
+        if (per < CACHE_MIN_CHUNKS * (size_t)cb) per = CACHE_MIN_CHUNKS * (size_t)cb;
+        /* a prime about 100x the number of cached chunks keeps hash collisions rare (§8.9) */
+        size_t slots = next_prime(100 * (per / (size_t)cb));
+        ok = H5Pset_chunk_cache(dapl, slots, per, CACHE_W0) >= 0;
+    }
+    if (ok) s->images = H5Dopen2(s->file, "images", dapl);
+    if (dapl >= 0 && H5Pclose(dapl) < 0) ok = 0;
+    if (ok && s->images >= 0) s->fspace = H5Dget_space(s->images);
+    if (!ok || s->images < 0 || s->fspace < 0) {
+        seterr(err, errlen, "%s: dataset 'images': cannot reopen with a chunk cache", path);
+        return -1;
+    }
+
+    /* labels: int32 (N), present in all shards or in none */
+    ex = H5Lexists(s->file, "labels", H5P_DEFAULT);
+    if (ex < 0) {
+        seterr(err, errlen, "%s: cannot look up dataset 'labels'", path);
+        return -1;
+    }
+    if (i == 0) {
+        d->has_labels = ex > 0;
+    } else if ((ex > 0) != d->has_labels) {
+        seterr(err, errlen, "%s: %s dataset 'labels' but %s %s", path, ex > 0 ? "has" : "missing",
+               ref, ex > 0 ? "has none" : "has one");
+        return -1;
+    }
+    if (ex == 0) return 0;
+    s->labels = H5Dopen2(s->file, "labels", H5P_DEFAULT);
+    if (s->labels < 0) {
+        seterr(err, errlen, "%s: 'labels' cannot be opened as a dataset", path);
+        return -1;
+    }
+    rc = check_type(s->labels, H5T_NATIVE_INT32, tname, sizeof tname);
+    if (rc <= 0) {
+        if (rc < 0) seterr(err, errlen, "%s: dataset 'labels': cannot read its type", path);
+        else seterr(err, errlen, "%s: dataset 'labels' has type %s, expected int32", path, tname);
+        return -1;
+    }
+    sp = H5Dget_space(s->labels);
+    rank = sp < 0 ? -1 : get_dims(sp, dims);
+    if (sp >= 0 && H5Sclose(sp) < 0) rank = -1;
+    if (rank != 1) {
+        if (rank < 0) seterr(err, errlen, "%s: dataset 'labels': cannot read its shape", path);
+        else seterr(err, errlen, "%s: dataset 'labels' has rank %d, expected 1 (N)", path, rank);
+        return -1;
+    }
+    if ((int64_t)dims[0] != s->n) {
+        seterr(err, errlen, "%s: dataset 'labels' has %llu entries but dataset 'images' has %lld",
+               path, (unsigned long long)dims[0], (long long)s->n);
+        return -1;
+    }
+    return 0;
+}
+
+/* Read shard i's labels into d->labels and check their range; closes the labels dataset. */
+static int load_labels(ssl_dataset *d, int i, char *err, size_t errlen)
+{
+    shard *s = &d->shards[i];
+    int32_t *dst = d->labels + d->offsets[i];
+    if (s->n > 0 && H5Dread(s->labels, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0) {
+        seterr(err, errlen, "%s: dataset 'labels': read failed (corrupt file?)", s->path);
+        return -1;
+    }
+    herr_t st = H5Dclose(s->labels);
+    s->labels = H5I_INVALID_HID;
+    if (st < 0) {
+        seterr(err, errlen, "%s: dataset 'labels': close failed", s->path);
+        return -1;
+    }
+    for (int64_t r = 0; r < s->n; r++)
+        if (dst[r] < 0 || (d->num_classes > 0 && dst[r] >= d->num_classes)) {
+            if (d->num_classes > 0)
+                seterr(err, errlen, "%s: dataset 'labels' row %lld has value %d, outside [0, %d)",
+                       s->path, (long long)r, (int)dst[r], d->num_classes);
+            else
+                seterr(err, errlen, "%s: dataset 'labels' row %lld has negative value %d", s->path,
+                       (long long)r, (int)dst[r]);
+            return -1;
+        }
+    return 0;
+}
+
+ssl_dataset *ssl_dataset_open(const char *path_or_glob, char *err, size_t errlen)
+{
+    if (!path_or_glob || !path_or_glob[0]) {
+        seterr(err, errlen, "dataset: empty path");
+        return NULL;
+    }
+    strlist paths = {0};
+    if (list_shards(path_or_glob, &paths, err, errlen) < 0) {
+        strlist_free(&paths);
+        return NULL;
+    }
+    ssl_dataset *d = ssl_calloc(1, sizeof *d);
+    d->nshards = paths.n;
+    d->shards = ssl_calloc((size_t)paths.n, sizeof *d->shards);
+    d->offsets = ssl_calloc((size_t)paths.n + 1, sizeof *d->offsets);
+    for (int i = 0; i < paths.n; i++) {
+        shard *s = &d->shards[i];
+        s->path = paths.v[i]; /* ownership moves to the dataset */
+        s->file = s->images = s->labels = s->fspace = H5I_INVALID_HID;
+    }
+    ssl_free(paths.v);
+
+    ssl_h5_lock();
+    /* Our messages name the file and dataset; HDF5's own stack dump would only add noise. */
+    int ok = H5Eset_auto2(H5E_DEFAULT, NULL, NULL) >= 0;
+    if (!ok) seterr(err, errlen, "%s: HDF5 error reporting could not be configured", path_or_glob);
+    for (int i = 0; ok && i < d->nshards; i++) {
+        ok = open_shard(d, i, err, errlen) == 0;
+        if (ok) d->offsets[i + 1] = d->offsets[i] + d->shards[i].n;
+    }
+    if (ok) {
+        d->total = d->offsets[d->nshards];
+        if (d->total == 0) {
+            seterr(err, errlen, "%s: the shards hold no samples", path_or_glob);
+            ok = 0;
+        }
+    }
+    if (ok && d->has_labels) {
+        d->labels = ssl_malloc((size_t)d->total * sizeof *d->labels);
+        for (int i = 0; ok && i < d->nshards; i++) ok = load_labels(d, i, err, errlen) == 0;
+    }
+    if (!ok) {
+        destroy(d); /* already failing: the first error is the one reported */
+        d = NULL;
+    }
+    ssl_h5_unlock();
+    return d;
+}
+
+int ssl_dataset_close(ssl_dataset *d)
+{
+    if (!d) return 0;
+    ssl_h5_lock();
+    int rc = destroy(d);
+    ssl_h5_unlock();
+    return rc;
+}
+
+int64_t ssl_dataset_size(const ssl_dataset *d) { return d->total; }
+int ssl_dataset_height(const ssl_dataset *d) { return d->height; }
+int ssl_dataset_width(const ssl_dataset *d) { return d->width; }
+int ssl_dataset_channels(const ssl_dataset *d) { return d->channels; }
+int ssl_dataset_num_classes(const ssl_dataset *d) { return d->num_classes; }
+int ssl_dataset_has_labels(const ssl_dataset *d) { return d->has_labels; }
+int ssl_dataset_num_shards(const ssl_dataset *d) { return d->nshards; }
+
+const char *ssl_dataset_shard_path(const ssl_dataset *d, int shard)
+{
+    return shard >= 0 && shard < d->nshards ? d->shards[shard].path : NULL;
+}
+
+/* ---- read ----------------------------------------------------------------------------------- */
+
+/* Largest s with offsets[s] <= idx: with empty shards that is the non-empty shard holding idx. */
+static int shard_of(const ssl_dataset *d, int64_t idx)
+{
+    int lo = 0, hi = d->nshards;
+    while (hi - lo > 1) {
+        int mid = lo + (hi - lo) / 2;
+        if (d->offsets[mid] <= idx) lo = mid;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* Rows [row, row + len) of shard s into out. Caller holds the HDF5 lock. */
+static int read_rows(ssl_dataset *d, int s, int64_t row, int len, uint8_t *out, char *err,
+                     size_t errlen)
+{
+    shard *sh = &d->shards[s];
+    hsize_t start[4] = {(hsize_t)row, 0, 0, 0};
+    hsize_t count[4] = {(hsize_t)len, (hsize_t)d->height, (hsize_t)d->width, (hsize_t)d->channels};
+    hsize_t melems = (hsize_t)len * d->sample_bytes;
+    hid_t msp = H5Screate_simple(1, &melems, NULL);
+    int ok = msp >= 0 &&
+             H5Sselect_hyperslab(sh->fspace, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
+             H5Dread(sh->images, H5T_NATIVE_UINT8, msp, sh->fspace, H5P_DEFAULT, out) >= 0;
+    if (msp >= 0 && H5Sclose(msp) < 0) ok = 0;
+    if (!ok)
+        seterr(err, errlen, "%s: dataset 'images': reading rows [%lld, %lld) failed (corrupt or "
+               "unreadable data)", sh->path, (long long)row, (long long)row + len);
+    return ok ? 0 : -1;
+}
+
+int ssl_dataset_read(ssl_dataset *d, const int64_t *indices, int n, uint8_t *out_images,
+                     int32_t *out_labels, char *err, size_t errlen)
+{
+    for (int i = 0; i < n; i++)
+        if (indices[i] < 0 || indices[i] >= d->total) {
+            seterr(err, errlen, "dataset %s...: index %lld out of range [0, %lld)",
+                   d->shards[0].path, (long long)indices[i], (long long)d->total);
+            return -1;
+        }
+    if (out_labels)
+        for (int i = 0; i < n; i++) out_labels[i] = d->has_labels ? d->labels[indices[i]] : -1;
+    int rc = 0;
+    ssl_h5_lock();
+    for (int i = 0; i < n && rc == 0;) {
+        int s = shard_of(d, indices[i]);
+        int64_t end = d->offsets[s + 1];
+        int len = 1;
+        while (i + len < n && indices[i + len] == indices[i] + len && indices[i + len] < end) len++;
+        rc = read_rows(d, s, indices[i] - d->offsets[s], len,
+                       out_images + (size_t)i * d->sample_bytes, err, errlen);
+        i += len;
+    }
+    ssl_h5_unlock();
+    return rc;
+}

@@ -1,0 +1,40 @@
+/* Read-only view of a sharded HDF5 image dataset (format in shard_writer.h): a directory of *.h5
+ * shards, a glob, or one file, in name order. Every shard is validated at open; afterwards any
+ * global sample index can be read. Shard files stay open; labels are held in memory. */
+#ifndef SSL_IO_DATASET_H
+#define SSL_IO_DATASET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ssl_dataset ssl_dataset;
+
+/* path_or_glob: a directory (all its *.h5 files), a pattern with * ? [ (e.g. data/train-*.h5), or
+ * one file. Checks each shard: readable HDF5, `images` uint8 rank 4 matching the height/width/
+ * channels attributes and the first shard, optional `labels` int32 of the same length with values
+ * in [0, num_classes), the same num_classes and presence of labels in every shard.
+ * Returns NULL with a message naming the file and dataset on any failure. */
+ssl_dataset *ssl_dataset_open(const char *path_or_glob, char *err, size_t errlen);
+
+/* Closes every shard and frees d. Returns -1 if HDF5 reported a failed close (nothing is lost: the
+ * files were read-only). d may be NULL. */
+int ssl_dataset_close(ssl_dataset *d);
+
+int64_t ssl_dataset_size(const ssl_dataset *d);   /* total samples over all shards */
+int ssl_dataset_height(const ssl_dataset *d);
+int ssl_dataset_width(const ssl_dataset *d);
+int ssl_dataset_channels(const ssl_dataset *d);
+int ssl_dataset_num_classes(const ssl_dataset *d); /* 0 when the shards do not say */
+int ssl_dataset_has_labels(const ssl_dataset *d);
+int ssl_dataset_num_shards(const ssl_dataset *d);
+const char *ssl_dataset_shard_path(const ssl_dataset *d, int shard);
+
+/* Reads samples at the given global indices (any order, repeats allowed) into
+ * out_images (n, H, W, C) uint8 and, when non-NULL, out_labels (n) int32 (-1 where the dataset has
+ * no labels). Runs of consecutive indices within one shard are one hyperslab read.
+ * Thread-safe: HDF5 work is serialised by the process HDF5 lock (io/h5lock.h).
+ * Returns 0, or -1 with a message naming the shard and dataset (outputs then undefined). */
+int ssl_dataset_read(ssl_dataset *d, const int64_t *indices, int n, uint8_t *out_images,
+                     int32_t *out_labels, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,59 @@
+/* Prefetching batch loader: background threads read the next batches (indices from the sampler)
+ * into a small ring of preallocated buffers while the training step runs. Batches come out in
+ * (epoch, step) order whatever the thread count, and a reader error reaches the caller as a message. */
+#ifndef SSL_IO_LOADER_H
+#define SSL_IO_LOADER_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "io/dataset.h"
+#include "io/sampler.h"
+
+typedef struct {
+    const uint8_t *images;  /* (n, H, W, C) uint8 */
+    const int32_t *labels;  /* (n), or NULL when the dataset has no labels */
+    const int64_t *indices; /* (n) global sample indices (key the augmentation RNG with these) */
+    int n;                  /* the sampler's local batch */
+    int64_t epoch, step;
+} ssl_batch;
+
+typedef struct ssl_loader_slot ssl_loader_slot;
+
+/* Fields are private; the struct is public only so that callers can own it. */
+typedef struct {
+    ssl_dataset *ds;
+    ssl_sampler sampler;      /* own copy: the workers cache permutations in it */
+    int64_t start_epoch, start_step;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_free;   /* a slot was released, or stop/failure */
+    pthread_cond_t cv_ready;  /* a slot was filled (or failed) */
+    pthread_t *threads;
+    int nthreads, nslots;
+    ssl_loader_slot *slots;
+    int64_t next_claim;       /* next batch sequence number a worker will read */
+    int64_t next_take;        /* next sequence number ssl_loader_next returns */
+    int64_t released;         /* sequences below this are consumed and their slots reusable */
+    int holding;              /* the caller holds sequence next_take - 1 */
+    int stop, failed;
+    char *error;              /* sticky error message once a batch failed */
+    int running;
+} ssl_loader;
+
+/* Starts nthreads (>= 1) readers that prefetch up to depth (>= 1) batches ahead, beginning at
+ * (epoch, start_step) and continuing into later epochs until stopped. The sampler's settings are
+ * copied; d must stay open until ssl_loader_stop. Returns 0, or -1 with a message. */
+int ssl_loader_start(ssl_loader *l, ssl_dataset *d, const ssl_sampler *s, int64_t epoch,
+                     int64_t start_step, int nthreads, int depth, char *err, size_t errlen);
+
+/* Blocks until the next batch in order is ready. Its buffers stay valid until the next call or
+ * ssl_loader_stop. Returns 0, or -1 with a message (naming epoch, step, shard and dataset) once a
+ * read failed; every later call fails the same way. */
+int ssl_loader_next(ssl_loader *l, ssl_batch *batch, char *err, size_t errlen);
+
+/* Stops and joins the readers (a read in flight finishes first) and frees everything. Safe on a
+ * loader whose start failed, and idempotent. */
+void ssl_loader_stop(ssl_loader *l);
+
+#endif

@@ -1,0 +1,40 @@
+/* Distributed sampler (DESIGN §3): one seeded permutation per epoch over all samples, keyed by
+ * (seed, epoch) through the Philox counter RNG, so it does not depend on the number of ranks; each
+ * step's global batch is cut into contiguous per-rank slices whose union is the 1-rank batch. */
+#ifndef SSL_IO_SAMPLER_H
+#define SSL_IO_SAMPLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    int64_t n_samples;
+    int global_batch;       /* samples per step over all ranks */
+    int local_batch;        /* global_batch / world: this rank's share */
+    int rank, world;
+    uint64_t seed;
+    int drop_last;          /* 1: steps = floor(n / B), no sample repeats in an epoch;
+                               0: steps = ceil(n / B), the last batch wraps to the epoch's start */
+    int shuffle;            /* 1 after init; set 0 for identity order (evaluation passes) */
+    int64_t steps_per_epoch;
+    /* private: permutation cache of one epoch */
+    int64_t *perm;          /* (n_samples) */
+    int64_t perm_epoch;     /* epoch perm holds, -1 none */
+    int perm_shuffled;      /* shuffle flag perm was built with */
+} ssl_sampler;
+
+/* Returns 0, or -1 with a message when global_batch is not a positive multiple of world, rank is
+ * outside [0, world), n_samples < 1, or drop_last leaves no full batch. */
+int ssl_sampler_init(ssl_sampler *s, int64_t n_samples, int global_batch, int rank, int world,
+                     uint64_t seed, int drop_last, char *err, size_t errlen);
+void ssl_sampler_free(ssl_sampler *s);
+
+/* This rank's local_batch global sample indices for (epoch >= 0, 0 <= step < steps_per_epoch):
+ * positions [step*B + rank*B/W, step*B + (rank+1)*B/W) of the epoch's permutation. Not thread-safe
+ * (it caches the epoch's permutation); returns -1 for an out-of-range epoch or step. */
+int ssl_sampler_batch(ssl_sampler *s, int64_t epoch, int64_t step, int64_t *out_indices);
+
+/* The epoch's full permutation of [0, n) (Fisher-Yates over Philox keyed by (seed, epoch)). */
+void ssl_sampler_permutation(uint64_t seed, int64_t epoch, int64_t n, int64_t *out);
+
+#endif

@@ -1,0 +1,363 @@
+/* sslrun shard writer (see shard_writer.h). Samples are buffered one chunk at a time and appended to
+ * an extendible dataset, so memory stays at one chunk whatever the shard size; every HDF5 status is
+ * checked and errors name the file and dataset. All HDF5 calls run under the process HDF5 lock. */
+#include "io/shard_writer.h"
+
+#include "framework/core/check.h"
+#include "io/h5lock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PATH_LEN 4096
+#define MAX_SHARDS 100000 /* %05d keeps name order equal to shard order only below this */
+
+struct ssl_shard_writer {
+    ssl_shard_spec spec;
+    char dir[PATH_LEN], prefix[256];
+    size_t sample_bytes;   /* H*W*C */
+    int chunk;             /* effective samples per chunk (<= shard_size) */
+    uint8_t *buf_img;      /* (chunk, H, W, C) */
+    int32_t *buf_lab;      /* (chunk) or NULL */
+    int nbuf;
+    hid_t file, dimg, dlab; /* current shard, H5I_INVALID_HID when none is open */
+    int shard;             /* index of the shard being written */
+    int64_t shard_rows;    /* rows already written to it */
+    char tmp_path[PATH_LEN], final_path[PATH_LEN];
+    int64_t total;
+    int failed;
+};
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...) SSL_PRINTF(3, 4);
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static int write_int_attr(hid_t file, const char *name, int v)
+{
+    hid_t sp = H5Screate(H5S_SCALAR);
+    if (sp < 0) return -1;
+    hid_t at = H5Acreate2(file, name, H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = at >= 0 && H5Awrite(at, H5T_NATIVE_INT, &v) >= 0;
+    if (at >= 0 && H5Aclose(at) < 0) ok = 0;
+    if (H5Sclose(sp) < 0) ok = 0;
+    return ok ? 0 : -1;
+}
+
+static int write_str_attr(hid_t file, const char *name, const char *text)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0) return -1;
+    int ok = H5Tset_size(t, strlen(text) + 1) >= 0 && H5Tset_strpad(t, H5T_STR_NULLTERM) >= 0;
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t at = ok && sp >= 0 ? H5Acreate2(file, name, t, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    ok = ok && at >= 0 && H5Awrite(at, t, text) >= 0;
+    if (at >= 0 && H5Aclose(at) < 0) ok = 0;
+    if (sp >= 0 && H5Sclose(sp) < 0) ok = 0;
+    if (H5Tclose(t) < 0) ok = 0;
+    return ok ? 0 : -1;
+}
+
+/* Extendible chunked dataset of `rank` dims whose first is 0 now and unlimited later. */
+static hid_t create_extendible(hid_t file, const char *name, hid_t ftype, int rank,
+                               const hsize_t *inner, const hsize_t *chunk, int deflate)
+{
+    hsize_t dims[4], maxdims[4];
+    dims[0] = 0;
+    maxdims[0] = H5S_UNLIMITED;
+    for (int i = 1; i < rank; i++) dims[i] = maxdims[i] = inner[i - 1];
+    hid_t sp = H5Screate_simple(rank, dims, maxdims);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    int ok = sp >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, rank, chunk) >= 0 &&
+             /* every row is written before close, so the fill pass would be wasted I/O */
+             H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0 &&
+             (deflate <= 0 || H5Pset_deflate(dcpl, (unsigned)deflate) >= 0);
+    hid_t ds = ok ? H5Dcreate2(file, name, ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT) : -1;
+    if (dcpl >= 0 && H5Pclose(dcpl) < 0) ok = 0;
+    if (sp >= 0 && H5Sclose(sp) < 0) ok = 0;
+    if (!ok && ds >= 0) {
+        H5Dclose(ds); /* already failing: the first error is the one reported */
+        ds = -1;
+    }
+    return ds;
+}
+
+/* Closes whatever of the current shard is open; returns -1 if any close failed. */
+static int close_ids(ssl_shard_writer *w)
+{
+    int ok = 1;
+    if (w->dlab >= 0 && H5Dclose(w->dlab) < 0) ok = 0;
+    if (w->dimg >= 0 && H5Dclose(w->dimg) < 0) ok = 0;
+    if (w->file >= 0 && H5Fclose(w->file) < 0) ok = 0;
+    w->dlab = w->dimg = w->file = H5I_INVALID_HID;
+    return ok ? 0 : -1;
+}
+
+static int begin_shard(ssl_shard_writer *w, char *err, size_t errlen)
+{
+    if (w->shard >= MAX_SHARDS) {
+        seterr(err, errlen, "%s/%s: more than %d shards; raise shard_size", w->dir, w->prefix,
+               MAX_SHARDS);
+        return -1;
+    }
+    snprintf(w->final_path, sizeof w->final_path, "%s/%s-%05d.h5", w->dir, w->prefix, w->shard);
+    snprintf(w->tmp_path, sizeof w->tmp_path, "%s.tmp", w->final_path);
+    w->shard_rows = 0;
+    const ssl_shard_spec *s = &w->spec;
+    w->file = H5Fcreate(w->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (w->file < 0) {
+        seterr(err, errlen, "%s: cannot create file", w->tmp_path);
+        return -1;
+    }
+    if (write_int_attr(w->file, "height", s->height) < 0 ||
+        write_int_attr(w->file, "width", s->width) < 0 ||
+        write_int_attr(w->file, "channels", s->channels) < 0 ||
+        write_int_attr(w->file, "num_classes", s->num_classes) < 0 ||
+        write_int_attr(w->file, "version", SSL_SHARD_VERSION) < 0 ||
+        write_str_attr(w->file, "format", SSL_SHARD_FORMAT) < 0) {
+        seterr(err, errlen, "%s: cannot write file attributes", w->tmp_path);
+        return -1;
+    }
+    hsize_t inner[3] = {(hsize_t)s->height, (hsize_t)s->width, (hsize_t)s->channels};
+    hsize_t chunk[4] = {(hsize_t)w->chunk, inner[0], inner[1], inner[2]};
+    w->dimg = create_extendible(w->file, "images", H5T_STD_U8LE, 4, inner, chunk, s->deflate);
+    if (w->dimg < 0) {
+        seterr(err, errlen, "%s: cannot create dataset 'images'", w->tmp_path);
+        return -1;
+    }
+    if (s->with_labels) {
+        /* labels are tiny: big chunks, so reading them all at open is a few I/Os */
+        hsize_t lchunk[1] = {(hsize_t)(s->shard_size < 16384 ? s->shard_size : 16384)};
+        w->dlab = create_extendible(w->file, "labels", H5T_STD_I32LE, 1, NULL, lchunk, s->deflate);
+        if (w->dlab < 0) {
+            seterr(err, errlen, "%s: cannot create dataset 'labels'", w->tmp_path);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Append rows [shard_rows, shard_rows + n) of one dataset from a host buffer. */
+static int append_rows(hid_t ds, int rank, const hsize_t *inner, int64_t at, int n, hid_t mtype,
+                       const void *buf)
+{
+    hsize_t dims[4], start[4] = {0, 0, 0, 0}, count[4];
+    dims[0] = (hsize_t)(at + n);
+    start[0] = (hsize_t)at;
+    count[0] = (hsize_t)n;
+    hsize_t melems = (hsize_t)n;
+    for (int i = 1; i < rank; i++) {
+        dims[i] = count[i] = inner[i - 1];
+        melems *= inner[i - 1];
+    }
+    if (H5Dset_extent(ds, dims) < 0) return -1;
+    hid_t fsp = H5Dget_space(ds);
+    hid_t msp = H5Screate_simple(1, &melems, NULL);
+    int ok = fsp >= 0 && msp >= 0 &&
+             H5Sselect_hyperslab(fsp, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
+             H5Dwrite(ds, mtype, msp, fsp, H5P_DEFAULT, buf) >= 0;
+    if (msp >= 0 && H5Sclose(msp) < 0) ok = 0;
+    if (fsp >= 0 && H5Sclose(fsp) < 0) ok = 0;
+    return ok ? 0 : -1;
+}
+
+/* Make a completed shard durable under its final name. */
+static int finish_shard(ssl_shard_writer *w, char *err, size_t errlen)
+{
+    if (close_ids(w) < 0) {
+        seterr(err, errlen, "%s: closing the file failed (disk full?)", w->tmp_path);
+        return -1;
+    }
+    int fd = open(w->tmp_path, O_RDONLY);
+    if (fd < 0 || fsync(fd) != 0) {
+        seterr(err, errlen, "%s: fsync: %s", w->tmp_path, strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    close(fd);
+    if (rename(w->tmp_path, w->final_path) != 0) {
+        seterr(err, errlen, "%s: rename to %s: %s", w->tmp_path, w->final_path, strerror(errno));
+        return -1;
+    }
+    w->shard++;
+    w->shard_rows = 0;
+    return 0;
+}
+
+static int flush(ssl_shard_writer *w, char *err, size_t errlen)
+{
+    if (w->nbuf == 0) return 0;
+    if (w->file < 0 && begin_shard(w, err, errlen) < 0) return -1;
+    const ssl_shard_spec *s = &w->spec;
+    hsize_t inner[3] = {(hsize_t)s->height, (hsize_t)s->width, (hsize_t)s->channels};
+    if (append_rows(w->dimg, 4, inner, w->shard_rows, w->nbuf, H5T_NATIVE_UINT8, w->buf_img) < 0) {
+        seterr(err, errlen, "%s: dataset 'images': writing rows [%lld, %lld) failed", w->tmp_path,
+               (long long)w->shard_rows, (long long)(w->shard_rows + w->nbuf));
+        return -1;
+    }
+    if (s->with_labels &&
+        append_rows(w->dlab, 1, NULL, w->shard_rows, w->nbuf, H5T_NATIVE_INT32, w->buf_lab) < 0) {
+        seterr(err, errlen, "%s: dataset 'labels': writing rows [%lld, %lld) failed", w->tmp_path,
+               (long long)w->shard_rows, (long long)(w->shard_rows + w->nbuf));
+        return -1;
+    }
+    w->shard_rows += w->nbuf;
+    w->nbuf = 0;
+    if (w->shard_rows == s->shard_size) return finish_shard(w, err, errlen);
+    return 0;
+}
+
+ssl_shard_writer *ssl_shard_writer_open(const ssl_shard_spec *spec, char *err, size_t errlen)
+{
+    const ssl_shard_spec *s = spec;
+    if (!s->out_dir || !s->prefix || !s->prefix[0]) {
+        seterr(err, errlen, "shard writer: out_dir and prefix are required");
+        return NULL;
+    }
+    if (s->height <= 0 || s->width <= 0 || s->channels <= 0 || s->shard_size <= 0 ||
+        s->num_classes < 0 || s->chunk < 0 || s->deflate < 0 || s->deflate > 9) {
+        seterr(err, errlen,
+               "%s/%s: bad shard spec (height %d, width %d, channels %d, shard_size %d, "
+               "num_classes %d, chunk %d, deflate %d)",
+               s->out_dir, s->prefix, s->height, s->width, s->channels, s->shard_size,
+               s->num_classes, s->chunk, s->deflate);
+        return NULL;
+    }
+    size_t sample = (size_t)s->height * (size_t)s->width * (size_t)s->channels;
+    if (sample > ((size_t)1 << 31)) {
+        seterr(err, errlen, "%s/%s: %dx%dx%d images are too large for one chunk", s->out_dir,
+               s->prefix, s->height, s->width, s->channels);
+        return NULL;
+    }
+    if (strlen(s->out_dir) + strlen(s->prefix) + 16 >= PATH_LEN || strlen(s->prefix) >= 256) {
+        seterr(err, errlen, "%s/%s: path too long", s->out_dir, s->prefix);
+        return NULL;
+    }
+    ssl_h5_lock();
+    /* Our messages name the file and dataset; HDF5's own stack dump would only add noise. */
+    herr_t eauto = H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    htri_t have_deflate = s->deflate > 0 ? H5Zfilter_avail(H5Z_FILTER_DEFLATE) : 1;
+    ssl_h5_unlock();
+    if (eauto < 0 || have_deflate <= 0) {
+        seterr(err, errlen, "%s/%s: HDF5 %s", s->out_dir, s->prefix,
+               eauto < 0 ? "error reporting could not be configured" : "has no deflate filter");
+        return NULL;
+    }
+    ssl_shard_writer *w = ssl_calloc(1, sizeof *w);
+    w->spec = *s;
+    snprintf(w->dir, sizeof w->dir, "%s", s->out_dir);
+    snprintf(w->prefix, sizeof w->prefix, "%s", s->prefix);
+    w->spec.out_dir = w->dir;
+    w->spec.prefix = w->prefix;
+    w->sample_bytes = sample;
+    /* A few samples per chunk: compression forces whole-chunk reads, so a random sample costs one
+     * chunk's decompression (REFERENCE §8.9); ~256 KiB keeps that small and the chunk count sane. */
+    int chunk = s->chunk;
+    if (chunk == 0) {
+        size_t c = ((size_t)256 << 10) / sample;
+        chunk = c < 1 ? 1 : c > 64 ? 64 : (int)c;
+    }
+    w->chunk = chunk < s->shard_size ? chunk : s->shard_size;
+    w->buf_img = ssl_malloc((size_t)w->chunk * sample);
+    w->buf_lab = s->with_labels ? ssl_malloc((size_t)w->chunk * sizeof(int32_t)) : NULL;
+    w->file = w->dimg = w->dlab = H5I_INVALID_HID;
+    return w;
+}
+
+int ssl_shard_writer_add(ssl_shard_writer *w, const uint8_t *images, const int32_t *labels, int n,
+                         char *err, size_t errlen)
+{
+    if (w->failed) {
+        seterr(err, errlen, "%s/%s: writer already failed", w->dir, w->prefix);
+        return -1;
+    }
+    if (n < 0 || (n > 0 && !images) || (w->spec.with_labels && n > 0 && !labels)) {
+        seterr(err, errlen, "%s/%s: bad add (n %d, images %s, labels %s)", w->dir, w->prefix, n,
+               images ? "set" : "NULL", labels ? "set" : "NULL");
+        return -1;
+    }
+    const ssl_shard_spec *s = &w->spec;
+    for (int i = 0; i < n; i++) {
+        if (s->with_labels && (labels[i] < 0 || (s->num_classes > 0 && labels[i] >= s->num_classes))) {
+            seterr(err, errlen, "%s/%s: sample %lld has label %d, outside [0, %d)", w->dir,
+                   w->prefix, (long long)w->total, (int)labels[i], s->num_classes);
+            w->failed = 1;
+            return -1;
+        }
+        memcpy(w->buf_img + (size_t)w->nbuf * w->sample_bytes, images + (size_t)i * w->sample_bytes,
+               w->sample_bytes);
+        if (s->with_labels) w->buf_lab[w->nbuf] = labels[i];
+        w->nbuf++;
+        w->total++;
+        /* A flush never crosses a shard boundary, so shard_size need not divide by the chunk. */
+        if (w->nbuf == w->chunk || w->shard_rows + w->nbuf == s->shard_size) {
+            ssl_h5_lock();
+            int rc = flush(w, err, errlen);
+            ssl_h5_unlock();
+            if (rc < 0) {
+                w->failed = 1;
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+static void free_writer(ssl_shard_writer *w)
+{
+    ssl_free(w->buf_img);
+    ssl_free(w->buf_lab);
+    ssl_free(w);
+}
+
+void ssl_shard_writer_abort(ssl_shard_writer *w)
+{
+    if (!w) return;
+    ssl_h5_lock();
+    int had_file = w->file >= 0;
+    close_ids(w); /* discarding anyway: a failed close changes nothing */
+    ssl_h5_unlock();
+    if (had_file) unlink(w->tmp_path);
+    free_writer(w);
+}
+
+int ssl_shard_writer_close(ssl_shard_writer *w, char *err, size_t errlen)
+{
+    if (w->failed) {
+        seterr(err, errlen, "%s/%s: writer failed earlier; partial shard discarded", w->dir,
+               w->prefix);
+        ssl_shard_writer_abort(w);
+        return -1;
+    }
+    ssl_h5_lock();
+    int rc = flush(w, err, errlen);
+    if (rc == 0 && w->file >= 0) rc = finish_shard(w, err, errlen);
+    ssl_h5_unlock();
+    if (rc < 0) {
+        ssl_shard_writer_abort(w);
+        return -1;
+    }
+    /* An earlier prep with a smaller shard_size may have left more shards under this prefix; the
+     * dataset glob would silently pick them up, so they go (only after this prep succeeded). */
+    for (int i = w->shard; i < MAX_SHARDS; i++) {
+        char stale[PATH_LEN];
+        snprintf(stale, sizeof stale, "%s/%s-%05d.h5", w->dir, w->prefix, i);
+        if (unlink(stale) != 0) break;
+    }
+    free_writer(w);
+    return 0;
+}
+
+int64_t ssl_shard_writer_count(const ssl_shard_writer *w) { return w->total; }
+
+int ssl_shard_writer_nshards(const ssl_shard_writer *w) { return w->shard; }
