@@ -229,6 +229,8 @@ typedef struct {
     float *wx0, *wx1;        /* (S) their weights */
     int *yi0, *yi1;          /* (S) source rows */
     float *wy0, *wy1;        /* (S) their weights */
+    float *rows;             /* (2, C <= 3, S) horizontally interpolated source rows */
+    int *rowoff;             /* blur taps' source row offsets for one output row */
 } workspace;
 
 /* Every part is a multiple of 16 floats so each starts on a 64-byte boundary of an aligned block. */
@@ -238,7 +240,8 @@ size_t ssl_augment_workspace_bytes(int S)
 {
     const size_t s = (size_t)S;
     /* radius = ((S / 10) / 2) <= S / 20, so a padded row fits in 2 S + 2; taps <= S + 1. */
-    return sizeof(float) * (part(s * s) + part(2 * s + 2) + part(s + 1) + 8 * part(s));
+    return sizeof(float) * (part(s * s) + part(2 * s + 2) + part(s + 1) + 8 * part(s) + part(6 * s) +
+                            part(s + 1));
 }
 
 static workspace carve(void *mem, int S)
@@ -256,7 +259,9 @@ static workspace carve(void *mem, int S)
     w.yi0 = (int *)f, f += part(s);
     w.yi1 = (int *)f, f += part(s);
     w.wy0 = f, f += part(s);
-    w.wy1 = f;
+    w.wy1 = f, f += part(s);
+    w.rows = f, f += part(6 * s);
+    w.rowoff = (int *)f;
     return w;
 }
 
@@ -283,26 +288,52 @@ static void linear_table(int in_size, int out_size, int offset, int stride, int 
     }
 }
 
-/* out (C, S, S) in [0, 1]. Interpolates the raw 0..255 values and divides by 255 once: the same as
- * ToTensor-then-interpolate up to one rounding, and exact whenever the crop is not resampled. */
+/* One source row (absolute row y) interpolated horizontally: dst (C, S), raw 0..255 values. */
+static void horizontal(const uint8_t *img, size_t row_bytes, int y, int C, int S, const workspace *w,
+                       float *dst)
+{
+    for (int c = 0; c < C; c++) {
+        const uint8_t *r = img + (size_t)y * row_bytes + c;
+        float *restrict d = dst + (size_t)c * S;
+        for (int ox = 0; ox < S; ox++)
+            d[ox] = (float)r[w->xi0[ox]] * w->wx0[ox] + (float)r[w->xi1[ox]] * w->wx1[ox];
+    }
+}
+
+/* out (C, S, S) in [0, 1]. Separable, in PyTorch's order (width taps, then height taps). Source
+ * rows are interpolated once into a two-row cache as the output rows walk down, so upsampling
+ * gathers each crop row once and the vertical blend is a plain vector loop. Interpolates the raw
+ * 0..255 values and divides by 255 once: ToTensor-then-interpolate up to one rounding, and exact
+ * whenever the crop is not resampled. */
 static void crop_resize(const uint8_t *img, int W, int C, const ssl_augment_params *p, int S,
                         const workspace *w, float *out)
 {
     linear_table(p->crop_w, S, p->crop_x, C, p->flip, w->xi0, w->xi1, w->wx0, w->wx1);
     linear_table(p->crop_h, S, p->crop_y, 1, 0, w->yi0, w->yi1, w->wy0, w->wy1);
-    const size_t row = (size_t)W * (size_t)C;
-    for (int c = 0; c < C; c++) {
-        float *o = out + (size_t)c * S * S;
-        for (int oy = 0; oy < S; oy++) {
-            const uint8_t *restrict r0 = img + (size_t)w->yi0[oy] * row + c;
-            const uint8_t *restrict r1 = img + (size_t)w->yi1[oy] * row + c;
-            const float a = w->wy0[oy], b = w->wy1[oy];
-            float *restrict d = o + (size_t)oy * S;
-            for (int ox = 0; ox < S; ox++) {
-                const float t0 = (float)r0[w->xi0[ox]] * w->wx0[ox] + (float)r0[w->xi1[ox]] * w->wx1[ox];
-                const float t1 = (float)r1[w->xi0[ox]] * w->wx0[ox] + (float)r1[w->xi1[ox]] * w->wx1[ox];
-                d[ox] = (t0 * a + t1 * b) / 255.0f;
+    const size_t row_bytes = (size_t)W * (size_t)C, plane = (size_t)S * S;
+    float *slot[2] = {w->rows, w->rows + (size_t)C * S};
+    int cached[2] = {-1, -1};
+    for (int oy = 0; oy < S; oy++) {
+        const int y[2] = {w->yi0[oy], w->yi1[oy]};
+        const float *src[2];
+        for (int k = 0; k < 2; k++) {
+            const int hit = cached[0] == y[k] ? 0 : (cached[1] == y[k] ? 1 : -1);
+            if (hit >= 0) {
+                src[k] = slot[hit];
+                continue;
             }
+            /* Evict the slot that does not hold the other row this output row needs. */
+            const int e = cached[0] == y[1 - k] ? 1 : 0;
+            horizontal(img, row_bytes, y[k], C, S, w, slot[e]);
+            cached[e] = y[k];
+            src[k] = slot[e];
+        }
+        const float a = w->wy0[oy], b = w->wy1[oy];
+        for (int c = 0; c < C; c++) {
+            const float *restrict t0 = src[0] + (size_t)c * S, *restrict t1 = src[1] + (size_t)c * S;
+            float *restrict d = out + (size_t)c * plane + (size_t)oy * S;
+#pragma omp simd
+            for (int ox = 0; ox < S; ox++) d[ox] = (t0[ox] * a + t1[ox] * b) / 255.0f;
         }
     }
 }
@@ -424,6 +455,31 @@ static void grayscale(float *restrict x, size_t n)
 
 static inline int reflect(int i, int S) { return i < 0 ? -i : (i >= S ? 2 * (S - 1) - i : i); }
 
+/* o[i] = sum_t kern[t] * src[off[t] + i] for i < S, taps in ascending order. Blocks of 16
+ * outputs keep their accumulators in registers across the taps (the block loops vectorise);
+ * the tail uses the same order of operations, so results do not depend on the position. */
+static void taps(const float *restrict src, const int *restrict off, const float *restrict kern,
+                 int k, int S, float *restrict o)
+{
+    enum { BLK = 16 };
+    int i0 = 0;
+    for (; i0 + BLK <= S; i0 += BLK) {
+        float acc[BLK];
+        const float *s0 = src + off[0] + i0;
+        for (int j = 0; j < BLK; j++) acc[j] = kern[0] * s0[j];
+        for (int t = 1; t < k; t++) {
+            const float kt = kern[t], *st = src + off[t] + i0;
+            for (int j = 0; j < BLK; j++) acc[j] += kt * st[j];
+        }
+        for (int j = 0; j < BLK; j++) o[i0 + j] = acc[j];
+    }
+    for (int i = i0; i < S; i++) {
+        float acc = kern[0] * src[off[0] + i];
+        for (int t = 1; t < k; t++) acc += kern[t] * src[off[t] + i];
+        o[i] = acc;
+    }
+}
+
 /* torchvision gaussian_blur: 1-D kernel exp(-0.5 (x / sigma)^2) normalised, reflect padding. The
  * 2-D kernel is an outer product, so two 1-D passes give the same result up to rounding. */
 static void blur(float *x, int C, int S, float sigma, const workspace *w)
@@ -438,6 +494,7 @@ static void blur(float *x, int C, int S, float sigma, const workspace *w)
     }
     for (int t = 0; t < k; t++) w->kern[t] /= sum;
     const float *kern = w->kern;
+    int *rowoff = w->rowoff;
     for (int c = 0; c < C; c++) {
         float *plane = x + (size_t)c * S * S;
         for (int y = 0; y < S; y++) {
@@ -448,26 +505,12 @@ static void blur(float *x, int C, int S, float sigma, const workspace *w)
                 line[r - m] = src[m];
                 line[r + S - 1 + m] = src[S - 1 - m];
             }
-            float *restrict o = w->tmp + (size_t)y * S;
-#pragma omp simd
-            for (int i = 0; i < S; i++) o[i] = kern[0] * line[i];
-            for (int t = 1; t < k; t++) {
-                const float kt = kern[t];
-#pragma omp simd
-                for (int i = 0; i < S; i++) o[i] += kt * line[i + t];
-            }
+            for (int t = 0; t < k; t++) rowoff[t] = t;
+            taps(line, rowoff, kern, k, S, w->tmp + (size_t)y * S);
         }
         for (int y = 0; y < S; y++) {
-            float *restrict o = plane + (size_t)y * S;
-            const float *restrict s0 = w->tmp + (size_t)reflect(y - r, S) * S;
-#pragma omp simd
-            for (int i = 0; i < S; i++) o[i] = kern[0] * s0[i];
-            for (int t = 1; t < k; t++) {
-                const float *restrict st = w->tmp + (size_t)reflect(y - r + t, S) * S;
-                const float kt = kern[t];
-#pragma omp simd
-                for (int i = 0; i < S; i++) o[i] += kt * st[i];
-            }
+            for (int t = 0; t < k; t++) rowoff[t] = reflect(y - r + t, S) * S;
+            taps(w->tmp, rowoff, kern, k, S, plane + (size_t)y * S);
         }
     }
 }

@@ -18,7 +18,7 @@
 #define SSL_CONFIG_ENUM_MAX 32   /* bytes of an enum value, including the NUL */
 
 typedef struct {
-    int n;                          /* elements in use, 0..SSL_CONFIG_LIST_MAX */
+    int n; /* elements in use, 0..SSL_CONFIG_LIST_MAX */
     double v[SSL_CONFIG_LIST_MAX];
 } ssl_config_floats;
 

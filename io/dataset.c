@@ -24,6 +24,7 @@
 #define CACHE_BUDGET ((size_t)256 << 20)
 #define CACHE_PER_SHARD_MAX ((size_t)64 << 20)
 #define CACHE_MIN_CHUNKS 4
+#define CACHE_MAX_SLOTS ((size_t)1 << 20)
 #define CACHE_W0 0.75
 
 typedef struct {
@@ -35,6 +36,7 @@ typedef struct {
 } shard;
 
 struct ssl_dataset {
+    char *spec;       /* the path or glob it was opened with, for messages */
     int nshards;
     shard *shards;
     int64_t *offsets; /* (nshards + 1): shard s holds global rows [offsets[s], offsets[s+1]) */
@@ -112,8 +114,17 @@ static int list_shards(const char *spec, strlist *out, char *err, size_t errlen)
                    rc == GLOB_NOSPACE ? "out of memory" : "read error");
             return -1;
         }
-        for (size_t i = 0; i < g.gl_pathc; i++) strlist_push(out, g.gl_pathv[i]);
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+            /* a prep in progress (or killed) leaves NAME.tmp, which must never be read */
+            size_t len = strlen(g.gl_pathv[i]);
+            if (len < 4 || strcmp(g.gl_pathv[i] + len - 4, ".tmp") != 0)
+                strlist_push(out, g.gl_pathv[i]);
+        }
         globfree(&g);
+        if (out->n == 0) {
+            seterr(err, errlen, "%s: only unfinished *.tmp shards match this pattern", spec);
+            return -1;
+        }
     } else if (stat(spec, &st) != 0) {
         seterr(err, errlen, "%s: %s", spec, strerror(errno));
         return -1;
@@ -271,6 +282,7 @@ static int destroy(ssl_dataset *d)
         ssl_free(d->shards[i].path);
     }
     ssl_free(d->shards);
+    ssl_free(d->spec);
     ssl_free(d->offsets);
     ssl_free(d->labels);
     ssl_free(d);
@@ -411,8 +423,15 @@ static int open_shard(ssl_dataset *d, int i, char *err, size_t errlen)
         size_t per = CACHE_BUDGET / (size_t)d->nshards;
         if (per > CACHE_PER_SHARD_MAX) per = CACHE_PER_SHARD_MAX;
         if (per < CACHE_MIN_CHUNKS * (size_t)cb) per = CACHE_MIN_CHUNKS * (size_t)cb;
+        /* Never more than the shard's own chunks: HDF5 allocates and zeroes the slot table at open,
+         * so small chunks with a large budget would cost tens of MB per shard for nothing. */
+        size_t rows_per_chunk = (size_t)cb / d->sample_bytes;
+        size_t nchunks = ((size_t)s->n + rows_per_chunk - 1) / rows_per_chunk;
+        if (nchunks < 1) nchunks = 1;
+        if (per / (size_t)cb > nchunks) per = nchunks * (size_t)cb;
         /* a prime about 100x the number of cached chunks keeps hash collisions rare (§8.9) */
-        size_t slots = next_prime(100 * (per / (size_t)cb));
+        size_t cached = per / (size_t)cb;
+        size_t slots = next_prime(cached > CACHE_MAX_SLOTS / 100 ? CACHE_MAX_SLOTS : 100 * cached);
         ok = H5Pset_chunk_cache(dapl, slots, per, CACHE_W0) >= 0;
     }
     if (ok) s->images = H5Dopen2(s->file, "images", dapl);
@@ -504,6 +523,7 @@ ssl_dataset *ssl_dataset_open(const char *path_or_glob, char *err, size_t errlen
         return NULL;
     }
     ssl_dataset *d = ssl_calloc(1, sizeof *d);
+    d->spec = dupstr(path_or_glob);
     d->nshards = paths.n;
     d->shards = ssl_calloc((size_t)paths.n, sizeof *d->shards);
     d->offsets = ssl_calloc((size_t)paths.n + 1, sizeof *d->offsets);
@@ -601,8 +621,8 @@ int ssl_dataset_read(ssl_dataset *d, const int64_t *indices, int n, uint8_t *out
 {
     for (int i = 0; i < n; i++)
         if (indices[i] < 0 || indices[i] >= d->total) {
-            seterr(err, errlen, "dataset %s...: index %lld out of range [0, %lld)",
-                   d->shards[0].path, (long long)indices[i], (long long)d->total);
+            seterr(err, errlen, "%s: index %lld out of range [0, %lld)", d->spec,
+                   (long long)indices[i], (long long)d->total);
             return -1;
         }
     if (out_labels)

@@ -110,8 +110,13 @@ static int begin_shard(ssl_shard_writer *w, char *err, size_t errlen)
                MAX_SHARDS);
         return -1;
     }
-    snprintf(w->final_path, sizeof w->final_path, "%s/%s-%05d.h5", w->dir, w->prefix, w->shard);
-    snprintf(w->tmp_path, sizeof w->tmp_path, "%s.tmp", w->final_path);
+    if (snprintf(w->final_path, sizeof w->final_path, "%s/%s-%05d.h5", w->dir, w->prefix,
+                 w->shard) >= (int)sizeof w->final_path ||
+        snprintf(w->tmp_path, sizeof w->tmp_path, "%s.tmp", w->final_path) >=
+            (int)sizeof w->tmp_path) {
+        seterr(err, errlen, "%s/%s: path too long", w->dir, w->prefix);
+        return -1;
+    }
     w->shard_rows = 0;
     const ssl_shard_spec *s = &w->spec;
     w->file = H5Fcreate(w->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -351,8 +356,10 @@ int ssl_shard_writer_close(ssl_shard_writer *w, char *err, size_t errlen)
      * dataset glob would silently pick them up, so they go (only after this prep succeeded). */
     for (int i = w->shard; i < MAX_SHARDS; i++) {
         char stale[PATH_LEN];
-        snprintf(stale, sizeof stale, "%s/%s-%05d.h5", w->dir, w->prefix, i);
-        if (unlink(stale) != 0) break;
+        if (snprintf(stale, sizeof stale, "%s/%s-%05d.h5", w->dir, w->prefix, i) >=
+                (int)sizeof stale ||
+            unlink(stale) != 0)
+            break;
     }
     free_writer(w);
     return 0;

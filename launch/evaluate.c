@@ -1,0 +1,188 @@
+/* `sslrun eval CONFIG.yaml [k=v ...] [--ckpt PATH] [--random-init] [--raw-pixels]`: frozen-feature
+ * evaluation of a pretrained encoder. Features of the train split (first data.limit samples when
+ * set) and the test split are extracted once (eval-mode BN, the image resized to the model input and
+ * normalised), then weighted kNN (DINO's eval_knn) and a linear probe run on them. Results go to the
+ * terminal and RUN_DIR/eval.json. --random-init and --raw-pixels give the two baselines. */
+#include "framework/core/check.h"
+#include "framework/core/timer.h"
+#include "framework/eval/knn.h"
+#include "framework/eval/linear_probe.h"
+#include "io/checkpoint.h"
+#include "io/dataset.h"
+#include "launch/cli.h"
+#include "launch/evaluate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ssl_extract_features(ssl_session *s, const char *path, int64_t limit, int raw_pixels,
+                         ssl_features *f, char *err, size_t errlen)
+{
+    memset(f, 0, sizeof *f);
+    ssl_dataset *ds = ssl_dataset_open(path, err, errlen);
+    if (!ds) return -1;
+    const int H = ssl_dataset_height(ds), W = ssl_dataset_width(ds), C = ssl_dataset_channels(ds);
+    int rc = -1;
+    if (!ssl_dataset_has_labels(ds)) {
+        snprintf(err, errlen, "%s: evaluation needs labels", path);
+        goto out;
+    }
+    int64_t n = ssl_dataset_size(ds);
+    if (limit > 0 && limit < n) n = limit;
+    ssl_augment_config a;
+    ssl_session_eval_transform(&s->cfg, C, &a);
+    const int S = a.out_size, B = 256;
+    f->n = n;
+    f->dim = raw_pixels ? C * S * S : s->encoder.feat_dim;
+    f->num_classes = ssl_dataset_num_classes(ds);
+    f->x = ssl_malloc((size_t)n * f->dim * sizeof(float));
+    f->y = ssl_malloc((size_t)n * sizeof(int32_t));
+    uint8_t *img = ssl_malloc((size_t)B * H * W * C);
+    float *views = ssl_malloc((size_t)B * C * S * S * sizeof(float));
+    int64_t idx[256];
+    for (int64_t i0 = 0; i0 < n; i0 += B) {
+        int nb = (int)(n - i0 < B ? n - i0 : B);
+        for (int i = 0; i < nb; i++) idx[i] = i0 + i;
+        if (ssl_dataset_read(ds, idx, nb, img, f->y + i0, err, errlen)) goto out_free;
+        ssl_augment_batch(&a, 0, 0, img, nb, H, W, C, idx, views);
+        if (raw_pixels) {
+            memcpy(f->x + i0 * f->dim, views, (size_t)nb * f->dim * sizeof(float));
+            continue;
+        }
+        ssl_ctx_step_begin(&s->ctx);
+        ssl_weights w = {s->params.data, NULL, s->buffers.data};
+        ssl_tensor y = s->encoder.forward(&s->ctx, &s->encoder, &w, ssl_tensor_4d(views, nb, C, S, S), 0);
+        s->ctx.be->download(f->x + i0 * f->dim, y.data, (size_t)nb * f->dim * sizeof(float));
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (f->y[i] + 1 > f->num_classes) f->num_classes = f->y[i] + 1;
+    rc = 0;
+out_free:
+    ssl_free(img);
+    ssl_free(views);
+out:
+    ssl_dataset_close(ds);
+    if (rc) ssl_features_free(f);
+    return rc;
+}
+
+void ssl_features_free(ssl_features *f)
+{
+    ssl_free(f->x);
+    ssl_free(f->y);
+    memset(f, 0, sizeof *f);
+}
+
+int ssl_eval_knn(ssl_session *s, const ssl_features *tr, const ssl_features *te, double *top1,
+                 char *err, size_t errlen)
+{
+    const ssl_config *c = &s->cfg;
+    return ssl_knn_eval(&s->ctx, tr->x, tr->y, tr->n, te->x, te->y, te->n, tr->dim, tr->num_classes,
+                        c->eval.knn_k.v, c->eval.knn_k.n, (float)c->eval.knn_temperature, top1, err, errlen);
+}
+
+static int take_flag(int *argc, char **argv, const char *name)
+{
+    for (int i = 0; i < *argc; i++)
+        if (!strcmp(argv[i], name)) {
+            memmove(argv + i, argv + i + 1, (size_t)(*argc - i - 1) * sizeof *argv);
+            (*argc)--;
+            return 1;
+        }
+    return 0;
+}
+
+static const char *take_value(int *argc, char **argv, const char *name)
+{
+    for (int i = 0; i + 1 < *argc; i++)
+        if (!strcmp(argv[i], name)) {
+            const char *v = argv[i + 1];
+            memmove(argv + i, argv + i + 2, (size_t)(*argc - i - 2) * sizeof *argv);
+            *argc -= 2;
+            return v;
+        }
+    return NULL;
+}
+
+int ssl_cmd_eval(int argc, char **argv)
+{
+    int random_init = take_flag(&argc, argv, "--random-init");
+    int raw = take_flag(&argc, argv, "--raw-pixels");
+    const char *ckpt = take_value(&argc, argv, "--ckpt");
+    if (argc < 1) {
+        fprintf(stderr, "usage: sslrun eval CONFIG.yaml [k=v ...] [--ckpt PATH] [--random-init] [--raw-pixels]\n");
+        return 2;
+    }
+    char err[2048], path[1200];
+    ssl_config cfg;
+    if (ssl_config_load(&cfg, argv[0], argc - 1, argv + 1, err, sizeof err)) {
+        fprintf(stderr, "sslrun: %s\n", err);
+        return 2;
+    }
+    ssl_session s;
+    memset(&s, 0, sizeof s);
+    ssl_features tr = {0}, te = {0};
+    int rc = 1;
+    ssl_dataset *probe = ssl_dataset_open(cfg.data.train, err, sizeof err);
+    if (!probe) goto out;
+    int C = ssl_dataset_channels(probe);
+    ssl_dataset_close(probe);
+    if (ssl_session_init(&s, &cfg, C, err, sizeof err)) goto out;
+    const char *what = raw ? "raw pixels" : random_init ? "random init" : NULL;
+    int64_t step = 0;
+    if (!what) {
+        if (!ckpt) {
+            if (ssl_ckpt_find_latest(s.ckpt_dir, path, sizeof path)) {
+                snprintf(err, sizeof err, "no checkpoint in %s (train first, or pass --ckpt)", s.ckpt_dir);
+                goto out;
+            }
+            ckpt = path;
+        }
+        ssl_ckpt ck = {0};
+        ssl_ckpt_add(&ck, "params", s.params.data, s.params.numel);
+        ssl_ckpt_add(&ck, "buffers", s.buffers.data, s.buffers.numel);
+        if (ssl_ckpt_load(&ck, ckpt, err, sizeof err)) goto out;
+        step = ck.step;
+        what = ckpt;
+    }
+    double t0 = ssl_now();
+    if (ssl_extract_features(&s, cfg.data.train, cfg.data.limit, raw, &tr, err, sizeof err) ||
+        ssl_extract_features(&s, cfg.data.test, 0, raw, &te, err, sizeof err))
+        goto out;
+    printf("features (%s): %lld train, %lld test, dim %d, %.1f s\n", what, (long long)tr.n, (long long)te.n,
+           tr.dim, ssl_now() - t0);
+    double knn[8] = {0}, lin = 0;
+    if (ssl_eval_knn(&s, &tr, &te, knn, err, sizeof err)) goto out;
+    for (int i = 0; i < cfg.eval.knn_k.n; i++)
+        printf("kNN top-1 (k=%d, T=%.2f): %.2f%%\n", cfg.eval.knn_k.v[i], cfg.eval.knn_temperature, knn[i]);
+    if (cfg.eval.linear_epochs > 0) {
+        if (ssl_linear_probe(&s.ctx, tr.x, tr.y, tr.n, te.x, te.y, te.n, tr.dim, tr.num_classes,
+                             cfg.eval.linear_epochs, (float)cfg.eval.linear_lr, cfg.eval.linear_batch, 0.0f,
+                             (uint64_t)cfg.run.seed, &lin, err, sizeof err))
+            goto out;
+        printf("linear probe top-1 (%d epochs): %.2f%%\n", cfg.eval.linear_epochs, lin);
+    }
+    if (ssl_mkdirs(s.run_dir) == 0) {
+        ssl_pathf(path, sizeof path, "%s/eval%s.json", s.run_dir, raw ? "_raw_pixels" : random_init ? "_random_init" : "");
+        FILE *fp = fopen(path, "w");
+        if (fp) {
+            fprintf(fp, "{\"features\": \"%s\", \"step\": %lld, \"knn_temperature\": %g, \"knn_top1\": {",
+                    raw ? "raw_pixels" : random_init ? "random_init" : "checkpoint", (long long)step,
+                    cfg.eval.knn_temperature);
+            for (int i = 0; i < cfg.eval.knn_k.n; i++)
+                fprintf(fp, "%s\"%d\": %.4f", i ? ", " : "", cfg.eval.knn_k.v[i], knn[i]);
+            fprintf(fp, "}, \"linear_top1\": %.6f, \"linear_epochs\": %d, \"train_samples\": %lld, "
+                        "\"test_samples\": %lld}\n", lin, cfg.eval.linear_epochs, (long long)tr.n, (long long)te.n);
+            fclose(fp);
+            printf("wrote %s\n", path);
+        }
+    }
+    rc = 0;
+out:
+    if (rc) fprintf(stderr, "sslrun: %s\n", err);
+    ssl_features_free(&tr);
+    ssl_features_free(&te);
+    if (s.params.data) ssl_session_free(&s);
+    return rc;
+}

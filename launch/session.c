@@ -1,0 +1,125 @@
+/* Session construction (see session.h). */
+#include "launch/session.h"
+
+#include "framework/core/check.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+void ssl_pathf(char *out, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out, size, fmt, ap);
+    va_end(ap);
+    SSL_ASSERTF(n >= 0 && (size_t)n < size, "path too long: %s...", out);
+}
+
+int ssl_mkdirs(const char *path)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+int ssl_session_init(ssl_session *s, const ssl_config *cfg, int in_chans, char *err, size_t errlen)
+{
+    memset(s, 0, sizeof *s);
+    s->cfg = *cfg;
+    s->in_chans = in_chans;
+    ssl_pathf(s->run_dir, sizeof s->run_dir, "%s/%s", cfg->run.out_dir, cfg->run.name);
+    ssl_pathf(s->ckpt_dir, sizeof s->ckpt_dir, "%s/checkpoints", s->run_dir);
+    if (cfg->device.threads > 0) omp_set_num_threads(cfg->device.threads);
+    if (strcmp(cfg->device.backend, "cpu") != 0 && !ssl_backend_get(cfg->device.backend)) {
+        snprintf(err, errlen, "device.backend '%s' is not built into this sslrun", cfg->device.backend);
+        return -1;
+    }
+    ssl_ctx_init(&s->ctx, cfg->device.backend);
+    ssl_params_init(&s->params);
+    ssl_params_init(&s->buffers);
+    ssl_plan pl = {&s->params, &s->buffers};
+    ssl_model_config mc;
+    ssl_model_config_default(&mc, cfg->model.arch);
+    mc.in_chans = in_chans;
+    mc.small_stem = cfg->model.small_stem;
+    mc.width = cfg->model.width;
+    mc.img_size = cfg->model.img_size;
+    mc.patch_size = cfg->model.patch_size;
+    mc.sincos_pos = cfg->model.sincos_pos;
+    char e[256];
+    if (ssl_model_build(&s->encoder, &mc, &pl, "", e)) {
+        snprintf(err, errlen, "model: %s", e);
+        return -1;
+    }
+    ssl_method_config m = {.temperature = (float)cfg->method.temperature,
+                           .proj_hidden = cfg->method.proj_hidden,
+                           .proj_dim = cfg->method.proj_dim,
+                           .proj_layers = cfg->method.proj_layers};
+    snprintf(m.name, sizeof m.name, "%s", cfg->method.name);
+    if (ssl_method_init(&s->method, &m, &s->encoder, &pl, e)) {
+        snprintf(err, errlen, "method: %s", e);
+        return -1;
+    }
+    ssl_params_alloc(&s->params, s->ctx.be, 1);
+    ssl_params_alloc(&s->buffers, s->ctx.be, 0);
+    ssl_params_init_values(&s->params, (uint64_t)cfg->run.seed);
+    ssl_params_init_values(&s->buffers, (uint64_t)cfg->run.seed);
+    return 0;
+}
+
+void ssl_session_free(ssl_session *s)
+{
+    ssl_method_free(&s->method);
+    ssl_model_free(&s->encoder);
+    ssl_params_free(&s->params);
+    ssl_params_free(&s->buffers);
+    ssl_ctx_free(&s->ctx);
+}
+
+static void norm_stats(const ssl_config *cfg, int C, ssl_augment_config *a)
+{
+    for (int i = 0; i < C && i < 3; i++) {
+        if (cfg->augment.mean.n > i) a->mean[i] = (float)cfg->augment.mean.v[i];
+        if (cfg->augment.std.n > i) a->std[i] = (float)cfg->augment.std.v[i];
+    }
+}
+
+void ssl_session_augment_config(const ssl_config *cfg, int C, ssl_augment_config *a)
+{
+    ssl_augment_config_default(a, C, cfg->model.img_size);
+    const ssl_config_augment *g = &cfg->augment;
+    a->views = g->views;
+    a->crop_scale[0] = (float)g->crop_scale.v[0], a->crop_scale[1] = (float)g->crop_scale.v[1];
+    a->crop_ratio[0] = (float)g->crop_ratio.v[0], a->crop_ratio[1] = (float)g->crop_ratio.v[1];
+    a->flip_p = (float)g->flip_p;
+    a->jitter_p = (float)g->jitter_p;
+    a->brightness = (float)g->brightness;
+    a->contrast = (float)g->contrast;
+    a->saturation = (float)g->saturation;
+    a->hue = (float)g->hue;
+    a->grayscale_p = (float)g->grayscale_p;
+    a->blur_p = (float)g->blur_p;
+    a->blur_sigma[0] = (float)g->blur_sigma.v[0], a->blur_sigma[1] = (float)g->blur_sigma.v[1];
+    a->solarize_p = (float)g->solarize_p;
+    norm_stats(cfg, C, a);
+}
+
+void ssl_session_eval_transform(const ssl_config *cfg, int C, ssl_augment_config *a)
+{
+    ssl_augment_config_default(a, C, cfg->model.img_size);
+    a->views = 1;
+    a->crop_scale[0] = a->crop_scale[1] = 1.0f;
+    a->crop_ratio[0] = a->crop_ratio[1] = 1.0f;
+    a->flip_p = a->jitter_p = a->grayscale_p = a->blur_p = a->solarize_p = 0.0f;
+    norm_stats(cfg, C, a);
+}

@@ -1,0 +1,39 @@
+/* A training session built from a resolved config: context, encoder + method heads planned into one
+ * flat parameter buffer, optimizer, and the run directory. Shared by pretrain, eval and export so
+ * the three always agree on the model a config describes. */
+#ifndef SSL_LAUNCH_SESSION_H
+#define SSL_LAUNCH_SESSION_H
+
+#include "framework/optim/optim.h"
+#include "io/augment.h"
+#include "io/config.h"
+#include "methods/method.h"
+
+typedef struct {
+    ssl_config cfg;
+    char run_dir[1024];
+    char ckpt_dir[1100];
+    ssl_ctx ctx;
+    ssl_params params, buffers;
+    ssl_model encoder;
+    ssl_method method;
+    int in_chans;
+} ssl_session;
+
+/* Build everything a config describes for images with `in_chans` channels (from the dataset).
+ * Returns 0 or -1 with err. Parameters are initialised from run.seed. */
+int ssl_session_init(ssl_session *s, const ssl_config *cfg, int in_chans, char *err, size_t errlen);
+void ssl_session_free(ssl_session *s);
+
+/* Augmentation config from the config's augment section for C channels and the model's input size. */
+void ssl_session_augment_config(const ssl_config *cfg, int C, ssl_augment_config *a);
+/* Evaluation transform: the image resized to the model's input size and normalised, nothing else. */
+void ssl_session_eval_transform(const ssl_config *cfg, int C, ssl_augment_config *a);
+
+/* snprintf for paths: aborts with the path when it does not fit (never a silently cut path). */
+void ssl_pathf(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* mkdir -p; returns 0 or -1 with errno. */
+int ssl_mkdirs(const char *path);
+
+#endif

@@ -1,0 +1,42 @@
+/* sslrun: the command line. `sslrun CONFIG.yaml [key=value ...]` pretrains; other work is a named
+ * subcommand from the table below (one line per subcommand). */
+#include "launch/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help;
+} command;
+
+static const command commands[] = {
+    {"pretrain", ssl_cmd_pretrain, "CONFIG.yaml [k=v ...]   pretrain (same as `sslrun CONFIG.yaml`)"},
+    {"eval", ssl_cmd_eval, "CONFIG.yaml [k=v ...] [--ckpt P] [--random-init|--raw-pixels]   kNN + linear probe"},
+    {"prep", ssl_cmd_prep, "fashion-mnist|cifar10|cifar100 [--src DIR] --out DIR   write HDF5 shards"},
+    {"augment-preview", ssl_cmd_augment_preview, "CONFIG.yaml [k=v ...] --out grid.png   look at the views"},
+    {"config", ssl_cmd_config, "[CONFIG.yaml [k=v ...]]   print the resolved config, or every key"},
+};
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: sslrun CONFIG.yaml [section.key=value ...]\n       sslrun COMMAND ...\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(stderr, "  %-16s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        usage();
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 2, argv + 2);
+    const char *dot = strrchr(argv[1], '.');
+    if (dot && (!strcmp(dot, ".yaml") || !strcmp(dot, ".yml"))) return ssl_cmd_pretrain(argc - 1, argv + 1);
+    fprintf(stderr, "sslrun: unknown command '%s'\n", argv[1]);
+    usage();
+    return 2;
+}

@@ -1,0 +1,116 @@
+/* Small subcommands: dataset preparation, augmentation preview and config inspection. */
+#include "io/config.h"
+#include "io/dataset.h"
+#include "io/png_grid.h"
+#include "io/prep.h"
+#include "framework/core/check.h"
+#include "launch/cli.h"
+#include "launch/session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Pull "--name VALUE" out of argv (compacting it); returns VALUE or NULL. */
+static const char *take_opt(int *argc, char **argv, const char *name)
+{
+    for (int i = 0; i + 1 < *argc; i++)
+        if (!strcmp(argv[i], name)) {
+            const char *v = argv[i + 1];
+            memmove(argv + i, argv + i + 2, (size_t)(*argc - i - 2) * sizeof *argv);
+            *argc -= 2;
+            return v;
+        }
+    return NULL;
+}
+
+int ssl_cmd_prep(int argc, char **argv)
+{
+    const char *out = take_opt(&argc, argv, "--out"), *src = take_opt(&argc, argv, "--src");
+    const char *shard = take_opt(&argc, argv, "--shard-size");
+    if (argc != 1 || !out) {
+        fprintf(stderr, "usage: sslrun prep fashion-mnist|cifar10|cifar100 [--src DIR] --out DIR "
+                        "[--shard-size N]\n");
+        return 2;
+    }
+    int ss = shard ? atoi(shard) : 10000;
+    char err[2048];
+    int rc;
+    if (!strcmp(argv[0], "fashion-mnist"))
+        rc = ssl_prep_fashion_mnist(src ? src : "/usr/share/datasets/fashion-mnist", out, ss, err, sizeof err);
+    else if (!strcmp(argv[0], "cifar10") || !strcmp(argv[0], "cifar100"))
+        rc = src ? ssl_prep_cifar(src, out, !strcmp(argv[0], "cifar100"), ss, err, sizeof err) : -1;
+    else {
+        fprintf(stderr, "sslrun prep: unknown dataset '%s' (fashion-mnist, cifar10, cifar100)\n", argv[0]);
+        return 2;
+    }
+    if (rc && !src && strcmp(argv[0], "fashion-mnist")) snprintf(err, sizeof err, "--src DIR is required for %s", argv[0]);
+    if (rc) {
+        fprintf(stderr, "sslrun prep: %s\n", err);
+        return 1;
+    }
+    printf("wrote %s shards to %s\n", argv[0], out);
+    return 0;
+}
+
+int ssl_cmd_augment_preview(int argc, char **argv)
+{
+    const char *out = take_opt(&argc, argv, "--out");
+    if (argc < 1 || !out) {
+        fprintf(stderr, "usage: sslrun augment-preview CONFIG.yaml [k=v ...] --out grid.png\n");
+        return 2;
+    }
+    char err[2048];
+    ssl_config cfg;
+    if (ssl_config_load(&cfg, argv[0], argc - 1, argv + 1, err, sizeof err)) {
+        fprintf(stderr, "sslrun: %s\n", err);
+        return 2;
+    }
+    ssl_dataset *ds = ssl_dataset_open(cfg.data.train, err, sizeof err);
+    if (!ds) {
+        fprintf(stderr, "sslrun: %s\n", err);
+        return 1;
+    }
+    const int n = 8, H = ssl_dataset_height(ds), W = ssl_dataset_width(ds), C = ssl_dataset_channels(ds);
+    ssl_augment_config a;
+    ssl_session_augment_config(&cfg, C, &a);
+    int rc = 1;
+    uint8_t *img = ssl_malloc((size_t)n * H * W * C);
+    float *views = ssl_malloc((size_t)a.views * n * C * a.out_size * a.out_size * sizeof(float));
+    int64_t idx[8];
+    for (int i = 0; i < n; i++) idx[i] = i * (ssl_dataset_size(ds) / n);
+    if (ssl_augment_config_check(&a, C, err, sizeof err) || ssl_dataset_read(ds, idx, n, img, NULL, err, sizeof err))
+        goto done;
+    ssl_augment_batch(&a, (uint64_t)cfg.run.seed, 0, img, n, H, W, C, idx, views);
+    /* rows: one image per row, its views side by side */
+    float *grid = ssl_malloc((size_t)a.views * n * C * a.out_size * a.out_size * sizeof(float));
+    size_t per = (size_t)C * a.out_size * a.out_size;
+    for (int i = 0; i < n; i++)
+        for (int v = 0; v < a.views; v++)
+            memcpy(grid + ((size_t)i * a.views + v) * per, views + ((size_t)v * n + i) * per, per * sizeof(float));
+    rc = ssl_png_write_grid(out, grid, n * a.views, C, a.out_size, a.views, a.mean, a.std, err, sizeof err);
+    ssl_free(grid);
+    if (!rc) printf("wrote %s: %d images x %d views\n", out, n, a.views);
+done:
+    if (rc) fprintf(stderr, "sslrun: %s\n", err);
+    ssl_free(img);
+    ssl_free(views);
+    ssl_dataset_close(ds);
+    return rc ? 1 : 0;
+}
+
+int ssl_cmd_config(int argc, char **argv)
+{
+    if (argc == 0) {
+        ssl_config_print_schema(stdout);
+        return 0;
+    }
+    char err[2048];
+    ssl_config cfg;
+    if (ssl_config_load(&cfg, argv[0], argc - 1, argv + 1, err, sizeof err)) {
+        fprintf(stderr, "sslrun: %s\n", err);
+        return 2;
+    }
+    ssl_config_print(&cfg, stdout);
+    return 0;
+}
