@@ -181,6 +181,7 @@ static void draw_crop(const ssl_augment_config *cfg, uint64_t key, int view, int
 void ssl_augment_draw(const ssl_augment_config *cfg, uint64_t seed, int64_t epoch,
                       int64_t sample_index, int view, int H, int W, int C, ssl_augment_params *p)
 {
+    SSL_ASSERT(H > 0 && W > 0);
     const uint64_t key = ssl_rng_hash(ssl_rng_hash(seed, (uint64_t)epoch), (uint64_t)sample_index);
     memset(p, 0, sizeof *p);
     draw_crop(cfg, key, view, H, W, p);
@@ -230,7 +231,6 @@ typedef struct {
     int *yi0, *yi1;          /* (S) source rows */
     float *wy0, *wy1;        /* (S) their weights */
     float *rows;             /* (2, C <= 3, S) horizontally interpolated source rows */
-    int *rowoff;             /* blur taps' source row offsets for one output row */
 } workspace;
 
 /* Every part is a multiple of 16 floats so each starts on a 64-byte boundary of an aligned block. */
@@ -240,8 +240,7 @@ size_t ssl_augment_workspace_bytes(int S)
 {
     const size_t s = (size_t)S;
     /* radius = ((S / 10) / 2) <= S / 20, so a padded row fits in 2 S + 2; taps <= S + 1. */
-    return sizeof(float) * (part(s * s) + part(2 * s + 2) + part(s + 1) + 8 * part(s) + part(6 * s) +
-                            part(s + 1));
+    return sizeof(float) * (part(s * s) + part(2 * s + 2) + part(s + 1) + 8 * part(s) + part(6 * s));
 }
 
 static workspace carve(void *mem, int S)
@@ -260,8 +259,7 @@ static workspace carve(void *mem, int S)
     w.yi1 = (int *)f, f += part(s);
     w.wy0 = f, f += part(s);
     w.wy1 = f, f += part(s);
-    w.rows = f, f += part(6 * s);
-    w.rowoff = (int *)f;
+    w.rows = f;
     return w;
 }
 
@@ -455,31 +453,6 @@ static void grayscale(float *restrict x, size_t n)
 
 static inline int reflect(int i, int S) { return i < 0 ? -i : (i >= S ? 2 * (S - 1) - i : i); }
 
-/* o[i] = sum_t kern[t] * src[off[t] + i] for i < S, taps in ascending order. Blocks of 16
- * outputs keep their accumulators in registers across the taps (the block loops vectorise);
- * the tail uses the same order of operations, so results do not depend on the position. */
-static void taps(const float *restrict src, const int *restrict off, const float *restrict kern,
-                 int k, int S, float *restrict o)
-{
-    enum { BLK = 16 };
-    int i0 = 0;
-    for (; i0 + BLK <= S; i0 += BLK) {
-        float acc[BLK];
-        const float *s0 = src + off[0] + i0;
-        for (int j = 0; j < BLK; j++) acc[j] = kern[0] * s0[j];
-        for (int t = 1; t < k; t++) {
-            const float kt = kern[t], *st = src + off[t] + i0;
-            for (int j = 0; j < BLK; j++) acc[j] += kt * st[j];
-        }
-        for (int j = 0; j < BLK; j++) o[i0 + j] = acc[j];
-    }
-    for (int i = i0; i < S; i++) {
-        float acc = kern[0] * src[off[0] + i];
-        for (int t = 1; t < k; t++) acc += kern[t] * src[off[t] + i];
-        o[i] = acc;
-    }
-}
-
 /* torchvision gaussian_blur: 1-D kernel exp(-0.5 (x / sigma)^2) normalised, reflect padding. The
  * 2-D kernel is an outer product, so two 1-D passes give the same result up to rounding. */
 static void blur(float *x, int C, int S, float sigma, const workspace *w)
@@ -494,7 +467,6 @@ static void blur(float *x, int C, int S, float sigma, const workspace *w)
     }
     for (int t = 0; t < k; t++) w->kern[t] /= sum;
     const float *kern = w->kern;
-    int *rowoff = w->rowoff;
     for (int c = 0; c < C; c++) {
         float *plane = x + (size_t)c * S * S;
         for (int y = 0; y < S; y++) {
@@ -505,12 +477,26 @@ static void blur(float *x, int C, int S, float sigma, const workspace *w)
                 line[r - m] = src[m];
                 line[r + S - 1 + m] = src[S - 1 - m];
             }
-            for (int t = 0; t < k; t++) rowoff[t] = t;
-            taps(line, rowoff, kern, k, S, w->tmp + (size_t)y * S);
+            float *restrict o = w->tmp + (size_t)y * S;
+#pragma omp simd
+            for (int i = 0; i < S; i++) o[i] = kern[0] * line[i];
+            for (int t = 1; t < k; t++) {
+                const float kt = kern[t];
+#pragma omp simd
+                for (int i = 0; i < S; i++) o[i] += kt * line[i + t];
+            }
         }
         for (int y = 0; y < S; y++) {
-            for (int t = 0; t < k; t++) rowoff[t] = reflect(y - r + t, S) * S;
-            taps(w->tmp, rowoff, kern, k, S, plane + (size_t)y * S);
+            float *restrict o = plane + (size_t)y * S;
+            const float *restrict s0 = w->tmp + (size_t)reflect(y - r, S) * S;
+#pragma omp simd
+            for (int i = 0; i < S; i++) o[i] = kern[0] * s0[i];
+            for (int t = 1; t < k; t++) {
+                const float *restrict st = w->tmp + (size_t)reflect(y - r + t, S) * S;
+                const float kt = kern[t];
+#pragma omp simd
+                for (int i = 0; i < S; i++) o[i] += kt * st[i];
+            }
         }
     }
 }
@@ -543,7 +529,7 @@ void ssl_augment_apply(const ssl_augment_config *cfg, const ssl_augment_params *
     crop_resize(image, W, C, p, S, &w, out);
     if (p->jitter) {
         for (int k = 0; k < 4; k++) {
-            switch (p->order[k]) {
+            switch (k) {
             case 0:
                 if (p->brightness != 1.0f) brightness(out, (size_t)C * n, p->brightness);
                 break;

@@ -83,8 +83,8 @@ void ssl_augment_one(const ssl_augment_config *cfg, uint64_t seed, int64_t epoch
                      const uint8_t *image, int H, int W, int C, int64_t sample_index, int view,
                      float *out, void *workspace);
 
-/* View `view` of a batch: images (n, H, W, C) uint8, sample_index (n) global indices,
- * out (n, C, S, S). Lets a method use a different config per view (BYOL/DINO asymmetric blur and
+/* View `view` of a batch (cfg->views is not read): images (n, H, W, C) uint8, sample_index (n)
+ * global indices, out (n, C, S, S). Lets a method use a different config per view (BYOL/DINO asymmetric blur and
  * solarize) while keeping the view id in the key. OpenMP over samples. */
 void ssl_augment_view(const ssl_augment_config *cfg, uint64_t seed, int64_t epoch,
                       const uint8_t *images, int n, int H, int W, int C,
@@ -92,7 +92,9 @@ void ssl_augment_view(const ssl_augment_config *cfg, uint64_t seed, int64_t epoc
 
 /* All cfg->views views of a batch: out (views, n, C, S, S), i.e. view v of the batch is one
  * contiguous (n, C, S, S) tensor at out + v * n * C * S * S. OpenMP over samples x views.
- * Allocates one workspace per thread per call (ssl_malloc), nothing per image. */
+ * One ssl_malloc per call (a workspace for each thread), nothing per image. The OpenMP team is
+ * omp_get_max_threads() of the calling thread: a loader thread can size it with
+ * omp_set_num_threads without touching the training threads' setting. */
 void ssl_augment_batch(const ssl_augment_config *cfg, uint64_t seed, int64_t epoch,
                        const uint8_t *images, int n, int H, int W, int C,
                        const int64_t *sample_index, float *out);

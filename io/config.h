@@ -35,6 +35,7 @@ typedef struct {
     char out_dir[SSL_CONFIG_PATH_MAX];
     int seed;
     int log_every;
+    int max_steps;
     int version;
 } ssl_config_run;
 

@@ -42,6 +42,7 @@ static const ssl_config_key schema[] = {
     S(run, out_dir, "runs", NONEMPTY, "parent directory of run directories"),
     I(run, seed, "0", 0, INT_MAX, "seed of all randomness: init, sampler, augmentation"),
     I(run, log_every, "10", 1, NOMAX, "steps between metrics.jsonl records"),
+    I(run, max_steps, "0", 0, NOMAX, "stop with a checkpoint after this many steps in one invocation (0: no limit)"),
     I(run, version, "1", 1, NOMAX, "config format version (files from newer sslrun are refused)"),
 
     E(model, arch, "resnet18", "resnet18|resnet34|resnet50|vit_tiny|vit_small|vit_base",

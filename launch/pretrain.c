@@ -228,13 +228,19 @@ int ssl_cmd_pretrain(int argc, char **argv)
             ssl_metrics_end(&t.metrics);
         }
         int due = cfg.checkpoint.every_steps > 0 && (step + 1) % cfg.checkpoint.every_steps == 0;
+        int budget = cfg.run.max_steps > 0 && step + 1 - first >= cfg.run.max_steps;
+        if (budget && !stop_signal) stop_signal = -1;
         if (due || stop_signal || step + 1 == t.total_steps) {
             if (save(&t, step + 1, epoch, (step + 1) % t.steps_per_epoch, err, sizeof err))
                 goto out_free;
         }
-        if (stop_signal) {
-            fprintf(stderr, "\nsslrun: signal %d: checkpoint written at step %lld; exiting to be resumed\n",
-                    (int)stop_signal, (long long)step + 1);
+        if (stop_signal && step + 1 < t.total_steps) {
+            if (stop_signal > 0)
+                fprintf(stderr, "%ssslrun: signal %d: checkpoint written at step %lld; exiting to be resumed\n",
+                        tty ? "\n" : "", (int)stop_signal, (long long)step + 1);
+            else
+                fprintf(stderr, "%ssslrun: run.max_steps reached: checkpoint written at step %lld\n",
+                        tty ? "\n" : "", (long long)step + 1);
             rc = 0;
             goto out_free;
         }

@@ -421,8 +421,8 @@ static void test_blur(void)
     const float sigma = 1.7f;
     ssl_augment_params p = plain_params(S, S);
     p.blur = 1, p.sigma = sigma;
-    static uint8_t img[S * S];
-    static float out[S * S], ref[S * S];
+    uint8_t img[S * S];
+    float out[S * S], ref[S * S];
 
     memset(img, 201, sizeof img);
     apply(&cfg, &p, img, S, S, 1, out);
@@ -599,7 +599,7 @@ static void test_png(void)
         SSL_EXPECT((C == 1) == !(im.format & PNG_FORMAT_FLAG_COLOR), "C=%d: colour type", C);
         if (im.width == want_w && im.height == want_h) {
             im.format = C == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
-            static uint8_t px[64 * 64 * 3];
+            uint8_t px[64 * 64 * 3];
             SSL_EXPECT(png_image_finish_read(&im, NULL, px, 0, NULL), "read pixels: %s", im.message);
             const size_t stride = (size_t)want_w * C;
             SSL_EXPECT(px[0] == 255 && px[stride + 1] == 255, "border is white");

@@ -1,0 +1,33 @@
+# Shared setup for the end-to-end tests: a scratch dir, Fashion-MNIST shards, a tiny config.
+set -euo pipefail
+: "${SSLRUN:?set SSLRUN to the sslrun binary}"
+: "${SSL_SOURCE:?set SSL_SOURCE to the source tree}"
+FMNIST=/usr/share/datasets/fashion-mnist
+WORK=$(mktemp -d /tmp/sslrun-e2e.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+need_fmnist() {
+  [ -f "$FMNIST/t10k-images-idx3-ubyte.gz" ] || { echo "no $FMNIST: skipping"; exit 77; }
+  "$SSLRUN" prep fashion-mnist --out "$WORK/data" >/dev/null 2>&1 || fail "prep failed"
+}
+
+# A tiny SimCLR run: width-4 ResNet-18, 512 images, batch 64 -> 8 steps per epoch.
+write_config() {
+  cat > "$WORK/tiny.yaml" <<YAML
+run: {name: tiny, out_dir: "$WORK/runs", seed: 3, log_every: 1}
+model: {arch: resnet18, small_stem: true, width: 4, img_size: 16}
+method: {name: simclr, temperature: 0.5, proj_hidden: 32, proj_dim: 16}
+data: {train: "$WORK/data/train-*.h5", test: "$WORK/data/test-*.h5", batch_size: 64, limit: 512, workers: 2}
+augment: {crop_scale: [0.3, 1.0], brightness: 0.4, contrast: 0.4, saturation: 0.0, hue: 0.0, grayscale_p: 0.0}
+optim: {name: lars, lr: 0.5, lr_scaling: linear, weight_decay: 0.000001}
+schedule: {epochs: 2, warmup_epochs: 0.5}
+checkpoint: {every_steps: 0, keep: 2}
+eval: {knn_k: [5], linear_epochs: 2}
+YAML
+}
+
+# "step loss" pairs of a run's metrics.jsonl, last record per step (a resumed run re-logs steps).
+losses() {
+  sed -E 's/.*"step":([0-9]+).*"loss":([^,]+).*/\1 \2/' "$1" | awk '{v[$1]=$2} END {for (s in v) print s, v[s]}' | sort -n
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# What users see for bad input: config errors name file:line:column and the key, exit code 2,
+# and nothing starts; a bad dataset path names the path; a corrupt shard names file and dataset.
+source "$(dirname "$0")/common.sh"
+expect() { # expect CODE PATTERN -- command...
+  local code=$1 pat=$2; shift 3
+  local rc=0; "$@" >"$WORK/out" 2>&1 || rc=$?
+  [ $rc = "$code" ] || { cat "$WORK/out"; fail "exit $rc, expected $code: $*"; }
+  grep -q -- "$pat" "$WORK/out" || { cat "$WORK/out"; fail "missing '$pat' in output of: $*"; }
+}
+printf 'optim:\n  lr: 0.1\n  lerning_rate: 3\n' > "$WORK/unknown.yaml"
+expect 2 "unknown.yaml:3:3: unknown key 'optim.lerning_rate'" -- "$SSLRUN" "$WORK/unknown.yaml"
+printf 'data:\n  batch_size: lots\n' > "$WORK/type.yaml"
+expect 2 "type.yaml:2:15: 'data.batch_size' expects an integer" -- "$SSLRUN" "$WORK/type.yaml"
+printf 'method:\n  temperature: -1\n' > "$WORK/range.yaml"
+expect 2 "'method.temperature' must be > 0" -- "$SSLRUN" "$WORK/range.yaml"
+expect 2 "cannot open '$WORK/nope.yaml'" -- "$SSLRUN" "$WORK/nope.yaml"
+printf 'run:\n  seed: 1\n' > "$WORK/ok.yaml"
+expect 2 "override 'optim.lr=abc'" -- "$SSLRUN" "$WORK/ok.yaml" optim.lr=abc
+
+printf 'data:\n  train: %s/missing/*.h5\n' "$WORK" > "$WORK/nodata.yaml"
+expect 1 "missing" -- "$SSLRUN" "$WORK/nodata.yaml"
+printf 'not hdf5' > "$WORK/bad-00000.h5"
+printf 'data:\n  train: %s/bad-*.h5\n' "$WORK" > "$WORK/baddata.yaml"
+expect 1 "bad-00000.h5" -- "$SSLRUN" "$WORK/baddata.yaml"
+echo "cli errors: all checks passed"
