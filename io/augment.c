@@ -529,7 +529,7 @@ void ssl_augment_apply(const ssl_augment_config *cfg, const ssl_augment_params *
     crop_resize(image, W, C, p, S, &w, out);
     if (p->jitter) {
         for (int k = 0; k < 4; k++) {
-            switch (k) {
+            switch (p->order[k]) {
             case 0:
                 if (p->brightness != 1.0f) brightness(out, (size_t)C * n, p->brightness);
                 break;

@@ -123,7 +123,7 @@ int ssl_ckpt_save(const ssl_ckpt *ck, const char *dir, int keep, char *err, size
     if (f < 0) FAIL("%s: cannot create checkpoint (%s)", tmp, strerror(errno));
     if (write_i64_attr(f, "version", SSL_CKPT_VERSION) || write_i64_attr(f, "step", ck->step) ||
         write_i64_attr(f, "epoch", ck->epoch) || write_i64_attr(f, "epoch_step", ck->epoch_step) ||
-        write_i64_attr(f, "world_size", ck->world_size) ||
+        write_i64_attr(f, "world_size", ck->world_size) || write_i64_attr(f, "in_chans", ck->in_chans) ||
         write_i64_attr(f, "seed", (int64_t)ck->seed))
         FAIL("%s: cannot write attributes", tmp);
     for (int i = 0; i < ck->narrays; i++)
@@ -181,7 +181,8 @@ int ssl_ckpt_load(ssl_ckpt *ck, const char *path, char *err, size_t errlen)
              SSL_CKPT_VERSION);
     if (read_i64_attr(f, "step", &ck->step) || read_i64_attr(f, "epoch", &ck->epoch) ||
         read_i64_attr(f, "epoch_step", &ck->epoch_step) ||
-        read_i64_attr(f, "world_size", &ck->world_size) || read_i64_attr(f, "seed", &seed))
+        read_i64_attr(f, "world_size", &ck->world_size) || read_i64_attr(f, "seed", &seed) ||
+        read_i64_attr(f, "in_chans", &ck->in_chans))
         FAIL("%s: missing training-position attributes", path);
     ck->seed = (uint64_t)seed;
     for (int i = 0; i < ck->narrays; i++) {
@@ -204,6 +205,35 @@ int ssl_ckpt_load(ssl_ckpt *ck, const char *path, char *err, size_t errlen)
     H5Fclose(f);
     return 0;
 fail:
+    if (f >= 0) H5Fclose(f);
+    return -1;
+}
+
+int ssl_ckpt_read_config(const char *path, char **yaml, char *err, size_t errlen)
+{
+    *yaml = NULL;
+    hid_t ds = -1, t = -1;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) FAIL("%s: cannot open checkpoint (missing, truncated or not HDF5)", path);
+    if (H5Lexists(f, "config", H5P_DEFAULT) <= 0) FAIL("%s: missing dataset 'config'", path);
+    ds = H5Dopen2(f, "config", H5P_DEFAULT);
+    t = ds < 0 ? -1 : H5Dget_type(ds);
+    size_t n = t < 0 ? 0 : H5Tget_size(t);
+    if (n == 0 || H5Tget_class(t) != H5T_STRING) FAIL("%s: dataset 'config' is not a string", path);
+    *yaml = calloc(n + 1, 1);
+    if (!*yaml || H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, *yaml) < 0) {
+        free(*yaml);
+        *yaml = NULL;
+        FAIL("%s: cannot read dataset 'config'", path);
+    }
+    H5Tclose(t);
+    H5Dclose(ds);
+    H5Fclose(f);
+    return 0;
+fail:
+    if (t >= 0) H5Tclose(t);
+    if (ds >= 0) H5Dclose(ds);
     if (f >= 0) H5Fclose(f);
     return -1;
 }

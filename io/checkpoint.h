@@ -24,6 +24,7 @@ typedef struct {
     int64_t epoch;          /* epoch of the next batch */
     int64_t epoch_step;     /* step within that epoch of the next batch */
     int64_t world_size;     /* ranks that wrote it (informational: resume may use another) */
+    int64_t in_chans;       /* image channels the model was built for (export rebuilds it) */
     uint64_t seed;
     const char *config_yaml; /* save: resolved config text (may be NULL) */
     const char *segments;    /* save: "name offset count\n" lines (may be NULL) */
@@ -42,5 +43,8 @@ int ssl_ckpt_find_latest(const char *dir, char *out, size_t outlen);
 /* Load a checkpoint: fills the position fields and every array registered in ck (by name; sizes must
  * match). Returns 0, or -1 with a message naming the file and dataset. */
 int ssl_ckpt_load(ssl_ckpt *ck, const char *path, char *err, size_t errlen);
+
+/* The resolved config text stored in a checkpoint (malloc'd into *yaml). 0, or -1 with a message. */
+int ssl_ckpt_read_config(const char *path, char **yaml, char *err, size_t errlen);
 
 #endif

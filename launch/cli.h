@@ -8,5 +8,7 @@ int ssl_cmd_prep(int argc, char **argv);
 int ssl_cmd_augment_preview(int argc, char **argv);
 int ssl_cmd_config(int argc, char **argv);
 int ssl_cmd_eval(int argc, char **argv);
+int ssl_cmd_export(int argc, char **argv);
+int ssl_cmd_plot(int argc, char **argv);
 
 #endif

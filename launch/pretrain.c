@@ -12,6 +12,7 @@
 #include "io/loader.h"
 #include "io/metrics.h"
 #include "launch/cli.h"
+#include "launch/evaluate.h"
 #include "launch/session.h"
 
 #include <math.h>
@@ -57,7 +58,7 @@ static char *segment_table(const ssl_params *p)
 
 static int save(trainer *t, int64_t step, int64_t epoch, int64_t epoch_step, char *err, size_t errlen)
 {
-    ssl_ckpt ck = {.step = step, .epoch = epoch, .epoch_step = epoch_step, .world_size = 1,
+    ssl_ckpt ck = {.step = step, .epoch = epoch, .epoch_step = epoch_step, .world_size = 1, .in_chans = t->s.in_chans,
                    .seed = (uint64_t)t->s.cfg.run.seed};
     char *yaml = ssl_config_to_yaml(&t->s.cfg);
     char *segs = segment_table(&t->s.params);
@@ -80,6 +81,30 @@ static void progress(trainer *t, int tty, int64_t step, int64_t epoch, double lo
              loss, lr, ips, (int)(eta / 60), (int)fmod(eta, 60));
     if (tty) fprintf(stderr, "\r%-100s", line);
     else fprintf(stderr, "%s\n", line);
+}
+
+/* kNN top-1 on frozen features, so users see representation quality rise during training. */
+static int knn_monitor(trainer *t, int64_t step, int64_t epoch, char *err, size_t errlen)
+{
+    ssl_features tr = {0}, te = {0};
+    double top1[8] = {0};
+    double t0 = ssl_now();
+    int rc = ssl_extract_features(&t->s, t->s.cfg.data.train, t->s.cfg.data.limit, 0, &tr, err, errlen);
+    if (!rc) rc = ssl_extract_features(&t->s, t->s.cfg.data.test, 0, 0, &te, err, errlen);
+    if (!rc) rc = ssl_eval_knn(&t->s, &tr, &te, top1, err, errlen);
+    if (!rc) {
+        fprintf(stderr, "%sepoch %lld: kNN top-1 (k=%d) %.2f%% (%.1f s)\n", isatty(2) ? "\n" : "",
+                (long long)epoch, t->s.cfg.eval.knn_k.v[0], top1[0], ssl_now() - t0);
+        ssl_metrics_begin(&t->metrics);
+        ssl_metrics_int(&t->metrics, "step", step);
+        ssl_metrics_int(&t->metrics, "epoch", epoch);
+        ssl_metrics_num(&t->metrics, "knn_top1", top1[0]);
+        ssl_metrics_int(&t->metrics, "knn_k", t->s.cfg.eval.knn_k.v[0]);
+        ssl_metrics_end(&t->metrics);
+    }
+    ssl_features_free(&tr);
+    ssl_features_free(&te);
+    return rc;
 }
 
 static int setup(trainer *t, const ssl_config *cfg, char *err, size_t errlen)
@@ -228,6 +253,10 @@ int ssl_cmd_pretrain(int argc, char **argv)
             ssl_metrics_end(&t.metrics);
         }
         int due = cfg.checkpoint.every_steps > 0 && (step + 1) % cfg.checkpoint.every_steps == 0;
+        int every = cfg.eval.knn_every_epochs;
+        if (every > 0 && (step + 1) % t.steps_per_epoch == 0 && epoch % every == 0 && cfg.data.test[0] &&
+            knn_monitor(&t, step + 1, epoch, err, sizeof err))
+            goto out_free;
         int budget = cfg.run.max_steps > 0 && step + 1 - first >= cfg.run.max_steps;
         if (budget && !stop_signal) stop_signal = -1;
         if (due || stop_signal || step + 1 == t.total_steps) {

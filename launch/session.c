@@ -61,6 +61,8 @@ int ssl_session_init(ssl_session *s, const ssl_config *cfg, int in_chans, char *
         snprintf(err, errlen, "model: %s", e);
         return -1;
     }
+    s->encoder_segments = s->params.nseg;
+    s->encoder_buffer_segments = s->buffers.nseg;
     ssl_method_config m = {.temperature = (float)cfg->method.temperature,
                            .proj_hidden = cfg->method.proj_hidden,
                            .proj_dim = cfg->method.proj_dim,

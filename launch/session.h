@@ -18,6 +18,7 @@ typedef struct {
     ssl_model encoder;
     ssl_method method;
     int in_chans;
+    int encoder_segments, encoder_buffer_segments; /* the encoder's segments come first */
 } ssl_session;
 
 /* Build everything a config describes for images with `in_chans` channels (from the dataset).

@@ -12,7 +12,7 @@
 
 static void save_step(const char *dir, int64_t step, float *a, size_t n, int keep)
 {
-    ssl_ckpt ck = {.step = step, .epoch = step / 10, .epoch_step = step % 10, .world_size = 1, .seed = 42,
+    ssl_ckpt ck = {.step = step, .epoch = step / 10, .epoch_step = step % 10, .world_size = 1, .in_chans = 3, .seed = 42,
                    .config_yaml = "run:\n  seed: 42\n", .segments = "w 0 5\n"};
     ssl_ckpt_add(&ck, "params", a, n);
     ssl_ckpt_add(&ck, "optim/m", a, n);
@@ -52,6 +52,11 @@ int main(void)
     SSL_EXPECT(ssl_ckpt_load(&ck, path, err, sizeof err) == 0, "load: %s", err);
     SSL_EXPECT(ck.step == 40 && ck.epoch == 4 && ck.epoch_step == 0 && ck.seed == 42 && ck.world_size == 1,
                "position step %lld epoch %lld", (long long)ck.step, (long long)ck.epoch);
+    SSL_EXPECT(ck.in_chans == 3, "in_chans %lld", (long long)ck.in_chans);
+    char *yaml = NULL;
+    SSL_EXPECT(ssl_ckpt_read_config(path, &yaml, err, sizeof err) == 0 && yaml && !strcmp(yaml, "run:\n  seed: 42\n"),
+               "config text round trip: %s", yaml ? yaml : err);
+    free(yaml);
     SSL_EXPECT(memcmp(a, b, sizeof a) == 0 && memcmp(a, m, sizeof a) == 0, "arrays round trip bit-exactly");
 
     /* size mismatch names the dataset */

@@ -1,0 +1,57 @@
+/* `sslrun export CHECKPOINT --out encoder.safetensors`: the encoder of a checkpoint (heads dropped)
+ * in safetensors with torchvision's parameter names, plus BN running statistics, so
+ * torchvision.models.resnet18() / vit_b_16()-style models load it with load_state_dict(strict=False)
+ * missing only their classification head. The model is rebuilt from the config stored inside the
+ * checkpoint, so no other file is needed. */
+#include "io/checkpoint.h"
+#include "io/export.h"
+#include "launch/cli.h"
+#include "launch/session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ssl_cmd_export(int argc, char **argv)
+{
+    const char *out = NULL, *ckpt = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
+        else if (!ckpt) ckpt = argv[i];
+        else out = NULL, ckpt = NULL, i = argc;
+    }
+    if (!ckpt || !out) {
+        fprintf(stderr, "usage: sslrun export CHECKPOINT.h5 --out encoder.safetensors\n");
+        return 2;
+    }
+    char err[2048];
+    char *yaml = NULL;
+    ssl_config cfg;
+    ssl_session s;
+    memset(&s, 0, sizeof s);
+    int rc = 1;
+    ssl_config_defaults(&cfg);
+    if (ssl_ckpt_read_config(ckpt, &yaml, err, sizeof err) ||
+        ssl_config_parse(&cfg, yaml, strlen(yaml), ckpt, err, sizeof err))
+        goto out;
+    ssl_ckpt probe = {0};
+    if (ssl_ckpt_load(&probe, ckpt, err, sizeof err)) goto out;
+    if (ssl_session_init(&s, &cfg, (int)probe.in_chans, err, sizeof err)) goto out;
+    ssl_ckpt ck = {0};
+    ssl_ckpt_add(&ck, "params", s.params.data, s.params.numel);
+    ssl_ckpt_add(&ck, "buffers", s.buffers.data, s.buffers.numel);
+    if (ssl_ckpt_load(&ck, ckpt, err, sizeof err)) goto out;
+    /* The encoder is planned first: its segments precede every head's. */
+    ssl_params enc = s.params, encbuf = s.buffers;
+    enc.nseg = s.encoder_segments;
+    encbuf.nseg = s.encoder_buffer_segments;
+    if (ssl_export_safetensors(out, &enc, &encbuf, NULL, NULL, err, sizeof err)) goto out;
+    printf("wrote %s: %s encoder, %d tensors + %d BN buffers (step %lld)\n", out, cfg.model.arch, enc.nseg,
+           encbuf.nseg, (long long)ck.step);
+    rc = 0;
+out:
+    if (rc) fprintf(stderr, "sslrun: %s\n", err);
+    free(yaml);
+    if (s.params.data) ssl_session_free(&s);
+    return rc;
+}
