@@ -2,6 +2,8 @@
  * error-stack printing is silenced and replaced by messages naming the file and dataset. */
 #include "io/checkpoint.h"
 
+#include "io/h5lock.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -113,7 +115,7 @@ static int list_steps(const char *dir, int64_t **out)
     return n;
 }
 
-int ssl_ckpt_save(const ssl_ckpt *ck, const char *dir, int keep, char *err, size_t errlen)
+static int save_unlocked(const ssl_ckpt *ck, const char *dir, int keep, char *err, size_t errlen)
 {
     char tmp[1024], final[1024];
     ckpt_name(tmp, sizeof tmp, dir, ck->step, ".tmp");
@@ -170,7 +172,7 @@ int ssl_ckpt_find_latest(const char *dir, char *out, size_t outlen)
     return n > 0 ? 0 : 1;
 }
 
-int ssl_ckpt_load(ssl_ckpt *ck, const char *path, char *err, size_t errlen)
+static int load_unlocked(ssl_ckpt *ck, const char *path, char *err, size_t errlen)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -209,7 +211,7 @@ fail:
     return -1;
 }
 
-int ssl_ckpt_read_config(const char *path, char **yaml, char *err, size_t errlen)
+static int read_config_unlocked(const char *path, char **yaml, char *err, size_t errlen)
 {
     *yaml = NULL;
     hid_t ds = -1, t = -1;
@@ -236,4 +238,30 @@ fail:
     if (ds >= 0) H5Dclose(ds);
     if (f >= 0) H5Fclose(f);
     return -1;
+}
+
+/* Debian's HDF5 is not thread-safe and the data loader's threads read shards concurrently:
+ * every checkpoint operation holds the process-wide HDF5 lock. */
+int ssl_ckpt_save(const ssl_ckpt *ck, const char *dir, int keep, char *err, size_t errlen)
+{
+    ssl_h5_lock();
+    int rc = save_unlocked(ck, dir, keep, err, errlen);
+    ssl_h5_unlock();
+    return rc;
+}
+
+int ssl_ckpt_load(ssl_ckpt *ck, const char *path, char *err, size_t errlen)
+{
+    ssl_h5_lock();
+    int rc = load_unlocked(ck, path, err, errlen);
+    ssl_h5_unlock();
+    return rc;
+}
+
+int ssl_ckpt_read_config(const char *path, char **yaml, char *err, size_t errlen)
+{
+    ssl_h5_lock();
+    int rc = read_config_unlocked(path, yaml, err, errlen);
+    ssl_h5_unlock();
+    return rc;
 }

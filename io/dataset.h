@@ -10,9 +10,11 @@
 typedef struct ssl_dataset ssl_dataset;
 
 /* path_or_glob: a directory (all its *.h5 files), a pattern with * ? [ (e.g. data/train-*.h5), or
- * one file. Checks each shard: readable HDF5, `images` uint8 rank 4 matching the height/width/
- * channels attributes and the first shard, optional `labels` int32 of the same length with values
- * in [0, num_classes), the same num_classes and presence of labels in every shard.
+ * one file; names ending in .tmp (unfinished shards) are skipped. Checks each shard: readable HDF5,
+ * `images` uint8 rank 4 matching the height/width/channels attributes and the first shard, optional
+ * `labels` int32 of the same length with values in [0, num_classes), the same num_classes and
+ * presence of labels in every shard. `format` and `version` are checked when present and
+ * num_classes may be absent (0), so shards written by other tools (h5py) open too.
  * Returns NULL with a message naming the file and dataset on any failure. */
 ssl_dataset *ssl_dataset_open(const char *path_or_glob, char *err, size_t errlen);
 

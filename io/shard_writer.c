@@ -238,8 +238,7 @@ ssl_shard_writer *ssl_shard_writer_open(const ssl_shard_spec *spec, char *err, s
                s->num_classes, s->chunk, s->deflate);
         return NULL;
     }
-    size_t sample = (size_t)s->height * (size_t)s->width * (size_t)s->channels;
-    if (sample > ((size_t)1 << 31)) {
+    if ((double)s->height * (double)s->width * (double)s->channels > (double)(1u << 31)) {
         seterr(err, errlen, "%s/%s: %dx%dx%d images are too large for one chunk", s->out_dir,
                s->prefix, s->height, s->width, s->channels);
         return NULL;
@@ -248,6 +247,7 @@ ssl_shard_writer *ssl_shard_writer_open(const ssl_shard_spec *spec, char *err, s
         seterr(err, errlen, "%s/%s: path too long", s->out_dir, s->prefix);
         return NULL;
     }
+    size_t sample = (size_t)s->height * (size_t)s->width * (size_t)s->channels;
     ssl_h5_lock();
     /* Our messages name the file and dataset; HDF5's own stack dump would only add noise. */
     herr_t eauto = H5Eset_auto2(H5E_DEFAULT, NULL, NULL);

@@ -508,6 +508,28 @@ static void test_corrupt(const char *root)
         expect_open_fail(p, p, cases[i].want);
     }
 
+    /* wrong format marker / unknown version */
+    snprintf(p, sizeof p, "%s/fmt-00000.h5", root);
+    write_bad(p, &good);
+    hid_t f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, 6);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, "format", t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    SSL_ASSERT(a >= 0 && H5Awrite(a, t, "other") >= 0);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Fclose(f);
+    expect_open_fail(p, p, ": attribute 'format' is 'other', expected 'sslrun-shard'");
+    snprintf(p, sizeof p, "%s/ver-00000.h5", root);
+    write_bad(p, &good);
+    f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
+    SSL_ASSERT(f >= 0 && H5Adelete(f, "version") >= 0);
+    put_int_attr(f, "version", 2);
+    H5Fclose(f);
+    expect_open_fail(p, p, ": attribute 'version' is 2, this reader knows version 1");
+
     /* inconsistent shapes across shards: the later shard is named, with the first as reference */
     snprintf(dir, sizeof dir, "%s/shapes", root);
     SSL_EXPECT(mkdir(dir, 0777) == 0, "mkdir");
@@ -568,6 +590,48 @@ static void test_corrupt(const char *root)
     expect_open_fail(p, p, ": No such file or directory");
 }
 
+/* A shard as another tool might write it (h5py style): chunks that split rows (1, 3, 28, 1),
+ * deflate, variable-length string 'format', no num_classes; must open and read back exactly. */
+static void test_foreign(const char *root)
+{
+    char p[600], err[512];
+    snprintf(p, sizeof p, "%s/foreign.h5", root);
+    hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    put_int_attr(f, "height", 28);
+    put_int_attr(f, "width", 28);
+    put_int_attr(f, "channels", 1);
+    hid_t vt = H5Tcopy(H5T_C_S1);
+    H5Tset_size(vt, H5T_VARIABLE);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, "format", vt, sp, H5P_DEFAULT, H5P_DEFAULT);
+    const char *fmt = "sslrun-shard";
+    SSL_ASSERT(a >= 0 && H5Awrite(a, vt, &fmt) >= 0);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(vt);
+    hsize_t dims[4] = {37, 28, 28, 1}, chunk[4] = {1, 3, 28, 1};
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 4, chunk);
+    H5Pset_deflate(dcpl, 6);
+    sp = H5Screate_simple(4, dims, NULL);
+    hid_t ds = H5Dcreate2(f, "images", H5T_STD_U8LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    uint8_t *img = ssl_malloc(37 * 784);
+    for (int i = 0; i < 37; i++)
+        for (int k = 0; k < 784; k++) img[i * 784 + k] = ssl_test_pixel(i, (size_t)k);
+    SSL_ASSERT(ds >= 0 && H5Dwrite(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, img) >= 0);
+    ssl_free(img);
+    H5Dclose(ds);
+    H5Sclose(sp);
+    H5Pclose(dcpl);
+    H5Fclose(f);
+    ssl_dataset *d = ssl_dataset_open(p, err, sizeof err);
+    SSL_EXPECT(d && ssl_dataset_size(d) == 37 && ssl_dataset_num_classes(d) == 0 &&
+                   !ssl_dataset_has_labels(d), "foreign shard: %s", d ? "meta" : err);
+    int64_t idx[] = {36, 0, 1, 2, 17, 18, 5, 35};
+    if (d) check_read(d, idx, 8, 0, "foreign chunking");
+    ssl_dataset_close(d);
+}
+
 int main(void)
 {
     char root[64];
@@ -577,6 +641,7 @@ int main(void)
     test_prep_real_fmnist(root);
     test_prep_cifar(root);
     test_corrupt(root);
+    test_foreign(root);
     ssl_test_rmtree(root);
     return ssl_test_exit();
 }
