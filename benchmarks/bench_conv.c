@@ -1,9 +1,9 @@
 /* Convolution benchmark: ms and GFLOP/s of forward, backward-data and backward-filter for the
  * im2col + GEMM reference, oneDNN on plain NCHW/OIHW and oneDNN in its blocked layout (with the
  * reorders), per representative layer shape, plus the shipped dispatch and a ResNet-18 step total.
- * Usage: bench_conv [-r reps] [-f name-substring] [-n]. Medians of reps timed calls after a warm-up;
- * the machine is shared, so each timed call first waits (up to 20 s; -n: not) until no other
- * process is runnable, and the implementations are interleaved call by call. */
+ * Usage: bench_conv [-r reps] [-f name-substring] [-n]. Medians of reps samples after a warm-up;
+ * the machine is shared, so each sample first waits (up to 20 s; -n: not) until no other process
+ * is runnable, and the implementations are interleaved sample by sample. */
 #include "framework/backend/backend.h"
 #include "framework/backend/cpu/cpu.h"
 #include "framework/core/check.h"
@@ -124,18 +124,28 @@ static double median(double *t, int n)
     return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
-/* Median seconds per algorithm of `reps` calls each, interleaved so that interference hits all
- * alike, after one untimed warm-up each (which creates the cached primitives). */
+/* Median seconds per call per algorithm of `reps` samples each, interleaved so that interference
+ * hits all alike, after one untimed warm-up each (which creates the cached primitives). A sample
+ * is one untimed call (waking the OpenMP threads the quiet wait let sleep) and then enough
+ * back-to-back calls to fill ~50 ms, as in a training step where convolutions follow each other. */
 static void time_medians(const bufs *b, int dir, int reps, double *med)
 {
     double t[A_COUNT][64];
-    for (int a = 0; a < A_COUNT; a++) run(b, a, dir);
+    int inner[A_COUNT];
+    for (int a = 0; a < A_COUNT; a++) {
+        double t0 = ssl_now();
+        run(b, a, dir);
+        run(b, a, dir);
+        double once = 0.5 * (ssl_now() - t0);
+        inner[a] = once >= 0.05 ? 1 : once < 1e-3 ? 50 : (int)(0.05 / once);
+    }
     for (int i = 0; i < reps; i++)
         for (int a = 0; a < A_COUNT; a++) {
             wait_quiet();
-            double t0 = ssl_now();
             run(b, a, dir);
-            t[a][i] = ssl_now() - t0;
+            double t0 = ssl_now();
+            for (int j = 0; j < inner[a]; j++) run(b, a, dir);
+            t[a][i] = (ssl_now() - t0) / inner[a];
         }
     for (int a = 0; a < A_COUNT; a++) med[a] = median(t[a], reps);
 }

@@ -183,10 +183,10 @@ static int load_unlocked(ssl_ckpt *ck, const char *path, char *err, size_t errle
              SSL_CKPT_VERSION);
     if (read_i64_attr(f, "step", &ck->step) || read_i64_attr(f, "epoch", &ck->epoch) ||
         read_i64_attr(f, "epoch_step", &ck->epoch_step) ||
-        read_i64_attr(f, "world_size", &ck->world_size) || read_i64_attr(f, "seed", &seed) ||
-        read_i64_attr(f, "in_chans", &ck->in_chans))
+        read_i64_attr(f, "world_size", &ck->world_size) || read_i64_attr(f, "seed", &seed))
         FAIL("%s: missing training-position attributes", path);
     ck->seed = (uint64_t)seed;
+    if (read_i64_attr(f, "in_chans", &ck->in_chans)) ck->in_chans = 0; /* optional: export needs it */
     for (int i = 0; i < ck->narrays; i++) {
         ssl_ckpt_array *a = &ck->arrays[i];
         if (H5Lexists(f, a->name, H5P_DEFAULT) <= 0) FAIL("%s: missing dataset '%s'", path, a->name);

@@ -36,6 +36,10 @@ int ssl_cmd_export(int argc, char **argv)
         goto out;
     ssl_ckpt probe = {0};
     if (ssl_ckpt_load(&probe, ckpt, err, sizeof err)) goto out;
+    if (probe.in_chans < 1) {
+        snprintf(err, sizeof err, "%s: no in_chans attribute (written by an older sslrun)", ckpt);
+        goto out;
+    }
     if (ssl_session_init(&s, &cfg, (int)probe.in_chans, err, sizeof err)) goto out;
     ssl_ckpt ck = {0};
     ssl_ckpt_add(&ck, "params", s.params.data, s.params.numel);
