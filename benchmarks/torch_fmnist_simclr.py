@@ -1,0 +1,149 @@
+#!/usr/bin/python3
+"""The quickstart recipe (configs/fmnist_simclr.yaml) in PyTorch, for side-by-side accuracy and speed.
+
+Same data (first 20k Fashion-MNIST training images, the 10k test split), architecture (torchvision
+ResNet-18 blocks, width 16, small stem, 128-d pooled features; projector Linear-BN-ReLU-Linear-BN),
+loss (NT-Xent, tau 0.2, paper scaling), optimizer (AdamW 1e-3, wd 1e-6, 1 warmup epoch then cosine,
+per step), batch 256 x 2 views, augmentations (RandomResizedCrop 28 scale (0.3, 1), flip, ColorJitter
+brightness/contrast 0.4 with p 0.8, normalise), and evaluation (weighted kNN k=20/200 T=0.07 on
+eval-mode features; linear probe on standardised features, SGD momentum 0.9, cosine lr 0.1, batch
+256, 10 epochs). Prints the accuracies and images/s.
+  /usr/bin/python3 benchmarks/torch_fmnist_simclr.py --epochs 8 --threads 2
+"""
+import argparse
+import gzip
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision.transforms as T
+from torchvision.models.resnet import BasicBlock
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "ref"))
+from make_fixtures_models import WidthResNet  # noqa: E402
+
+SRC = "/usr/share/datasets/fashion-mnist"
+
+
+def idx(name, images):
+    with gzip.open(os.path.join(SRC, name)) as f:
+        data = f.read()
+    off = 16 if images else 8
+    arr = np.frombuffer(data, dtype=np.uint8, offset=off)
+    return torch.from_numpy(arr.reshape(-1, 28, 28).copy() if images else arr.astype(np.int64))
+
+
+def augment(batch, tf):
+    # per-sample torchvision transforms on (1, 28, 28) float tensors in [0, 1]
+    return torch.stack([tf(x) for x in batch])
+
+
+def features(enc, x, bs=512):
+    enc.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(x), bs):
+            out.append(enc(((x[i:i + bs].float() / 255 - 0.2860) / 0.3530).unsqueeze(1)))
+    enc.train()
+    return torch.cat(out)
+
+
+def knn(tr, ytr, te, yte, k, temp=0.07, classes=10):
+    tr, te = F.normalize(tr, dim=1), F.normalize(te, dim=1)
+    correct = 0
+    for i in range(0, len(te), 256):
+        sim = te[i:i + 256] @ tr.t()
+        s, j = sim.topk(k, dim=1)
+        votes = torch.zeros(len(s), classes).scatter_add_(1, ytr[j], (s / temp).exp())
+        correct += (votes.argmax(1) == yte[i:i + 256]).sum().item()
+    return 100.0 * correct / len(te)
+
+
+def linear_probe(tr, ytr, te, yte, epochs=10, lr=0.1, bs=256, classes=10):
+    mu, sd = tr.mean(0), tr.std(0).clamp_min(1e-6)
+    tr, te = (tr - mu) / sd, (te - mu) / sd
+    clf = nn.Linear(tr.shape[1], classes)
+    nn.init.zeros_(clf.weight)
+    nn.init.zeros_(clf.bias)
+    opt = torch.optim.SGD(clf.parameters(), lr=lr, momentum=0.9)
+    steps = epochs * math.ceil(len(tr) / bs)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
+    g = torch.Generator().manual_seed(0)
+    for _ in range(epochs):
+        perm = torch.randperm(len(tr), generator=g)
+        for i in range(0, len(tr), bs):
+            b = perm[i:i + bs]
+            loss = F.cross_entropy(clf(tr[b]), ytr[b])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    with torch.no_grad():
+        return 100.0 * (clf(te).argmax(1) == yte).float().mean().item()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--limit", type=int, default=20000)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--random-init", action="store_true", help="evaluate the untrained encoder")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    xtr, ytr = idx("train-images-idx3-ubyte.gz", True)[:args.limit], idx("train-labels-idx1-ubyte.gz", False)[:args.limit]
+    xte, yte = idx("t10k-images-idx3-ubyte.gz", True), idx("t10k-labels-idx1-ubyte.gz", False)
+    enc = WidthResNet(BasicBlock, [2, 2, 2, 2], 16, 1, 10, True)
+    enc.fc = nn.Identity()
+    proj = nn.Sequential(nn.Linear(128, 128, bias=False), nn.BatchNorm1d(128), nn.ReLU(),
+                         nn.Linear(128, 64, bias=False), nn.BatchNorm1d(64, affine=False))
+    tf = T.Compose([T.RandomResizedCrop(28, scale=(0.3, 1.0), antialias=False), T.RandomHorizontalFlip(),
+                    T.RandomApply([T.ColorJitter(0.4, 0.4, 0.0, 0.0)], p=0.8),
+                    T.Normalize((0.2860,), (0.3530,))])
+    params = list(enc.parameters()) + list(proj.parameters())
+    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-6)
+    bs, tau = 256, 0.2
+    spe = len(xtr) // bs
+    total, warm = args.epochs * spe, spe
+    step, t0, aug_s = 0, time.perf_counter(), 0.0
+    for ep in range(0 if args.random_init else args.epochs):
+        perm = torch.randperm(len(xtr))
+        for it in range(spe):
+            lr = 1e-3 * step / warm if step < warm else 1e-3 * 0.5 * (1 + math.cos(math.pi * (step - warm) / (total - warm)))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            b = xtr[perm[it * bs:(it + 1) * bs]].float().unsqueeze(1) / 255
+            ta = time.perf_counter()
+            v = torch.cat([augment(b, tf), augment(b, tf)])
+            aug_s += time.perf_counter() - ta
+            z = F.normalize(proj(enc(v)), dim=1)
+            logits = (z @ z.t() / tau).masked_fill(torch.eye(2 * bs, dtype=torch.bool), float("-inf"))
+            target = torch.cat([torch.arange(bs, 2 * bs), torch.arange(0, bs)])
+            loss = F.cross_entropy(logits, target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+            if step % 20 == 0:
+                el = time.perf_counter() - t0
+                print(f"epoch {ep + 1} step {step}/{total} loss {loss.item():.4f} lr {lr:.2e} "
+                      f"{step * bs / el:.1f} img/s (augmentation {100 * aug_s / el:.0f}% of time)", flush=True)
+    train_s = time.perf_counter() - t0
+    tr, te = features(enc, xtr), features(enc, xte)
+    k20, k200 = knn(tr, ytr, te, yte, 20), knn(tr, ytr, te, yte, 200)
+    lin = linear_probe(tr, ytr, te, yte)
+    what = "random init" if args.random_init else f"{args.epochs} epochs"
+    print(f"PyTorch {torch.__version__} SimCLR fmnist ({what}): kNN k=20 {k20:.2f}% k=200 {k200:.2f}% "
+          f"linear {lin:.2f}%")
+    if step:
+        print(f"train {train_s:.0f} s, {step * bs / train_s:.1f} img/s "
+              f"({step * bs / (train_s - aug_s):.1f} img/s excluding augmentation)")
+
+
+if __name__ == "__main__":
+    main()
