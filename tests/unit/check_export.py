@@ -8,7 +8,7 @@ must arrive bit-exactly. With IO_FILE (an export holding "input" images and the 
 "features"), torchvision's features with the head removed must equal sslrun's.
 
 usage: check_export.py FILE ARCH [IO_FILE] [-- FILE ARCH [IO_FILE] ...]
-  ARCH: resnet18 | resnet18_small | vit:IMG:PATCH:LAYERS:HEADS:DIM
+  ARCH: resnet18 | resnet18_small (suffix _c1 for 1-channel input) | vit:IMG:PATCH:LAYERS:HEADS:DIM
 Several exports per run share one (slow) torch import.
 """
 import json
@@ -43,12 +43,17 @@ def load_safetensors(path):
 
 
 def build(arch):
-    if arch in ("resnet18", "resnet18_small"):
+    if arch.startswith("resnet18"):
+        # resnet18 | resnet18_small, optionally _c<N> for N input channels (1 for Fashion-MNIST)
+        base, _, ch = arch.partition("_c")
+        chans = int(ch) if ch else 3
         m = torchvision.models.resnet18()
-        if arch == "resnet18_small":
+        if base == "resnet18_small":
             # the CIFAR-style stem of SimCLR/MoCo small-image variants
-            m.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+            m.conv1 = torch.nn.Conv2d(chans, 64, 3, 1, 1, bias=False)
             m.maxpool = torch.nn.Identity()
+        elif chans != 3:
+            m.conv1 = torch.nn.Conv2d(chans, 64, 7, 2, 3, bias=False)
         return m, "fc."
     if arch.startswith("vit:"):
         img, patch, layers, heads, dim = (int(v) for v in arch.split(":")[1:])
