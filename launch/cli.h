@@ -11,4 +11,9 @@ int ssl_cmd_eval(int argc, char **argv);
 int ssl_cmd_export(int argc, char **argv);
 int ssl_cmd_plot(int argc, char **argv);
 
+/* Remove "--name VALUE" from argv (compacting it) and return VALUE, or NULL when absent. */
+const char *ssl_cli_take_value(int *argc, char **argv, const char *name);
+/* Remove the flag "--name" from argv; returns 1 when it was there. */
+int ssl_cli_take_flag(int *argc, char **argv, const char *name);
+
 #endif

@@ -82,34 +82,11 @@ int ssl_eval_knn(ssl_session *s, const ssl_features *tr, const ssl_features *te,
                         c->eval.knn_k.v, c->eval.knn_k.n, (float)c->eval.knn_temperature, top1, err, errlen);
 }
 
-static int take_flag(int *argc, char **argv, const char *name)
-{
-    for (int i = 0; i < *argc; i++)
-        if (!strcmp(argv[i], name)) {
-            memmove(argv + i, argv + i + 1, (size_t)(*argc - i - 1) * sizeof *argv);
-            (*argc)--;
-            return 1;
-        }
-    return 0;
-}
-
-static const char *take_value(int *argc, char **argv, const char *name)
-{
-    for (int i = 0; i + 1 < *argc; i++)
-        if (!strcmp(argv[i], name)) {
-            const char *v = argv[i + 1];
-            memmove(argv + i, argv + i + 2, (size_t)(*argc - i - 2) * sizeof *argv);
-            *argc -= 2;
-            return v;
-        }
-    return NULL;
-}
-
 int ssl_cmd_eval(int argc, char **argv)
 {
-    int random_init = take_flag(&argc, argv, "--random-init");
-    int raw = take_flag(&argc, argv, "--raw-pixels");
-    const char *ckpt = take_value(&argc, argv, "--ckpt");
+    int random_init = ssl_cli_take_flag(&argc, argv, "--random-init");
+    int raw = ssl_cli_take_flag(&argc, argv, "--raw-pixels");
+    const char *ckpt = ssl_cli_take_value(&argc, argv, "--ckpt");
     if (argc < 1) {
         fprintf(stderr, "usage: sslrun eval CONFIG.yaml [k=v ...] [--ckpt PATH] [--random-init] [--raw-pixels]\n");
         return 2;

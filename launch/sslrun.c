@@ -21,6 +21,29 @@ static const command commands[] = {
     {"config", ssl_cmd_config, "[CONFIG.yaml [k=v ...]]   print the resolved config, or every key"},
 };
 
+const char *ssl_cli_take_value(int *argc, char **argv, const char *name)
+{
+    for (int i = 0; i + 1 < *argc; i++)
+        if (!strcmp(argv[i], name)) {
+            const char *v = argv[i + 1];
+            memmove(argv + i, argv + i + 2, (size_t)(*argc - i - 2) * sizeof *argv);
+            *argc -= 2;
+            return v;
+        }
+    return NULL;
+}
+
+int ssl_cli_take_flag(int *argc, char **argv, const char *name)
+{
+    for (int i = 0; i < *argc; i++)
+        if (!strcmp(argv[i], name)) {
+            memmove(argv + i, argv + i + 1, (size_t)(*argc - i - 1) * sizeof *argv);
+            (*argc)--;
+            return 1;
+        }
+    return 0;
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: sslrun CONFIG.yaml [section.key=value ...]\n       sslrun COMMAND ...\n\ncommands:\n");

@@ -11,23 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Pull "--name VALUE" out of argv (compacting it); returns VALUE or NULL. */
-static const char *take_opt(int *argc, char **argv, const char *name)
-{
-    for (int i = 0; i + 1 < *argc; i++)
-        if (!strcmp(argv[i], name)) {
-            const char *v = argv[i + 1];
-            memmove(argv + i, argv + i + 2, (size_t)(*argc - i - 2) * sizeof *argv);
-            *argc -= 2;
-            return v;
-        }
-    return NULL;
-}
-
 int ssl_cmd_prep(int argc, char **argv)
 {
-    const char *out = take_opt(&argc, argv, "--out"), *src = take_opt(&argc, argv, "--src");
-    const char *shard = take_opt(&argc, argv, "--shard-size");
+    const char *out = ssl_cli_take_value(&argc, argv, "--out"), *src = ssl_cli_take_value(&argc, argv, "--src");
+    const char *shard = ssl_cli_take_value(&argc, argv, "--shard-size");
     if (argc != 1 || !out) {
         fprintf(stderr, "usage: sslrun prep fashion-mnist|cifar10|cifar100 [--src DIR] --out DIR "
                         "[--shard-size N]\n");
@@ -55,7 +42,7 @@ int ssl_cmd_prep(int argc, char **argv)
 
 int ssl_cmd_augment_preview(int argc, char **argv)
 {
-    const char *out = take_opt(&argc, argv, "--out");
+    const char *out = ssl_cli_take_value(&argc, argv, "--out");
     if (argc < 1 || !out) {
         fprintf(stderr, "usage: sslrun augment-preview CONFIG.yaml [k=v ...] --out grid.png\n");
         return 2;
