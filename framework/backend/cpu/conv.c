@@ -15,8 +15,10 @@
  * when B > 1 (cheap next to the GEMM: K*B*PQ floats against K*C*R*R*B*PQ FMAs).
  * --------------------------------------------------------------------------------------------- */
 
-/* Aim for at least this many GEMM columns per chunk, and cap col at this many floats. */
-enum { IM2COL_MIN_COLS = 2048, IM2COL_MAX_COL_FLOATS = 16 << 20 };
+/* Aim for at least this many GEMM columns per chunk, and cap col at this many floats. Copies of
+ * fewer than PAR_MIN_FLOATS stay on one thread: a parallel region costs microseconds, and far more
+ * when the machine is oversubscribed and a spinning thread waits for a descheduled partner. */
+enum { IM2COL_MIN_COLS = 2048, IM2COL_MAX_COL_FLOATS = 16 << 20, PAR_MIN_FLOATS = 1 << 15 };
 
 static int im2col_chunk(const ssl_conv_shape *s)
 {
@@ -32,7 +34,7 @@ static void im2col(const ssl_conv_shape *s, const float *x, int n0, int B, float
     const int C = s->C, H = s->H, W = s->W, R = s->R, P = s->P, Q = s->Q;
     const int st = s->stride, pad = s->pad;
     const int64_t ld = (int64_t)B * P * Q, rows = (int64_t)C * R * R;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (ld * rows >= PAR_MIN_FLOATS)
     for (int b = 0; b < B; b++)
         for (int64_t row = 0; row < rows; row++) {
             const int c = (int)(row / (R * R)), r = (int)(row / R % R), t = (int)(row % R);
@@ -61,7 +63,7 @@ static void col2im(const ssl_conv_shape *s, const float *col, int n0, int B, flo
     const int C = s->C, H = s->H, W = s->W, R = s->R, P = s->P, Q = s->Q;
     const int st = s->stride, pad = s->pad;
     const int64_t ld = (int64_t)B * P * Q;
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (ld * C * R * R >= PAR_MIN_FLOATS)
     for (int b = 0; b < B; b++)
         for (int c = 0; c < C; c++) {
             float *xp = dx + ((int64_t)(n0 + b) * C + c) * H * W;
@@ -87,7 +89,7 @@ static void col2im(const ssl_conv_shape *s, const float *col, int n0, int B, flo
 /* (B, K, PQ) at nchw <-> (K, B*PQ) at km. */
 static void pack_kb(const float *nchw, int K, int B, int64_t pq, float *km)
 {
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (K * B * pq >= PAR_MIN_FLOATS)
     for (int k = 0; k < K; k++)
         for (int b = 0; b < B; b++)
             memcpy(km + ((int64_t)k * B + b) * pq, nchw + ((int64_t)b * K + k) * pq,
@@ -96,7 +98,7 @@ static void pack_kb(const float *nchw, int K, int B, int64_t pq, float *km)
 
 static void unpack_kb(const float *km, int K, int B, int64_t pq, float *nchw)
 {
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (K * B * pq >= PAR_MIN_FLOATS)
     for (int b = 0; b < B; b++)
         for (int k = 0; k < K; k++)
             memcpy(nchw + ((int64_t)b * K + k) * pq, km + ((int64_t)k * B + b) * pq,
@@ -189,19 +191,20 @@ void ssl_cpu_conv2d_bwd_filter_im2col(ssl_ctx *c, const ssl_conv_shape *s, const
  * --------------------------------------------------------------------------------------------- */
 
 /* The implementation for direction dir (0 fwd, 1 bwd data, 2 bwd filter).
- * Measured with bench_conv (2-core AMD EPYC Zen 3, AVX2, oneDNN 2.6; medians of 2 x 7 runs, GFLOP/s
- * as im2col / oneDNN plain / oneDNN blocked):
+ * Measured with bench_conv (2-core AMD EPYC Zen 3, AVX2, oneDNN 2.6, batch 128; GFLOP/s as
+ * im2col / oneDNN plain / oneDNN blocked, medians of 7):
  * - oneDNN on plain NCHW runs its own im2col + GEMM ("gemm:jit"); in the blocked layout it runs the
  *   direct JIT kernels ("jit:avx2", nChw8c) but pays a reorder of every activation on every call.
- * - Blocked wins where the output plane is large: fwd 3x3 64->64 at 32x32 53 / 97 / 145, bwd data
- *   54 / 84 / 151; a C < 8 input (stem, patch embedding) needs no input reorder at all.
- * - At small planes the reorders and the JIT kernels' weaker stride-2 / 4x4 blocking lose:
- *   fwd 3x3 256->512 s2 (8x8 -> 4x4) 124 / 123 / 86, bwd data 121 / 116 / 97.
+ * - Blocked wins at stride 1 and on large output planes: fwd 3x3 64->64 at 32x32 53 / 95 / 141,
+ *   bwd data 87 / 75 / 134; fwd 3x3 256->256 at 8x8 76 / 144 / 164.
+ * - Strided layers with small outputs lose the reorders' cost and the JIT kernels' weaker stride-2
+ *   blocking: fwd 3x3 256->512 s2 (8x8 -> 4x4) 150 / 147 / 125, 1x1 s2 128->256 72 / 125 / 98.
+ *   Backward data with C < 8 (stems) has no good blocked kernel: 7x7 s2 ImageNet stem 74 / 83 / 75.
  * - Backward filter: im2col's single GEMM over the whole batch is best at 4x4 outputs (3x3 512->512
- *   108 / 89 / 86), oneDNN plain at 8x8 .. 16x16 and 1x1 (1x1 64->256 at 32x32: 94 / 118 / 92),
- *   blocked at 3x3+ kernels on >= 32x32 outputs (3x3 64->64 at 32x32: 70 / 73 / 105).
- * Over a ResNet-18 small-stem step (batch 128) this rule costs 3.35 s of convolution against 3.33 s
- * for the best of the three per layer, 3.58 s for blocked only and 4.20 s for plain only. */
+ *   150 / 125 / 126), oneDNN plain from 8x8 to 16x16 and for 1x1 (1x1 64->256 at 32x32:
+ *   124 / 153 / 116), blocked for 3x3+ kernels on >= 32x32 outputs (3x3 64->64: 59 / 62 / 85).
+ * Over a ResNet-18 small-stem step this rule spends 3.15 s in convolutions, against 3.12 s for
+ * the best of the three per layer, 3.22 s blocked only, 4.08 s plain only, 4.77 s im2col only. */
 static ssl_cpu_conv_algo pick(ssl_ctx *c, const ssl_conv_shape *s, int dir)
 {
     const ssl_cpu_state *st = c->be_state;
@@ -210,7 +213,7 @@ static ssl_cpu_conv_algo pick(ssl_ctx *c, const ssl_conv_shape *s, int dir)
     const int64_t pq = (int64_t)s->P * s->Q;
     int blocked;
     if (dir == 0) {
-        blocked = pq >= 256 || s->C < 8;
+        blocked = s->stride == 1 || pq >= 256;
     } else if (dir == 1) {
         blocked = s->C >= 8 && (s->stride == 1 || (s->R > 1 && pq >= 256));
     } else {
