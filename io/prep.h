@@ -1,6 +1,7 @@
 /* Converters from the public dataset distributions to sslrun HDF5 shards (shard_writer.h):
- * Fashion-MNIST gzip idx files (Debian's dataset-fashion-mnist, /usr/share/datasets/fashion-mnist)
- * and the CIFAR-10/100 binary batches. Inputs are checked (magic, dims, counts, label range). */
+ * Fashion-MNIST gzip idx files (Debian's dataset-fashion-mnist, /usr/share/datasets/fashion-mnist),
+ * the CIFAR-10/100 binary batches and ImageFolder-style trees of PNG/JPEG files.
+ * Inputs are checked (magic, dims, counts, label range). */
 #ifndef SSL_IO_PREP_H
 #define SSL_IO_PREP_H
 
@@ -25,5 +26,28 @@ int ssl_prep_fashion_mnist(const char *src_dir, const char *out_dir, int shard_s
  * Writes out_dir/train-*.h5 and out_dir/test-*.h5 as 32x32x3 HWC. shard_size <= 0 means 10000. */
 int ssl_prep_cifar(const char *src_dir, const char *out_dir, int cifar100, int shard_size,
                    char *err, size_t errlen);
+
+/* An ImageFolder tree (src_dir/<class>/<file>; class index = position of the folder name in byte
+ * order, as torchvision's sorted() of UTF-8 names) into out_dir/<prefix>-NNNNN.h5 (prefix NULL:
+ * "train") as uint8 HWC RGB with labels, and out_dir/classes.txt (one class name per line, in
+ * index order). Samples are class by class, files in name order: the sampler's global permutation
+ * shuffles them, so contiguous classes do no harm.
+ * Files are PNG (gray, gray+alpha, RGB, RGBA, palette; 1-16 bit) or JPEG (gray, RGB, CMYK),
+ * recognised by their first bytes, not their names, and become RGB: gray is replicated, alpha is
+ * dropped (not composited), 16-bit samples are rounded to 8 bits, no gamma or ICC conversion and
+ * no EXIF rotation (as PIL's convert("RGB") in torchvision's loader). Names starting with '.' are
+ * ignored; other files are skipped and counted; folders inside class folders are not searched.
+ * size S > 0: the shorter side is resized to S (the longer to floor(long * S / short), as
+ * torchvision's Resize(S)) and the centre S x S cut out (offset floor((long' - S) / 2)). Shrinking
+ * averages the covered source area (PIL's BOX filter: antialiased), enlarging is bilinear with
+ * half-pixel centres (PIL's and OpenCV's bilinear); an image already S x S is copied exactly.
+ * size 0: every image keeps its size, which must be the size of the first one.
+ * shard_size <= 0 means 10000. Everything is listed and the class folders checked before anything
+ * is written; a folder without images, an unreadable or corrupt file (including a truncated JPEG)
+ * or a size mismatch stops the prep with a message naming it. An existing classes.txt that lists
+ * other classes is an error too: shards of another prefix there would carry other labels.
+ * Progress goes to stderr every 1000 images. */
+int ssl_prep_images(const char *src_dir, const char *out_dir, const char *prefix, int size,
+                    int shard_size, char *err, size_t errlen);
 
 #endif

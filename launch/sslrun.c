@@ -16,7 +16,7 @@ static const command commands[] = {
     {"eval", ssl_cmd_eval, "CONFIG.yaml [k=v ...] [--ckpt P] [--random-init|--raw-pixels]   kNN + linear probe"},
     {"export", ssl_cmd_export, "CHECKPOINT.h5 --out encoder.safetensors   encoder with torchvision names"},
     {"plot", ssl_cmd_plot, "RUN_DIR [--out plot.png]   loss, lr and kNN accuracy over steps"},
-    {"prep", ssl_cmd_prep, "fashion-mnist|cifar10|cifar100 [--src DIR] --out DIR   write HDF5 shards"},
+    {"prep", ssl_cmd_prep, "fashion-mnist|cifar10|cifar100|images [SRC_DIR] --out DIR   write HDF5 shards"},
     {"augment-preview", ssl_cmd_augment_preview, "CONFIG.yaml [k=v ...] --out grid.png   look at the views"},
     {"config", ssl_cmd_config, "[CONFIG.yaml [k=v ...]]   print the resolved config, or every key"},
 };

@@ -1,4 +1,5 @@
-/* Small subcommands: dataset preparation, augmentation preview and config inspection. */
+/* Small subcommands: dataset preparation (public datasets, image folders), augmentation preview and
+ * config inspection. */
 #include "io/config.h"
 #include "io/dataset.h"
 #include "io/png_grid.h"
@@ -7,28 +8,63 @@
 #include "launch/cli.h"
 #include "launch/session.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A whole decimal int in [lo, hi]; atoi would take "1e4" as 1 and "abc" as 0. */
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
+    *out = (int)v;
+    return 0;
+}
 
 int ssl_cmd_prep(int argc, char **argv)
 {
     const char *out = ssl_cli_take_value(&argc, argv, "--out"), *src = ssl_cli_take_value(&argc, argv, "--src");
     const char *shard = ssl_cli_take_value(&argc, argv, "--shard-size");
-    if (argc != 1 || !out) {
+    const char *size = ssl_cli_take_value(&argc, argv, "--size"), *prefix = ssl_cli_take_value(&argc, argv, "--prefix");
+    const int images = argc >= 1 && !strcmp(argv[0], "images");
+    if (images && argc == 2 && !src) { /* the source folder may also come positionally */
+        src = argv[1];
+        argc = 1;
+    }
+    if (argc != 1 || !out || (!images && (size || prefix)) || (images && !src)) {
         fprintf(stderr, "usage: sslrun prep fashion-mnist|cifar10|cifar100 [--src DIR] --out DIR "
-                        "[--shard-size N]\n");
+                        "[--shard-size N]\n"
+                        "       sslrun prep images SRC_DIR --out DIR [--size S] [--prefix NAME] "
+                        "[--shard-size N]\n"
+                        "  images: SRC_DIR/<class>/<image> (PNG, JPEG) -> DIR/NAME-*.h5 (NAME: train) "
+                        "and DIR/classes.txt;\n"
+                        "  --size S: shorter side to S, centre S x S crop (default: keep the size, "
+                        "which must be the same for all)\n");
         return 2;
     }
-    int ss = shard ? atoi(shard) : 10000;
+    int ss = 10000, S = 0;
+    if (shard && parse_int(shard, 1, INT_MAX, &ss)) {
+        fprintf(stderr, "sslrun prep: --shard-size expects a positive integer, got '%s'\n", shard);
+        return 2;
+    }
+    if (size && parse_int(size, 1, 8192, &S)) {
+        fprintf(stderr, "sslrun prep: --size expects an integer in [1, 8192], got '%s'\n", size);
+        return 2;
+    }
     char err[2048];
     int rc;
     if (!strcmp(argv[0], "fashion-mnist"))
         rc = ssl_prep_fashion_mnist(src ? src : "/usr/share/datasets/fashion-mnist", out, ss, err, sizeof err);
     else if (!strcmp(argv[0], "cifar10") || !strcmp(argv[0], "cifar100"))
         rc = src ? ssl_prep_cifar(src, out, !strcmp(argv[0], "cifar100"), ss, err, sizeof err) : -1;
+    else if (images)
+        rc = ssl_prep_images(src, out, prefix ? prefix : "train", S, ss, err, sizeof err);
     else {
-        fprintf(stderr, "sslrun prep: unknown dataset '%s' (fashion-mnist, cifar10, cifar100)\n", argv[0]);
+        fprintf(stderr, "sslrun prep: unknown dataset '%s' (fashion-mnist, cifar10, cifar100, images)\n", argv[0]);
         return 2;
     }
     if (rc && !src && strcmp(argv[0], "fashion-mnist")) snprintf(err, sizeof err, "--src DIR is required for %s", argv[0]);
