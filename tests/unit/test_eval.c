@@ -325,7 +325,13 @@ static int read_idx(const char *path, int64_t maxn, int64_t *n_out, int *dim_out
         ok = gzread(f, h + 8, 8) == 8;
         dim = (h[8] << 24 | h[9] << 16 | h[10] << 8 | h[11]) * (h[12] << 24 | h[13] << 16 | h[14] << 8 | h[15]);
     }
-    unsigned char *buf = malloc((size_t)(n * dim));
+    /* bound the header's sizes: a corrupt file must not ask for an absurd allocation */
+    if (n < 0 || dim < 1 || dim > 4096) ok = 0;
+    if (!ok) {
+        gzclose(f);
+        return 0;
+    }
+    unsigned char *buf = malloc((size_t)n * (size_t)dim);
     ok = ok && gzread(f, buf, (unsigned)(n * dim)) == (int)(n * dim);
     gzclose(f);
     if (ok && magic == 0x0803) {
