@@ -33,7 +33,7 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* mkdir -p */
-static int make_dirs(const char *dir, char *err, size_t errlen)
+int ssl_make_dirs(const char *dir, char *err, size_t errlen)
 {
     char p[PATH_LEN];
     if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) {
@@ -155,7 +155,7 @@ int ssl_prep_idx(const char *images_path, const char *labels_path, const char *o
         seterr(err, errlen, "%s: num_classes %d must be in [1, 256]", labels_path, num_classes);
         return -1;
     }
-    if (make_dirs(out_dir, err, errlen) < 0) return -1;
+    if (ssl_make_dirs(out_dir, err, errlen) < 0) return -1;
     uint32_t ldims[1], idims[3];
     gzFile lf = idx_open(labels_path, 0x00000801u, 1, ldims, err, errlen);
     if (!lf) return -1;
@@ -368,7 +368,7 @@ int ssl_prep_cifar(const char *src_dir, const char *out_dir, int cifar100, int s
     }
     if (!file_exists(probe) && join(probe, sizeof probe, sub, first) == 0 && file_exists(probe))
         memcpy(dir, sub, sizeof dir);
-    if (make_dirs(out_dir, err, errlen) < 0) return -1;
+    if (ssl_make_dirs(out_dir, err, errlen) < 0) return -1;
     const int lb = cifar100 ? 2 : 1, nc = cifar100 ? 100 : 10;
     if (cifar_split(dir, cifar100 ? c100_train : c10_train, cifar100 ? 1 : 5, lb, nc, out_dir,
                     "train", shard_size, err, errlen) < 0)

@@ -50,4 +50,7 @@ int ssl_prep_cifar(const char *src_dir, const char *out_dir, int cifar100, int s
 int ssl_prep_images(const char *src_dir, const char *out_dir, const char *prefix, int size,
                     int shard_size, char *err, size_t errlen);
 
+/* mkdir -p dir; 0, or -1 with a message naming the directory that could not be created. */
+int ssl_make_dirs(const char *dir, char *err, size_t errlen);
+
 #endif

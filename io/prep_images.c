@@ -48,32 +48,6 @@ static int join(char *out, size_t len, const char *dir, const char *name)
 }
 
 /* mkdir -p (prep.c has the same for the other converters; both are a few lines). */
-static int make_dirs(const char *dir, char *err, size_t errlen)
-{
-    char p[PATH_LEN];
-    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) {
-        seterr(err, errlen, "%s: path too long", dir);
-        return -1;
-    }
-    for (char *c = p + 1;; c++) {
-        if (*c != '/' && *c != '\0') continue;
-        char saved = *c;
-        *c = '\0';
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            seterr(err, errlen, "%s: cannot create directory: %s", p, strerror(errno));
-            return -1;
-        }
-        *c = saved;
-        if (saved == '\0') break;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        seterr(err, errlen, "%s: not a directory", dir);
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- listing -------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -680,7 +654,7 @@ int ssl_prep_images(const char *src_dir, const char *out_dir, const char *prefix
         seterr(err, errlen, "%s: path too long", out_dir);
         goto done;
     }
-    if (check_classes_file(cpath, ctext, clen, err, errlen) < 0 || make_dirs(out_dir, err, errlen) < 0)
+    if (check_classes_file(cpath, ctext, clen, err, errlen) < 0 || ssl_make_dirs(out_dir, err, errlen) < 0)
         goto done;
     snprintf(what, sizeof what, "%s/%s", out_dir, prefix);
 

@@ -9,6 +9,7 @@
 #include "framework/eval/linear_probe.h"
 #include "io/checkpoint.h"
 #include "io/dataset.h"
+#include "io/prep.h"
 #include "launch/cli.h"
 #include "launch/evaluate.h"
 
@@ -140,7 +141,7 @@ int ssl_cmd_eval(int argc, char **argv)
             goto out;
         printf("linear probe top-1 (%d epochs): %.2f%%\n", cfg.eval.linear_epochs, lin);
     }
-    if (ssl_mkdirs(s.run_dir) == 0) {
+    if (ssl_make_dirs(s.run_dir, err, sizeof err) == 0) {
         ssl_pathf(path, sizeof path, "%s/eval%s.json", s.run_dir, raw ? "_raw_pixels" : random_init ? "_random_init" : "");
         FILE *fp = fopen(path, "w");
         if (fp) {

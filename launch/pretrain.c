@@ -11,6 +11,7 @@
 #include "io/dataset.h"
 #include "io/loader.h"
 #include "io/metrics.h"
+#include "io/prep.h"
 #include "launch/cli.h"
 #include "launch/evaluate.h"
 #include "launch/session.h"
@@ -169,10 +170,7 @@ int ssl_cmd_pretrain(int argc, char **argv)
     memset(&t, 0, sizeof t);
     int rc = 1;
     if (setup(&t, &cfg, err, sizeof err)) goto out;
-    if (ssl_mkdirs(t.s.ckpt_dir)) {
-        snprintf(err, sizeof err, "cannot create run directory %s", t.s.ckpt_dir);
-        goto out;
-    }
+    if (ssl_make_dirs(t.s.ckpt_dir, err, sizeof err)) goto out;
     char path[1200];
     ssl_pathf(path, sizeof path, "%s/config.yaml", t.s.run_dir);
     if (ssl_config_write_yaml(&cfg, path, err, sizeof err)) goto out;

@@ -19,19 +19,6 @@ void ssl_pathf(char *out, size_t size, const char *fmt, ...)
     SSL_ASSERTF(n >= 0 && (size_t)n < size, "path too long: %s...", out);
 }
 
-int ssl_mkdirs(const char *path)
-{
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 int ssl_session_init(ssl_session *s, const ssl_config *cfg, int in_chans, char *err, size_t errlen)
 {
     memset(s, 0, sizeof *s);

@@ -34,7 +34,5 @@ void ssl_session_eval_transform(const ssl_config *cfg, int C, ssl_augment_config
 /* snprintf for paths: aborts with the path when it does not fit (never a silently cut path). */
 void ssl_pathf(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* mkdir -p; returns 0 or -1 with errno. */
-int ssl_mkdirs(const char *path);
 
 #endif
