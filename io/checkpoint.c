@@ -2,9 +2,12 @@
  * error-stack printing is silenced and replaced by messages naming the file and dataset. */
 #include "io/checkpoint.h"
 
+#include "framework/comm/comm.h"
 #include "io/h5lock.h"
 
 #include <dirent.h>
+#include <mpi.h>
+#include <signal.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
@@ -47,13 +50,14 @@ static int read_i64_attr(hid_t obj, const char *name, int64_t *v)
     return st < 0 ? -1 : 0;
 }
 
-static int write_string(hid_t file, const char *name, const char *text)
+/* Created by all ranks (collective), written by rank 0 alone (independent transfer). */
+static int write_string(hid_t file, int rank, const char *name, const char *text)
 {
     hid_t t = H5Tcopy(H5T_C_S1);
     H5Tset_size(t, strlen(text) + 1);
     hid_t sp = H5Screate(H5S_SCALAR);
     hid_t ds = H5Dcreate2(file, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t st = ds < 0 ? -1 : H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, text);
+    herr_t st = ds < 0 ? -1 : rank ? 0 : H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, text);
     if (ds >= 0) H5Dclose(ds);
     H5Sclose(sp);
     H5Tclose(t);
@@ -68,14 +72,67 @@ static hid_t link_props(void)
     return lcpl;
 }
 
-static int write_array(hid_t file, const ssl_ckpt_array *a)
+/* How this process takes part in a file operation: alone (serial driver), or rank `rank` of `world`
+ * through the MPI-IO driver. */
+typedef struct {
+    int rank, world, mpi;
+    MPI_Comm comm;
+} io_group;
+
+static io_group group_of(struct ssl_comm *c)
+{
+    io_group g = {0, 1, 0, MPI_COMM_NULL};
+    if (c && ssl_comm_mpi_handle(c, &g.comm) == 0) {
+        g.mpi = 1;
+        g.rank = c->rank;
+        g.world = c->world;
+    }
+    return g;
+}
+
+static hid_t file_access(const io_group *g)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (g->mpi) {
+        H5Pset_fapl_mpio(fapl, g->comm, MPI_INFO_NULL);
+        H5Pset_all_coll_metadata_ops(fapl, 1);
+        H5Pset_coll_metadata_write(fapl, 1);
+    }
+    return fapl;
+}
+
+/* Collective transfer (a no-op property without MPI). */
+static hid_t transfer(const io_group *g)
+{
+    hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
+    if (g->mpi) H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
+    return dxpl;
+}
+
+/* Every rank writes the g->rank-th contiguous 1/W of the array (possibly nothing). */
+static int write_array(hid_t file, const io_group *g, const ssl_ckpt_array *a)
 {
     hsize_t dims[1] = {a->n};
+    hsize_t lo = a->n * (hsize_t)g->rank / (hsize_t)g->world, hi = a->n * (hsize_t)(g->rank + 1) / (hsize_t)g->world;
+    hsize_t cnt[1] = {hi - lo}, start[1] = {lo};
     hid_t sp = H5Screate_simple(1, dims, NULL);
     hid_t lcpl = link_props();
-    hid_t ds = H5Dcreate2(file, a->name, H5T_IEEE_F32LE, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t st = ds < 0 ? -1 : H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, a->data);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER); /* every byte is written: no fill pass first */
+    hid_t ds = H5Dcreate2(file, a->name, H5T_IEEE_F32LE, sp, lcpl, dcpl, H5P_DEFAULT);
+    hid_t mem = H5Screate_simple(1, cnt[0] ? cnt : dims, NULL);
+    if (cnt[0]) {
+        H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, cnt, NULL);
+    } else {
+        H5Sselect_none(sp);
+        H5Sselect_none(mem);
+    }
+    hid_t dxpl = transfer(g);
+    herr_t st = ds < 0 ? -1 : H5Dwrite(ds, H5T_NATIVE_FLOAT, mem, sp, dxpl, a->data + lo);
+    H5Pclose(dxpl);
     if (ds >= 0) H5Dclose(ds);
+    H5Sclose(mem);
+    H5Pclose(dcpl);
     H5Pclose(lcpl);
     H5Sclose(sp);
     return st < 0 ? -1 : 0;
@@ -115,13 +172,59 @@ static int list_steps(const char *dir, int64_t **out)
     return n;
 }
 
+/* Remove checkpoints beyond the newest `keep` and any .tmp other than `current` (left by a crash). */
+static void prune(const char *dir, int keep, int64_t current)
+{
+    int64_t *steps;
+    int n = list_steps(dir, &steps);
+    for (int i = 0; keep > 0 && i < n - keep; i++) {
+        char old[1024];
+        ckpt_name(old, sizeof old, dir, steps[i], "");
+        unlink(old);
+    }
+    free(steps);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        long long st;
+        char tail[8];
+        if (sscanf(e->d_name, "ckpt-%lld.h5.%7s", &st, tail) == 2 && !strcmp(tail, "tmp") && st != current) {
+            char old[1024];
+            snprintf(old, sizeof old, "%s/%s", dir, e->d_name);
+            unlink(old);
+        }
+    }
+    closedir(d);
+}
+
+static void fault_point(const io_group *g)
+{
+    const char *k = getenv("SSL_FAULT_CKPT_KILL_RANK");
+    if (k && *k && atoi(k) == g->rank) {
+        fprintf(stderr, "sslrun: rank %d: SSL_FAULT_CKPT_KILL_RANK: killing this rank mid-checkpoint\n", g->rank);
+        fflush(stderr);
+        raise(SIGKILL);
+    }
+}
+
+/* Agree on success across ranks: a failure on any rank fails the save on all of them. */
+static int all_ok(const io_group *g, int ok)
+{
+    if (g->mpi) MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, g->comm);
+    return ok;
+}
+
 static int save_unlocked(const ssl_ckpt *ck, const char *dir, int keep, char *err, size_t errlen)
 {
     char tmp[1024], final[1024];
     ckpt_name(tmp, sizeof tmp, dir, ck->step, ".tmp");
     ckpt_name(final, sizeof final, dir, ck->step, "");
+    io_group g = group_of(ck->comm);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t fapl = file_access(&g);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
     if (f < 0) FAIL("%s: cannot create checkpoint (%s)", tmp, strerror(errno));
     if (write_i64_attr(f, "version", SSL_CKPT_VERSION) || write_i64_attr(f, "step", ck->step) ||
         write_i64_attr(f, "epoch", ck->epoch) || write_i64_attr(f, "epoch_step", ck->epoch_step) ||
@@ -129,37 +232,36 @@ static int save_unlocked(const ssl_ckpt *ck, const char *dir, int keep, char *er
         write_i64_attr(f, "seed", (int64_t)ck->seed))
         FAIL("%s: cannot write attributes", tmp);
     for (int i = 0; i < ck->narrays; i++)
-        if (write_array(f, &ck->arrays[i])) FAIL("%s: cannot write dataset '%s'", tmp, ck->arrays[i].name);
-    if (ck->config_yaml && write_string(f, "config", ck->config_yaml))
+        if (write_array(f, &g, &ck->arrays[i])) FAIL("%s: cannot write dataset '%s'", tmp, ck->arrays[i].name);
+    fault_point(&g);
+    if (ck->config_yaml && write_string(f, g.rank, "config", ck->config_yaml))
         FAIL("%s: cannot write dataset 'config'", tmp);
-    if (ck->segments && write_string(f, "segments", ck->segments))
+    if (ck->segments && write_string(f, g.rank, "segments", ck->segments))
         FAIL("%s: cannot write dataset 'segments'", tmp);
-    if (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 || H5Fclose(f) < 0) {
-        f = -1;
-        FAIL("%s: flush/close failed (disk full?)", tmp);
-    }
+    herr_t fl = H5Fflush(f, H5F_SCOPE_GLOBAL), cl = H5Fclose(f);
     f = -1;
-    /* data on disk before the name appears: a power loss cannot expose a partial file */
-    int fd = open(tmp, O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    if (rename(tmp, final) != 0) FAIL("%s: rename to %s failed: %s", tmp, final, strerror(errno));
-    if (keep > 0) {
-        int64_t *steps;
-        int n = list_steps(dir, &steps);
-        for (int i = 0; i < n - keep; i++) {
-            char old[1024];
-            ckpt_name(old, sizeof old, dir, steps[i], "");
-            unlink(old);
+    if (!all_ok(&g, fl >= 0 && cl >= 0)) FAIL("%s: flush/close failed (disk full?)", tmp);
+    int ok = 1;
+    if (g.rank == 0) {
+        /* data on disk before the name appears: a power loss cannot expose a partial file */
+        int fd = open(tmp, O_RDONLY);
+        if (fd >= 0) {
+            fsync(fd);
+            close(fd);
         }
-        free(steps);
+        ok = rename(tmp, final) == 0;
+        if (!ok) snprintf(err, errlen, "%s: rename to %s failed: %s", tmp, final, strerror(errno));
+        else prune(dir, keep, ck->step);
+    }
+    /* nobody continues (or resumes) before the final name exists */
+    if (!all_ok(&g, ok)) {
+        if (g.rank) snprintf(err, errlen, "%s: rank 0 could not rename the checkpoint", tmp);
+        return -1;
     }
     return 0;
 fail:
     if (f >= 0) H5Fclose(f);
-    unlink(tmp);
+    if (g.rank == 0) unlink(tmp);
     return -1;
 }
 
@@ -175,7 +277,10 @@ int ssl_ckpt_find_latest(const char *dir, char *out, size_t outlen)
 static int load_unlocked(ssl_ckpt *ck, const char *path, char *err, size_t errlen)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    io_group g = group_of(ck->comm);
+    hid_t fapl = file_access(&g);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
     if (f < 0) FAIL("%s: cannot open checkpoint (missing, truncated or not HDF5)", path);
     int64_t version = 0, seed = 0;
     if (read_i64_attr(f, "version", &version) || version != SSL_CKPT_VERSION)
@@ -200,7 +305,9 @@ static int load_unlocked(ssl_ckpt *ck, const char *path, char *err, size_t errle
             FAIL("%s: dataset '%s' has %lld values, the model needs %zu (different model or "
                  "config?)", path, a->name, (long long)n, a->n);
         }
-        herr_t st = H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, a->data);
+        hid_t dxpl = transfer(&g);
+        herr_t st = H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, dxpl, a->data);
+        H5Pclose(dxpl);
         H5Dclose(ds);
         if (st < 0) FAIL("%s: cannot read dataset '%s' (truncated file?)", path, a->name);
     }

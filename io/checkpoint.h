@@ -3,7 +3,13 @@
  * step within the epoch: enough to resume mid-epoch exactly, since augmentation randomness is keyed
  * by (seed, epoch, sample, view)), the resolved config text and a segment table for inspection.
  * Written to NAME.tmp, flushed, closed, fsync'ed and renamed: a crash leaves the previous
- * checkpoint intact. Files are ckpt-<step>.h5 in one directory; the newest complete one resumes. */
+ * checkpoint intact. Files are ckpt-<step>.h5 in one directory; the newest complete one resumes.
+ *
+ * Multi-rank (ck->comm an MPI communicator): every rank opens the file with the MPI-IO driver and
+ * collective metadata (REFERENCE §8); each flat array is written collectively, rank r writing the
+ * r-th contiguous 1/W of it, so bandwidth scales with ranks. Rank 0 renames after close + barrier
+ * and prunes old files. Every rank holds the full arrays (data parallelism keeps them identical);
+ * on load every rank reads all of them, so the writer's world size does not matter. */
 #ifndef SSL_IO_CHECKPOINT_H
 #define SSL_IO_CHECKPOINT_H
 
@@ -19,7 +25,10 @@ typedef struct {
     size_t n;
 } ssl_ckpt_array;
 
+struct ssl_comm;
+
 typedef struct {
+    struct ssl_comm *comm;  /* ranks that save/load together (collective); NULL: this process alone */
     int64_t step;           /* optimizer steps completed */
     int64_t epoch;          /* epoch of the next batch */
     int64_t epoch_step;     /* step within that epoch of the next batch */
@@ -34,14 +43,17 @@ typedef struct {
 
 void ssl_ckpt_add(ssl_ckpt *ck, const char *name, float *data, size_t n);
 
-/* Save to dir/ckpt-<step>.h5 atomically, then delete all but the newest `keep` (keep <= 0: all). */
+/* Save to dir/ckpt-<step>.h5 atomically, then delete all but the newest `keep` (keep <= 0: all) and
+ * any .tmp left by an interrupted save. Collective over ck->comm.
+ * Fault injection for tests: SSL_FAULT_CKPT_KILL_RANK=R makes rank R SIGKILL itself after writing
+ * its share of the arrays, before the file is closed (a node dying mid-write). */
 int ssl_ckpt_save(const ssl_ckpt *ck, const char *dir, int keep, char *err, size_t errlen);
 
 /* Newest complete checkpoint in dir: writes its path into out (size outlen); 0 found, 1 none. */
 int ssl_ckpt_find_latest(const char *dir, char *out, size_t outlen);
 
 /* Load a checkpoint: fills the position fields and every array registered in ck (by name; sizes must
- * match). Returns 0, or -1 with a message naming the file and dataset. */
+ * match). Collective over ck->comm. Returns 0, or -1 with a message naming the file and dataset. */
 int ssl_ckpt_load(ssl_ckpt *ck, const char *path, char *err, size_t errlen);
 
 /* The resolved config text stored in a checkpoint (malloc'd into *yaml). 0, or -1 with a message. */

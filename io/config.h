@@ -46,6 +46,7 @@ typedef struct {
     int img_size;
     int patch_size;
     bool sincos_pos;
+    bool sync_bn;
 } ssl_config_model;
 
 typedef struct {
@@ -126,6 +127,10 @@ typedef struct {
 } ssl_config_device;
 
 typedef struct {
+    double timeout_s;
+} ssl_config_comm;
+
+typedef struct {
     ssl_config_run run;
     ssl_config_model model;
     ssl_config_method method;
@@ -136,6 +141,7 @@ typedef struct {
     ssl_config_checkpoint checkpoint;
     ssl_config_eval eval;
     ssl_config_device device;
+    ssl_config_comm comm;
 } ssl_config;
 
 /* ---- schema ---------------------------------------------------------------------------------- */

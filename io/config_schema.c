@@ -52,6 +52,7 @@ static const ssl_config_key schema[] = {
     I(model, img_size, "32", 8, 4096, "view size fed to the encoder, px"),
     I(model, patch_size, "4", 1, 256, "ViT patch size, px (img_size must be a multiple)"),
     B(model, sincos_pos, "false", "ViT: fixed 2-D sin-cos position embedding instead of learned"),
+    B(model, sync_bn, "true", "BatchNorm statistics over the global batch of all ranks (false: per rank)"),
 
     E(method, name, "simclr", "simclr", "self-supervised method"),
     F(method, temperature, "0.2", 0, NOMAX, LO_OPEN, "temperature of the contrastive softmax"),
@@ -118,7 +119,11 @@ static const ssl_config_key schema[] = {
     I(eval, linear_batch, "256", 1, 1 << 24, "linear-probe batch size"),
 
     E(device, backend, "cpu", "cpu|cuda", "compute backend"),
-    I(device, threads, "0", 0, 4096, "CPU threads per rank (0 = OMP_NUM_THREADS, else all cores)"),
+    I(device, threads, "0", 0, 4096,
+      "CPU threads per rank (0 = OMP_NUM_THREADS, else the node's cores / ranks on the node)"),
+
+    F(comm, timeout_s, "900", 0, NOMAX, 0,
+      "seconds one collective may wait before the job is ended with a report naming it (0 = never)"),
 };
 
 const ssl_config_key *ssl_config_schema(int *n)

@@ -25,7 +25,10 @@ typedef struct {
     int (*init)(ssl_method *m, const ssl_method_config *cfg, ssl_model *encoder, ssl_plan *pl,
                 char *err);
     /* One training step on views (views*N, C, S, S), view-major (all first views, then all second):
-     * forward, loss, backward into w->g. Returns the loss (the global per-sample mean). */
+     * forward, loss, backward into w->g. Returns this rank's loss, the mean over its samples (the mean
+     * over ranks is the global loss); summed over ranks, w->g is W times the gradient of the global
+     * loss, so the caller's all-reduce(AVG) of w->g gives exactly that gradient. Collectives the method needs
+     * (global negatives, synchronised BN) go through c->comm and c->bn_comm. */
     double (*step)(ssl_method *m, ssl_ctx *c, const ssl_weights *w, ssl_tensor views, int n_images);
     void (*free)(ssl_method *m);
 } ssl_method_vtable;

@@ -9,13 +9,16 @@
 
 static ssl_abort_hook abort_hook;
 static atomic_size_t alloc_count;
+static char prefix[32];
 
 void ssl_set_abort_hook(ssl_abort_hook hook) { abort_hook = hook; }
+void ssl_set_message_prefix(const char *p) { snprintf(prefix, sizeof prefix, "%s", p ? p : ""); }
+const char *ssl_message_prefix(void) { return prefix; }
 
 void ssl_abort_at(const char *file, int line, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "sslrun: %s:%d: ", file, line);
+    fprintf(stderr, "sslrun: %s%s:%d: ", prefix, file, line);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);

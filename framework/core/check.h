@@ -21,6 +21,9 @@ SSL_NORETURN void ssl_abort_at(const char *file, int line, const char *fmt, ...)
 /* Installed by the comm layer once MPI is up; called after the message is printed. */
 typedef void (*ssl_abort_hook)(void);
 void ssl_set_abort_hook(ssl_abort_hook hook);
+/* Text put before every error message of this process ("rank 3: " in multi-rank jobs). */
+void ssl_set_message_prefix(const char *prefix);
+const char *ssl_message_prefix(void);
 
 #define SSL_ABORT(...) ssl_abort_at(__FILE__, __LINE__, __VA_ARGS__)
 #define SSL_ASSERT(cond)                                                                       \

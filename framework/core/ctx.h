@@ -1,6 +1,6 @@
 /* ssl_ctx: everything an op or layer needs, passed explicitly (no hidden globals): the backend and
  * its private state, the activation arena, a reusable workspace, and optional profiling.
- * Rank and world size live in the communicator (later), never in globals. */
+ * Rank and world size live in the communicator, never in globals. */
 #ifndef SSL_CORE_CTX_H
 #define SSL_CORE_CTX_H
 
@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 struct ssl_backend;
+struct ssl_comm;
 
 /* Time buckets for the per-layer breakdown printed by benchmarks. */
 typedef enum {
@@ -35,6 +36,11 @@ typedef struct ssl_ctx {
     void *ws;           /* scratch workspace (im2col, reductions); grows, never shrinks */
     size_t ws_bytes;
     ssl_prof *prof;     /* NULL: no timing */
+    /* Data parallelism: ranks of this replica group (NULL: one rank). Ops that see the global batch
+     * (NT-Xent negatives) use `comm`; BatchNorm in training mode synchronises its statistics over
+     * `bn_comm` (NULL: per-rank statistics). */
+    struct ssl_comm *comm;
+    struct ssl_comm *bn_comm;
 } ssl_ctx;
 
 /* Create a context on the named backend ("cpu"; "cuda" when built). */

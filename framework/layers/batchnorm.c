@@ -1,6 +1,7 @@
 /* Batch normalisation layer (see batchnorm.h). */
 #include "framework/layers/batchnorm.h"
 
+#include "framework/comm/comm.h"
 #include "framework/core/check.h"
 
 void ssl_batchnorm_init(ssl_batchnorm *l, ssl_plan *pl, const char *name, int C, int affine, int relu)
@@ -39,17 +40,18 @@ ssl_tensor ssl_batchnorm_forward(ssl_ctx *c, ssl_batchnorm *l, const ssl_weights
     l->x = x;
     l->mean = ssl_arena_floats(&c->act, (size_t)l->C);
     l->invstd = ssl_arena_floats(&c->act, (size_t)l->C);
-    l->stats = ssl_arena_alloc(&c->act, 2 * (size_t)l->C * sizeof(double));
+    l->stats = ssl_arena_alloc(&c->act, (2 * (size_t)l->C + 1) * sizeof(double));
+    l->comm = train ? c->bn_comm : NULL;
     float *rm = w->buf + l->rmean, *rv = w->buf + l->rvar;
     if (train) {
         c->be->bn_stats(c, l->N, l->C, l->S, x.data, l->stats, l->stats + l->C);
         l->count = (double)l->N * (double)l->S;
-        if (l->sync) {
-            /* sums over all ranks; the count is summed alongside as one more element */
-            l->sync->allreduce_sum(l->sync, c, l->stats, 2 * l->C);
-            double cnt = l->count;
-            l->sync->allreduce_sum(l->sync, c, &cnt, 1);
-            l->count = cnt;
+        if (l->comm && l->comm->world > 1) {
+            /* one all-reduce: the per-rank count rides along as element 2C (ranks may differ) */
+            c->be->sync(c);
+            l->stats[2 * l->C] = l->count;
+            ssl_allreduce(l->comm, l->stats, 2 * (size_t)l->C + 1, SSL_F64, SSL_SUM);
+            l->count = l->stats[2 * l->C];
         }
         SSL_ASSERTF(l->count > 1, "batchnorm: training needs more than one value per channel");
     }
@@ -77,7 +79,10 @@ ssl_tensor ssl_batchnorm_backward(ssl_ctx *c, ssl_batchnorm *l, const ssl_weight
     dx.data = ssl_arena_floats(&c->act, ssl_tensor_numel(dx));
     /* parameter grads from the local sums: the gradient all-reduce averages them later */
     if (w->g && l->affine) c->be->bn_param_grads(c, l->C, sdy, sdyx, w->g + l->gamma, w->g + l->beta);
-    if (l->sync) l->sync->allreduce_sum(l->sync, c, l->stats, 2 * l->C);
+    if (l->comm && l->comm->world > 1) {
+        c->be->sync(c);
+        ssl_allreduce(l->comm, l->stats, 2 * (size_t)l->C, SSL_F64, SSL_SUM);
+    }
     c->be->bn_bwd_data(c, l->N, l->C, l->S, dy.data, l->x.data, l->mean, l->invstd,
                        l->affine ? w->p + l->gamma : NULL, sdy, sdyx, l->count, dx.data);
     ssl_prof_end(c, SSL_PROF_BN_BWD, t0, 0);

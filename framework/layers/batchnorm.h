@@ -1,31 +1,28 @@
 /* Batch normalisation over dim 1 of (N, C, ...) for BatchNorm1d/2d, train and eval modes, affine or
  * not, with an optional fused ReLU (y = relu(bn(x)) in place, as every ResNet conv-bn-relu).
- * Statistics are sums (bn_stats -> bn_finalize) so a synchronised mode can all-reduce them across
- * ranks between the two ops; the hook is `sync` (filled by the comm layer). */
+ * Statistics are sums (bn_stats -> bn_finalize), so synchronised BN (ctx->bn_comm set) all-reduces
+ * (sum, sum of squares, count) between the two ops, and (sum dy, sum dy*xhat) in backward: every
+ * rank then normalises with the global batch's statistics and gets the exact gradient of the
+ * global loss (REFERENCE §10.2a). Affine-parameter grads stay local; the gradient all-reduce sums
+ * them like any other parameter. */
 #ifndef SSL_LAYERS_BATCHNORM_H
 #define SSL_LAYERS_BATCHNORM_H
 
 #include "framework/layers/layer.h"
-
-/* All-reduce (sum) of n doubles across ranks, plus the global sample count; NULL: local stats. */
-typedef struct ssl_bn_sync {
-    void (*allreduce_sum)(struct ssl_bn_sync *s, ssl_ctx *c, double *x, int n);
-    void *ud;
-} ssl_bn_sync;
 
 typedef struct {
     int C, affine, relu;
     float eps, momentum;
     size_t gamma, beta;             /* params (affine) */
     size_t rmean, rvar;             /* buffers */
-    ssl_bn_sync *sync;
     /* saved by forward */
     int train;
+    struct ssl_comm *comm;          /* the bn_comm forward synchronised over (backward uses it too) */
     ssl_tensor x, y;
     int64_t N, S;
     double count;
     float *mean, *invstd;           /* (C) */
-    double *stats;                  /* (2C) device scratch: sums */
+    double *stats;                  /* (2C+1) device scratch: sums, then the count */
 } ssl_batchnorm;
 
 /* torch defaults: eps 1e-5, momentum 0.1; gamma 1, beta 0 (both excluded from wd/adaptation). */

@@ -4,6 +4,7 @@
  *   dQ += G K / (tau nq)    (own rows: the query term) */
 #include "framework/layers/ntxent.h"
 
+#include "framework/comm/comm.h"
 #include "framework/core/check.h"
 
 double ssl_ntxent(ssl_ctx *c, const float *Z, int64_t M, int64_t d, int64_t row0, int64_t nq,
@@ -24,4 +25,20 @@ double ssl_ntxent(ssl_ctx *c, const float *Z, int64_t M, int64_t d, int64_t row0
     c->be->gemm(c, 0, 0, (int)nq, (int)d, (int)M, g, S, (int)M, Z, (int)d, 1.0f, dZ + row0 * d, (int)d);
     ssl_prof_end(c, SSL_PROF_LOSS, t0, 6.0 * nq * M * d);
     return loss_sum / (double)nq;
+}
+
+double ssl_ntxent_global(ssl_ctx *c, struct ssl_comm *comm, const float *z, int64_t m, int64_t d, float tau,
+                         float *dz)
+{
+    SSL_ASSERTF(m % 2 == 0, "ntxent: %lld views is not two per image", (long long)m);
+    if (!comm || comm->world == 1) return ssl_ntxent(c, z, m, d, 0, m, m / 2, tau, dz);
+    const int64_t W = comm->world, M = W * m;
+    float *Z = ssl_arena_floats(&c->act, (size_t)(M * d));
+    float *dZ = ssl_arena_floats(&c->act, (size_t)(M * d));
+    c->be->sync(c);
+    ssl_allgather(comm, z, Z, (size_t)(m * d), SSL_F32);
+    double loss = ssl_ntxent(c, Z, M, d, comm->rank * m, m, m / 2, tau, dZ);
+    c->be->sync(c);
+    ssl_reduce_scatter(comm, dZ, dz, (size_t)(m * d), SSL_F32, SSL_SUM);
+    return loss;
 }

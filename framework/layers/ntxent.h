@@ -16,4 +16,13 @@
 double ssl_ntxent(ssl_ctx *c, const float *Z, int64_t M, int64_t d, int64_t row0, int64_t nq,
                   int64_t half, float tau, float *dZ);
 
+struct ssl_comm;
+
+/* This rank's m = 2B views z (m, d), view-major [view 1 | view 2], against the keys of all ranks:
+ * all-gather Z, ssl_ntxent on this rank's rows, reduce-scatter(SUM) of dZ back to the owners.
+ * dz (m, d) receives d(sum_r L_r)/dz, which the gradient average's 1/W turns into the gradient of
+ * the global loss. Returns L_r. comm NULL or world 1: the single-rank loss, no copies. */
+double ssl_ntxent_global(ssl_ctx *c, struct ssl_comm *comm, const float *z, int64_t m, int64_t d, float tau,
+                         float *dz);
+
 #endif
