@@ -29,6 +29,13 @@ void ssl_ckpt_add(ssl_ckpt *ck, const char *name, float *data, size_t n)
     snprintf(a->name, sizeof a->name, "%s", name);
     a->data = data;
     a->n = n;
+    a->sharded = 0;
+}
+
+void ssl_ckpt_add_sharded(ssl_ckpt *ck, const char *name, float *data, size_t n)
+{
+    ssl_ckpt_add(ck, name, data, n);
+    if (ck->narrays > 0) ck->arrays[ck->narrays - 1].sharded = 1;
 }
 
 static int write_i64_attr(hid_t obj, const char *name, int64_t v)
@@ -109,11 +116,31 @@ static hid_t transfer(const io_group *g)
     return dxpl;
 }
 
-/* Every rank writes the g->rank-th contiguous 1/W of the array (possibly nothing). */
+/* This rank's part of an array in the file: [lo, hi) of `total` elements, and where it starts in
+ * a->data. Replicated arrays are split into W contiguous slices (bandwidth scales with ranks);
+ * sharded ones are each rank's own block. */
+static void part(const io_group *g, const ssl_ckpt_array *a, hsize_t *total, hsize_t *lo, hsize_t *hi, size_t *src)
+{
+    if (a->sharded) {
+        *total = (hsize_t)a->n * (hsize_t)g->world;
+        *lo = (hsize_t)a->n * (hsize_t)g->rank;
+        *hi = *lo + a->n;
+        *src = 0;
+    } else {
+        *total = a->n;
+        *lo = a->n * (hsize_t)g->rank / (hsize_t)g->world;
+        *hi = a->n * (hsize_t)(g->rank + 1) / (hsize_t)g->world;
+        *src = (size_t)*lo;
+    }
+}
+
+/* Every rank writes its part of the array (possibly nothing), collectively. */
 static int write_array(hid_t file, const io_group *g, const ssl_ckpt_array *a)
 {
-    hsize_t dims[1] = {a->n};
-    hsize_t lo = a->n * (hsize_t)g->rank / (hsize_t)g->world, hi = a->n * (hsize_t)(g->rank + 1) / (hsize_t)g->world;
+    hsize_t total, lo, hi;
+    size_t src;
+    part(g, a, &total, &lo, &hi, &src);
+    hsize_t dims[1] = {total};
     hsize_t cnt[1] = {hi - lo}, start[1] = {lo};
     hid_t sp = H5Screate_simple(1, dims, NULL);
     hid_t lcpl = link_props();
@@ -128,7 +155,7 @@ static int write_array(hid_t file, const io_group *g, const ssl_ckpt_array *a)
         H5Sselect_none(mem);
     }
     hid_t dxpl = transfer(g);
-    herr_t st = ds < 0 ? -1 : H5Dwrite(ds, H5T_NATIVE_FLOAT, mem, sp, dxpl, a->data + lo);
+    herr_t st = ds < 0 ? -1 : H5Dwrite(ds, H5T_NATIVE_FLOAT, mem, sp, dxpl, a->data + src);
     H5Pclose(dxpl);
     if (ds >= 0) H5Dclose(ds);
     H5Sclose(mem);
@@ -299,15 +326,23 @@ static int load_unlocked(ssl_ckpt *ck, const char *path, char *err, size_t errle
         if (ds < 0) FAIL("%s: cannot open dataset '%s'", path, a->name);
         hid_t sp = H5Dget_space(ds);
         hssize_t n = H5Sget_simple_extent_npoints(sp);
-        H5Sclose(sp);
-        if (n != (hssize_t)a->n) {
+        hsize_t want = a->sharded ? (hsize_t)a->n * (hsize_t)g.world : a->n;
+        if (n != (hssize_t)want) {
+            H5Sclose(sp);
             H5Dclose(ds);
-            FAIL("%s: dataset '%s' has %lld values, the model needs %zu (different model or "
-                 "config?)", path, a->name, (long long)n, a->n);
+            FAIL("%s: dataset '%s' has %lld values, %s %llu (different model or config?)", path, a->name,
+                 (long long)n, a->sharded ? "these ranks together need" : "the model needs",
+                 (unsigned long long)want);
         }
+        /* replicated: every rank reads all of it; sharded: its own block */
+        hsize_t start[1] = {a->sharded ? (hsize_t)a->n * (hsize_t)g.rank : 0}, cnt[1] = {a->n};
+        hid_t mem = H5Screate_simple(1, cnt, NULL);
+        H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, cnt, NULL);
         hid_t dxpl = transfer(&g);
-        herr_t st = H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, dxpl, a->data);
+        herr_t st = H5Dread(ds, H5T_NATIVE_FLOAT, mem, sp, dxpl, a->data);
         H5Pclose(dxpl);
+        H5Sclose(mem);
+        H5Sclose(sp);
         H5Dclose(ds);
         if (st < 0) FAIL("%s: cannot read dataset '%s' (truncated file?)", path, a->name);
     }

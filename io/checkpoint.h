@@ -22,7 +22,9 @@
 typedef struct {
     char name[48];  /* dataset name, e.g. "params", "optim/m" */
     float *data;    /* host memory: written from on save, read into on load */
-    size_t n;
+    size_t n;       /* elements in data */
+    int sharded;    /* 0: replicated (every rank holds all n); 1: this rank's block of a global
+                       array of world * n elements, in rank order (e.g. a sharded MoCo queue) */
 } ssl_ckpt_array;
 
 struct ssl_comm;
@@ -42,6 +44,9 @@ typedef struct {
 } ssl_ckpt;
 
 void ssl_ckpt_add(ssl_ckpt *ck, const char *name, float *data, size_t n);
+/* A per-rank block of one global dataset: saved at offset rank * n; loaded the same way, so a job
+ * with another rank count re-shards it (the global size must equal world * n then). */
+void ssl_ckpt_add_sharded(ssl_ckpt *ck, const char *name, float *data, size_t n);
 
 /* Save to dir/ckpt-<step>.h5 atomically, then delete all but the newest `keep` (keep <= 0: all) and
  * any .tmp left by an interrupted save. Collective over ck->comm.

@@ -113,6 +113,7 @@ typedef struct {
 } ssl_config_checkpoint;
 
 typedef struct {
+    int train_limit;
     ssl_config_ints knn_k;
     double knn_temperature;
     int knn_every_epochs;

@@ -111,6 +111,8 @@ static const ssl_config_key schema[] = {
     I(checkpoint, keep, "3", 0, NOMAX, "newest checkpoints kept (0 = all)"),
     B(checkpoint, resume, "true", "resume from the newest complete checkpoint of the run"),
 
+    I(eval, train_limit, "0", 0, NOMAX,
+      "training samples whose features form the kNN bank and probe set (0 = all, not just data.limit)"),
     IL(eval, knn_k, "[20, 200]", 1, SSL_CONFIG_LIST_MAX, 1, NOMAX, 0, "kNN neighbour counts"),
     F(eval, knn_temperature, "0.07", 0, NOMAX, LO_OPEN, "kNN vote weighting temperature"),
     I(eval, knn_every_epochs, "0", 0, NOMAX, "epochs between kNN evaluations, training (0 = off)"),

@@ -1,6 +1,6 @@
 /* `sslrun eval CONFIG.yaml [k=v ...] [--ckpt PATH] [--random-init] [--raw-pixels]`: frozen-feature
- * evaluation of a pretrained encoder. Features of the train split (first data.limit samples when
- * set) and the test split are extracted once (eval-mode BN, the image resized to the model input and
+ * evaluation of a pretrained encoder. Features of the train split (all of it, as DINO's eval_knn,
+ * or the first eval.train_limit samples) and the test split are extracted once (eval-mode BN, the image resized to the model input and
  * normalised), then weighted kNN (DINO's eval_knn) and a linear probe run on them. Results go to the
  * terminal and RUN_DIR/eval.json. --random-init and --raw-pixels give the two baselines. */
 #include "framework/core/check.h"
@@ -125,7 +125,7 @@ int ssl_cmd_eval(int argc, char **argv)
         what = ckpt;
     }
     double t0 = ssl_now();
-    if (ssl_extract_features(&s, cfg.data.train, cfg.data.limit, raw, &tr, err, sizeof err) ||
+    if (ssl_extract_features(&s, cfg.data.train, cfg.eval.train_limit, raw, &tr, err, sizeof err) ||
         ssl_extract_features(&s, cfg.data.test, 0, raw, &te, err, sizeof err))
         goto out;
     printf("features (%s): %lld train, %lld test, dim %d, %.1f s\n", what, (long long)tr.n, (long long)te.n,

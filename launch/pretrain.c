@@ -118,7 +118,7 @@ static int knn_monitor(trainer *t, int64_t step, int64_t epoch, char *err, size_
     double top1[8] = {0};
     double t0 = ssl_now();
     t->s.ctx.prof = NULL; /* not part of the step breakdown */
-    int rc = ssl_extract_features(&t->s, t->s.cfg.data.train, t->s.cfg.data.limit, 0, &tr, err, errlen);
+    int rc = ssl_extract_features(&t->s, t->s.cfg.data.train, t->s.cfg.eval.train_limit, 0, &tr, err, errlen);
     if (!rc) rc = ssl_extract_features(&t->s, t->s.cfg.data.test, 0, 0, &te, err, errlen);
     if (!rc) rc = ssl_eval_knn(&t->s, &tr, &te, top1, err, errlen);
     if (!rc) {

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Faults across ranks: a rank that stops responding (SIGSTOP) makes the others' watchdog report the
+# stalled collective by name and end the job (non-zero exit) instead of hanging the allocation;
+# a config error is reported once (rank 0) and every rank exits 2 before any collective.
+source "$(dirname "$0")/common.sh"
+: "${MPIEXEC:?set MPIEXEC to mpirun}"
+need_fmnist
+write_config
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+
+# 1. a hung rank
+"$MPIEXEC" --oversubscribe -np 2 "$SSLRUN" "$WORK/tiny.yaml" run.name=hang schedule.epochs=200 comm.timeout_s=2 \
+  >"$WORK/h.log" 2>&1 &
+pid=$!
+for _ in $(seq 600); do grep -q '"step":3' "$WORK/runs/hang/metrics.jsonl" 2>/dev/null && break; sleep 0.1; done
+victim=$(pgrep -f "run.name=hang" | while read -r p; do [ "$p" != "$pid" ] && [ "$(ps -o comm= -p "$p")" = sslrun ] && echo "$p"; done | tail -1)
+[ -n "$victim" ] || fail "no rank process found"
+kill -STOP "$victim"
+rc=0
+for _ in $(seq 300); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+if kill -0 $pid 2>/dev/null; then kill -CONT "$victim"; kill -9 $pid; fail "the job still hangs 30 s after a rank stopped"; fi
+wait $pid || rc=$?
+[ $rc != 0 ] || fail "a hung rank ended the job with exit 0"
+grep -qE "rank [01]: (allreduce|allgather|reduce_scatter|broadcast|barrier) of [0-9]+ bytes \(collective #[0-9]+\) stalled" "$WORK/h.log" \
+  || { cat "$WORK/h.log"; fail "no watchdog report naming the collective"; }
+
+# 2. a config error: one message, exit 2, nothing hangs
+rc=0; "$MPIEXEC" --oversubscribe -np 2 "$SSLRUN" "$WORK/tiny.yaml" optim.lerning_rate=1 >"$WORK/c.log" 2>&1 || rc=$?
+[ $rc != 0 ] || fail "bad config accepted"
+[ "$(grep -c "did you mean 'optim.lr'" "$WORK/c.log")" = 1 ] || { cat "$WORK/c.log"; fail "expected the config error exactly once"; }
+echo "mpi faults: all checks passed"
