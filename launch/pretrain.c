@@ -248,7 +248,8 @@ int ssl_cmd_pretrain(int argc, char **argv)
         fprintf(stderr, "usage: sslrun CONFIG.yaml [section.key=value ...]\n");
         return 2;
     }
-    ssl_comm *comm = ssl_comm_mpi_world(NULL, NULL);
+    /* one process started by hand needs no MPI (and pays no MPI_Init) */
+    ssl_comm *comm = ssl_comm_mpi_launched() ? ssl_comm_mpi_world(NULL, NULL) : ssl_comm_local();
     job_comm = comm;
     char prefix[32] = "";
     if (comm->world > 1) {

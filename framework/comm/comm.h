@@ -69,6 +69,9 @@ ssl_comm *ssl_comm_local(void);
 /* MPI: initialise MPI if needed (MPI_THREAD_FUNNELED), wrap MPI_COMM_WORLD. Returns NULL when this
  * sslrun was built without MPI. Rank layout (node-local rank) from MPI_Comm_split_type SHARED. */
 ssl_comm *ssl_comm_mpi_world(int *argc, char ***argv);
+/* 1 when this process was started by an MPI launcher (mpirun/mpiexec, srun with PMI/PMIx): a job
+ * that is not gets the world-1 communicator and never initialises MPI. SSLRUN_MPI=1 forces MPI. */
+int ssl_comm_mpi_launched(void);
 /* MPI_COMM_SELF wrapped: a world-1 communicator whose MPI handle parallel HDF5 can use. */
 ssl_comm *ssl_comm_mpi_self(void);
 /* The MPI_Comm behind c (written to *out, which must point at an MPI_Comm); 0, or -1 if c is not an

@@ -8,6 +8,7 @@
 
 #include <mpi.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -196,6 +197,17 @@ ssl_comm *ssl_comm_mpi_world(int *argc, char ***argv)
     /* errors come back as codes so they are reported with the rank, not by MPI's default handler */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     return wrap(MPI_COMM_WORLD, 0);
+}
+
+int ssl_comm_mpi_launched(void)
+{
+    static const char *const vars[] = {"SSLRUN_MPI", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE",
+                                       "MV2_COMM_WORLD_SIZE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v && strcmp(v, "0") != 0) return 1;
+    }
+    return 0;
 }
 
 ssl_comm *ssl_comm_mpi_self(void)

@@ -12,6 +12,8 @@ source "$(dirname "$0")/common.sh"
 need_fmnist
 write_config
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+# sanitized builds: no leak detection in MPI processes (see tests/CMakeLists.txt)
+if [ -n "${SSL_MPI_SAN_ENV:-}" ]; then export "${SSL_MPI_SAN_ENV?}"; fi
 mpi() { local np=$1; shift; "$MPIEXEC" --oversubscribe -np "$np" -x SSL_FAULT_CKPT_KILL_RANK "$SSLRUN" "$WORK/tiny.yaml" "$@"; }
 export SSL_FAULT_CKPT_KILL_RANK=
 
