@@ -217,8 +217,8 @@ static void print_breakdown(trainer *t)
         if (l > 4 && !strcmp(nm + l - 4, " fwd")) fwd += t->prof.seconds[b];
         if (l > 4 && !strcmp(nm + l - 4, " bwd")) bwd += t->prof.seconds[b];
     }
-    double instep = c->stats.seconds[SSL_COLL_ALLGATHER] + c->stats.seconds[SSL_COLL_REDUCE_SCATTER] +
-                    c->stats.seconds[SSL_COLL_ALLREDUCE] - t->times.grad_comm;
+    double instep = fmax(0.0, c->stats.seconds[SSL_COLL_ALLGATHER] + c->stats.seconds[SSL_COLL_REDUCE_SCATTER] +
+                                  c->stats.seconds[SSL_COLL_ALLREDUCE] - t->times.grad_comm);
     mine[0] = t->times.data / n;
     mine[1] = fwd / n;
     mine[2] = bwd / n;
