@@ -430,7 +430,6 @@ done:
     goto out;
 out_nan:
     /* every rank saw the same global loss: stop together, rank 0 reports */
-    if (!rank0) err[0] = 0;
     rc = 1;
     if (rank0) fprintf(stderr, "%ssslrun: %s\n", tty ? "\n" : "", err);
     goto cleanup;

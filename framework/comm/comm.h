@@ -72,8 +72,6 @@ ssl_comm *ssl_comm_mpi_world(int *argc, char ***argv);
 /* 1 when this process was started by an MPI launcher (mpirun/mpiexec, srun with PMI/PMIx): a job
  * that is not gets the world-1 communicator and never initialises MPI. SSLRUN_MPI=1 forces MPI. */
 int ssl_comm_mpi_launched(void);
-/* MPI_COMM_SELF wrapped: a world-1 communicator whose MPI handle parallel HDF5 can use. */
-ssl_comm *ssl_comm_mpi_self(void);
 /* The MPI_Comm behind c (written to *out, which must point at an MPI_Comm); 0, or -1 if c is not an
  * MPI communicator. Lets io/ open files with the MPI-IO driver without the comm API knowing HDF5. */
 int ssl_comm_mpi_handle(const ssl_comm *c, void *out);

@@ -210,14 +210,6 @@ int ssl_comm_mpi_launched(void)
     return 0;
 }
 
-ssl_comm *ssl_comm_mpi_self(void)
-{
-    int init = 0;
-    MPI_Initialized(&init);
-    SSL_ASSERTF(init, "ssl_comm_mpi_self: MPI is not initialised");
-    return wrap(MPI_COMM_SELF, 0);
-}
-
 int ssl_comm_mpi_handle(const ssl_comm *c, void *out)
 {
     if (!c || c->ops != &mpi_ops) return -1;
