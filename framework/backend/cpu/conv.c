@@ -204,7 +204,11 @@ void ssl_cpu_conv2d_bwd_filter_im2col(ssl_ctx *c, const ssl_conv_shape *s, const
  *   150 / 125 / 126), oneDNN plain from 8x8 to 16x16 and for 1x1 (1x1 64->256 at 32x32:
  *   124 / 153 / 116), blocked for 3x3+ kernels on >= 32x32 outputs (3x3 64->64: 59 / 62 / 85).
  * Over a ResNet-18 small-stem step this rule spends 3.15 s in convolutions, against 3.12 s for
- * the best of the three per layer, 3.22 s blocked only, 4.08 s plain only, 4.77 s im2col only. */
+ * the best of the three per layer, 3.22 s blocked only, 4.08 s plain only, 4.77 s im2col only.
+ * Where oneDNN runs AVX-512 (2-core Xeon with AVX-512/AMX, oneDNN 2.6, "jit:avx512_core"), its
+ * blocked backward-filter kernels also win on 8x8 and 16x16 outputs: 3x3 256->256 at 8x8
+ * 39.8 / 35.1 / 27.0 ms (im2col / plain / blocked), so 3x3+ backward filter goes blocked above
+ * 4x4 outputs; 1x1 stays plain (1x1 64->256 at 32x32: 24.8 / 18.3 / 28.0 ms). */
 static ssl_cpu_conv_algo pick(ssl_ctx *c, const ssl_conv_shape *s, int dir)
 {
     const ssl_cpu_state *st = c->be_state;
@@ -218,7 +222,7 @@ static ssl_cpu_conv_algo pick(ssl_ctx *c, const ssl_conv_shape *s, int dir)
         blocked = s->C >= 8 && (s->stride == 1 || (s->R > 1 && pq >= 256));
     } else {
         if (pq <= 16) return SSL_CPU_CONV_IM2COL;
-        blocked = s->R > 1 && pq >= 1024;
+        blocked = s->R > 1 && (st->avx512 || pq >= 1024);
     }
     return blocked ? SSL_CPU_CONV_DNNL_BLOCKED : SSL_CPU_CONV_DNNL_PLAIN;
 }

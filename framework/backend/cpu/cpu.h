@@ -74,6 +74,7 @@ typedef enum {
 struct ssl_cpu_conv_cache;
 typedef struct ssl_cpu_state {
     ssl_cpu_conv_algo conv_algo;
+    int avx512; /* oneDNN runs AVX-512 kernels here: its blocked kernels move the measured rule */
     struct ssl_cpu_conv_cache *conv; /* oneDNN engine, stream and primitive cache; lazily made */
 } ssl_cpu_state;
 

@@ -3,6 +3,7 @@
 #include "framework/backend/cpu/cpu.h"
 #include "framework/core/check.h"
 
+#include <dnnl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,8 @@ void ssl_cpu_ctx_init(ssl_ctx *c)
         st->conv_algo = SSL_CPU_CONV_DNNL_PLAIN;
     else if (strcmp(e, "dnnl_blocked") == 0) st->conv_algo = SSL_CPU_CONV_DNNL_BLOCKED;
     else SSL_ABORT("SSL_CONV='%s': expected auto, im2col, dnnl, dnnl_plain or dnnl_blocked", e);
+    const unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+    st->avx512 = (isa & (unsigned)dnnl_cpu_isa_avx512_core) == (unsigned)dnnl_cpu_isa_avx512_core;
     c->be_state = st;
 }
 
