@@ -85,10 +85,11 @@ typedef struct ssl_backend {
     /* Local per-channel sum and sum of squares, accumulated in double, written as double. */
     void (*bn_stats)(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *x, double *sum,
                      double *sumsq);
-    /* y = (x - mean) * invstd * gamma + beta; gamma/beta NULL means non-affine. */
+    /* y = (x - mean) * invstd * gamma + beta; gamma/beta NULL means non-affine; relu != 0 clamps
+     * y at 0 in the same pass (BN+ReLU is most of a ResNet's elementwise traffic). */
     void (*bn_apply)(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *x,
                      const float *mean, const float *invstd, const float *gamma,
-                     const float *beta, float *y);
+                     const float *beta, int relu, float *y);
     /* Local per-channel sum(dy) and sum(dy * xhat), in double. */
     void (*bn_bwd_stats)(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy,
                          const float *x, const float *mean, const float *invstd, double *sum_dy,

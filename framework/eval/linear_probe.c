@@ -152,7 +152,7 @@ int ssl_linear_probe_ex(ssl_ctx *c, const float *train, const int32_t *ytrain, i
             if (s0 == 0) lr_e = lr_t;
             be->upload(idx, perm + s0, (size_t)nb * sizeof(int32_t));
             be->gather_rows(c, nb, D, idx, train, xraw);
-            be->bn_apply(c, nb, D, 1, xraw, mean, invstd, NULL, NULL, xb);
+            be->bn_apply(c, nb, D, 1, xraw, mean, invstd, NULL, NULL, 0, xb);
             /* logits (nb, C) = xb (nb, D) @ W^T + bias */
             be->gemm(c, 0, 1, nb, C, D, 1.0f, xb, D, W, D, 0.0f, logits, C);
             be->bias_add(c, nb, C, 1, bias, logits);
@@ -181,7 +181,7 @@ int ssl_linear_probe_ex(ssl_ctx *c, const float *train, const int32_t *ytrain, i
     int64_t correct = 0;
     for (int64_t r0 = 0; r0 < ntest && !diverged; r0 += B) {
         int nr = (int)(ntest - r0 < B ? ntest - r0 : B);
-        be->bn_apply(c, nr, D, 1, test + r0 * D, mean, invstd, NULL, NULL, xb);
+        be->bn_apply(c, nr, D, 1, test + r0 * D, mean, invstd, NULL, NULL, 0, xb);
         be->gemm(c, 0, 1, nr, C, D, 1.0f, xb, D, W, D, 0.0f, logits, C);
         be->bias_add(c, nr, C, 1, bias, logits);
         be->download(host_bc, logits, (size_t)nr * (size_t)C * sizeof(float));

@@ -58,7 +58,7 @@ static double bn_loss(void *p)
         u->invstd[c] = (float)(1.0 / sqrt(var + BN_EPS));
     }
     C.be->bn_apply(&C, u->N, u->ch, u->S, u->x, u->mean, u->invstd, u->affine ? u->gamma : NULL,
-                   u->affine ? u->beta : NULL, u->y);
+                   u->affine ? u->beta : NULL, 0, u->y);
     return ssl_test_dot(u->y, u->r, (size_t)(u->N * u->ch * u->S));
 }
 
@@ -116,6 +116,13 @@ static void test_bn(int64_t N, int64_t ch, int64_t S, int affine)
     SSL_EXPECT(ok, "bn_stats %s: sums differ from the double reference", tag);
     snprintf(what, sizeof what, "bn fwd %s", tag);
     ssl_test_close(what, u.y, want, n, 2e-5, 2e-5);
+    /* fused ReLU: the same values clamped at 0 (about half of them here) */
+    float *yr = malloc(n * sizeof(float));
+    C.be->bn_apply(&C, N, ch, S, u.x, u.mean, u.invstd, affine ? u.gamma : NULL,
+                   affine ? u.beta : NULL, 1, yr);
+    for (size_t j = 0; j < n; j++) want[j] = want[j] > 0 ? want[j] : 0;
+    snprintf(what, sizeof what, "bn fwd + relu %s", tag);
+    ssl_test_close(what, yr, want, n, 2e-5, 2e-5);
 
     /* backward composite */
     double *sdy = malloc(nc * sizeof(double)), *sdx = malloc(nc * sizeof(double));
@@ -124,6 +131,7 @@ static void test_bn(int64_t N, int64_t ch, int64_t S, int affine)
     C.be->bn_bwd_stats(&C, N, ch, S, u.r, u.x, u.mean, u.invstd, sdy, sdx);
     C.be->bn_bwd_data(&C, N, ch, S, u.r, u.x, u.mean, u.invstd, affine ? u.gamma : NULL, sdy, sdx,
                       count, dx);
+    free(yr);
     ok = 1;
     for (int64_t c = 0; c < ch; c++) {
         double s = 0, sx = 0;

@@ -31,7 +31,7 @@ void ssl_cpu_gelu_bwd(ssl_ctx *c, size_t n, const float *x, const float *dy, flo
 void ssl_cpu_bias_add(ssl_ctx *c, int64_t outer, int64_t C, int64_t inner, const float *b, float *y);
 void ssl_cpu_bias_grad(ssl_ctx *c, int64_t outer, int64_t C, int64_t inner, const float *dy, float *db);
 void ssl_cpu_bn_stats(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *x, double *sum, double *sumsq);
-void ssl_cpu_bn_apply(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *x, const float *mean, const float *invstd, const float *gamma, const float *beta, float *y);
+void ssl_cpu_bn_apply(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *x, const float *mean, const float *invstd, const float *gamma, const float *beta, int relu, float *y);
 void ssl_cpu_bn_bwd_stats(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy, const float *x, const float *mean, const float *invstd, double *sum_dy, double *sum_dy_xhat);
 void ssl_cpu_bn_bwd_data(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy, const float *x, const float *mean, const float *invstd, const float *gamma, const double *sum_dy, const double *sum_dy_xhat, double count, float *dx);
 void ssl_cpu_maxpool_fwd(ssl_ctx *c, int N, int C, int H, int W, int k, int stride, int pad, int P, int Q, const float *x, float *y, int32_t *idx);

@@ -61,9 +61,27 @@ void ssl_cpu_bn_stats(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *
     }
 }
 
+/* One (x - m) * k + b run, clamped at 0 when relu != 0: always inlined with constant relu/step so
+ * each loop vectorises without a per-element branch. */
+SSL_VINLINE void bn_apply_run(int64_t n, const float *x, const float *m, const float *k,
+                              const float *b, int step, int relu, float *y)
+{
+    /* step 0: scalar m/k/b for the whole run (S > 1); step 1: per-element vectors (S == 1) */
+    if (relu) {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) {
+            float v = (x[i] - m[i * step]) * k[i * step] + b[i * step];
+            y[i] = v > 0.0f ? v : 0.0f;
+        }
+    } else {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) y[i] = (x[i] - m[i * step]) * k[i * step] + b[i * step];
+    }
+}
+
 void ssl_cpu_bn_apply(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *x,
                       const float *mean, const float *invstd, const float *gamma,
-                      const float *beta, float *y)
+                      const float *beta, int relu, float *y)
 {
     (void)c;
     /* y = (x - mean) * k + b with k = invstd * gamma, b = beta; not x * k + (beta - mean * k),
@@ -83,10 +101,8 @@ void ssl_cpu_bn_apply(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *
                     m[j] = mean[c0 + j];
                 }
                 for (int64_t n = n0; n < n1; n++) {
-                    const float *xr = x + n * C + c0;
-                    float *yr = y + n * C + c0;
-#pragma omp simd
-                    for (int64_t j = 0; j < w; j++) yr[j] = (xr[j] - m[j]) * k[j] + b[j];
+                    if (relu) bn_apply_run(w, x + n * C + c0, m, k, b, 1, 1, y + n * C + c0);
+                    else bn_apply_run(w, x + n * C + c0, m, k, b, 1, 0, y + n * C + c0);
                 }
             }
         return;
@@ -98,8 +114,8 @@ void ssl_cpu_bn_apply(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *
             float m = mean[ch], b = beta ? beta[ch] : 0.0f;
             const float *xp = x + (n * C + ch) * S;
             float *yp = y + (n * C + ch) * S;
-#pragma omp simd
-            for (int64_t i = 0; i < S; i++) yp[i] = (xp[i] - m) * k + b;
+            if (relu) bn_apply_run(S, xp, &m, &k, &b, 0, 1, yp);
+            else bn_apply_run(S, xp, &m, &k, &b, 0, 0, yp);
         }
 }
 
