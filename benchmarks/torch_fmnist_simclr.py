@@ -98,6 +98,7 @@ def main():
     ap.add_argument("--tau", type=float, default=0.1)
     ap.add_argument("--warmup", type=float, default=0.5, help="warmup epochs")
     ap.add_argument("--lr", type=float, default=2e-3, help="AdamW peak lr")
+    ap.add_argument("--seed", type=int, default=0, help="torch.manual_seed (sslrun: run.seed)")
     ap.add_argument("--jitter", type=float, default=1.0, help="ColorJitter brightness = contrast")
     ap.add_argument("--proj-hidden", type=int, default=512)
     ap.add_argument("--proj-dim", type=int, default=128)
@@ -105,7 +106,7 @@ def main():
                     help="leave torch's default conv init (sslrun and torchvision use kaiming-normal fan-out)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     xall, yall = idx("train-images-idx3-ubyte.gz", True), idx("train-labels-idx1-ubyte.gz", False)
     xtr, ytr = xall[:args.limit], yall[:args.limit]
     xte, yte = idx("t10k-images-idx3-ubyte.gz", True), idx("t10k-labels-idx1-ubyte.gz", False)
