@@ -60,7 +60,8 @@ ssl_tensor ssl_batchnorm_forward(ssl_ctx *c, ssl_batchnorm *l, const ssl_weights
     ssl_tensor y = x;
     y.data = ssl_arena_floats(&c->act, ssl_tensor_numel(x));
     c->be->bn_apply(c, l->N, l->C, l->S, x.data, l->mean, l->invstd,
-                    l->affine ? w->p + l->gamma : NULL, l->affine ? w->p + l->beta : NULL, l->relu, y.data);
+                    l->affine ? w->p + l->gamma : NULL, l->affine ? w->p + l->beta : NULL, l->relu,
+                    y.data);
     l->y = y;
     ssl_prof_end(c, SSL_PROF_BN_FWD, t0, 0);
     return y;

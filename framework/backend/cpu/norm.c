@@ -61,31 +61,15 @@ void ssl_cpu_bn_stats(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *
     }
 }
 
-/* One (x - m) * k + b run, clamped at 0 when relu != 0: always inlined with constant relu/step so
- * each loop vectorises without a per-element branch. */
-SSL_VINLINE void bn_apply_run(int64_t n, const float *x, const float *m, const float *k,
-                              const float *b, int step, int relu, float *y)
-{
-    /* step 0: scalar m/k/b for the whole run (S > 1); step 1: per-element vectors (S == 1) */
-    if (relu) {
-#pragma omp simd
-        for (int64_t i = 0; i < n; i++) {
-            float v = (x[i] - m[i * step]) * k[i * step] + b[i * step];
-            y[i] = v > 0.0f ? v : 0.0f;
-        }
-    } else {
-#pragma omp simd
-        for (int64_t i = 0; i < n; i++) y[i] = (x[i] - m[i * step]) * k[i * step] + b[i * step];
-    }
-}
-
 void ssl_cpu_bn_apply(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *x,
                       const float *mean, const float *invstd, const float *gamma,
                       const float *beta, int relu, float *y)
 {
     (void)c;
     /* y = (x - mean) * k + b with k = invstd * gamma, b = beta; not x * k + (beta - mean * k),
-     * which cancels when |mean| >> std */
+     * which cancels when |mean| >> std. The fused ReLU is a clamp at lo (-inf: none), written
+     * `v < lo ? lo : v` so one loop serves both and a NaN still reaches the loss check. */
+    const float lo = relu ? 0.0f : -INFINITY;
     if (S == 1) {
         /* Tiles of ROW_BLOCK rows x COL_BLOCK channels; coefficients once per tile. */
         int64_t nrb = (N + ROW_BLOCK - 1) / ROW_BLOCK, ncb = (C + COL_BLOCK - 1) / COL_BLOCK;
@@ -101,8 +85,13 @@ void ssl_cpu_bn_apply(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *
                     m[j] = mean[c0 + j];
                 }
                 for (int64_t n = n0; n < n1; n++) {
-                    if (relu) bn_apply_run(w, x + n * C + c0, m, k, b, 1, 1, y + n * C + c0);
-                    else bn_apply_run(w, x + n * C + c0, m, k, b, 1, 0, y + n * C + c0);
+                    const float *xr = x + n * C + c0;
+                    float *yr = y + n * C + c0;
+#pragma omp simd
+                    for (int64_t j = 0; j < w; j++) {
+                        float v = (xr[j] - m[j]) * k[j] + b[j];
+                        yr[j] = v < lo ? lo : v;
+                    }
                 }
             }
         return;
@@ -114,8 +103,11 @@ void ssl_cpu_bn_apply(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *
             float m = mean[ch], b = beta ? beta[ch] : 0.0f;
             const float *xp = x + (n * C + ch) * S;
             float *yp = y + (n * C + ch) * S;
-            if (relu) bn_apply_run(S, xp, &m, &k, &b, 0, 1, yp);
-            else bn_apply_run(S, xp, &m, &k, &b, 0, 0, yp);
+#pragma omp simd
+            for (int64_t i = 0; i < S; i++) {
+                float v = (xp[i] - m) * k + b;
+                yp[i] = v < lo ? lo : v;
+            }
         }
 }
 
