@@ -3,6 +3,7 @@
 #include "io/checkpoint.h"
 
 #include "framework/comm/comm.h"
+#include "framework/core/version.h"
 #include "io/h5lock.h"
 
 #include <dirent.h>
@@ -57,18 +58,32 @@ static int read_i64_attr(hid_t obj, const char *name, int64_t *v)
     return st < 0 ? -1 : 0;
 }
 
-/* Created by all ranks (collective), written by rank 0 alone (independent transfer). */
-static int write_string(hid_t file, int rank, const char *name, const char *text)
+static int write_str_attr(hid_t obj, const char *name, const char *text)
 {
     hid_t t = H5Tcopy(H5T_C_S1);
     H5Tset_size(t, strlen(text) + 1);
     hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t ds = H5Dcreate2(file, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t st = ds < 0 ? -1 : rank ? 0 : H5Dwrite(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, text);
-    if (ds >= 0) H5Dclose(ds);
+    hid_t at = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t st = at < 0 ? -1 : H5Awrite(at, t, text);
+    if (at >= 0) H5Aclose(at);
     H5Sclose(sp);
     H5Tclose(t);
     return st < 0 ? -1 : 0;
+}
+
+/* The innermost message on HDF5's error stack ("data error detected by Fletcher32 checksum",
+ * "truncated file: eof = ...", ...): the reason a read failed, in HDF5's words. */
+static herr_t innermost(unsigned n, const H5E_error2_t *e, void *data)
+{
+    if (n == 0 && e->desc) snprintf((char *)data, 200, "%s", e->desc);
+    return 0;
+}
+
+static const char *h5_reason(char *buf)
+{
+    buf[0] = 0;
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost, buf);
+    return buf[0] ? buf : "no detail from HDF5";
 }
 
 /* Create intermediate groups for "a/b" names. */
@@ -81,7 +96,7 @@ static hid_t link_props(void)
 
 /* How this process takes part in a file operation: alone (serial driver), or rank `rank` of `world`
  * through the MPI-IO driver. */
-typedef struct {
+typedef struct io_group_s {
     int rank, world, mpi;
     MPI_Comm comm;
 } io_group;
@@ -100,6 +115,10 @@ static io_group group_of(struct ssl_comm *c)
 static hid_t file_access(const io_group *g)
 {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    /* the 1.8 object format checksums the superblock and every object header, so a flipped byte
+     * in metadata is detected on open as the Fletcher-32 filter detects one in data (h5py >= 2
+     * reads it) */
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
     if (g->mpi) {
         H5Pset_fapl_mpio(fapl, g->comm, MPI_INFO_NULL);
         H5Pset_all_coll_metadata_ops(fapl, 1);
@@ -114,6 +133,35 @@ static hid_t transfer(const io_group *g)
     hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
     if (g->mpi) H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE);
     return dxpl;
+}
+
+/* A text as a one-element fixed-length string dataset, chunked so that Fletcher-32 covers it too
+ * (h5py: f["config"][0].decode()). Created by all ranks (collective), written by rank 0 alone. */
+static int write_string(hid_t file, const io_group *g, const char *name, const char *text)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, strlen(text) + 1);
+    hsize_t one[1] = {1};
+    hid_t sp = H5Screate_simple(1, one, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 1, one);
+    H5Pset_fletcher32(dcpl);
+    hid_t ds = H5Dcreate2(file, name, t, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    hid_t mem = H5Screate_simple(1, one, NULL);
+    if (g->rank) {
+        H5Sselect_none(sp);
+        H5Sselect_none(mem);
+    }
+    /* filtered datasets take only collective writes in parallel HDF5 */
+    hid_t dxpl = transfer(g);
+    herr_t st = ds < 0 ? -1 : H5Dwrite(ds, t, mem, sp, dxpl, text);
+    H5Pclose(dxpl);
+    if (ds >= 0) H5Dclose(ds);
+    H5Sclose(mem);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    H5Tclose(t);
+    return st < 0 ? -1 : 0;
 }
 
 /* This rank's part of an array in the file: [lo, hi) of `total` elements, and where it starts in
@@ -135,7 +183,7 @@ static void part(const io_group *g, const ssl_ckpt_array *a, hsize_t *total, hsi
 }
 
 /* Every rank writes its part of the array (possibly nothing), collectively. */
-static int write_array(hid_t file, const io_group *g, const ssl_ckpt_array *a)
+static int write_array(hid_t file, const io_group *g, const ssl_ckpt_array *a, int checksum)
 {
     hsize_t total, lo, hi;
     size_t src;
@@ -146,6 +194,12 @@ static int write_array(hid_t file, const io_group *g, const ssl_ckpt_array *a)
     hid_t lcpl = link_props();
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER); /* every byte is written: no fill pass first */
+    if (total > 0 && checksum) {
+        /* chunks carry a Fletcher-32 checksum, verified by every reader (sslrun, h5py, h5dump) */
+        hsize_t chunk[1] = {total < SSL_CKPT_CHUNK ? total : SSL_CKPT_CHUNK};
+        H5Pset_chunk(dcpl, 1, chunk);
+        H5Pset_fletcher32(dcpl);
+    }
     hid_t ds = H5Dcreate2(file, a->name, H5T_IEEE_F32LE, sp, lcpl, dcpl, H5P_DEFAULT);
     hid_t mem = H5Screate_simple(1, cnt[0] ? cnt : dims, NULL);
     if (cnt[0]) {
@@ -256,15 +310,18 @@ static int save_unlocked(const ssl_ckpt *ck, const char *dir, int keep, char *er
     if (write_i64_attr(f, "version", SSL_CKPT_VERSION) || write_i64_attr(f, "step", ck->step) ||
         write_i64_attr(f, "epoch", ck->epoch) || write_i64_attr(f, "epoch_step", ck->epoch_step) ||
         write_i64_attr(f, "world_size", ck->world_size) || write_i64_attr(f, "in_chans", ck->in_chans) ||
-        write_i64_attr(f, "seed", (int64_t)ck->seed))
+        write_i64_attr(f, "seed", (int64_t)ck->seed) || write_str_attr(f, "sslrun_version", ssl_version) ||
+        write_str_attr(f, "git_commit", ssl_git_commit))
         FAIL("%s: cannot write attributes", tmp);
     for (int i = 0; i < ck->narrays; i++)
-        if (write_array(f, &g, &ck->arrays[i])) FAIL("%s: cannot write dataset '%s'", tmp, ck->arrays[i].name);
+        if (write_array(f, &g, &ck->arrays[i], !ck->no_checksum)) FAIL("%s: cannot write dataset '%s'", tmp, ck->arrays[i].name);
     fault_point(&g);
-    if (ck->config_yaml && write_string(f, g.rank, "config", ck->config_yaml))
+    if (ck->config_yaml && write_string(f, &g, "config", ck->config_yaml))
         FAIL("%s: cannot write dataset 'config'", tmp);
-    if (ck->segments && write_string(f, g.rank, "segments", ck->segments))
+    if (ck->segments && write_string(f, &g, "segments", ck->segments))
         FAIL("%s: cannot write dataset 'segments'", tmp);
+    if (ck->buffer_segments && write_string(f, &g, "buffer_segments", ck->buffer_segments))
+        FAIL("%s: cannot write dataset 'buffer_segments'", tmp);
     herr_t fl = H5Fflush(f, H5F_SCOPE_GLOBAL), cl = H5Fclose(f);
     f = -1;
     if (!all_ok(&g, fl >= 0 && cl >= 0)) FAIL("%s: flush/close failed (disk full?)", tmp);
@@ -292,6 +349,10 @@ fail:
     return -1;
 }
 
+int ssl_ckpt_list(const char *dir, int64_t **steps) { return list_steps(dir, steps); }
+
+void ssl_ckpt_path(char *out, size_t len, const char *dir, int64_t step) { ckpt_name(out, len, dir, step, ""); }
+
 int ssl_ckpt_find_latest(const char *dir, char *out, size_t outlen)
 {
     int64_t *steps;
@@ -301,56 +362,73 @@ int ssl_ckpt_find_latest(const char *dir, char *out, size_t outlen)
     return n > 0 ? 0 : 1;
 }
 
+/* Damage (the file cannot be trusted: fall back to an older one) vs incompatibility (the file is
+ * sound but was written for another model, config or format: a user error, no fallback). */
+#define DAMAGED(...)                                                                           \
+    do {                                                                                       \
+        rc = SSL_CKPT_DAMAGED;                                                                 \
+        FAIL(__VA_ARGS__);                                                                     \
+    } while (0)
+#define INCOMPATIBLE(...)                                                                      \
+    do {                                                                                       \
+        rc = SSL_CKPT_INCOMPATIBLE;                                                            \
+        FAIL(__VA_ARGS__);                                                                     \
+    } while (0)
+
 static int load_unlocked(ssl_ckpt *ck, const char *path, char *err, size_t errlen)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     io_group g = group_of(ck->comm);
+    int rc = SSL_CKPT_DAMAGED;
+    char why[200];
     hid_t fapl = file_access(&g);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     H5Pclose(fapl);
-    if (f < 0) FAIL("%s: cannot open checkpoint (missing, truncated or not HDF5)", path);
+    if (f < 0) DAMAGED("%s: cannot open checkpoint: %s (missing, truncated, corrupt or not HDF5)", path, h5_reason(why));
     int64_t version = 0, seed = 0;
-    if (read_i64_attr(f, "version", &version) || version != SSL_CKPT_VERSION)
-        FAIL("%s: checkpoint format version %lld, this sslrun reads %d", path, (long long)version,
-             SSL_CKPT_VERSION);
+    if (read_i64_attr(f, "version", &version)) DAMAGED("%s: no 'version' attribute", path);
+    if (version < 1 || version > SSL_CKPT_VERSION)
+        INCOMPATIBLE("%s: checkpoint format version %lld, this sslrun reads 1 to %d", path, (long long)version,
+                     SSL_CKPT_VERSION);
     if (read_i64_attr(f, "step", &ck->step) || read_i64_attr(f, "epoch", &ck->epoch) ||
         read_i64_attr(f, "epoch_step", &ck->epoch_step) ||
         read_i64_attr(f, "world_size", &ck->world_size) || read_i64_attr(f, "seed", &seed))
-        FAIL("%s: missing training-position attributes", path);
+        DAMAGED("%s: missing training-position attributes", path);
     ck->seed = (uint64_t)seed;
     if (read_i64_attr(f, "in_chans", &ck->in_chans)) ck->in_chans = 0; /* optional: export needs it */
     for (int i = 0; i < ck->narrays; i++) {
         ssl_ckpt_array *a = &ck->arrays[i];
-        if (H5Lexists(f, a->name, H5P_DEFAULT) <= 0) FAIL("%s: missing dataset '%s'", path, a->name);
+        if (H5Lexists(f, a->name, H5P_DEFAULT) <= 0) DAMAGED("%s: missing dataset '%s'", path, a->name);
         hid_t ds = H5Dopen2(f, a->name, H5P_DEFAULT);
-        if (ds < 0) FAIL("%s: cannot open dataset '%s'", path, a->name);
+        if (ds < 0) DAMAGED("%s: cannot open dataset '%s': %s", path, a->name, h5_reason(why));
         hid_t sp = H5Dget_space(ds);
         hssize_t n = H5Sget_simple_extent_npoints(sp);
         hsize_t want = a->sharded ? (hsize_t)a->n * (hsize_t)g.world : a->n;
         if (n != (hssize_t)want) {
             H5Sclose(sp);
             H5Dclose(ds);
-            FAIL("%s: dataset '%s' has %lld values, %s %llu (different model or config?)", path, a->name,
-                 (long long)n, a->sharded ? "these ranks together need" : "the model needs",
-                 (unsigned long long)want);
+            INCOMPATIBLE("%s: dataset '%s' has %lld values, %s %llu (different model or config?)", path, a->name,
+                         (long long)n, a->sharded ? "these ranks together need" : "the model needs",
+                         (unsigned long long)want);
         }
         /* replicated: every rank reads all of it; sharded: its own block */
         hsize_t start[1] = {a->sharded ? (hsize_t)a->n * (hsize_t)g.rank : 0}, cnt[1] = {a->n};
         hid_t mem = H5Screate_simple(1, cnt, NULL);
         H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, cnt, NULL);
         hid_t dxpl = transfer(&g);
-        herr_t st = H5Dread(ds, H5T_NATIVE_FLOAT, mem, sp, dxpl, a->data);
+        herr_t st = a->n ? H5Dread(ds, H5T_NATIVE_FLOAT, mem, sp, dxpl, a->data) : 0;
+        if (st < 0) h5_reason(why);
         H5Pclose(dxpl);
         H5Sclose(mem);
         H5Sclose(sp);
         H5Dclose(ds);
-        if (st < 0) FAIL("%s: cannot read dataset '%s' (truncated file?)", path, a->name);
+        if (st < 0) DAMAGED("%s: cannot read dataset '%s': %s", path, a->name, why);
     }
     H5Fclose(f);
     return 0;
 fail:
     if (f >= 0) H5Fclose(f);
-    return -1;
+    return rc;
 }
 
 static int read_config_unlocked(const char *path, char **yaml, char *err, size_t errlen)
@@ -364,12 +442,17 @@ static int read_config_unlocked(const char *path, char **yaml, char *err, size_t
     ds = H5Dopen2(f, "config", H5P_DEFAULT);
     t = ds < 0 ? -1 : H5Dget_type(ds);
     size_t n = t < 0 ? 0 : H5Tget_size(t);
-    if (n == 0 || H5Tget_class(t) != H5T_STRING) FAIL("%s: dataset 'config' is not a string", path);
+    hid_t sp = ds < 0 ? -1 : H5Dget_space(ds);
+    hssize_t count = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp); /* 1: scalar (v1) or (1,) (v2) */
+    if (sp >= 0) H5Sclose(sp);
+    if (n == 0 || n > (64u << 20) || count != 1 || H5Tget_class(t) != H5T_STRING || H5Tis_variable_str(t) != 0)
+        FAIL("%s: dataset 'config' is not one fixed-length string", path);
     *yaml = calloc(n + 1, 1);
     if (!*yaml || H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, *yaml) < 0) {
         free(*yaml);
         *yaml = NULL;
-        FAIL("%s: cannot read dataset 'config'", path);
+        char why[200];
+        FAIL("%s: cannot read dataset 'config': %s", path, h5_reason(why));
     }
     H5Tclose(t);
     H5Dclose(ds);

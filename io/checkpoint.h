@@ -16,8 +16,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SSL_CKPT_VERSION 1
+/* 2: chunked datasets with Fletcher-32 checksums, 1.8 object format (checksummed metadata),
+ * segment tables with shapes for params and buffers, producer version attributes. 1 still loads. */
+#define SSL_CKPT_VERSION 2
 #define SSL_CKPT_MAX_ARRAYS 16
+#define SSL_CKPT_CHUNK ((size_t)1 << 18) /* floats per chunk (1 MiB): one checksum per chunk */
+
+/* ssl_ckpt_load failures: the file cannot be trusted (resume falls back to an older one), or it is
+ * sound but does not fit this model / config / sslrun (a user error: no fallback). */
+#define SSL_CKPT_DAMAGED (-1)
+#define SSL_CKPT_INCOMPATIBLE (-2)
 
 typedef struct {
     char name[48];  /* dataset name, e.g. "params", "optim/m" */
@@ -38,7 +46,9 @@ typedef struct {
     int64_t in_chans;       /* image channels the model was built for (export rebuilds it) */
     uint64_t seed;
     const char *config_yaml; /* save: resolved config text (may be NULL) */
-    const char *segments;    /* save: "name offset count\n" lines (may be NULL) */
+    const char *segments;        /* save: parameter table, "name offset count d0,d1,..\n" (may be NULL) */
+    const char *buffer_segments; /* save: the same for the buffers array (may be NULL) */
+    int no_checksum;         /* save: contiguous datasets without Fletcher-32 (bench_ckpt's baseline) */
     int narrays;
     ssl_ckpt_array arrays[SSL_CKPT_MAX_ARRAYS];
 } ssl_ckpt;
@@ -54,12 +64,26 @@ void ssl_ckpt_add_sharded(ssl_ckpt *ck, const char *name, float *data, size_t n)
  * its share of the arrays, before the file is closed (a node dying mid-write). */
 int ssl_ckpt_save(const ssl_ckpt *ck, const char *dir, int keep, char *err, size_t errlen);
 
+/* Steps of the complete checkpoints in dir, ascending (malloc'd into *steps); returns the count. */
+int ssl_ckpt_list(const char *dir, int64_t **steps);
+/* dir/ckpt-<step>.h5 */
+void ssl_ckpt_path(char *out, size_t len, const char *dir, int64_t step);
+
 /* Newest complete checkpoint in dir: writes its path into out (size outlen); 0 found, 1 none. */
 int ssl_ckpt_find_latest(const char *dir, char *out, size_t outlen);
 
 /* Load a checkpoint: fills the position fields and every array registered in ck (by name; sizes must
- * match). Collective over ck->comm. Returns 0, or -1 with a message naming the file and dataset. */
+ * match). Collective over ck->comm. Returns 0, or SSL_CKPT_DAMAGED / SSL_CKPT_INCOMPATIBLE with a
+ * message naming the file, the dataset and the reason (HDF5's innermost error, e.g. a checksum). */
 int ssl_ckpt_load(ssl_ckpt *ck, const char *path, char *err, size_t errlen);
+
+/* Resume: load the newest checkpoint in dir that loads (collective; rank 0 lists the directory).
+ * A damaged newer file (cannot be opened, truncated, fails a checksum, lacks a dataset) is reported
+ * on stderr by path and reason and the previous one is tried; once one loads, the damaged newer
+ * files are renamed to NAME.damaged. Returns 0 (path of the loaded file in path), 1 (no checkpoint
+ * at all: a fresh run), SSL_CKPT_DAMAGED (checkpoints exist but none loads: err says so; the caller
+ * must stop, never restart from step 0) or SSL_CKPT_INCOMPATIBLE (another model or config). */
+int ssl_ckpt_resume(ssl_ckpt *ck, const char *dir, char *path, size_t pathlen, char *err, size_t errlen);
 
 /* The resolved config text stored in a checkpoint (malloc'd into *yaml). 0, or -1 with a message. */
 int ssl_ckpt_read_config(const char *path, char **yaml, char *err, size_t errlen);

@@ -1,13 +1,50 @@
 /* metrics.jsonl writer (see metrics.h). */
 #include "io/metrics.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <string.h>
+#include <unistd.h>
 
-int ssl_metrics_open(ssl_metrics *m, const char *path)
+/* The "step" value of a record, or -1 when it has none (a run header). */
+static long long record_step(const char *line)
+{
+    const char *k = strstr(line, "\"step\":");
+    return k ? strtoll(k + 7, NULL, 10) : -1;
+}
+
+/* Rewrite path without the step records beyond `upto`, through a temporary file and a rename so a
+ * crash here cannot lose the history that is kept. */
+static int cut_after(const char *path, long long upto)
+{
+    FILE *in = fopen(path, "r");
+    if (!in) return errno == ENOENT ? 0 : -1;
+    char tmp[4200], line[8192];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *out = fopen(tmp, "w");
+    if (!out) {
+        fclose(in);
+        return -1;
+    }
+    int cut = 0;
+    while (fgets(line, sizeof line, in)) {
+        if (record_step(line) > upto) cut = 1;
+        else fputs(line, out);
+    }
+    fclose(in);
+    int bad = fclose(out) != 0;
+    if (!bad && cut) bad = rename(tmp, path) != 0;
+    else unlink(tmp);
+    return bad ? -1 : 0;
+}
+
+int ssl_metrics_open(ssl_metrics *m, const char *path, long long resume_step)
 {
     memset(m, 0, sizeof *m);
+    if (strlen(path) > 4096 || cut_after(path, resume_step)) return -1;
     m->fp = fopen(path, "a");
     return m->fp ? 0 : -1;
 }

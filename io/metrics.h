@@ -11,8 +11,11 @@ typedef struct {
     int len;
 } ssl_metrics;
 
-/* Open (append) path; returns 0, or -1 with errno set. */
-int ssl_metrics_open(ssl_metrics *m, const char *path);
+/* Open path for appending, first dropping every record of a step after resume_step (a run resumed
+ * from step S, perhaps an older checkpoint than the last logged step, continues one history in
+ * which each step appears once; records without a step, such as run headers, stay). Returns 0, or
+ * -1 with errno set. */
+int ssl_metrics_open(ssl_metrics *m, const char *path, long long resume_step);
 void ssl_metrics_close(ssl_metrics *m);
 /* Build one record: begin, then fields, then end (writes the line). */
 void ssl_metrics_begin(ssl_metrics *m);

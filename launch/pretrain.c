@@ -15,6 +15,7 @@
 #include "framework/comm/comm.h"
 #include "framework/core/check.h"
 #include "framework/core/timer.h"
+#include "framework/core/version.h"
 #include "framework/optim/schedule.h"
 #include "io/checkpoint.h"
 #include "io/dataset.h"
@@ -74,13 +75,20 @@ static void ckpt_arrays(trainer *t, ssl_ckpt *ck)
     if (t->opt.v) ssl_ckpt_add(ck, "optim/v", t->opt.v, t->s.params.numel);
 }
 
+/* "name offset count d0,d1,..\n" per tensor: with the flat arrays, enough to rebuild a state_dict
+ * from the file alone (h5py + numpy). */
 static char *segment_table(const ssl_params *p)
 {
-    size_t cap = (size_t)p->nseg * 160 + 1, len = 0;
+    size_t cap = (size_t)p->nseg * 200 + 1, len = 0;
     char *s = ssl_malloc(cap);
     s[0] = 0;
-    for (int i = 0; i < p->nseg; i++)
-        len += (size_t)snprintf(s + len, cap - len, "%s %zu %zu\n", p->seg[i].name, p->seg[i].off, p->seg[i].n);
+    for (int i = 0; i < p->nseg; i++) {
+        const ssl_segment *g = &p->seg[i];
+        len += (size_t)snprintf(s + len, cap - len, "%s %zu %zu ", g->name, g->off, g->n);
+        for (int d = 0; d < g->ndim; d++)
+            len += (size_t)snprintf(s + len, cap - len, "%s%lld", d ? "," : "", (long long)g->shape[d]);
+        len += (size_t)snprintf(s + len, cap - len, "%s\n", g->ndim ? "" : "1");
+    }
     return s;
 }
 
@@ -89,13 +97,15 @@ static int save(trainer *t, int64_t step, int64_t epoch, int64_t epoch_step, cha
     ssl_ckpt ck = {.comm = t->comm, .step = step, .epoch = epoch, .epoch_step = epoch_step,
                    .world_size = t->comm->world, .in_chans = t->s.in_chans, .seed = (uint64_t)t->s.cfg.run.seed};
     char *yaml = ssl_config_to_yaml(&t->s.cfg);
-    char *segs = segment_table(&t->s.params);
+    char *segs = segment_table(&t->s.params), *bsegs = segment_table(&t->s.buffers);
     ck.config_yaml = yaml;
     ck.segments = segs;
+    ck.buffer_segments = bsegs;
     ckpt_arrays(t, &ck);
     int rc = ssl_ckpt_save(&ck, t->s.ckpt_dir, t->s.cfg.checkpoint.keep, err, errlen);
     free(yaml);
     ssl_free(segs);
+    ssl_free(bsegs);
     return rc;
 }
 
@@ -296,33 +306,45 @@ int ssl_cmd_pretrain(int argc, char **argv)
     }
     ssl_barrier(comm); /* the run directory exists before anyone looks into it */
 
-    /* rank 0 picks the checkpoint (one view of the directory), every rank loads it */
+    /* the newest checkpoint that loads (rank 0 lists the directory, every rank loads) */
     int64_t step = 0;
-    int found = cfg.checkpoint.resume && rank0 && ssl_ckpt_find_latest(t.s.ckpt_dir, path, sizeof path) == 0;
-    int64_t hdr[2] = {found, (int64_t)strlen(path)};
-    ssl_broadcast(comm, hdr, 2, SSL_I64, 0);
-    if (hdr[0]) {
-        ssl_broadcast(comm, path, (size_t)hdr[1] + 1, SSL_U8, 0);
+    if (cfg.checkpoint.resume) {
         ssl_ckpt ck = {.comm = comm};
         ckpt_arrays(&t, &ck);
-        if (ssl_ckpt_load(&ck, path, err, sizeof err)) goto out;
-        step = ck.step;
-        t.opt.step = ck.step;
-        if (rank0) {
-            printf("resumed from %s at step %lld\n", path, (long long)step);
-            if (ck.world_size != comm->world)
-                printf("note: the checkpoint was written by %lld rank(s), this job has %d: same global batch and "
-                       "sample order, but reductions run in another order, so the run is no longer "
-                       "bit-identical to an uninterrupted one\n", (long long)ck.world_size, comm->world);
+        int found = ssl_ckpt_resume(&ck, t.s.ckpt_dir, path, sizeof path, err, sizeof err);
+        if (found < 0) goto out;
+        if (found == 0) {
+            step = ck.step;
+            t.opt.step = ck.step;
+            if (rank0) {
+                printf("resumed from %s at step %lld\n", path, (long long)step);
+                if (ck.world_size != comm->world)
+                    printf("note: the checkpoint was written by %lld rank(s), this job has %d: same global batch "
+                           "and sample order, but reductions run in another order, so the run is no longer "
+                           "bit-identical to an uninterrupted one\n", (long long)ck.world_size, comm->world);
+            }
         }
     }
     /* one set of weights: rank 0's (identical already when seeded or loaded alike; now guaranteed) */
     ssl_broadcast(comm, t.s.params.data, t.s.params.numel, SSL_F32, 0);
     ssl_broadcast(comm, t.s.buffers.data, t.s.buffers.numel, SSL_F32, 0);
     ssl_pathf(path, sizeof path, "%s/metrics.jsonl", t.s.run_dir);
-    if (rank0 && ssl_metrics_open(&t.metrics, path)) {
+    if (rank0 && ssl_metrics_open(&t.metrics, path, step)) {
         snprintf(err, sizeof err, "cannot open %s", path);
         goto out;
+    }
+    if (rank0) {
+        /* a run header per invocation: what produced the records that follow */
+        ssl_metrics_begin(&t.metrics);
+        ssl_metrics_str(&t.metrics, "event", "start");
+        ssl_metrics_num(&t.metrics, "time", ssl_wall_time());
+        ssl_metrics_int(&t.metrics, "start_step", step);
+        ssl_metrics_int(&t.metrics, "total_steps", t.total_steps);
+        ssl_metrics_int(&t.metrics, "ranks", comm->world);
+        ssl_metrics_int(&t.metrics, "global_batch", cfg.data.batch_size);
+        ssl_metrics_str(&t.metrics, "sslrun_version", ssl_version);
+        ssl_metrics_str(&t.metrics, "git_commit", ssl_git_commit);
+        ssl_metrics_end(&t.metrics);
     }
     /* loader positions are in micro-batches */
     int64_t epoch = step / t.steps_per_epoch;
@@ -373,8 +395,12 @@ int ssl_cmd_pretrain(int argc, char **argv)
                      "resume from the last checkpoint)", (long long)step + 1, loss);
             goto out_nan;
         }
+        int log_now = rank0 && ((step + 1) % cfg.run.log_every == 0 || step + 1 == t.total_steps || tty);
+        double gnorm = NAN; /* global gradient norm before clipping (grads are identical on every rank) */
         if (cfg.optim.clip_grad > 0)
-            ssl_optim_clip_global_norm(&t.s.ctx, &t.s.params, (float)cfg.optim.clip_grad, 1.0f / (float)t.accum);
+            gnorm = ssl_optim_clip_global_norm(&t.s.ctx, &t.s.params, (float)cfg.optim.clip_grad, 1.0f / (float)t.accum);
+        else if (log_now)
+            gnorm = ssl_optim_grad_norm(&t.s.ctx, &t.s.params, 1.0f / (float)t.accum);
         double lr = ssl_sched_lr(&t.lr, step);
         double wd = cfg.schedule.wd_end >= 0 ? ssl_sched_wd(wd0, cfg.schedule.wd_end, step, t.total_steps) : wd0;
         ssl_optim_step(&t.opt, &t.s.ctx, (float)lr, (float)wd);
@@ -389,14 +415,20 @@ int ssl_cmd_pretrain(int argc, char **argv)
         ips = step == first ? rate : 0.9 * ips + 0.1 * rate; /* EMA, seeded by the first step */
         epoch = (step + 1) / t.steps_per_epoch;
         double eta = (double)(t.total_steps - step - 1) * cfg.data.batch_size / ips;
-        if (rank0 && ((step + 1) % cfg.run.log_every == 0 || step + 1 == t.total_steps || tty)) {
+        if (log_now) {
+            /* steps and epochs are 1-based everywhere a user reads them: "epoch 1/10", metrics, kNN */
             progress(&t, tty, step, step / t.steps_per_epoch, loss, lr, ips, eta);
             ssl_metrics_begin(&t.metrics);
             ssl_metrics_int(&t.metrics, "step", step + 1);
-            ssl_metrics_int(&t.metrics, "epoch", step / t.steps_per_epoch);
+            ssl_metrics_int(&t.metrics, "epoch", step / t.steps_per_epoch + 1);
             ssl_metrics_num(&t.metrics, "loss", loss);
             ssl_metrics_num(&t.metrics, "lr", lr);
+            ssl_metrics_num(&t.metrics, "wd", wd);
+            ssl_metrics_num(&t.metrics, "grad_norm", gnorm);
             ssl_metrics_num(&t.metrics, "img_per_s", ips);
+            ssl_metrics_num(&t.metrics, "step_s", dt);
+            ssl_metrics_num(&t.metrics, "data_s", td);
+            ssl_metrics_num(&t.metrics, "time", ssl_wall_time());
             ssl_metrics_end(&t.metrics);
         }
         int due = cfg.checkpoint.every_steps > 0 && (step + 1) % cfg.checkpoint.every_steps == 0;

@@ -228,6 +228,12 @@ double ssl_optim_clip_global_norm(ssl_ctx *c, ssl_params *p, float max_norm, flo
     return norm;
 }
 
+double ssl_optim_grad_norm(ssl_ctx *c, ssl_params *p, float gscale)
+{
+    SSL_ASSERT(p->grad && gscale > 0.0f);
+    return gscale * sqrt(grad_sumsq(c, p));
+}
+
 double ssl_optim_clip_per_tensor(ssl_ctx *c, ssl_params *p, float max_norm, float gscale)
 {
     SSL_ASSERT(p->grad && max_norm > 0.0f && gscale > 0.0f);

@@ -78,6 +78,8 @@ void ssl_optim_step(ssl_optim *o, ssl_ctx *c, float lr, float wd);
  * gscale is the optimizer's grad_scale: the norm is that of gscale*grad, the gradient the step will
  * use, so thresholds do not depend on the accumulation count. Returns the pre-clip norm. */
 double ssl_optim_clip_global_norm(ssl_ctx *c, ssl_params *p, float max_norm, float gscale);
+/* The global L2 norm of gscale*grad over non-frozen segments (what clipping would see), unchanged. */
+double ssl_optim_grad_norm(ssl_ctx *c, ssl_params *p, float gscale);
 
 /* DINO's clip_gradients: each non-frozen segment's gradient is multiplied by
  * max_norm / (||gscale*g|| + 1e-6) when that is below 1. Returns the pre-clip global norm

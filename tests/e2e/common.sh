@@ -29,5 +29,5 @@ YAML
 
 # "step loss" pairs of a run's metrics.jsonl, last record per step (a resumed run re-logs steps).
 losses() {
-  sed -E 's/.*"step":([0-9]+).*"loss":([^,]+).*/\1 \2/' "$1" | awk '{v[$1]=$2} END {for (s in v) print s, v[s]}' | sort -n
+  sed -nE 's/.*"step":([0-9]+).*"loss":([^,]+).*/\1 \2/p' "$1" | awk '{v[$1]=$2} END {for (s in v) print s, v[s]}' | sort -n
 }
