@@ -1359,7 +1359,7 @@ char *ssl_config_to_yaml(const ssl_config *c)
     int n;
     const ssl_config_key *s = ssl_config_schema(&n);
     fprintf(fp, "# sslrun configuration, resolved (defaults < file < overrides).\n"
-                "# Every key with its meaning and bounds: sslrun config --help\n");
+                "# Every key with its meaning and bounds: sslrun config\n");
     for (int i = 0; i < n; i++) {
         const ssl_config_key *k = &s[i];
         if (i == 0 || strcmp(k->section, s[i - 1].section) != 0) fprintf(fp, "%s:\n", k->section);

@@ -28,7 +28,7 @@ typedef struct {
 } ssl_config_ints;
 
 /* Field names equal the YAML keys; defaults, bounds and docs are in the schema table
- * (`sslrun config --help` prints it). Enum-typed keys hold one of their allowed strings, which
+ * (`sslrun config` prints it). Enum-typed keys hold one of their allowed strings, which
  * the registries (methods, models, optimizers) look up by name. */
 typedef struct {
     char name[SSL_CONFIG_NAME_MAX];
@@ -55,6 +55,7 @@ typedef struct {
     int proj_hidden;
     int proj_dim;
     int proj_layers;
+    bool gather_negatives;
 } ssl_config_method;
 
 typedef struct {
@@ -222,7 +223,7 @@ int ssl_config_validate(const ssl_config *c, char *err, size_t errlen);
  * the value differs from the schema default. */
 void ssl_config_print(const ssl_config *c, FILE *fp);
 
-/* Every key: name, type, default, doc and bounds or allowed values (`sslrun config --help`). */
+/* Every key: name, type, default, doc and bounds or allowed values (`sslrun config`). */
 void ssl_config_print_schema(FILE *fp);
 
 /* The resolved config as YAML that ssl_config_load / ssl_config_parse read back to identical

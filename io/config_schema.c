@@ -59,6 +59,8 @@ static const ssl_config_key schema[] = {
     I(method, proj_hidden, "2048", 1, 65536, "projection head hidden width"),
     I(method, proj_dim, "128", 1, 65536, "projection head output dimension"),
     I(method, proj_layers, "2", 1, 8, "projection head linear layers"),
+    B(method, gather_negatives, "true", "SimCLR negatives from all ranks (false: each rank's own samples, "
+      "as lightly's gather_distributed=False)"),
 
     S(data, train, "", 0, "training shards: an HDF5 file, a directory or a glob"),
     S(data, test, "", 0, "evaluation shards for kNN / linear probe (\"\" = none)"),

@@ -26,6 +26,12 @@
 #define CACHE_MIN_CHUNKS 4
 #define CACHE_MAX_SLOTS ((size_t)1 << 20)
 #define CACHE_W0 0.75
+/* Limits that only a corrupt file exceeds (found by fuzzing, tests/fuzz). Rows: a count from a
+ * damaged dataspace (up to 2^64-1) would turn negative as int64_t and overflow the label buffer's
+ * size. Chunk: HDF5 allocates a whole chunk for every filtered read, and the format allows 4 GiB;
+ * the writer's chunks are ~256 KiB (or one sample, if larger), its label chunks 64 KiB. */
+#define MAX_ROWS ((hsize_t)1 << 40)
+#define MAX_CHUNK_BYTES ((size_t)64 << 20)
 
 typedef struct {
     char *path;
@@ -307,6 +313,67 @@ static long long chunk_bytes_of(hid_t ds)
     return bytes;
 }
 
+/* The dataset's layout as the reader depends on it (found by fuzzing damaged shards): chunks no
+ * larger than MAX_CHUNK_BYTES or one row (HDF5 allocates a chunk per filtered read), no more
+ * storage than the file holds (a damaged chunk index can claim 4 GiB chunks, which HDF5 allocates
+ * before it finds the read past the end), and with `written`, every row stored: labels are read
+ * whole into memory, and an unwritten dataspace can claim 2^40 of them in a 2 KiB file.
+ * (H5Dget_space_status cannot tell: in HDF5 1.10 it compares compressed bytes with raw bytes.)
+ * Caller holds the HDF5 lock. */
+static int check_storage(hid_t file, hid_t ds, const char *path, const char *name, int rank,
+                         const hsize_t *dims, size_t elem, size_t row_bytes, int written,
+                         char *err, size_t errlen)
+{
+    hid_t dcpl = H5Dget_create_plist(ds);
+    H5D_layout_t lay = dcpl < 0 ? H5D_LAYOUT_ERROR : H5Pget_layout(dcpl);
+    hsize_t c[4];
+    int crank = lay == H5D_CHUNKED ? H5Pget_chunk(dcpl, 4, c) : 0;
+    if (dcpl >= 0 && H5Pclose(dcpl) < 0) lay = H5D_LAYOUT_ERROR;
+    if (lay < 0 || crank != (lay == H5D_CHUNKED ? rank : 0)) {
+        seterr(err, errlen, "%s: dataset '%s': cannot read its layout", path, name);
+        return -1;
+    }
+    double cb = (double)elem, want = 1; /* chunk bytes, chunks needed: in double, as the chunk
+                                           dims of a damaged file can overflow 64 bits */
+    for (int k = 0; k < crank; k++) {
+        cb *= (double)c[k];
+        want *= c[k] ? (double)((dims[k] + c[k] - 1) / c[k]) : 0;
+    }
+    if (cb > (double)MAX_CHUNK_BYTES && cb > (double)row_bytes) {
+        seterr(err, errlen, "%s: dataset '%s': chunks of %.0f bytes exceed %zu MiB and one row "
+               "(corrupt file? rewrite it with smaller chunks)", path, name, cb,
+               MAX_CHUNK_BYTES >> 20);
+        return -1;
+    }
+    if (dims[0] == 0) return 0;
+    hsize_t fsize = 0, nchunks = 0;
+    hsize_t used = H5Dget_storage_size(ds);
+    int count = written && lay == H5D_CHUNKED;
+    hid_t sp = count ? H5Dget_space(ds) : H5I_INVALID_HID; /* 1.10 takes no H5S_ALL here */
+    int ok = H5Fget_filesize(file, &fsize) >= 0 &&
+             (!count || (sp >= 0 && H5Dget_num_chunks(ds, sp, &nchunks) >= 0));
+    if (sp >= 0 && H5Sclose(sp) < 0) ok = 0;
+    if (!ok) {
+        seterr(err, errlen, "%s: dataset '%s': cannot read its storage", path, name);
+        return -1;
+    }
+    int complete = lay == H5D_CHUNKED      ? (double)nchunks == want
+                   : lay == H5D_CONTIGUOUS ? (double)used == (double)dims[0] * (double)row_bytes
+                                           : 1;
+    if (written && !complete) {
+        seterr(err, errlen, "%s: dataset '%s' is not completely written (%llu rows declared)", path,
+               name, (unsigned long long)dims[0]);
+        return -1;
+    }
+    if (used > fsize) {
+        seterr(err, errlen, "%s: dataset '%s' claims %llu bytes of storage, the file has %llu "
+               "(truncated or corrupt)", path, name, (unsigned long long)used,
+               (unsigned long long)fsize);
+        return -1;
+    }
+    return 0;
+}
+
 /* Open and validate shard i against the attributes and shard 0. Caller holds the HDF5 lock. */
 static int open_shard(ssl_dataset *d, int i, char *err, size_t errlen)
 {
@@ -380,6 +447,11 @@ static int open_shard(ssl_dataset *d, int i, char *err, size_t errlen)
         else seterr(err, errlen, "%s: dataset 'images' has rank %d, expected 4 (N,H,W,C)", path, rank);
         return -1;
     }
+    if (dims[0] > MAX_ROWS) {
+        seterr(err, errlen, "%s: dataset 'images' has %llu rows (corrupt file?)", path,
+               (unsigned long long)dims[0]);
+        return -1;
+    }
     s->n = (int64_t)dims[0];
     if ((long long)dims[1] != attr[0] || (long long)dims[2] != attr[1] ||
         (long long)dims[3] != attr[2]) {
@@ -415,6 +487,9 @@ static int open_shard(ssl_dataset *d, int i, char *err, size_t errlen)
         return -1;
     }
 
+    if (check_storage(s->file, s->images, path, "images", 4, dims, 1, d->sample_bytes, 0, err,
+                      errlen) != 0)
+        return -1;
     /* Reopen images with a chunk cache sized for its chunks (the access list is fixed at open). */
     long long cb = chunk_bytes_of(s->images);
     herr_t closed = H5Dclose(s->images);
@@ -486,7 +561,8 @@ static int open_shard(ssl_dataset *d, int i, char *err, size_t errlen)
                path, (unsigned long long)dims[0], (long long)s->n);
         return -1;
     }
-    return 0;
+    return check_storage(s->file, s->labels, path, "labels", 1, dims, sizeof(int32_t),
+                         sizeof(int32_t), 1, err, errlen);
 }
 
 /* Read shard i's labels into d->labels and check their range; closes the labels dataset. */

@@ -86,6 +86,12 @@ void ssl_metrics_num(ssl_metrics *m, const char *k, double v)
     else put(m, "null");
 }
 
+void ssl_metrics_time(ssl_metrics *m, const char *k, double v)
+{
+    key(m, k);
+    put(m, "%.3f", v);
+}
+
 void ssl_metrics_str(ssl_metrics *m, const char *k, const char *v)
 {
     key(m, k);

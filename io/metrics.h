@@ -22,6 +22,7 @@ void ssl_metrics_begin(ssl_metrics *m);
 void ssl_metrics_int(ssl_metrics *m, const char *key, long long v);
 void ssl_metrics_num(ssl_metrics *m, const char *key, double v);   /* NaN/inf written as null */
 void ssl_metrics_str(ssl_metrics *m, const char *key, const char *v);
+void ssl_metrics_time(ssl_metrics *m, const char *key, double unix_s); /* Unix time, millisecond digits */
 void ssl_metrics_end(ssl_metrics *m);
 
 #endif

@@ -3,6 +3,7 @@
  * or the first eval.train_limit samples) and the test split are extracted once (eval-mode BN, the image resized to the model input and
  * normalised), then weighted kNN (DINO's eval_knn) and a linear probe run on them. Results go to the
  * terminal and RUN_DIR/eval.json. --random-init and --raw-pixels give the two baselines. */
+#include "framework/comm/comm.h"
 #include "framework/core/check.h"
 #include "framework/core/timer.h"
 #include "framework/eval/knn.h"
@@ -17,8 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ssl_extract_features(ssl_session *s, const char *path, int64_t limit, int raw_pixels,
-                         ssl_features *f, char *err, size_t errlen)
+/* Features of samples [lo, hi) of the first `limit` (0: all) into f (f->n = hi - lo); lo/hi < 0:
+ * all of them. */
+static int extract_range(ssl_session *s, const char *path, int64_t limit, int raw_pixels, int part, int parts,
+                         ssl_features *f, int64_t *total, char *err, size_t errlen)
 {
     memset(f, 0, sizeof *f);
     ssl_dataset *ds = ssl_dataset_open(path, err, errlen);
@@ -31,6 +34,9 @@ int ssl_extract_features(ssl_session *s, const char *path, int64_t limit, int ra
     }
     int64_t n = ssl_dataset_size(ds);
     if (limit > 0 && limit < n) n = limit;
+    *total = n;
+    const int64_t lo = n * part / parts;
+    n = n * (part + 1) / parts - lo;
     ssl_augment_config a;
     ssl_session_eval_transform(&s->cfg, C, &a);
     const int S = a.out_size, B = 256;
@@ -44,7 +50,7 @@ int ssl_extract_features(ssl_session *s, const char *path, int64_t limit, int ra
     int64_t idx[256];
     for (int64_t i0 = 0; i0 < n; i0 += B) {
         int nb = (int)(n - i0 < B ? n - i0 : B);
-        for (int i = 0; i < nb; i++) idx[i] = i0 + i;
+        for (int i = 0; i < nb; i++) idx[i] = lo + i0 + i;
         if (ssl_dataset_read(ds, idx, nb, img, f->y + i0, err, errlen)) goto out_free;
         ssl_augment_batch(&a, 0, 0, img, nb, H, W, C, idx, views);
         if (raw_pixels) {
@@ -66,6 +72,87 @@ out:
     ssl_dataset_close(ds);
     if (rc) ssl_features_free(f);
     return rc;
+}
+
+int ssl_extract_features(ssl_session *s, const char *path, int64_t limit, int raw_pixels,
+                         ssl_features *f, char *err, size_t errlen)
+{
+    int64_t total;
+    return extract_range(s, path, limit, raw_pixels, 0, 1, f, &total, err, errlen);
+}
+
+int ssl_extract_features_all(ssl_session *s, ssl_comm *comm, const char *path, int64_t limit,
+                             ssl_features *f, char *err, size_t errlen)
+{
+    const int W = comm->world;
+    ssl_features part = {0};
+    int64_t total = 0;
+    int rc = extract_range(s, path, limit, 0, comm->rank, W, &part, &total, err, errlen);
+    /* agree before any data moves: a rank that failed must not leave the others in a gather */
+    double st[2] = {rc ? 1.0 : 0.0, part.num_classes};
+    ssl_allreduce(comm, st, 2, SSL_F64, SSL_MAX);
+    if (st[0] > 0) {
+        if (!rc) snprintf(err, errlen, "%s: feature extraction failed on another rank", path);
+        ssl_features_free(&part);
+        return -1;
+    }
+    if (W == 1) {
+        *f = part;
+        return 0;
+    }
+    /* equal-sized blocks for the all-gather: every slice padded to the largest, then compacted */
+    const int64_t maxn = (total + W - 1) / W, D = part.dim;
+    float *xs = ssl_calloc((size_t)(maxn * D), sizeof(float)), *xa = ssl_malloc((size_t)(maxn * D * W) * sizeof(float));
+    int32_t *ys = ssl_calloc((size_t)maxn, sizeof(int32_t)), *ya = ssl_malloc((size_t)(maxn * W) * sizeof(int32_t));
+    memcpy(xs, part.x, (size_t)(part.n * D) * sizeof(float));
+    memcpy(ys, part.y, (size_t)part.n * sizeof(int32_t));
+    ssl_allgather(comm, xs, xa, (size_t)(maxn * D), SSL_F32);
+    ssl_allgather(comm, ys, ya, (size_t)maxn * sizeof(int32_t), SSL_U8);
+    f->n = total;
+    f->dim = part.dim;
+    f->num_classes = (int)st[1];
+    f->x = ssl_malloc((size_t)(total * D) * sizeof(float));
+    f->y = ssl_malloc((size_t)total * sizeof(int32_t));
+    for (int r = 0; r < W; r++) {
+        int64_t lo = total * r / W, n = total * (r + 1) / W - lo;
+        memcpy(f->x + lo * D, xa + (size_t)(r * maxn * D), (size_t)(n * D) * sizeof(float));
+        memcpy(f->y + lo, ya + (size_t)(r * maxn), (size_t)n * sizeof(int32_t));
+    }
+    ssl_free(xs);
+    ssl_free(xa);
+    ssl_free(ys);
+    ssl_free(ya);
+    ssl_features_free(&part);
+    return 0;
+}
+
+int ssl_eval_knn_all(ssl_session *s, ssl_comm *comm, const ssl_features *tr, const ssl_features *te,
+                     double *top1, char *err, size_t errlen)
+{
+    const ssl_config *c = &s->cfg;
+    const int nk = c->eval.knn_k.n, W = comm->world;
+    const int64_t lo = te->n * comm->rank / W, n = te->n * (comm->rank + 1) / W - lo;
+    /* each rank classifies its slice of the test set against the whole bank; correct counts summed */
+    double cnt[9] = {0};
+    int rc = 0;
+    if (n > 0) {
+        int32_t *pred = ssl_malloc((size_t)(nk * n) * sizeof(int32_t));
+        double dummy[8];
+        rc = ssl_knn_eval_ex(&s->ctx, tr->x, tr->y, tr->n, te->x + lo * te->dim, te->y + lo, n, tr->dim,
+                             tr->num_classes, c->eval.knn_k.v, nk, (float)c->eval.knn_temperature, dummy, NULL,
+                             pred, err, errlen);
+        for (int q = 0; q < nk && !rc; q++)
+            for (int64_t i = 0; i < n; i++) cnt[q] += pred[q * n + i] == te->y[lo + i];
+        ssl_free(pred);
+    }
+    cnt[8] = rc ? 1 : 0;
+    ssl_allreduce(comm, cnt, 9, SSL_F64, SSL_SUM);
+    if (cnt[8] > 0) {
+        if (!rc) snprintf(err, errlen, "kNN failed on another rank");
+        return -1;
+    }
+    for (int q = 0; q < nk; q++) top1[q] = 100.0 * cnt[q] / (double)te->n;
+    return 0;
 }
 
 void ssl_features_free(ssl_features *f)

@@ -16,6 +16,17 @@ typedef struct {
 int ssl_extract_features(ssl_session *s, const char *path, int64_t limit, int raw_pixels,
                          ssl_features *f, char *err, size_t errlen);
 void ssl_features_free(ssl_features *f);
+
+/* The kNN monitor of a multi-rank job: every rank extracts its contiguous 1/P of the samples and
+ * the slices are all-gathered, so every rank holds all features (no rank computes alone while the
+ * others wait in a collective under the watchdog). Collective over comm. */
+struct ssl_comm;
+int ssl_extract_features_all(ssl_session *s, struct ssl_comm *comm, const char *path, int64_t limit,
+                             ssl_features *f, char *err, size_t errlen);
+/* kNN top-1 for every eval.knn_k: each rank votes for its 1/P of the test rows against the whole
+ * bank; correct counts are summed over ranks. Collective over comm. */
+int ssl_eval_knn_all(ssl_session *s, struct ssl_comm *comm, const ssl_features *tr, const ssl_features *te,
+                     double *top1, char *err, size_t errlen);
 /* kNN top-1 for every k of eval.knn_k into top1. */
 int ssl_eval_knn(ssl_session *s, const ssl_features *tr, const ssl_features *te, double *top1,
                  char *err, size_t errlen);

@@ -94,6 +94,11 @@ static char *segment_table(const ssl_params *p)
 
 static int save(trainer *t, int64_t step, int64_t epoch, int64_t epoch_step, char *err, size_t errlen)
 {
+    /* per-rank BN (model.sync_bn false) leaves each rank its own running statistics: the file gets
+     * their mean (as timm's distribute_bn), held by every rank from here on, so a checkpoint is one
+     * consistent model rather than a slice of each rank's */
+    if (!t->s.cfg.model.sync_bn && t->comm->world > 1)
+        ssl_allreduce(t->comm, t->s.buffers.data, t->s.buffers.numel, SSL_F32, SSL_AVG);
     ssl_ckpt ck = {.comm = t->comm, .step = step, .epoch = epoch, .epoch_step = epoch_step,
                    .world_size = t->comm->world, .in_chans = t->s.in_chans, .seed = (uint64_t)t->s.cfg.run.seed};
     char *yaml = ssl_config_to_yaml(&t->s.cfg);
@@ -121,24 +126,32 @@ static void progress(trainer *t, int tty, int64_t step, int64_t epoch, double lo
     else fprintf(stderr, "%s\n", line);
 }
 
-/* kNN top-1 on frozen features, so users see representation quality rise during training. */
+/* kNN top-1 on frozen features, so users see representation quality rise during training. All
+ * ranks extract their share and vote for their share of the test set (ssl_extract_features_all),
+ * so the monitor scales with ranks and no rank idles in a collective while another computes. */
 static int knn_monitor(trainer *t, int64_t step, int64_t epoch, char *err, size_t errlen)
 {
     ssl_features tr = {0}, te = {0};
     double top1[8] = {0};
     double t0 = ssl_now();
     t->s.ctx.prof = NULL; /* not part of the step breakdown */
-    int rc = ssl_extract_features(&t->s, t->s.cfg.data.train, t->s.cfg.eval.train_limit, 0, &tr, err, errlen);
-    if (!rc) rc = ssl_extract_features(&t->s, t->s.cfg.data.test, 0, 0, &te, err, errlen);
-    if (!rc) rc = ssl_eval_knn(&t->s, &tr, &te, top1, err, errlen);
-    if (!rc) {
-        fprintf(stderr, "%sepoch %lld: kNN top-1 (k=%d) %.2f%% (%.1f s)\n", isatty(2) ? "\n" : "",
-                (long long)epoch, t->s.cfg.eval.knn_k.v[0], top1[0], ssl_now() - t0);
+    /* per-rank BN: evaluate one model, the ranks' mean statistics (as the checkpoint holds) */
+    if (!t->s.cfg.model.sync_bn && t->comm->world > 1)
+        ssl_allreduce(t->comm, t->s.buffers.data, t->s.buffers.numel, SSL_F32, SSL_AVG);
+    int rc = ssl_extract_features_all(&t->s, t->comm, t->s.cfg.data.train, t->s.cfg.eval.train_limit, &tr, err, errlen);
+    if (!rc) rc = ssl_extract_features_all(&t->s, t->comm, t->s.cfg.data.test, 0, &te, err, errlen);
+    double t1 = ssl_now();
+    if (!rc) rc = ssl_eval_knn_all(&t->s, t->comm, &tr, &te, top1, err, errlen);
+    if (!rc && t->rank0) {
+        fprintf(stderr, "%sepoch %lld: kNN top-1 (k=%d) %.2f%% (%.1f s on %d rank(s): features %.1f s, kNN %.1f s)\n",
+                isatty(2) ? "\n" : "", (long long)epoch, t->s.cfg.eval.knn_k.v[0], top1[0], ssl_now() - t0,
+                t->comm->world, t1 - t0, ssl_now() - t1);
         ssl_metrics_begin(&t->metrics);
         ssl_metrics_int(&t->metrics, "step", step);
         ssl_metrics_int(&t->metrics, "epoch", epoch);
         ssl_metrics_num(&t->metrics, "knn_top1", top1[0]);
         ssl_metrics_int(&t->metrics, "knn_k", t->s.cfg.eval.knn_k.v[0]);
+        ssl_metrics_num(&t->metrics, "knn_s", ssl_now() - t0);
         ssl_metrics_end(&t->metrics);
     }
     ssl_features_free(&tr);
@@ -337,7 +350,7 @@ int ssl_cmd_pretrain(int argc, char **argv)
         /* a run header per invocation: what produced the records that follow */
         ssl_metrics_begin(&t.metrics);
         ssl_metrics_str(&t.metrics, "event", "start");
-        ssl_metrics_num(&t.metrics, "time", ssl_wall_time());
+        ssl_metrics_time(&t.metrics, "time", ssl_wall_time());
         ssl_metrics_int(&t.metrics, "start_step", step);
         ssl_metrics_int(&t.metrics, "total_steps", t.total_steps);
         ssl_metrics_int(&t.metrics, "ranks", comm->world);
@@ -428,15 +441,13 @@ int ssl_cmd_pretrain(int argc, char **argv)
             ssl_metrics_num(&t.metrics, "img_per_s", ips);
             ssl_metrics_num(&t.metrics, "step_s", dt);
             ssl_metrics_num(&t.metrics, "data_s", td);
-            ssl_metrics_num(&t.metrics, "time", ssl_wall_time());
+            ssl_metrics_time(&t.metrics, "time", ssl_wall_time());
             ssl_metrics_end(&t.metrics);
         }
         int due = cfg.checkpoint.every_steps > 0 && (step + 1) % cfg.checkpoint.every_steps == 0;
         int every = cfg.eval.knn_every_epochs;
         if (every > 0 && (step + 1) % t.steps_per_epoch == 0 && epoch % every == 0 && cfg.data.test[0]) {
-            /* rank 0 evaluates on its own (features of one process); the others wait here */
-            if (rank0 && knn_monitor(&t, step + 1, epoch, err, sizeof err)) goto out;
-            ssl_barrier(comm);
+            if (knn_monitor(&t, step + 1, epoch, err, sizeof err)) goto out;
         }
         if (due || stop || step + 1 == t.total_steps) {
             if (save(&t, step + 1, epoch, (step + 1) % t.steps_per_epoch, err, sizeof err)) goto out;

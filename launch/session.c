@@ -53,7 +53,8 @@ int ssl_session_init(ssl_session *s, const ssl_config *cfg, int in_chans, char *
     ssl_method_config m = {.temperature = (float)cfg->method.temperature,
                            .proj_hidden = cfg->method.proj_hidden,
                            .proj_dim = cfg->method.proj_dim,
-                           .proj_layers = cfg->method.proj_layers};
+                           .proj_layers = cfg->method.proj_layers,
+                           .gather_negatives = cfg->method.gather_negatives};
     snprintf(m.name, sizeof m.name, "%s", cfg->method.name);
     if (ssl_method_init(&s->method, &m, &s->encoder, &pl, e)) {
         snprintf(err, errlen, "method: %s", e);

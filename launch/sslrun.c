@@ -2,24 +2,58 @@
  * subcommand from the table below (one line per subcommand). */
 #include "launch/cli.h"
 
+#include "framework/core/version.h"
+
 #include <stdio.h>
 #include <string.h>
 
 typedef struct {
     const char *name;
     int (*fn)(int argc, char **argv);
-    const char *help;
+    const char *args;    /* the usage line after "sslrun NAME" */
+    const char *summary; /* one line for `sslrun --help` */
+    const char *help; /* what it does, its options, what it writes */
 } command;
 
 static const command commands[] = {
-    {"pretrain", ssl_cmd_pretrain, "CONFIG.yaml [k=v ...]   pretrain (same as `sslrun CONFIG.yaml`)"},
-    {"eval", ssl_cmd_eval, "CONFIG.yaml [k=v ...] [--ckpt P] [--random-init|--raw-pixels]   kNN + linear probe"},
-    {"export", ssl_cmd_export, "CHECKPOINT.h5 --out encoder.safetensors   encoder with torchvision names"},
-    {"plot", ssl_cmd_plot, "RUN_DIR [--out plot.png]   loss, lr and kNN accuracy over steps"},
-    {"prep", ssl_cmd_prep, "fashion-mnist|cifar10|cifar100|images [SRC_DIR] --out DIR   write HDF5 shards"},
-    {"augment-preview", ssl_cmd_augment_preview, "CONFIG.yaml [k=v ...] --out grid.png   look at the views"},
-    {"config", ssl_cmd_config, "[CONFIG.yaml [k=v ...]]   print the resolved config, or every key"},
+    {"pretrain", ssl_cmd_pretrain, "CONFIG.yaml [section.key=value ...]",
+     "pretrain a model (same as `sslrun CONFIG.yaml`)",
+     "Pretrain (same as `sslrun CONFIG.yaml`). Resumes from the newest usable checkpoint of the run\n"
+     "directory (run.out_dir/run.name); SIGTERM or SIGUSR1 checkpoints at the next step and exits 0.\n"
+     "Under mpirun every rank takes 1/P of the global batch (data.batch_size).\n"
+     "Writes config.yaml, metrics.jsonl, checkpoints/ckpt-<step>.h5 in the run directory."},
+    {"eval", ssl_cmd_eval, "CONFIG.yaml [k=v ...] [--ckpt PATH] [--random-init | --raw-pixels]",
+     "kNN + linear probe of a checkpoint",
+     "kNN (every eval.knn_k) and linear probe on frozen features of the run's newest checkpoint\n"
+     "(--ckpt: another one); --random-init and --raw-pixels give the baselines. Writes eval.json."},
+    {"export", ssl_cmd_export, "CHECKPOINT.h5 --out encoder.safetensors",
+     "encoder as safetensors with torchvision names",
+     "The encoder of a checkpoint (no projector) as safetensors with torchvision's names:\n"
+     "torchvision.models.resnet18().load_state_dict(sd, strict=False) misses only fc.*."},
+    {"plot", ssl_cmd_plot, "RUN_DIR [--out FILE.png]",
+     "loss, lr and kNN accuracy over steps", "Loss, learning rate and kNN top-1 of a run over steps (default RUN_DIR/plot.png)."},
+    {"prep", ssl_cmd_prep, "fashion-mnist|cifar10|cifar100 [--src DIR] --out DIR [--shard-size N]\n"
+     "       sslrun prep images SRC_DIR --out DIR [--size S] [--prefix NAME] [--shard-size N]",
+     "write a dataset as HDF5 shards",
+     "Write a dataset as HDF5 shards (DIR/train-*.h5, DIR/test-*.h5). images: SRC_DIR/<class>/<image>\n"
+     "(PNG, JPEG) -> DIR/NAME-*.h5 and DIR/classes.txt; --size S resizes the shorter side to S and\n"
+     "centre-crops S x S."},
+    {"augment-preview", ssl_cmd_augment_preview, "CONFIG.yaml [k=v ...] --out grid.png",
+     "look at the training views",
+     "A grid of training views as the config's augmentation makes them."},
+    {"config", ssl_cmd_config, "[CONFIG.yaml [k=v ...]]",
+     "the resolved config, or every key",
+     "Print the resolved config of CONFIG.yaml with overrides, or, without one, every key with its\n"
+     "type, default, bounds and meaning."},
 };
+
+static const char exit_codes[] = "exit codes: 0 done (or stopped by a signal / run.max_steps with a checkpoint written),\n"
+                                 "            1 failure (message on stderr), 2 usage or config error\n";
+
+static void print_version(void)
+{
+    printf("sslrun %s (git %s)\n", ssl_version, ssl_git_commit);
+}
 
 const char *ssl_cli_take_value(int *argc, char **argv, const char *name)
 {
@@ -44,24 +78,55 @@ int ssl_cli_take_flag(int *argc, char **argv, const char *name)
     return 0;
 }
 
-static void usage(void)
+static void usage(FILE *fp)
 {
-    fprintf(stderr, "usage: sslrun CONFIG.yaml [section.key=value ...]\n       sslrun COMMAND ...\n\ncommands:\n");
+    fprintf(fp, "usage: sslrun CONFIG.yaml [section.key=value ...]\n       sslrun COMMAND ... (COMMAND --help for "
+                "its options)\n       sslrun --version\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(stderr, "  %-16s %s\n", commands[i].name, commands[i].help);
+        fprintf(fp, "  %-16s %s\n", commands[i].name, commands[i].summary);
+    fprintf(fp, "\n%s", exit_codes);
+}
+
+/* `sslrun COMMAND --help` (anywhere among its arguments): the command's usage, exit 0. */
+static int wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return 1;
+    return 0;
+}
+
+static void command_help(const command *c)
+{
+    printf("usage: sslrun %s %s\n\n%s\n\n%s", c->name, c->args, c->help, exit_codes);
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-        usage();
+        usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        print_version();
+        return 0;
+    }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 2, argv + 2);
+        if (!strcmp(argv[1], commands[i].name)) {
+            if (wants_help(argc - 2, argv + 2)) {
+                command_help(&commands[i]);
+                return 0;
+            }
+            return commands[i].fn(argc - 2, argv + 2);
+        }
     const char *dot = strrchr(argv[1], '.');
-    if (dot && (!strcmp(dot, ".yaml") || !strcmp(dot, ".yml"))) return ssl_cmd_pretrain(argc - 1, argv + 1);
+    if (dot && (!strcmp(dot, ".yaml") || !strcmp(dot, ".yml"))) {
+        if (wants_help(argc - 2, argv + 2)) {
+            command_help(&commands[0]);
+            return 0;
+        }
+        return ssl_cmd_pretrain(argc - 1, argv + 1);
+    }
     fprintf(stderr, "sslrun: unknown command '%s'\n", argv[1]);
-    usage();
+    usage(stderr);
     return 2;
 }

@@ -14,6 +14,7 @@ typedef struct {
     int proj_hidden;    /* projector hidden width */
     int proj_dim;       /* projector output width */
     int proj_layers;    /* projector linear layers (>= 1) */
+    int gather_negatives; /* SimCLR: negatives from every rank's samples (1) or this rank's (0) */
 } ssl_method_config;
 
 typedef struct ssl_method ssl_method;

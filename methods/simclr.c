@@ -61,7 +61,9 @@ static double simclr_step(ssl_method *m, ssl_ctx *c, const ssl_weights *w, ssl_t
     s->znorm = ssl_arena_floats(&c->act, (size_t)M);
     c->be->l2norm_fwd(c, M, D, 1e-12f, h.data, s->z, s->znorm);
     float *dz = ssl_arena_floats(&c->act, (size_t)(M * D));
-    double loss = ssl_ntxent_global(c, c->comm, s->z, M, D, m->cfg.temperature, dz);
+    /* without the gather, each rank's samples are their own batch (and P ranks train as P
+     * micro-batches of one rank accumulated, given per-rank BN) */
+    double loss = ssl_ntxent_global(c, m->cfg.gather_negatives ? c->comm : NULL, s->z, M, D, m->cfg.temperature, dz);
     ssl_tensor d = ssl_tensor_2d(ssl_arena_floats(&c->act, (size_t)(M * D)), M, D);
     c->be->l2norm_bwd(c, M, D, s->z, s->znorm, dz, d.data);
     for (int i = s->nlayers - 1; i >= 0; i--) {

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Install the Debian 12 packages sslrun builds and runs with (needs root or sudo).
+# --test: also what the test suite needs beyond the build, so that no test skips in CI: PyTorch and
+# torchvision (export checks against torchvision models), h5py (checkpoints read without sslrun),
+# clang with libFuzzer and its OpenMP runtime (the fuzz harnesses).
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config libdnnl-dev libopenblas-dev libopenmpi-dev openmpi-bin
       libhdf5-openmpi-dev hdf5-tools libyaml-dev zlib1g-dev libpng-dev libjpeg-dev dataset-fashion-mnist)
+if [ "${1:-}" = --test ]; then
+  PKGS+=(python3-torch python3-torchvision python3-h5py clang libclang-rt-14-dev libomp-dev)
+fi
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Build and run the whole test suite. SSL_SANITIZE=1 builds with ASan + UBSan into build-asan/.
+# Every test runs here: the list of skipped tests is printed at the end, and a skip is a failure
+# unless the test needs what this machine cannot have (label cuda: a GPU; label slurm: a cluster).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
+./scripts/setup.sh --test
 if [ "${SSL_SANITIZE:-0}" = 1 ]; then
   dir=build-asan
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-O1 -g" -DSSL_SANITIZE=ON >/dev/null
@@ -11,4 +13,13 @@ else
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
 fi
 cmake --build "$dir" -j"$(nproc)"
-cd "$dir" && ctest --output-on-failure -j"$(nproc)"
+cd "$dir"
+ctest --output-on-failure -j"$(nproc)" | tee ctest.log
+skipped=$(sed -nE 's/^[[:space:]]*[0-9]+ - ([A-Za-z0-9_]+) \(Skipped\)$/\1/p' ctest.log)
+allowed=$(ctest -N -L '^(cuda|slurm)$' | sed -nE 's/^[[:space:]]*Test[[:space:]]+#[0-9]+: ([A-Za-z0-9_]+)$/\1/p')
+echo "skipped tests: ${skipped:-none}"
+bad=0
+for t in $skipped; do
+  if ! grep -qx "$t" <<<"$allowed"; then echo "FAIL: $t skipped, but it has no GPU or cluster label: it must run here"; bad=1; fi
+done
+exit $bad

@@ -31,3 +31,14 @@ YAML
 losses() {
   sed -nE 's/.*"step":([0-9]+).*"loss":([^,]+).*/\1 \2/p' "$1" | awk '{v[$1]=$2} END {for (s in v) print s, v[s]}' | sort -n
 }
+
+# resumed LOG CKPT_STEP: the run says it resumed, and from that step.
+resumed() {
+  grep -q "resumed from .*ckpt-$(printf %010d "$2").h5 at step $2\$" "$1" || { cat "$1"; fail "$1: did not say it resumed at step $2"; }
+}
+# once METRICS: every step has one record (a resumed run continues one history, it does not re-log).
+once() {
+  local dup
+  dup=$(sed -nE 's/.*"step":([0-9]+).*"loss".*/\1/p' "$1" | sort -n | uniq -d | head -3 | tr '\n' ' ')
+  [ -z "$dup" ] || fail "$1: steps logged twice: $dup"
+}

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Collective checkpoints and preemption across ranks (mpirun, oversubscribed on this 2-core box):
 #  1. written at np=4 and resumed at np=4: exactly the losses of an uninterrupted np=4 run;
-#  2. resumed at np=2 from np=4's checkpoint: trains on with the same global batch, says the run is
-#     no longer bit-identical, and finishes;
+#  (a resume on another rank count is judged by numbers in test_mpi_equiv.sh: np=4 -> 2 -> 1);
 #  3. a rank killed while writing a checkpoint: the job ends, no file appears under the final name,
 #     the previous checkpoint is intact (h5dump reads it) and the run resumes from it;
 #  4. SIGTERM to ONE rank: all ranks agree at the next step boundary, checkpoint, exit 0; the
@@ -25,18 +24,9 @@ grep -q "global batch 64 (4 ranks x 16 per rank" "$WORK/full4.log" || fail "np=4
 mpi 4 run.name=r44 run.max_steps=6 >"$WORK/r44a.log" 2>&1 || { cat "$WORK/r44a.log"; fail "np=4 first part"; }
 [ -f "$WORK/runs/r44/checkpoints/ckpt-0000000006.h5" ] || fail "no step-6 checkpoint at np=4"
 mpi 4 run.name=r44 >"$WORK/r44b.log" 2>&1 || { cat "$WORK/r44b.log"; fail "np=4 resume"; }
-grep -q "resumed from" "$WORK/r44b.log" || fail "np=4 did not resume"
+resumed "$WORK/r44b.log" 6
+once "$WORK/runs/r44/metrics.jsonl"
 diff <(losses "$WORK/runs/full4/metrics.jsonl") <(losses "$WORK/runs/r44/metrics.jsonl") || fail "np=4 resume losses differ"
-
-# 2. np=4 -> np=2
-mkdir -p "$WORK/runs/r42/checkpoints"
-cp "$WORK/runs/r44/checkpoints/ckpt-0000000006.h5" "$WORK/runs/r42/checkpoints/"
-mpi 2 run.name=r42 >"$WORK/r42.log" 2>&1 || { cat "$WORK/r42.log"; fail "np=2 resume of an np=4 checkpoint"; }
-grep -q "global batch 64 (2 ranks x 32 per rank" "$WORK/r42.log" || fail "np=2 did not keep the global batch"
-grep -q "written by 4 rank(s), this job has 2" "$WORK/r42.log" || fail "no note about the changed rank count"
-[ "$(losses "$WORK/runs/r42/metrics.jsonl" | head -1 | cut -d' ' -f1)" = 7 ] || fail "np=2 did not continue at step 7"
-[ "$(losses "$WORK/runs/r42/metrics.jsonl" | tail -1 | cut -d' ' -f1)" = 16 ] || fail "np=2 did not finish"
-losses "$WORK/runs/r42/metrics.jsonl" | awk '$2 != $2 + 0 || $2 > 10 {exit 1}' || fail "np=2 losses are not finite"
 
 # 3. kill rank 1 in the middle of the step-8 checkpoint
 mpi 2 run.name=crash checkpoint.every_steps=4 run.max_steps=4 >"$WORK/c1.log" 2>&1 || fail "crash: first part"
@@ -46,7 +36,8 @@ grep -q "killing this rank mid-checkpoint" "$WORK/c2.log" || { cat "$WORK/c2.log
 [ ! -f "$WORK/runs/crash/checkpoints/ckpt-0000000008.h5" ] || fail "a half-written checkpoint got the final name"
 h5dump -H "$WORK/runs/crash/checkpoints/ckpt-0000000004.h5" >/dev/null || fail "previous checkpoint unreadable"
 mpi 2 run.name=crash checkpoint.every_steps=4 >"$WORK/c3.log" 2>&1 || { cat "$WORK/c3.log"; fail "resume after the crash"; }
-grep -q "ckpt-0000000004.h5 at step 4" "$WORK/c3.log" || fail "did not resume from the intact checkpoint"
+resumed "$WORK/c3.log" 4
+once "$WORK/runs/crash/metrics.jsonl"
 ls "$WORK/runs/crash/checkpoints/"*.tmp 2>/dev/null && fail "stale .tmp left behind"
 
 # 4. SIGTERM to one rank only
@@ -61,5 +52,6 @@ rc=0; wait $pid || rc=$?
 grep -q "signal received: checkpoint written at step" "$WORK/t1.log" || fail "no checkpoint message"
 step=$(sed -nE 's/.*checkpoint written at step ([0-9]+).*/\1/p' "$WORK/t1.log")
 mpi 2 run.name=term schedule.epochs=200 run.max_steps=2 >"$WORK/t2.log" 2>&1 || { cat "$WORK/t2.log"; fail "restart after SIGTERM"; }
-grep -q "at step $step\$" "$WORK/t2.log" || fail "restart did not continue from step $step"
+resumed "$WORK/t2.log" "$step"
+once "$WORK/runs/term/metrics.jsonl"
 echo "mpi checkpoint: all checks passed"

@@ -49,7 +49,7 @@ static void build(net *n, ssl_ctx *c, ssl_optim_kind kind)
     mc.width = 4, mc.in_chans = C, mc.small_stem = 1, mc.img_size = S;
     char err[256];
     SSL_ASSERTF(ssl_model_build(&n->enc, &mc, &pl, "", err) == 0, "%s", err);
-    ssl_method_config cfg = {"simclr", 0.2f, 32, 16, 2};
+    ssl_method_config cfg = {"simclr", 0.2f, 32, 16, 2, 1};
     SSL_ASSERTF(ssl_method_init(&n->m, &cfg, &n->enc, &pl, err) == 0, "%s", err);
     ssl_params_alloc(&n->p, c->be, 1);
     ssl_params_alloc(&n->b, c->be, 0);

@@ -26,7 +26,7 @@ int main(void)
     ssl_model enc;
     char err[256];
     SSL_ASSERTF(ssl_model_build(&enc, &mc, &pl, "", err) == 0, "%s", err);
-    ssl_method_config cfg = {"simclr", ssl_fixture_get(f, "tau", NULL)[0], 16, 8, 2};
+    ssl_method_config cfg = {"simclr", ssl_fixture_get(f, "tau", NULL)[0], 16, 8, 2, 1};
     ssl_method m;
     SSL_ASSERTF(ssl_method_init(&m, &cfg, &enc, &pl, err) == 0, "%s", err);
     ssl_params_alloc(&p, c.be, 1);
