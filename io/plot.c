@@ -95,7 +95,8 @@ static const char *scan_value(const char *p, double *num, int *isnum)
 }
 
 /* One flat object starting at p (leading blanks allowed) and ending the line. Returns 0 when it is
- * well formed and carries an integral "step". */
+ * well formed and carries an integral "step", 1 when it is well formed without one (a run
+ * header), -1 otherwise. */
 static int scan_object(const char *p, record *r)
 {
     int have_step = 0;
@@ -126,7 +127,7 @@ static int scan_object(const char *p, record *r)
         if (*p == ',') p = skip_ws(p + 1); /* a trailing comma before '}' is tolerated */
         else if (*p != '}') return -1;
     }
-    return *skip_ws(p + 1) ? -1 : have_step - 1;
+    return *skip_ws(p + 1) ? -1 : have_step ? 0 : 1;
 }
 
 static int record_cmp(const void *a, const void *b)
@@ -170,12 +171,16 @@ int ssl_plot_read(const char *path, ssl_plot_series *out, char *err, size_t errl
         }
         /* A torn record followed on the same line by a resumed run's record: try each '{'. */
         record *r = &recs[nrec];
-        int ok = 0;
-        for (const char *s = line; !ok && (s = strchr(s, '{')); s++) ok = !scan_object(s, r);
+        int ok = 0, header = 0;
+        for (const char *s = line; !ok && (s = strchr(s, '{')); s++) {
+            int st = scan_object(s, r);
+            ok = st == 0;
+            header |= st == 1;
+        }
         if (ok) {
             r->line = nline;
             nrec++;
-        } else {
+        } else if (!header) {
             out->skipped++;
         }
     }

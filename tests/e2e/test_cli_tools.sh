@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The other subcommands as a user runs them: every one answers --help with its usage (exit 0);
+# --version names the version and commit; `config` lists every key, resolves a file with
+# overrides, and reads a run's config.yaml back to the same config; `augment-preview` and `plot` write PNGs of
+# the size their content implies; `cmake --install` gives a prefix whose sslrun runs the installed
+# recipes. (eval is driven by test_mpi_knn.sh, export by test_cli_export.sh.)
+source "$(dirname "$0")/common.sh"
+: "${SSL_BUILD:?set SSL_BUILD to the build directory}"
+need_fmnist
+write_config
+export OMP_NUM_THREADS=1
+
+# --help and --version
+for c in pretrain eval export plot prep augment-preview config; do
+  "$SSLRUN" "$c" --help >"$WORK/help" 2>&1 || fail "sslrun $c --help: exit $?"
+  grep -q "^usage: sslrun $c " "$WORK/help" || { cat "$WORK/help"; fail "sslrun $c --help: no usage line"; }
+  grep -q "exit codes: 0" "$WORK/help" || fail "sslrun $c --help: exit codes not documented"
+done
+"$SSLRUN" "$WORK/tiny.yaml" --help | grep -q "^usage: sslrun pretrain" || fail "sslrun CONFIG --help"
+"$SSLRUN" --help | grep -q "augment-preview" || fail "sslrun --help lists the commands"
+rc=0; "$SSLRUN" >/dev/null 2>&1 || rc=$?; [ $rc = 2 ] || fail "sslrun without arguments: exit $rc, expected 2"
+version=$("$SSLRUN" --version)
+[[ $version =~ ^sslrun\ [0-9]+\.[0-9]+\.[0-9]+\ \(git\ ([0-9a-f]{12}(-dirty)?|unknown)\)$ ]] || fail "--version: '$version'"
+
+# config: every key, a resolved file, and the round trip
+"$SSLRUN" config >"$WORK/keys" || fail "sslrun config"
+for k in run.seed optim.lr optim.clip_grad method.gather_negatives comm.timeout_s eval.knn_every_epochs; do
+  grep -q "^$k " "$WORK/keys" || fail "sslrun config does not list $k"
+done
+"$SSLRUN" config "$WORK/tiny.yaml" optim.lr=0.3 optim.accum_steps=2 >"$WORK/resolved" || fail "sslrun config FILE"
+grep -qE "^optim.lr +0.3( |$)" "$WORK/resolved" && grep -qE "^optim.accum_steps +2( |$)" "$WORK/resolved" || fail "overrides not applied"
+
+png_size() { # width height of a PNG (IHDR), or nothing when it is not one
+  [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || return 0
+  od -An -tu1 -j16 -N8 "$1" | awk '{print $1*16777216+$2*65536+$3*256+$4, $5*16777216+$6*65536+$7*256+$8}'
+}
+# augment-preview: 8 images x 2 views of the config's img_size (16 px) in a grid
+"$SSLRUN" augment-preview "$WORK/tiny.yaml" --out "$WORK/views.png" >"$WORK/aug.log" 2>&1 || { cat "$WORK/aug.log"; fail "augment-preview"; }
+grep -q "8 images x 2 views" "$WORK/aug.log" || fail "augment-preview summary"
+read -r w h < <(png_size "$WORK/views.png")
+[ "${w:-0}" -ge 32 ] && [ "${h:-0}" -ge 128 ] || fail "augment-preview: PNG of ${w:-?}x${h:-?} cannot hold 8 x 2 views of 16 px"
+
+# plot: a short run with the kNN monitor, then its PNG
+"$SSLRUN" "$WORK/tiny.yaml" run.name=p schedule.epochs=1 eval.knn_every_epochs=1 eval.train_limit=2000 >"$WORK/p.log" 2>&1 ||
+  { cat "$WORK/p.log"; fail "training for plot"; }
+"$SSLRUN" plot "$WORK/runs/p/" >"$WORK/plot.log" 2>&1 || { cat "$WORK/plot.log"; fail "plot"; }
+grep -q "steps 1..8 (8 logged, 1 kNN records)$" "$WORK/plot.log" || { cat "$WORK/plot.log"; fail "plot summary (run headers must not count as damage)"; }
+read -r w h < <(png_size "$WORK/runs/p/plot.png")
+# the run's resolved config.yaml reads back to the config it was resolved from
+P=(run.name=p schedule.epochs=1 eval.knn_every_epochs=1 eval.train_limit=2000)
+grep -q "sslrun config$" "$WORK/runs/p/config.yaml" || fail "config.yaml header points at a command that does not list the keys"
+diff <("$SSLRUN" config "$WORK/tiny.yaml" "${P[@]}" | awk '{print $1, $2}') \
+     <("$SSLRUN" config "$WORK/runs/p/config.yaml" | awk '{print $1, $2}') || fail "config.yaml does not round-trip"
+[ "${w:-0}" -ge 200 ] && [ "${h:-0}" -ge 100 ] || fail "plot: not a PNG of a plot (${w:-?}x${h:-?})"
+rc=0; "$SSLRUN" plot "$WORK/nowhere" >"$WORK/perr.log" 2>&1 || rc=$?
+[ $rc = 1 ] && grep -q "nowhere/metrics.jsonl" "$WORK/perr.log" || fail "plot of a missing run: exit $rc, $(cat "$WORK/perr.log")"
+
+# install into a prefix: the binary runs from there and finds nothing in the build tree
+cmake --install "$SSL_BUILD" --prefix "$WORK/prefix" >/dev/null || fail "cmake --install"
+[ "$("$WORK/prefix/bin/sslrun" --version)" = "$version" ] || fail "installed sslrun --version differs"
+for r in fmnist_simclr fmnist_simclr_long imagenet_simclr; do
+  "$WORK/prefix/bin/sslrun" config "$WORK/prefix/share/sslrun/configs/$r.yaml" >/dev/null || fail "installed recipe $r"
+done
+echo "cli tools: all checks passed"
