@@ -63,6 +63,16 @@ SGD=(optim.name=sgd optim.lr=0.005 optim.clip_grad=0.05)
 go 1 clip1 "${SGD[@]}"
 awk -F'"grad_norm":' 'NF > 1 { split($2, v, ","); if (v[1] + 0 <= 0.05) bad = 1; n++ } END { exit bad || n != 8 }' \
   "$WORK/runs/clip1/metrics.jsonl" || fail "clip1: grad_norm is not logged above the clip threshold on every step"
+# clipping happens: after one step without warm-up, SGD's update is lr x the clipped gradient, whose
+# norm is the threshold, so runs clipped at 0.05 and 0.1 differ by exactly lr x 0.05 (weight decay
+# 1e-6 changes that by ~1e-5 relative)
+go 1 clipa "${SGD[@]}" schedule.warmup_epochs=0 run.max_steps=1
+go 1 clipb "${SGD[@]}" schedule.warmup_epochs=0 run.max_steps=1 optim.clip_grad=0.1
+lr1=$(sed -nE 's/.*"step":1,.*"lr":([^,]+),.*/\1/p' "$WORK/runs/clipa/metrics.jsonl")
+d=$("$CKPT_COMPARE" "$WORK/runs/clipa/checkpoints/ckpt-0000000001.h5" "$WORK/runs/clipb/checkpoints/ckpt-0000000001.h5" \
+    --dataset params --l2 --rtol 1 | sed -nE 's/^l2_diff params (.*)/\1/p')
+awk -v d="$d" -v lr="$lr1" 'BEGIN { w = lr * 0.05; printf "clip: update difference %.6e, expected lr x 0.05 = %.6e\n", d, w;
+  r = (d - w) / w; exit !(r < 1e-3 && r > -1e-3) }' || fail "clip_grad does not bound the update as it should"
 go 2 clip2 "${SGD[@]}"
 go 4 clip4 "${SGD[@]}"
 same clip1 clip2

@@ -1,4 +1,4 @@
-/* ckpt_compare A.h5 B.h5 [--rtol R] [--dataset NAME]...: compares two sslrun checkpoints tensor by
+/* ckpt_compare A.h5 B.h5 [--rtol R] [--dataset NAME]... [--l2] [-v]: compares two sslrun checkpoints tensor by
  * tensor, the way the end-to-end tests judge "the same training" across rank counts and resumes.
  *
  * For every compared flat dataset (default: params, buffers) it walks the file's segment table
@@ -7,7 +7,9 @@
  * the tensor, or, for a tensor far smaller than the model's typical value (a BN bias that has moved
  * 1e-6 from its zero init), to a tensor of that typical size, so fp32 noise on near-zero values is
  * not read as a 1e-3 relative error. It exits 1 when any tensor exceeds --rtol (default 0: bitwise
- * equal), 2 on usage or read errors. Reads with HDF5 alone, as any user of the files would. */
+ * equal), 2 on usage or read errors. --l2 also prints "l2_diff NAME X", the absolute L2 norm of
+ * A - B over each whole dataset (a step's update, when A and B are one step apart). Reads with
+ * HDF5 alone, as any user of the files would. */
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
@@ -63,12 +65,13 @@ static double compare(const char *what, const float *a, const float *b, size_t n
 int main(int argc, char **argv)
 {
     const char *pa = NULL, *pb = NULL, *names[16];
-    int nnames = 0, verbose = 0;
+    int nnames = 0, verbose = 0, l2 = 0;
     double rtol = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--rtol") && i + 1 < argc) rtol = atof(argv[++i]);
         else if (!strcmp(argv[i], "--dataset") && i + 1 < argc && nnames < 16) names[nnames++] = argv[++i];
         else if (!strcmp(argv[i], "-v")) verbose = 1;
+        else if (!strcmp(argv[i], "--l2")) l2 = 1;
         else if (!pa) pa = argv[i];
         else if (!pb) pb = argv[i];
         else pa = NULL, i = argc;
@@ -101,6 +104,11 @@ int main(int argc, char **argv)
             const char *table = !strcmp(names[k], "params") ? "segments"
                                 : !strcmp(names[k], "buffers") ? "buffer_segments" : NULL;
             char *segs = table ? read_text(fa, table) : NULL;
+            if (l2) {
+                double d2 = 0;
+                for (size_t i = 0; i < nb; i++) d2 += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+                printf("l2_diff %s %.9e\n", names[k], sqrt(d2));
+            }
             double s2 = 0;
             for (size_t i = 0; i < nb; i++) s2 += (double)b[i] * b[i];
             double rms = nb ? sqrt(s2 / (double)nb) : 0;
