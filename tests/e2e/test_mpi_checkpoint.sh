@@ -44,7 +44,7 @@ ls "$WORK/runs/crash/checkpoints/"*.tmp 2>/dev/null && fail "stale .tmp left beh
 mpi 2 run.name=term schedule.epochs=200 >"$WORK/t1.log" 2>&1 &
 pid=$!
 for _ in $(seq 600); do grep -q '"step":3' "$WORK/runs/term/metrics.jsonl" 2>/dev/null && break; sleep 0.1; done
-victim=$(pgrep -f "run.name=term" | while read -r p; do [ "$p" != "$pid" ] && [ "$(ps -o comm= -p "$p")" = sslrun ] && echo "$p"; done | tail -1)
+victim=$(pgrep -f "$WORK/tiny.yaml run.name=term" | while read -r p; do [ "$p" != "$pid" ] && [ "$(ps -o comm= -p "$p")" = sslrun ] && echo "$p"; done | tail -1)
 [ -n "$victim" ] || fail "no rank process found"
 kill -TERM "$victim"
 rc=0; wait $pid || rc=$?

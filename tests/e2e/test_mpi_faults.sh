@@ -15,7 +15,7 @@ if [ -n "${SSL_MPI_SAN_ENV:-}" ]; then export "${SSL_MPI_SAN_ENV?}"; fi
   >"$WORK/h.log" 2>&1 &
 pid=$!
 for _ in $(seq 600); do grep -q '"step":3' "$WORK/runs/hang/metrics.jsonl" 2>/dev/null && break; sleep 0.1; done
-victim=$(pgrep -f "run.name=hang" | while read -r p; do [ "$p" != "$pid" ] && [ "$(ps -o comm= -p "$p")" = sslrun ] && echo "$p"; done | tail -1)
+victim=$(pgrep -f "$WORK/tiny.yaml run.name=hang" | while read -r p; do [ "$p" != "$pid" ] && [ "$(ps -o comm= -p "$p")" = sslrun ] && echo "$p"; done | tail -1)
 [ -n "$victim" ] || fail "no rank process found"
 kill -STOP "$victim"
 rc=0
