@@ -42,3 +42,11 @@ once() {
   dup=$(sed -nE 's/.*"step":([0-9]+).*"loss".*/\1/p' "$1" | sort -n | uniq -d | head -3 | tr '\n' ' ')
   [ -z "$dup" ] || fail "$1: steps logged twice: $dup"
 }
+
+# For the tests that run sslrun under mpirun: Open MPI as root, oversubscribed, one OpenMP thread
+# per rank, and no leak detection in sanitized MPI processes (see tests/CMakeLists.txt).
+mpi_env() {
+  : "${MPIEXEC:?set MPIEXEC to mpirun}"
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+  if [ -n "${SSL_MPI_SAN_ENV:-}" ]; then export "${SSL_MPI_SAN_ENV?}"; fi
+}

@@ -7,12 +7,9 @@
 #  4. SIGTERM to ONE rank: all ranks agree at the next step boundary, checkpoint, exit 0; the
 #     restart continues from that step.
 source "$(dirname "$0")/common.sh"
-: "${MPIEXEC:?set MPIEXEC to mpirun}"
+mpi_env
 need_fmnist
 write_config
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-# sanitized builds: no leak detection in MPI processes (see tests/CMakeLists.txt)
-if [ -n "${SSL_MPI_SAN_ENV:-}" ]; then export "${SSL_MPI_SAN_ENV?}"; fi
 mpi() { local np=$1; shift; "$MPIEXEC" --oversubscribe -np "$np" -x SSL_FAULT_CKPT_KILL_RANK "$SSLRUN" "$WORK/tiny.yaml" "$@"; }
 export SSL_FAULT_CKPT_KILL_RANK=
 

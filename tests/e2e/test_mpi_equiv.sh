@@ -18,11 +18,10 @@
 # floor the bound estimates (np=1 at 1 vs 2 threads: the same computation in another summation
 # order) and holds it to the same bound.
 source "$(dirname "$0")/common.sh"
-: "${MPIEXEC:?set MPIEXEC to mpirun}" "${CKPT_COMPARE:?set CKPT_COMPARE}"
+: "${CKPT_COMPARE:?set CKPT_COMPARE}"
+mpi_env
 need_fmnist
 write_config
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-if [ -n "${SSL_MPI_SAN_ENV:-}" ]; then export "${SSL_MPI_SAN_ENV?}"; fi
 TOL_LOSS=$(awk 'BEGIN {printf "%.3e", 2^-23 * sqrt(64 * 2 * 16 * 16) * 8}')
 TOL_W=$(awk -v t="$TOL_LOSS" 'BEGIN {printf "%.3e", t * 8}')
 echo "tolerances: loss $TOL_LOSS, tensors $TOL_W"

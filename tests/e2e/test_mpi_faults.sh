@@ -3,12 +3,9 @@
 # stalled collective by name and end the job (non-zero exit) instead of hanging the allocation;
 # a config error is reported once (rank 0) and every rank exits 2 before any collective.
 source "$(dirname "$0")/common.sh"
-: "${MPIEXEC:?set MPIEXEC to mpirun}"
+mpi_env
 need_fmnist
 write_config
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-# sanitized builds: no leak detection in MPI processes (see tests/CMakeLists.txt)
-if [ -n "${SSL_MPI_SAN_ENV:-}" ]; then export "${SSL_MPI_SAN_ENV?}"; fi
 
 # 1. a hung rank
 "$MPIEXEC" --oversubscribe -np 2 "$SSLRUN" "$WORK/tiny.yaml" run.name=hang schedule.epochs=200 comm.timeout_s=2 \

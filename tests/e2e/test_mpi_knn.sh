@@ -6,11 +6,9 @@
 # monitor's accuracy equals `sslrun eval` of the same checkpoint in one process (within 5 of the
 # 10,000 test images: batch boundaries differ, so the last bits of a feature may).
 source "$(dirname "$0")/common.sh"
-: "${MPIEXEC:?set MPIEXEC to mpirun}"
+mpi_env
 need_fmnist
 write_config
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-if [ -n "${SSL_MPI_SAN_ENV:-}" ]; then export "${SSL_MPI_SAN_ENV?}"; fi
 TIMEOUT=3
 "$MPIEXEC" --oversubscribe -np 2 "$SSLRUN" "$WORK/tiny.yaml" run.name=knn schedule.epochs=1 eval.knn_every_epochs=1 model.img_size=24 eval.train_limit=30000 \
   comm.timeout_s=$TIMEOUT >"$WORK/knn.log" 2>&1 || { cat "$WORK/knn.log"; fail "np=2 run with the kNN monitor failed"; }
