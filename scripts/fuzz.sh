@@ -15,10 +15,10 @@
 #                                    config dictionary with the current writers (after a format
 #                                    change, e.g. of checkpoints).
 # Faults inside libhdf5 itself on damaged files (HDF5 1.10.8 has known heap over-reads in its
-# metadata decoders, which sslrun cannot prevent for unchecksummed metadata): a memory-safety report
-# whose faulting frame and, for heap errors, allocating frame are both in libhdf5 is kept in
-# build-fuzz/artifacts/, listed, and fuzzing continues from the same corpus; it fails the run only
-# with FUZZ_HDF5_FAULTS=fail. Everything else (our frames, UBSan, invariants, leaks, timeouts, OOM)
+# metadata decoders, which sslrun cannot prevent for unchecksummed metadata, and allocates sizes
+# read from damaged headers): a report whose faulting frame and, for heap errors, allocating frame
+# are both in libhdf5 (see classify) is kept in build-fuzz/artifacts/, listed, and fuzzing
+# continues from the same corpus; it fails the run only with FUZZ_HDF5_FAULTS=fail. Everything else (our frames, UBSan, invariants, leaks, timeouts, OOM)
 # fails the run at once. Leaks inside libhdf5 are suppressed (tests/fuzz/lsan.supp says why).
 # Environment: FUZZ_HARNESSES="config shard ckpt" (subset), FUZZ_RSS_MB=2048, FUZZ_HDF5_FAULTS.
 # Needs clang with libclang_rt.fuzzer (Debian 12: clang, libclang-rt-14-dev); installs nothing.
@@ -65,22 +65,25 @@ export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/fuzz/lsan.supp:prin
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 hdf5_faults=${FUZZ_HDF5_FAULTS:-report}
 
-# "hdf5" if the report in log $1 is a memory-safety fault inside libhdf5 on its own memory, else
-# "ours". The first frame that is not a sanitizer interceptor must be in libhdf5, and so must that
-# of the allocating / freeing stack when the report has one; stack-buffer errors count as ours
-# (an HDF5 call writing past a caller's variable is the caller's bug).
+# "hdf5" if the report in log $1 is a fault inside libhdf5 on its own memory, else "ours": an ASan
+# report, or a libFuzzer malloc-limit report (HDF5 allocating a size read from a damaged header),
+# whose first frame that is not a sanitizer, libFuzzer or libc routine is in libhdf5, and so is
+# that of the allocating / freeing stack when the report has one. Stack-buffer errors count as
+# ours (an HDF5 call writing past a caller's variable is the caller's bug), and so does anything
+# else: invariant failures, UBSan, leaks (HDF5's own are suppressed), timeouts, RSS limit.
 classify() {
   awk '
-    /fuzz invariant violated|runtime error:|ERROR: LeakSanitizer|ERROR: libFuzzer/ { ours = 1 }
+    /fuzz invariant violated|runtime error:|ERROR: LeakSanitizer/ { ours = 1 }
+    /ERROR: libFuzzer:/ && !/out-of-memory \(malloc\(/ { ours = 1 }
     /ERROR: AddressSanitizer: (stack-buffer|stack-use|dynamic-stack)/ { ours = 1 }
-    /ERROR: AddressSanitizer:/ { asan = 1; want = 1; next }
+    /ERROR: AddressSanitizer:|ERROR: libFuzzer: out-of-memory \(malloc\(/ { hit = 1; want = 1; next }
     /(allocated|freed) by thread/ { want = 1; next }
     want && /^ *#[0-9]+ / {
-      if ($0 ~ /__interceptor_|__asan|__sanitizer|in (malloc|calloc|realloc|free|operator) |libc\.so/) next
+      if ($0 ~ /__interceptor_|__asan|__sanitizer|fuzzer::|in (malloc|calloc|realloc|free) |in __(mem|str|wmem)|sysdeps\/|libc\.so/) next
       if ($0 !~ /libhdf5/) ours = 1
       want = 0
     }
-    END { print (asan && !ours) ? "hdf5" : "ours" }' "$1"
+    END { print (hit && !ours) ? "hdf5" : "ours" }' "$1"
 }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sslfuzz.XXXXXX")
@@ -148,7 +151,9 @@ for h in $harnesses; do
     echo "----"
   fi
   if [ "$mode" = merge ] && [ $fail -eq 0 ]; then
+    # seeds and regression inputs keep their names and always stay; the rest is minimised
     mkdir -p "$work/$h.min"
+    cp tests/fuzz/corpus/$h/seed-* tests/fuzz/corpus/$h/regress-* "$work/$h.min/" 2>/dev/null || true
     if "$bin" "${extra[@]}" -merge=1 -timeout=10 -rss_limit_mb="$rss" "$work/$h.min" \
          "$work/$h" >"$work/$h.merge.log" 2>&1; then
       rm -f tests/fuzz/corpus/$h/*

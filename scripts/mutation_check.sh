@@ -21,6 +21,7 @@ MUTANTS=(
   "no-fallback|io/ckpt_resume.c|s/if (rc == SSL_CKPT_INCOMPATIBLE) break;/break;/|test_ckpt_damage"
   "no-clip|launch/pretrain.c|s/gnorm = ssl_optim_clip_global_norm(/gnorm = ssl_optim_grad_norm(/; s/(float)cfg.optim.clip_grad, 1.0f \/ (float)t.accum);/1.0f \/ (float)t.accum);/|test_mpi_equiv"
   "metrics-relogged|launch/pretrain.c|s/ssl_metrics_open(\&t.metrics, path, step)/ssl_metrics_open(\&t.metrics, path, 1LL << 62)/|test_resume|test_ckpt_damage"
+  "no-replica-check|launch/pretrain.c|s/    if (replicas_agree(t, step, err, errlen)) return -1;/    if (0 \&\& replicas_agree(t, step, err, errlen)) return -1;/|test_mpi_faults"
   "accum-no-scale|launch/pretrain.c|s/oc.grad_scale = 1.0f \/ (float)t->accum;/oc.grad_scale = 1.0f;/|test_mpi_equiv"
 )
 want=("$@")

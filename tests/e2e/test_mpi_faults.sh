@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Faults across ranks: a rank that stops responding (SIGSTOP) makes the others' watchdog report the
 # stalled collective by name and end the job (non-zero exit) instead of hanging the allocation;
-# a config error is reported once (rank 0) and every rank exits 2 before any collective.
+# a config error is reported once (rank 0) and every rank exits 2 before any collective; ranks
+# whose weights drifted apart stop the job before a checkpoint of mixed models is written.
 source "$(dirname "$0")/common.sh"
 mpi_env
 need_fmnist
@@ -27,4 +28,10 @@ grep -qE "rank [01]: (allreduce|allgather|reduce_scatter|broadcast|barrier) of [
 rc=0; "$MPIEXEC" --oversubscribe -np 2 "$SSLRUN" "$WORK/tiny.yaml" optim.lerning_rate=1 >"$WORK/c.log" 2>&1 || rc=$?
 [ $rc != 0 ] || fail "bad config accepted"
 [ "$(grep -c "did you mean 'optim.lr'" "$WORK/c.log")" = 1 ] || { cat "$WORK/c.log"; fail "expected the config error exactly once"; }
+# 3. diverged replicas: rank 1's weights differ at the first checkpoint (step 4)
+rc=0; SSL_FAULT_DIVERGE_RANK=1 "$MPIEXEC" --oversubscribe -np 2 -x SSL_FAULT_DIVERGE_RANK "$SSLRUN" "$WORK/tiny.yaml" \
+  run.name=drift checkpoint.every_steps=4 >"$WORK/d.log" 2>&1 || rc=$?
+[ $rc != 0 ] || fail "diverged replicas: exit 0"
+grep -q "step 4: the ranks hold different weights" "$WORK/d.log" || { cat "$WORK/d.log"; fail "diverged replicas: no report"; }
+! ls "$WORK/runs/drift/checkpoints/"ckpt-*.h5 2>/dev/null || fail "diverged replicas: a checkpoint was written"
 echo "mpi faults: all checks passed"
