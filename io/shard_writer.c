@@ -119,7 +119,12 @@ static int begin_shard(ssl_shard_writer *w, char *err, size_t errlen)
     }
     w->shard_rows = 0;
     const ssl_shard_spec *s = &w->spec;
-    w->file = H5Fcreate(w->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    /* the 1.8 object format checksums the superblock and every object header: a damaged shard is
+     * refused by HDF5's own checks before it decodes anything (h5py >= 2 reads it) */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+    w->file = H5Fcreate(w->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
     if (w->file < 0) {
         seterr(err, errlen, "%s: cannot create file", w->tmp_path);
         return -1;
