@@ -362,6 +362,25 @@ int ssl_ckpt_find_latest(const char *dir, char *out, size_t outlen)
     return n > 0 ? 0 : 1;
 }
 
+/* HDF5 decodes the unchecksummed metadata of superblock v0/v1 files without bounds checks, so a
+ * damaged one can crash the library (found by fuzzing); sslrun writes superblock v2+ (checksummed)
+ * and refuses anything else before HDF5 parses it. 0 ok, or -1 with the reason in why (200). */
+static int superblock_ok(const char *path, char *why)
+{
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    unsigned char head[9];
+    FILE *fp = fopen(path, "rb");
+    size_t got = fp ? fread(head, 1, sizeof head, fp) : 0;
+    if (fp) fclose(fp);
+    if (!fp) return snprintf(why, 200, "%s", strerror(errno)), -1;
+    if (got < sizeof head || memcmp(head, sig, sizeof sig))
+        return snprintf(why, 200, "not an HDF5 file (no signature at offset 0; truncated or overwritten?)"), -1;
+    if (head[8] < 2)
+        return snprintf(why, 200, "HDF5 superblock version %d has no checksums: not written by this sslrun "
+                                  "(checkpoint format 1, or a damaged file)", head[8]), -1;
+    return 0;
+}
+
 /* Damage (the file cannot be trusted: fall back to an older one) vs incompatibility (the file is
  * sound but was written for another model, config or format: a user error, no fallback). */
 #define DAMAGED(...)                                                                           \
@@ -381,14 +400,16 @@ static int load_unlocked(ssl_ckpt *ck, const char *path, char *err, size_t errle
     io_group g = group_of(ck->comm);
     int rc = SSL_CKPT_DAMAGED;
     char why[200];
+    hid_t f = -1;
+    if (superblock_ok(path, why)) DAMAGED("%s: cannot open checkpoint: %s", path, why);
     hid_t fapl = file_access(&g);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     H5Pclose(fapl);
     if (f < 0) DAMAGED("%s: cannot open checkpoint: %s (missing, truncated, corrupt or not HDF5)", path, h5_reason(why));
     int64_t version = 0, seed = 0;
     if (read_i64_attr(f, "version", &version)) DAMAGED("%s: no 'version' attribute", path);
-    if (version < 1 || version > SSL_CKPT_VERSION)
-        INCOMPATIBLE("%s: checkpoint format version %lld, this sslrun reads 1 to %d", path, (long long)version,
+    if (version != SSL_CKPT_VERSION)
+        INCOMPATIBLE("%s: checkpoint format version %lld, this sslrun reads %d", path, (long long)version,
                      SSL_CKPT_VERSION);
     if (read_i64_attr(f, "step", &ck->step) || read_i64_attr(f, "epoch", &ck->epoch) ||
         read_i64_attr(f, "epoch_step", &ck->epoch_step) ||
@@ -434,9 +455,11 @@ fail:
 static int read_config_unlocked(const char *path, char **yaml, char *err, size_t errlen)
 {
     *yaml = NULL;
-    hid_t ds = -1, t = -1;
+    hid_t ds = -1, t = -1, f = -1;
+    char why[200];
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (superblock_ok(path, why)) FAIL("%s: cannot open checkpoint: %s", path, why);
+    f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) FAIL("%s: cannot open checkpoint (missing, truncated or not HDF5)", path);
     if (H5Lexists(f, "config", H5P_DEFAULT) <= 0) FAIL("%s: missing dataset 'config'", path);
     ds = H5Dopen2(f, "config", H5P_DEFAULT);
@@ -451,7 +474,6 @@ static int read_config_unlocked(const char *path, char **yaml, char *err, size_t
     if (!*yaml || H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, *yaml) < 0) {
         free(*yaml);
         *yaml = NULL;
-        char why[200];
         FAIL("%s: cannot read dataset 'config': %s", path, h5_reason(why));
     }
     H5Tclose(t);

@@ -17,7 +17,8 @@
 #include <stdint.h>
 
 /* 2: chunked datasets with Fletcher-32 checksums, 1.8 object format (checksummed metadata),
- * segment tables with shapes for params and buffers, producer version attributes. 1 still loads. */
+ * segment tables with shapes for params and buffers, producer version attributes. Only 2 loads:
+ * format 1's unchecksummed metadata is what a damaged file can crash HDF5 with. */
 #define SSL_CKPT_VERSION 2
 #define SSL_CKPT_MAX_ARRAYS 16
 #define SSL_CKPT_CHUNK ((size_t)1 << 18) /* floats per chunk (1 MiB): one checksum per chunk */
