@@ -354,6 +354,12 @@ static int utf8_valid(const unsigned char *s)
                 : (*s & 0xF8) == 0xF0 ? 3
                                       : -1;
         if (n < 0 || (n == 1 && *s < 0xC2)) return 0;
+        /* RFC 3629 also excludes overlong 3- and 4-byte forms, surrogates and code points above
+         * U+10FFFF; YAML readers refuse them, so a value holding one could not be written back
+         * (found by fuzzing the to_yaml round trip, tests/fuzz). */
+        if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0) ||
+            (s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90) || s[0] > 0xF4)
+            return 0;
         s++;
         for (int i = 0; i < n; i++, s++)
             if ((*s & 0xC0) != 0x80) return 0;
@@ -1213,6 +1219,15 @@ static void quote_yaml(const char *s, char *buf, size_t len)
             sb_printf(&b, "\\t");
         else if (*p < 0x20 || *p == 0x7f)
             sb_printf(&b, "\\x%02x", *p);
+        /* Code points YAML reads as line breaks (U+0085, U+2028, U+2029: folded to a space
+         * inside quotes) or refuses in a file (the other C1 controls, U+FFFE, U+FFFF) are escaped
+         * too, or the text would not read back to the same string (found by fuzzing, tests/fuzz). */
+        else if (p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F)
+            sb_printf(&b, "\\x%02x", *++p);
+        else if (p[0] == 0xE2 && p[1] == 0x80 && (p[2] == 0xA8 || p[2] == 0xA9))
+            sb_printf(&b, "\\u20%02x", p[2] - 0x80), p += 2;
+        else if (p[0] == 0xEF && p[1] == 0xBF && (p[2] == 0xBE || p[2] == 0xBF))
+            sb_printf(&b, "\\uff%02x", p[2] - 0x80 + 0xC0), p += 2;
         else
             sb_printf(&b, "%c", *p);
     }

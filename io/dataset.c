@@ -313,12 +313,17 @@ static long long chunk_bytes_of(hid_t ds)
     return bytes;
 }
 
-/* The dataset's layout as the reader depends on it (found by fuzzing damaged shards): chunks no
- * larger than MAX_CHUNK_BYTES or one row (HDF5 allocates a chunk per filtered read), no more
- * storage than the file holds (a damaged chunk index can claim 4 GiB chunks, which HDF5 allocates
- * before it finds the read past the end), and with `written`, every row stored: labels are read
- * whole into memory, and an unwritten dataspace can claim 2^40 of them in a 2 KiB file.
- * (H5Dget_space_status cannot tell: in HDF5 1.10 it compares compressed bytes with raw bytes.)
+/* The dataset's layout as the reader depends on it (found by fuzzing damaged shards; HDF5 1.10
+ * trusts these fields and over-reads or over-allocates):
+ *  - chunks no larger than MAX_CHUNK_BYTES or one row: HDF5 allocates a chunk per filtered read;
+ *  - no more storage than the file holds: a damaged chunk index can claim 4 GiB chunks, which HDF5
+ *    allocates before it finds the read past the end;
+ *  - stored sizes equal raw sizes where nothing is compressed (every allocated chunk of an
+ *    unfiltered dataset a whole chunk, compact data the whole dataset, contiguous data all or
+ *    nothing): HDF5 copies the raw size out of a buffer of the stored size;
+ *  - with `written`, every row stored: labels are read whole into memory, and an unwritten
+ *    dataspace can claim 2^40 of them in a 2 KiB file. (H5Dget_space_status cannot tell: in HDF5
+ *    1.10 it compares compressed bytes with raw bytes.)
  * Caller holds the HDF5 lock. */
 static int check_storage(hid_t file, hid_t ds, const char *path, const char *name, int rank,
                          const hsize_t *dims, size_t elem, size_t row_bytes, int written,
@@ -328,8 +333,9 @@ static int check_storage(hid_t file, hid_t ds, const char *path, const char *nam
     H5D_layout_t lay = dcpl < 0 ? H5D_LAYOUT_ERROR : H5Pget_layout(dcpl);
     hsize_t c[4];
     int crank = lay == H5D_CHUNKED ? H5Pget_chunk(dcpl, 4, c) : 0;
+    int nfilters = dcpl < 0 ? -1 : H5Pget_nfilters(dcpl);
     if (dcpl >= 0 && H5Pclose(dcpl) < 0) lay = H5D_LAYOUT_ERROR;
-    if (lay < 0 || crank != (lay == H5D_CHUNKED ? rank : 0)) {
+    if (lay < 0 || nfilters < 0 || crank != (lay == H5D_CHUNKED ? rank : 0)) {
         seterr(err, errlen, "%s: dataset '%s': cannot read its layout", path, name);
         return -1;
     }
@@ -345,30 +351,34 @@ static int check_storage(hid_t file, hid_t ds, const char *path, const char *nam
                MAX_CHUNK_BYTES >> 20);
         return -1;
     }
-    if (dims[0] == 0) return 0;
     hsize_t fsize = 0, nchunks = 0;
     hsize_t used = H5Dget_storage_size(ds);
-    int count = written && lay == H5D_CHUNKED;
-    hid_t sp = count ? H5Dget_space(ds) : H5I_INVALID_HID; /* 1.10 takes no H5S_ALL here */
+    hid_t sp = lay == H5D_CHUNKED ? H5Dget_space(ds) : H5I_INVALID_HID; /* 1.10 takes no H5S_ALL */
     int ok = H5Fget_filesize(file, &fsize) >= 0 &&
-             (!count || (sp >= 0 && H5Dget_num_chunks(ds, sp, &nchunks) >= 0));
+             (lay != H5D_CHUNKED || (sp >= 0 && H5Dget_num_chunks(ds, sp, &nchunks) >= 0));
     if (sp >= 0 && H5Sclose(sp) < 0) ok = 0;
     if (!ok) {
         seterr(err, errlen, "%s: dataset '%s': cannot read its storage", path, name);
         return -1;
     }
-    int complete = lay == H5D_CHUNKED      ? (double)nchunks == want
-                   : lay == H5D_CONTIGUOUS ? (double)used == (double)dims[0] * (double)row_bytes
-                                           : 1;
-    if (written && !complete) {
-        seterr(err, errlen, "%s: dataset '%s' is not completely written (%llu rows declared)", path,
-               name, (unsigned long long)dims[0]);
+    double raw = (double)dims[0] * (double)row_bytes;
+    /* filters apply to chunks only: a damaged compact or contiguous layout can list some too */
+    int sized = lay == H5D_CHUNKED      ? nfilters > 0 || (double)used == (double)nchunks * cb
+                : lay == H5D_COMPACT    ? (double)used == raw
+                : lay == H5D_CONTIGUOUS ? used == 0 || (double)used == raw
+                                        : 1;
+    if (!sized || used > fsize) {
+        seterr(err, errlen, "%s: dataset '%s' claims %llu bytes of storage for %.0f raw bytes in a "
+               "file of %llu (truncated or corrupt)", path, name, (unsigned long long)used, raw,
+               (unsigned long long)fsize);
         return -1;
     }
-    if (used > fsize) {
-        seterr(err, errlen, "%s: dataset '%s' claims %llu bytes of storage, the file has %llu "
-               "(truncated or corrupt)", path, name, (unsigned long long)used,
-               (unsigned long long)fsize);
+    int complete = lay == H5D_CHUNKED      ? (double)nchunks == want
+                   : lay == H5D_CONTIGUOUS ? (double)used == raw
+                                           : 1;
+    if (written && dims[0] > 0 && !complete) {
+        seterr(err, errlen, "%s: dataset '%s' is not completely written (%llu rows declared)", path,
+               name, (unsigned long long)dims[0]);
         return -1;
     }
     return 0;
