@@ -49,12 +49,19 @@ static int write_i64_attr(hid_t obj, const char *name, int64_t v)
     return st < 0 ? -1 : 0;
 }
 
+/* One integer attribute; anything else under that name (an array, a string) is an error, not a
+ * read past v (found by fuzzing). */
 static int read_i64_attr(hid_t obj, const char *name, int64_t *v)
 {
     if (H5Aexists(obj, name) <= 0) return -1;
     hid_t at = H5Aopen(obj, name, H5P_DEFAULT);
-    herr_t st = at < 0 ? -1 : H5Aread(at, H5T_NATIVE_INT64, v);
-    if (at >= 0) H5Aclose(at);
+    if (at < 0) return -1;
+    hid_t t = H5Aget_type(at), sp = H5Aget_space(at);
+    int ok = t >= 0 && sp >= 0 && H5Tget_class(t) == H5T_INTEGER && H5Sget_simple_extent_npoints(sp) == 1;
+    herr_t st = ok ? H5Aread(at, H5T_NATIVE_INT64, v) : -1;
+    if (t >= 0) H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
+    H5Aclose(at);
     return st < 0 ? -1 : 0;
 }
 
@@ -115,10 +122,10 @@ static io_group group_of(struct ssl_comm *c)
 static hid_t file_access(const io_group *g)
 {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    /* the 1.8 object format checksums the superblock and every object header, so a flipped byte
-     * in metadata is detected on open as the Fletcher-32 filter detects one in data (h5py >= 2
-     * reads it) */
-    H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+    /* the 1.10 format checksums the superblock, every object header and the chunk index, so a
+     * flipped byte in metadata is detected as the Fletcher-32 filter detects one in data (h5py
+     * with HDF5 >= 1.10 reads it) */
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST);
     if (g->mpi) {
         H5Pset_fapl_mpio(fapl, g->comm, MPI_INFO_NULL);
         H5Pset_all_coll_metadata_ops(fapl, 1);
@@ -362,6 +369,44 @@ int ssl_ckpt_find_latest(const char *dir, char *out, size_t outlen)
     return n > 0 ? 0 : 1;
 }
 
+/* The storage of a dataset as sslrun writes it, checked before HDF5 reads it: n elements of
+ * elem_bytes in one dimension, chunked, every chunk stored whole with its 4-byte Fletcher-32
+ * checksum and inside the file. HDF5 trusts a damaged chunk index's sizes (it allocates a claimed
+ * 4 GiB chunk, checksums a 2-byte one past its end: found by fuzzing). 0, or -1 with why (200). */
+static int chunks_ok(hid_t f, hid_t ds, size_t elem_bytes, hsize_t n, char *why)
+{
+    hid_t sp = H5Dget_space(ds), dcpl = H5Dget_create_plist(ds);
+    hsize_t chunk[1] = {0}, nchunks = 0, fsize = 0;
+    int rc = -1;
+    if (sp < 0 || dcpl < 0 || H5Sget_simple_extent_ndims(sp) != 1) {
+        snprintf(why, 200, "not a one-dimensional array");
+    } else if (H5Pget_layout(dcpl) != H5D_CHUNKED || H5Pget_chunk(dcpl, 1, chunk) != 1 || chunk[0] == 0 ||
+               chunk[0] > n) {
+        snprintf(why, 200, "not stored in checksummed chunks");
+    } else if (H5Dget_num_chunks(ds, sp, &nchunks) < 0 || nchunks != (n + chunk[0] - 1) / chunk[0] ||
+               H5Fget_filesize(f, &fsize) < 0) {
+        snprintf(why, 200, "%llu of its %llu chunks are stored (truncated?)", (unsigned long long)nchunks,
+                 (unsigned long long)((n + chunk[0] - 1) / chunk[0]));
+    } else {
+        rc = 0;
+        for (hsize_t i = 0; i < nchunks && !rc; i++) {
+            hsize_t off[1], size = 0;
+            haddr_t addr = HADDR_UNDEF;
+            unsigned mask = 0;
+            if (H5Dget_chunk_info(ds, sp, i, off, &mask, &addr, &size) < 0 || mask != 0 ||
+                size != chunk[0] * elem_bytes + 4 || addr == HADDR_UNDEF || addr > fsize || size > fsize - addr) {
+                snprintf(why, 200, "chunk %llu is stored as %llu bytes at %llu, expected %llu bytes within the "
+                         "file's %llu", (unsigned long long)i, (unsigned long long)size, (unsigned long long)addr,
+                         (unsigned long long)(chunk[0] * elem_bytes + 4), (unsigned long long)fsize);
+                rc = -1;
+            }
+        }
+    }
+    if (sp >= 0) H5Sclose(sp);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    return rc;
+}
+
 /* HDF5 decodes the unchecksummed metadata of superblock v0/v1 files without bounds checks, so a
  * damaged one can crash the library (found by fuzzing); sslrun writes superblock v2+ (checksummed)
  * and refuses anything else before HDF5 parses it. 0 ok, or -1 with the reason in why (200). */
@@ -432,12 +477,17 @@ static int load_unlocked(ssl_ckpt *ck, const char *path, char *err, size_t errle
                          (long long)n, a->sharded ? "these ranks together need" : "the model needs",
                          (unsigned long long)want);
         }
+        if (n > 0 && chunks_ok(f, ds, sizeof(float), (hsize_t)n, why)) {
+            H5Sclose(sp);
+            H5Dclose(ds);
+            DAMAGED("%s: dataset '%s': %s", path, a->name, why);
+        }
         /* replicated: every rank reads all of it; sharded: its own block */
         hsize_t start[1] = {a->sharded ? (hsize_t)a->n * (hsize_t)g.rank : 0}, cnt[1] = {a->n};
         hid_t mem = H5Screate_simple(1, cnt, NULL);
-        H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, cnt, NULL);
+        herr_t st = a->n ? H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, cnt, NULL) : 0;
         hid_t dxpl = transfer(&g);
-        herr_t st = a->n ? H5Dread(ds, H5T_NATIVE_FLOAT, mem, sp, dxpl, a->data) : 0;
+        if (st >= 0 && a->n) st = H5Dread(ds, H5T_NATIVE_FLOAT, mem, sp, dxpl, a->data);
         if (st < 0) h5_reason(why);
         H5Pclose(dxpl);
         H5Sclose(mem);
@@ -470,6 +520,7 @@ static int read_config_unlocked(const char *path, char **yaml, char *err, size_t
     if (sp >= 0) H5Sclose(sp);
     if (n == 0 || n > (64u << 20) || count != 1 || H5Tget_class(t) != H5T_STRING || H5Tis_variable_str(t) != 0)
         FAIL("%s: dataset 'config' is not one fixed-length string", path);
+    if (chunks_ok(f, ds, n, 1, why)) FAIL("%s: dataset 'config': %s", path, why);
     *yaml = calloc(n + 1, 1);
     if (!*yaml || H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, *yaml) < 0) {
         free(*yaml);

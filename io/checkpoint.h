@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* 2: chunked datasets with Fletcher-32 checksums, 1.8 object format (checksummed metadata),
+/* 2: chunked datasets with Fletcher-32 checksums, 1.10 file format (checksummed metadata and chunk index),
  * segment tables with shapes for params and buffers, producer version attributes. Only 2 loads:
  * format 1's unchecksummed metadata is what a damaged file can crash HDF5 with. */
 #define SSL_CKPT_VERSION 2

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -1120,8 +1121,14 @@ static int validate(const ssl_config *c, const origin *org, char *err, size_t er
 
 /* ---- public: loading ------------------------------------------------------------------------- */
 
-void ssl_config_defaults(ssl_config *c)
+/* The defaults parse every key's default text (libyaml for lists): done once per process, then
+ * copied (a config load was ~60 parses before anything of the user's was read). */
+static ssl_config defaults_cache;
+static pthread_once_t defaults_once = PTHREAD_ONCE_INIT;
+
+static void build_defaults(void)
 {
+    ssl_config *c = &defaults_cache;
     memset(c, 0, sizeof *c);
     int n;
     const ssl_config_key *s = ssl_config_schema(&n);
@@ -1131,6 +1138,12 @@ void ssl_config_defaults(ssl_config *c)
     for (int i = 0; i < n; i++)
         if (set_text(&L, &none, &s[i], s[i].def) != 0)
             SSL_ABORT("config schema: bad default for %s.%s: %s", s[i].section, s[i].key, err);
+}
+
+void ssl_config_defaults(ssl_config *c)
+{
+    pthread_once(&defaults_once, build_defaults);
+    *c = defaults_cache;
 }
 
 int ssl_config_set(ssl_config *c, const char *dotted_key, const char *value, char *err,

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Build and run the whole test suite. SSL_SANITIZE=1 builds with ASan + UBSan into build-asan/.
-# Every test runs here: the list of skipped tests is printed at the end, and a skip is a failure
+# The plain pass also fuzzes each input parser for a few seconds (scripts/fuzz.sh); the sanitized
+# pass replays the fuzz corpus (ctest -L fuzz). Every test runs here: the list of skipped tests is printed at the end, and a skip is a failure
 # unless the test needs what this machine cannot have (label cuda: a GPU; label slurm: a cluster).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh --test
 if [ "${SSL_SANITIZE:-0}" = 1 ]; then
   dir=build-asan
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-O1 -g" -DSSL_SANITIZE=ON >/dev/null
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-O1 -g" -DSSL_SANITIZE=ON -DSSL_FUZZ=ON >/dev/null
 else
   dir=build
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -22,4 +23,8 @@ bad=0
 for t in $skipped; do
   if ! grep -qx "$t" <<<"$allowed"; then echo "FAIL: $t skipped, but it has no GPU or cluster label: it must run here"; bad=1; fi
 done
+# a short libFuzzer run of every harness from the committed corpus (clang build in build-fuzz/)
+if [ "${SSL_SANITIZE:-0}" != 1 ]; then
+  cd .. && ./scripts/fuzz.sh "${SSL_FUZZ_SECONDS:-5}" || bad=1
+fi
 exit $bad
