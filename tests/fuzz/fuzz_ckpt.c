@@ -7,21 +7,11 @@
  * accepted or rejected with a message naming "PATH:/config". */
 #include <hdf5.h>
 
+#define FZ_DEFAULT_INIT
 #include "fuzz_common.h"
 
 #include "io/checkpoint.h"
 #include "io/config.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    fz_scratch();
-    return 0;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

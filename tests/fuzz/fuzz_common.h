@@ -91,4 +91,18 @@ static inline void check_no_open_objects(void)
 }
 #endif
 
+/* The libFuzzer entry points; the HDF5 harnesses need nothing at start-up but their scratch
+ * directory (FZ_DEFAULT_INIT before including this header gives them that initialiser). */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#ifdef FZ_DEFAULT_INIT
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    fz_scratch();
+    return 0;
+}
+#endif
+
 #endif

@@ -31,9 +31,6 @@ static FILE *devnull;
  * as that is most of an execution's time otherwise. */
 static ssl_config defaults;
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;

@@ -10,6 +10,7 @@
  * free, ...) and segfaults, UBSan not at all. */
 #include <hdf5.h>
 
+#define FZ_DEFAULT_INIT
 #include "fuzz_common.h"
 
 #include "io/dataset.h"
@@ -18,17 +19,6 @@
  * reader would do it, but 2 GiB per sample, which the format allows, is out of a fuzzer's RSS
  * budget). The open path, where the validation lives, is exercised for every input. */
 #define READ_MAX_BYTES ((size_t)4 << 20)
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    fz_scratch();
-    return 0;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
