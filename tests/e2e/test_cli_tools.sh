@@ -43,6 +43,13 @@ read -r w h < <(png_size "$WORK/views.png")
 # plot: a short run with the kNN monitor, then its PNG
 "$SSLRUN" "$WORK/tiny.yaml" run.name=p schedule.epochs=1 eval.knn_every_epochs=1 eval.train_limit=2000 >"$WORK/p.log" 2>&1 ||
   { cat "$WORK/p.log"; fail "training for plot"; }
+# metrics.jsonl: a header naming the producer, then per step the fields a user plots and debugs with
+m="$WORK/runs/p/metrics.jsonl"
+head -1 "$m" | grep -q "\"event\":\"start\".*\"sslrun_version\":\"$(cut -d' ' -f2 <<<"$version")\"" || fail "metrics header: $(head -1 "$m")"
+for k in step epoch loss lr wd grad_norm img_per_s step_s data_s time; do
+  [ "$(grep -c "\"$k\":[0-9.e+-]*[,}]" "$m")" -ge 8 ] || fail "metrics: '$k' missing from step records"
+done
+grep -q '"step":1,"epoch":1,' "$m" && ! grep -q '"epoch":0' "$m" || fail "metrics: epochs must be 1-based"
 "$SSLRUN" plot "$WORK/runs/p/" >"$WORK/plot.log" 2>&1 || { cat "$WORK/plot.log"; fail "plot"; }
 grep -q "steps 1..8 (8 logged, 1 kNN records)$" "$WORK/plot.log" || { cat "$WORK/plot.log"; fail "plot summary (run headers must not count as damage)"; }
 read -r w h < <(png_size "$WORK/runs/p/plot.png")
