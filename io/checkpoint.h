@@ -81,10 +81,11 @@ int ssl_ckpt_load(ssl_ckpt *ck, const char *path, char *err, size_t errlen);
 /* Resume: load the newest checkpoint in dir that loads (collective; rank 0 lists the directory).
  * A damaged newer file (cannot be opened, truncated, fails a checksum, lacks a dataset) is reported
  * on stderr by path and reason and the previous one is tried; once one loads, the damaged newer
- * files are renamed to NAME.damaged. Returns 0 (path of the loaded file in path), 1 (no checkpoint
+ * files are renamed to NAME.damaged when rename_damaged (training; evaluation only reads). Returns 0 (path of the loaded file in path), 1 (no checkpoint
  * at all: a fresh run), SSL_CKPT_DAMAGED (checkpoints exist but none loads: err says so; the caller
  * must stop, never restart from step 0) or SSL_CKPT_INCOMPATIBLE (another model or config). */
-int ssl_ckpt_resume(ssl_ckpt *ck, const char *dir, char *path, size_t pathlen, char *err, size_t errlen);
+int ssl_ckpt_resume(ssl_ckpt *ck, const char *dir, int rename_damaged, char *path, size_t pathlen, char *err,
+                    size_t errlen);
 
 /* The resolved config text stored in a checkpoint (malloc'd into *yaml). 0, or -1 with a message. */
 int ssl_ckpt_read_config(const char *path, char **yaml, char *err, size_t errlen);

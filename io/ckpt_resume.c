@@ -23,7 +23,8 @@ static int load_agreed(ssl_ckpt *ck, const char *path, char *err, size_t errlen)
     return (int)worst;
 }
 
-int ssl_ckpt_resume(ssl_ckpt *ck, const char *dir, char *path, size_t pathlen, char *err, size_t errlen)
+int ssl_ckpt_resume(ssl_ckpt *ck, const char *dir, int rename_damaged, char *path, size_t pathlen, char *err,
+                    size_t errlen)
 {
     const int rank = ck->comm ? ck->comm->rank : 0;
     int64_t *steps = NULL, n = 0;
@@ -40,7 +41,7 @@ int ssl_ckpt_resume(ssl_ckpt *ck, const char *dir, char *path, size_t pathlen, c
         ssl_ckpt_path(path, pathlen, dir, steps[i]);
         rc = load_agreed(ck, path, err, errlen);
         if (rc == 0) {
-            for (int64_t j = i + 1; j < n && rank == 0; j++) {
+            for (int64_t j = i + 1; j < n && rank == 0 && rename_damaged; j++) {
                 char bad[1100], moved[1200];
                 ssl_ckpt_path(bad, sizeof bad, dir, steps[j]);
                 snprintf(moved, sizeof moved, "%s.damaged", bad);

@@ -227,17 +227,18 @@ int ssl_cmd_eval(int argc, char **argv)
     const char *what = raw ? "raw pixels" : random_init ? "random init" : NULL;
     int64_t step = 0;
     if (!what) {
-        if (!ckpt) {
-            if (ssl_ckpt_find_latest(s.ckpt_dir, path, sizeof path)) {
-                snprintf(err, sizeof err, "no checkpoint in %s (train first, or pass --ckpt)", s.ckpt_dir);
-                goto out;
-            }
-            ckpt = path;
-        }
         ssl_ckpt ck = {0};
         ssl_ckpt_add(&ck, "params", s.params.data, s.params.numel);
         ssl_ckpt_add(&ck, "buffers", s.buffers.data, s.buffers.numel);
-        if (ssl_ckpt_load(&ck, ckpt, err, sizeof err)) goto out;
+        if (ckpt) {
+            if (ssl_ckpt_load(&ck, ckpt, err, sizeof err)) goto out;
+        } else {
+            /* the run's newest checkpoint that loads (damaged newer ones are reported, not moved) */
+            int found = ssl_ckpt_resume(&ck, s.ckpt_dir, 0, path, sizeof path, err, sizeof err);
+            if (found == 1) snprintf(err, sizeof err, "no checkpoint in %s (train first, or pass --ckpt)", s.ckpt_dir);
+            if (found) goto out;
+            ckpt = path;
+        }
         step = ck.step;
         what = ckpt;
     }

@@ -356,7 +356,7 @@ int ssl_cmd_pretrain(int argc, char **argv)
     if (cfg.checkpoint.resume) {
         ssl_ckpt ck = {.comm = comm};
         ckpt_arrays(&t, &ck);
-        int found = ssl_ckpt_resume(&ck, t.s.ckpt_dir, path, sizeof path, err, sizeof err);
+        int found = ssl_ckpt_resume(&ck, t.s.ckpt_dir, 1, path, sizeof path, err, sizeof err);
         if (found < 0) goto out;
         if (found == 0) {
             step = ck.step;

@@ -4,7 +4,8 @@
 # resume names the file and the reason, falls back to step 4, keeps the damaged file as .damaged,
 # and finishes with exactly the losses and final weights of an uninterrupted run. With every
 # checkpoint damaged the run stops with an error and touches nothing; a checkpoint of another model
-# stops it too (a config mistake, not damage: no fallback).
+# stops it too (a config mistake, not damage: no fallback). `sslrun eval` falls back the same way
+# but moves nothing.
 source "$(dirname "$0")/common.sh"
 : "${CKPT_DAMAGE:?set CKPT_DAMAGE}" "${CKPT_COMPARE:?set CKPT_COMPARE}"
 need_fmnist
@@ -41,6 +42,16 @@ case_fallback flip "Fletcher32 checksum" flip params
 case_fallback truncate "cannot open checkpoint" truncate
 case_fallback unlink "missing dataset 'optim/m'" unlink optim/m
 
+# sslrun eval of a run whose newest checkpoint is damaged: reports it, evaluates the previous one,
+# moves nothing (evaluation only reads)
+cp -r "$WORK/runs/base" "$WORK/runs/ev"
+"$CKPT_DAMAGE" "$(ck ev 8)" flip params >/dev/null || fail "damage"
+"$SSLRUN" eval "$WORK/tiny.yaml" run.name=ev eval.train_limit=1000 eval.linear_epochs=0 >"$WORK/ev.log" 2>&1 ||
+  { cat "$WORK/ev.log"; fail "eval with a damaged newest checkpoint"; }
+grep -q "warning: $(ck ev 8): .*Fletcher32" "$WORK/ev.log" && grep -q "features ($(ck ev 4))" "$WORK/ev.log" ||
+  { cat "$WORK/ev.log"; fail "eval did not fall back to step 4 with a warning"; }
+[ -f "$(ck ev 8)" ] || fail "eval moved the damaged file"
+
 # every checkpoint damaged: stop with an error, start nothing over, rename nothing
 cp -r "$WORK/runs/base" "$WORK/runs/all"
 "$CKPT_DAMAGE" "$(ck all 8)" truncate && "$CKPT_DAMAGE" "$(ck all 4)" flip buffers >/dev/null || fail "damage"
@@ -49,6 +60,8 @@ rc=0; run run.name=all >"$WORK/all.log" 2>&1 || rc=$?
 grep -q "no usable checkpoint in $WORK/runs/all/checkpoints: all 2 are damaged" "$WORK/all.log" || { cat "$WORK/all.log"; fail "all damaged: message"; }
 [ -f "$(ck all 8)" ] && [ -f "$(ck all 4)" ] && ! ls "$WORK/runs/all/checkpoints/"*.damaged 2>/dev/null || fail "all damaged: files were moved"
 [ "$(losses "$WORK/runs/all/metrics.jsonl" | tail -1 | cut -d' ' -f1)" = 8 ] || fail "all damaged: training ran anyway"
+rc=0; "$SSLRUN" eval "$WORK/tiny.yaml" run.name=all eval.linear_epochs=0 >"$WORK/all-eval.log" 2>&1 || rc=$?
+[ $rc = 1 ] && grep -q "no usable checkpoint" "$WORK/all-eval.log" || fail "eval of all-damaged: exit $rc"
 
 # another model's checkpoint: a config error, reported, no fallback, nothing renamed
 cp -r "$WORK/runs/base" "$WORK/runs/other"
