@@ -142,33 +142,50 @@ static hid_t transfer(const io_group *g)
     return dxpl;
 }
 
-/* A text as a one-element fixed-length string dataset, chunked so that Fletcher-32 covers it too
- * (h5py: f["config"][0].decode()). Created by all ranks (collective), written by rank 0 alone. */
-static int write_string(hid_t file, const io_group *g, const char *name, const char *text)
+/* A one-dimensional dataset of `total` elements of ftype, this rank writing [lo, hi) from data
+ * (collectively: filtered datasets take only collective writes in parallel HDF5). chunk > 0: stored
+ * in chunks of that many elements, each with a Fletcher-32 checksum that every reader (sslrun,
+ * h5py, h5dump) verifies. */
+static int write_1d(hid_t file, const io_group *g, const char *name, hid_t ftype, hid_t mtype, hsize_t total,
+                    hsize_t lo, hsize_t hi, hsize_t chunk, const void *data)
 {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, strlen(text) + 1);
-    hsize_t one[1] = {1};
-    hid_t sp = H5Screate_simple(1, one, NULL);
+    hsize_t dims[1] = {total}, cnt[1] = {hi - lo}, start[1] = {lo}, ch[1] = {chunk};
+    hid_t sp = H5Screate_simple(1, dims, NULL);
+    hid_t lcpl = link_props();
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_chunk(dcpl, 1, one);
-    H5Pset_fletcher32(dcpl);
-    hid_t ds = H5Dcreate2(file, name, t, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    hid_t mem = H5Screate_simple(1, one, NULL);
-    if (g->rank) {
+    H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER); /* every byte is written: no fill pass first */
+    if (chunk > 0) {
+        H5Pset_chunk(dcpl, 1, ch);
+        H5Pset_fletcher32(dcpl);
+    }
+    hid_t ds = H5Dcreate2(file, name, ftype, sp, lcpl, dcpl, H5P_DEFAULT);
+    hid_t mem = H5Screate_simple(1, cnt[0] ? cnt : dims, NULL);
+    if (cnt[0]) {
+        H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, cnt, NULL);
+    } else {
         H5Sselect_none(sp);
         H5Sselect_none(mem);
     }
-    /* filtered datasets take only collective writes in parallel HDF5 */
     hid_t dxpl = transfer(g);
-    herr_t st = ds < 0 ? -1 : H5Dwrite(ds, t, mem, sp, dxpl, text);
+    herr_t st = ds < 0 ? -1 : H5Dwrite(ds, mtype, mem, sp, dxpl, data);
     H5Pclose(dxpl);
     if (ds >= 0) H5Dclose(ds);
     H5Sclose(mem);
     H5Pclose(dcpl);
+    H5Pclose(lcpl);
     H5Sclose(sp);
-    H5Tclose(t);
     return st < 0 ? -1 : 0;
+}
+
+/* A text as a one-element fixed-length string dataset in one checksummed chunk
+ * (h5py: f["config"][0].decode()), written by rank 0. */
+static int write_string(hid_t file, const io_group *g, const char *name, const char *text)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, strlen(text) + 1);
+    int rc = write_1d(file, g, name, t, t, 1, 0, g->rank ? 0 : 1, 1, text);
+    H5Tclose(t);
+    return rc;
 }
 
 /* This rank's part of an array in the file: [lo, hi) of `total` elements, and where it starts in
@@ -195,35 +212,8 @@ static int write_array(hid_t file, const io_group *g, const ssl_ckpt_array *a, i
     hsize_t total, lo, hi;
     size_t src;
     part(g, a, &total, &lo, &hi, &src);
-    hsize_t dims[1] = {total};
-    hsize_t cnt[1] = {hi - lo}, start[1] = {lo};
-    hid_t sp = H5Screate_simple(1, dims, NULL);
-    hid_t lcpl = link_props();
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER); /* every byte is written: no fill pass first */
-    if (total > 0 && checksum) {
-        /* chunks carry a Fletcher-32 checksum, verified by every reader (sslrun, h5py, h5dump) */
-        hsize_t chunk[1] = {total < SSL_CKPT_CHUNK ? total : SSL_CKPT_CHUNK};
-        H5Pset_chunk(dcpl, 1, chunk);
-        H5Pset_fletcher32(dcpl);
-    }
-    hid_t ds = H5Dcreate2(file, a->name, H5T_IEEE_F32LE, sp, lcpl, dcpl, H5P_DEFAULT);
-    hid_t mem = H5Screate_simple(1, cnt[0] ? cnt : dims, NULL);
-    if (cnt[0]) {
-        H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, cnt, NULL);
-    } else {
-        H5Sselect_none(sp);
-        H5Sselect_none(mem);
-    }
-    hid_t dxpl = transfer(g);
-    herr_t st = ds < 0 ? -1 : H5Dwrite(ds, H5T_NATIVE_FLOAT, mem, sp, dxpl, a->data + src);
-    H5Pclose(dxpl);
-    if (ds >= 0) H5Dclose(ds);
-    H5Sclose(mem);
-    H5Pclose(dcpl);
-    H5Pclose(lcpl);
-    H5Sclose(sp);
-    return st < 0 ? -1 : 0;
+    hsize_t chunk = total > 0 && checksum ? (total < SSL_CKPT_CHUNK ? total : SSL_CKPT_CHUNK) : 0;
+    return write_1d(file, g, a->name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, total, lo, hi, chunk, a->data + src);
 }
 
 static void ckpt_name(char *out, size_t len, const char *dir, int64_t step, const char *suffix)

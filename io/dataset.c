@@ -295,24 +295,6 @@ static int destroy(ssl_dataset *d)
     return ok ? 0 : -1;
 }
 
-/* Chunk size in bytes of an open images dataset (0 when not chunked); -1 on error. */
-static long long chunk_bytes_of(hid_t ds)
-{
-    hid_t dcpl = H5Dget_create_plist(ds);
-    if (dcpl < 0) return -1;
-    long long bytes = 0;
-    H5D_layout_t lay = H5Pget_layout(dcpl);
-    if (lay < 0) {
-        bytes = -1;
-    } else if (lay == H5D_CHUNKED) {
-        hsize_t c[4];
-        if (H5Pget_chunk(dcpl, 4, c) != 4) bytes = -1;
-        else bytes = (long long)(c[0] * c[1] * c[2] * c[3]);
-    }
-    if (H5Pclose(dcpl) < 0) bytes = -1;
-    return bytes;
-}
-
 /* The dataset's layout as the reader depends on it (found by fuzzing damaged shards; HDF5 1.10
  * trusts these fields and over-reads or over-allocates):
  *  - chunks no larger than MAX_CHUNK_BYTES or one row: HDF5 allocates a chunk per filtered read;
@@ -324,10 +306,11 @@ static long long chunk_bytes_of(hid_t ds)
  *  - with `written`, every row stored: labels are read whole into memory, and an unwritten
  *    dataspace can claim 2^40 of them in a 2 KiB file. (H5Dget_space_status cannot tell: in HDF5
  *    1.10 it compares compressed bytes with raw bytes.)
- * Caller holds the HDF5 lock. */
+ * chunk_bytes (may be NULL): the chunk size in bytes, 0 when not chunked. Caller holds the HDF5
+ * lock. */
 static int check_storage(hid_t file, hid_t ds, const char *path, const char *name, int rank,
                          const hsize_t *dims, size_t elem, size_t row_bytes, int written,
-                         char *err, size_t errlen)
+                         size_t *chunk_bytes, char *err, size_t errlen)
 {
     hid_t dcpl = H5Dget_create_plist(ds);
     H5D_layout_t lay = dcpl < 0 ? H5D_LAYOUT_ERROR : H5Pget_layout(dcpl);
@@ -381,6 +364,7 @@ static int check_storage(hid_t file, hid_t ds, const char *path, const char *nam
                name, (unsigned long long)dims[0]);
         return -1;
     }
+    if (chunk_bytes) *chunk_bytes = lay == H5D_CHUNKED ? (size_t)cb : 0;
     return 0;
 }
 
@@ -497,18 +481,18 @@ static int open_shard(ssl_dataset *d, int i, char *err, size_t errlen)
         return -1;
     }
 
-    if (check_storage(s->file, s->images, path, "images", 4, dims, 1, d->sample_bytes, 0, err,
+    size_t cb = 0;
+    if (check_storage(s->file, s->images, path, "images", 4, dims, 1, d->sample_bytes, 0, &cb, err,
                       errlen) != 0)
         return -1;
     /* Reopen images with a chunk cache sized for its chunks (the access list is fixed at open). */
-    long long cb = chunk_bytes_of(s->images);
     herr_t closed = H5Dclose(s->images);
     s->images = H5I_INVALID_HID; /* a failed close leaves nothing we could retry */
-    if (cb < 0 || closed < 0) {
+    if (closed < 0) {
         seterr(err, errlen, "%s: dataset 'images': cannot read its layout", path);
         return -1;
     }
-    s->chunk_bytes = (size_t)cb;
+    s->chunk_bytes = cb;
     hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
     int ok = dapl >= 0;
     if (ok && cb > 0) {
@@ -572,7 +556,7 @@ static int open_shard(ssl_dataset *d, int i, char *err, size_t errlen)
         return -1;
     }
     return check_storage(s->file, s->labels, path, "labels", 1, dims, sizeof(int32_t),
-                         sizeof(int32_t), 1, err, errlen);
+                         sizeof(int32_t), 1, NULL, err, errlen);
 }
 
 /* Read shard i's labels into d->labels and check their range; closes the labels dataset. */

@@ -17,27 +17,31 @@ static long long record_step(const char *line)
 }
 
 /* Rewrite path without the step records beyond `upto`, through a temporary file and a rename so a
- * crash here cannot lose the history that is kept. */
+ * crash here cannot lose the history that is kept. Nothing is written when nothing is cut (the
+ * usual resume: the run was stopped right after its checkpoint). */
 static int cut_after(const char *path, long long upto)
 {
     FILE *in = fopen(path, "r");
     if (!in) return errno == ENOENT ? 0 : -1;
     char tmp[4200], line[8192];
+    int cut = 0;
+    while (!cut && fgets(line, sizeof line, in)) cut = record_step(line) > upto;
+    if (!cut) {
+        fclose(in);
+        return 0;
+    }
+    rewind(in);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *out = fopen(tmp, "w");
     if (!out) {
         fclose(in);
         return -1;
     }
-    int cut = 0;
-    while (fgets(line, sizeof line, in)) {
-        if (record_step(line) > upto) cut = 1;
-        else fputs(line, out);
-    }
+    while (fgets(line, sizeof line, in))
+        if (record_step(line) <= upto) fputs(line, out);
     fclose(in);
-    int bad = fclose(out) != 0;
-    if (!bad && cut) bad = rename(tmp, path) != 0;
-    else unlink(tmp);
+    int bad = fclose(out) != 0 || rename(tmp, path) != 0;
+    if (bad) unlink(tmp);
     return bad ? -1 : 0;
 }
 

@@ -160,7 +160,7 @@ int ssl_eval_knn_all(ssl_session *s, ssl_comm *comm, const ssl_features *tr, con
     enum { CH = 512 };
     const int64_t rounds = ((te->n + W - 1) / W + CH - 1) / CH;
     int32_t *pred = ssl_malloc((size_t)(nk * CH) * sizeof(int32_t));
-    double cnt[9] = {0}, dummy[8];
+    double cnt[8] = {0}, dummy[8];
     int rc = 0;
     for (int64_t r = 0; r < rounds; r++) {
         const int64_t i0 = r * CH, m = n - i0 < CH ? n - i0 : CH;

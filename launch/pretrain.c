@@ -123,13 +123,18 @@ static int replicas_agree(trainer *t, int64_t step, char *err, size_t errlen)
     return -1;
 }
 
-static int save(trainer *t, int64_t step, int64_t epoch, int64_t epoch_step, char *err, size_t errlen)
+/* Per-rank BN (model.sync_bn false) leaves each rank its own running statistics. Before a
+ * checkpoint or an evaluation every rank takes their mean (as timm's distribute_bn), so both see
+ * one model rather than a slice of each rank's. */
+static void agree_bn_buffers(trainer *t)
 {
-    /* per-rank BN (model.sync_bn false) leaves each rank its own running statistics: the file gets
-     * their mean (as timm's distribute_bn), held by every rank from here on, so a checkpoint is one
-     * consistent model rather than a slice of each rank's */
     if (!t->s.cfg.model.sync_bn && t->comm->world > 1)
         ssl_allreduce(t->comm, t->s.buffers.data, t->s.buffers.numel, SSL_F32, SSL_AVG);
+}
+
+static int save(trainer *t, int64_t step, int64_t epoch, int64_t epoch_step, char *err, size_t errlen)
+{
+    agree_bn_buffers(t);
     if (replicas_agree(t, step, err, errlen)) return -1;
     ssl_ckpt ck = {.comm = t->comm, .step = step, .epoch = epoch, .epoch_step = epoch_step,
                    .world_size = t->comm->world, .in_chans = t->s.in_chans, .seed = (uint64_t)t->s.cfg.run.seed};
@@ -167,9 +172,7 @@ static int knn_monitor(trainer *t, int64_t step, int64_t epoch, char *err, size_
     double top1[8] = {0};
     double t0 = ssl_now();
     t->s.ctx.prof = NULL; /* not part of the step breakdown */
-    /* per-rank BN: evaluate one model, the ranks' mean statistics (as the checkpoint holds) */
-    if (!t->s.cfg.model.sync_bn && t->comm->world > 1)
-        ssl_allreduce(t->comm, t->s.buffers.data, t->s.buffers.numel, SSL_F32, SSL_AVG);
+    agree_bn_buffers(t);
     int rc = ssl_extract_features_all(&t->s, t->comm, t->s.cfg.data.train, t->s.cfg.eval.train_limit, &tr, err, errlen);
     if (!rc) rc = ssl_extract_features_all(&t->s, t->comm, t->s.cfg.data.test, 0, &te, err, errlen);
     double t1 = ssl_now();
