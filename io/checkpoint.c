@@ -4,6 +4,7 @@
 
 #include "framework/comm/comm.h"
 #include "framework/core/version.h"
+#include "io/h5check.h"
 #include "io/h5lock.h"
 
 #include <dirent.h>
@@ -78,20 +79,7 @@ static int write_str_attr(hid_t obj, const char *name, const char *text)
     return st < 0 ? -1 : 0;
 }
 
-/* The innermost message on HDF5's error stack ("data error detected by Fletcher32 checksum",
- * "truncated file: eof = ...", ...): the reason a read failed, in HDF5's words. */
-static herr_t innermost(unsigned n, const H5E_error2_t *e, void *data)
-{
-    if (n == 0 && e->desc) snprintf((char *)data, 200, "%s", e->desc);
-    return 0;
-}
-
-static const char *h5_reason(char *buf)
-{
-    buf[0] = 0;
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost, buf);
-    return buf[0] ? buf : "no detail from HDF5";
-}
+static const char *h5_reason(char *buf) { return ssl_h5_reason(buf, 200); }
 
 /* Create intermediate groups for "a/b" names. */
 static hid_t link_props(void)
@@ -402,25 +390,6 @@ static int chunks_ok(hid_t f, hid_t ds, size_t elem_bytes, hsize_t n, char *why)
     return rc;
 }
 
-/* HDF5 decodes the unchecksummed metadata of superblock v0/v1 files without bounds checks, so a
- * damaged one can crash the library (found by fuzzing); sslrun writes superblock v2+ (checksummed)
- * and refuses anything else before HDF5 parses it. 0 ok, or -1 with the reason in why (200). */
-static int superblock_ok(const char *path, char *why)
-{
-    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-    unsigned char head[9];
-    FILE *fp = fopen(path, "rb");
-    size_t got = fp ? fread(head, 1, sizeof head, fp) : 0;
-    if (fp) fclose(fp);
-    if (!fp) return snprintf(why, 200, "%s", strerror(errno)), -1;
-    if (got < sizeof head || memcmp(head, sig, sizeof sig))
-        return snprintf(why, 200, "not an HDF5 file (no signature at offset 0; truncated or overwritten?)"), -1;
-    if (head[8] < 2)
-        return snprintf(why, 200, "HDF5 superblock version %d has no checksums: not written by this sslrun "
-                                  "(checkpoint format 1, or a damaged file)", head[8]), -1;
-    return 0;
-}
-
 /* Damage (the file cannot be trusted: fall back to an older one) vs incompatibility (the file is
  * sound but was written for another model, config or format: a user error, no fallback). */
 #define DAMAGED(...)                                                                           \
@@ -441,7 +410,7 @@ static int load_unlocked(ssl_ckpt *ck, const char *path, char *err, size_t errle
     int rc = SSL_CKPT_DAMAGED;
     char why[200];
     hid_t f = -1;
-    if (superblock_ok(path, why)) DAMAGED("%s: cannot open checkpoint: %s", path, why);
+    if (ssl_h5_superblock_ok(path, why, sizeof why)) DAMAGED("%s: cannot open checkpoint: %s", path, why);
     hid_t fapl = file_access(&g);
     f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     H5Pclose(fapl);
@@ -503,7 +472,7 @@ static int read_config_unlocked(const char *path, char **yaml, char *err, size_t
     hid_t ds = -1, t = -1, f = -1;
     char why[200];
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    if (superblock_ok(path, why)) FAIL("%s: cannot open checkpoint: %s", path, why);
+    if (ssl_h5_superblock_ok(path, why, sizeof why)) FAIL("%s: cannot open checkpoint: %s", path, why);
     f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) FAIL("%s: cannot open checkpoint (missing, truncated or not HDF5)", path);
     if (H5Lexists(f, "config", H5P_DEFAULT) <= 0) FAIL("%s: missing dataset 'config'", path);

@@ -4,6 +4,7 @@
 #include "io/dataset.h"
 
 #include "framework/core/check.h"
+#include "io/h5check.h"
 #include "io/h5lock.h"
 #include "io/shard_writer.h"
 
@@ -297,6 +298,7 @@ static int destroy(ssl_dataset *d)
 
 /* The dataset's layout as the reader depends on it (found by fuzzing damaged shards; HDF5 1.10
  * trusts these fields and over-reads or over-allocates):
+ *  - a checksummed chunk index (io/h5check.h): HDF5 walks a damaged v1 B-tree out of bounds;
  *  - chunks no larger than MAX_CHUNK_BYTES or one row: HDF5 allocates a chunk per filtered read;
  *  - no more storage than the file holds: a damaged chunk index can claim 4 GiB chunks, which HDF5
  *    allocates before it finds the read past the end;
@@ -312,6 +314,11 @@ static int check_storage(hid_t file, hid_t ds, const char *path, const char *nam
                          const hsize_t *dims, size_t elem, size_t row_bytes, int written,
                          size_t *chunk_bytes, char *err, size_t errlen)
 {
+    char why[200];
+    if (ssl_h5_chunk_index_ok(ds, why, sizeof why)) {
+        seterr(err, errlen, "%s: dataset '%s': %s", path, name, why);
+        return -1;
+    }
     hid_t dcpl = H5Dget_create_plist(ds);
     H5D_layout_t lay = dcpl < 0 ? H5D_LAYOUT_ERROR : H5Pget_layout(dcpl);
     hsize_t c[4];
@@ -374,6 +381,11 @@ static int open_shard(ssl_dataset *d, int i, char *err, size_t errlen)
     shard *s = &d->shards[i];
     const char *path = s->path;
     const char *ref = d->shards[0].path;
+    char why[200];
+    if (ssl_h5_superblock_ok(path, why, sizeof why)) {
+        seterr(err, errlen, "%s: cannot open shard: %s", path, why);
+        return -1;
+    }
     s->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (s->file < 0) {
         if (access(path, R_OK) != 0) seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
@@ -394,8 +406,8 @@ static int open_shard(ssl_dataset *d, int i, char *err, size_t errlen)
         return -1;
     }
     if (version != SSL_SHARD_VERSION) {
-        seterr(err, errlen, "%s: attribute 'version' is %lld, this reader knows version %d", path,
-               version, SSL_SHARD_VERSION);
+        seterr(err, errlen, "%s: attribute 'version' is %lld, this reader knows version %d%s", path,
+               version, SSL_SHARD_VERSION, version < SSL_SHARD_VERSION ? " (re-run `sslrun prep`)" : "");
         return -1;
     }
     long long attr[4] = {0, 0, 0, 0};
@@ -688,10 +700,12 @@ static int read_rows(ssl_dataset *d, int s, int64_t row, int len, uint8_t *out, 
     int ok = msp >= 0 &&
              H5Sselect_hyperslab(sh->fspace, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
              H5Dread(sh->images, H5T_NATIVE_UINT8, msp, sh->fspace, H5P_DEFAULT, out) >= 0;
+    char why[200];
+    if (!ok) ssl_h5_reason(why, sizeof why); /* before the next call clears HDF5's error stack */
     if (msp >= 0 && H5Sclose(msp) < 0) ok = 0;
     if (!ok)
-        seterr(err, errlen, "%s: dataset 'images': reading rows [%lld, %lld) failed (corrupt or "
-               "unreadable data)", sh->path, (long long)row, (long long)row + len);
+        seterr(err, errlen, "%s: dataset 'images': reading rows [%lld, %lld) failed: %s (corrupt or "
+               "unreadable data)", sh->path, (long long)row, (long long)row + len, why);
     return ok ? 0 : -1;
 }
 

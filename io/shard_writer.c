@@ -81,7 +81,10 @@ static hid_t create_extendible(hid_t file, const char *name, hid_t ftype, int ra
     int ok = sp >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, rank, chunk) >= 0 &&
              /* every row is written before close, so the fill pass would be wasted I/O */
              H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0 &&
-             (deflate <= 0 || H5Pset_deflate(dcpl, (unsigned)deflate) >= 0);
+             (deflate <= 0 || H5Pset_deflate(dcpl, (unsigned)deflate) >= 0) &&
+             /* after deflate, so the checksum covers the stored bytes and is checked before
+              * inflating: bit rot is a read error naming the dataset, never wrong pixels */
+             H5Pset_fletcher32(dcpl) >= 0;
     hid_t ds = ok ? H5Dcreate2(file, name, ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT) : -1;
     if (dcpl >= 0 && H5Pclose(dcpl) < 0) ok = 0;
     if (sp >= 0 && H5Sclose(sp) < 0) ok = 0;
@@ -119,10 +122,11 @@ static int begin_shard(ssl_shard_writer *w, char *err, size_t errlen)
     }
     w->shard_rows = 0;
     const ssl_shard_spec *s = &w->spec;
-    /* the 1.8 object format checksums the superblock and every object header: a damaged shard is
-     * refused by HDF5's own checks before it decodes anything (h5py >= 2 reads it) */
+    /* the 1.10 format checksums the superblock, every object header and the chunk index (an
+     * extensible array here): a damaged shard is refused by HDF5's own checks before it decodes
+     * anything (io/h5check.h); h5py >= 2.10 reads it */
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST);
     w->file = H5Fcreate(w->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
     if (w->file < 0) {

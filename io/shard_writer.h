@@ -7,13 +7,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Shard file format (DESIGN §4), version 1:
- *   dataset  images  uint8 (N, H, W, C), chunked (chunk, H, W, C) along N, optionally deflated
- *   dataset  labels  int32 (N)           optional
+/* Shard file format (DESIGN §4), version 2:
+ *   file             HDF5 1.10 format (superblock >= 2; checksummed object headers and chunk index)
+ *   dataset  images  uint8 (N, H, W, C), chunked (chunk, H, W, C) along N, optionally deflated,
+ *                    Fletcher-32 on every chunk
+ *   dataset  labels  int32 (N)           optional, chunked, Fletcher-32
  *   file attributes  height, width, channels, num_classes (int32 scalars),
- *                    format = "sslrun-shard" (fixed-length string), version = 1 (int32) */
+ *                    format = "sslrun-shard" (fixed-length string), version = 2 (int32)
+ * Version 1 (HDF5 1.8 format, unchecksummed chunk index and data) is refused: re-run `sslrun prep`.
+ * Shards from other tools need the attributes height/width/channels and superblock >= 2
+ * (h5py: File(path, "w", libver=("v110", "latest"))); Fletcher-32 is recommended, not required. */
 #define SSL_SHARD_FORMAT "sslrun-shard"
-#define SSL_SHARD_VERSION 1
+#define SSL_SHARD_VERSION 2
 
 typedef struct {
     const char *out_dir;  /* existing directory */

@@ -80,10 +80,14 @@ static void int_attr(hid_t f, const char *name, int v)
     H5Sclose(sp);
 }
 
-/* What h5py writes by default: contiguous datasets, no format/version/num_classes attributes. */
+/* What h5py writes with libver=("v110", "latest") (the reader refuses HDF5's unchecksummed default
+ * format): contiguous datasets, no format/version/num_classes attributes. */
 static void shard_h5py_style(const char *path)
 {
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
     REQUIRE(f >= 0, "cannot create %s", path);
     if (f < 0) return;
     hsize_t dims[4] = {4, 8, 8, 1}, ldim[1] = {4};

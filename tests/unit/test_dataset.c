@@ -95,7 +95,7 @@ static void test_roundtrip(const char *root)
         H5Aclose(a);
         int v = 0;
         a = H5Aopen(f, "version", H5P_DEFAULT);
-        SSL_EXPECT(H5Aread(a, H5T_NATIVE_INT, &v) >= 0 && v == 1, "version %d", v);
+        SSL_EXPECT(H5Aread(a, H5T_NATIVE_INT, &v) >= 0 && v == SSL_SHARD_VERSION, "version %d", v);
         H5Aclose(a);
         hid_t ds = H5Dopen2(f, "images", H5P_DEFAULT);
         hid_t dcpl = H5Dget_create_plist(ds);
@@ -416,16 +416,26 @@ static void put_int_attr(hid_t f, const char *name, int v)
     H5Sclose(sp);
 }
 
+/* A file in the HDF5 1.10 format the reader requires (what h5py writes with libver="v110"). */
+static hid_t create_v110(const char *path)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    return f;
+}
+
 /* A hand-made shard with exactly the defects asked for. */
 static void write_bad(const char *path, const bad_spec *b)
 {
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t f = create_v110(path);
     SSL_ASSERT(f >= 0);
     put_int_attr(f, "height", b->height);
     put_int_attr(f, "width", b->width);
     put_int_attr(f, "channels", b->channels);
     put_int_attr(f, "num_classes", b->num_classes);
-    put_int_attr(f, "version", 1);
+    put_int_attr(f, "version", SSL_SHARD_VERSION);
     if (b->img_type) {
         hid_t sp = H5Screate_simple(b->img_rank, b->img_dims, NULL);
         hid_t ds = H5Dcreate2(f, "images", b->img_type, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -526,9 +536,12 @@ static void test_corrupt(const char *root)
     write_bad(p, &good);
     f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
     SSL_ASSERT(f >= 0 && H5Adelete(f, "version") >= 0);
-    put_int_attr(f, "version", 2);
+    put_int_attr(f, "version", SSL_SHARD_VERSION + 1);
     H5Fclose(f);
-    expect_open_fail(p, p, ": attribute 'version' is 2, this reader knows version 1");
+    char want[96];
+    snprintf(want, sizeof want, ": attribute 'version' is %d, this reader knows version %d", SSL_SHARD_VERSION + 1,
+             SSL_SHARD_VERSION);
+    expect_open_fail(p, p, want);
 
     /* inconsistent shapes across shards: the later shard is named, with the first as reference */
     snprintf(dir, sizeof dir, "%s/shapes", root);
@@ -578,7 +591,7 @@ static void test_corrupt(const char *root)
     out = fopen(p, "w");
     fputs("this is not an HDF5 file\n", out);
     fclose(out);
-    expect_open_fail(dir, p, ": cannot open (truncated or not HDF5)");
+    expect_open_fail(dir, p, ": cannot open shard: not an HDF5 file");
 
     /* nothing to open */
     snprintf(p, sizeof p, "%s/none-*.h5", root);
@@ -596,7 +609,7 @@ static void test_foreign(const char *root)
 {
     char p[600], err[512];
     snprintf(p, sizeof p, "%s/foreign.h5", root);
-    hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t f = create_v110(p);
     put_int_attr(f, "height", 28);
     put_int_attr(f, "width", 28);
     put_int_attr(f, "channels", 1);
@@ -632,6 +645,67 @@ static void test_foreign(const char *root)
     ssl_dataset_close(d);
 }
 
+/* Unchecksummed metadata is refused before HDF5 decodes it (io/h5check.h), and bit rot in pixel
+ * data is a read error naming the shard and dataset, not wrong pixels. */
+static void test_integrity(const char *root)
+{
+    char p[600], err[512];
+    hsize_t dims[4] = {4, 2, 2, 1}, chunk[4] = {2, 2, 2, 1};
+    uint8_t px[16] = {0};
+    for (int old = 0; old < 2; old++) { /* superblock 0 (HDF5's default); 1.8 format, v1 B-tree index */
+        snprintf(p, sizeof p, "%s/old%d.h5", root, old);
+        hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+        if (old) H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+        hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+        H5Pclose(fapl);
+        put_int_attr(f, "height", 2);
+        put_int_attr(f, "width", 2);
+        put_int_attr(f, "channels", 1);
+        hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), sp = H5Screate_simple(4, dims, NULL);
+        H5Pset_chunk(dcpl, 4, chunk);
+        hid_t ds = H5Dcreate2(f, "images", H5T_STD_U8LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        SSL_ASSERT(ds >= 0 && H5Dwrite(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, px) >= 0);
+        H5Dclose(ds);
+        H5Sclose(sp);
+        H5Pclose(dcpl);
+        H5Fclose(f);
+        expect_open_fail(p, p, old ? ": dataset 'images': its chunk index is a v1 B-tree, which has no checksums"
+                                   : ": cannot open shard: HDF5 superblock version 0 has no checksums");
+    }
+
+    /* one flipped byte in the second chunk of a shard written by the writer */
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/rot", root);
+    SSL_EXPECT(mkdir(dir, 0777) == 0, "mkdir");
+    SSL_EXPECT(ssl_test_write_shards(dir, "r", 32, 5, 4, 3, 32, 16, 0, 7) == 1, "write r");
+    snprintf(p, sizeof p, "%s/r-00000.h5", dir);
+    hid_t f = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t ds = H5Dopen2(f, "images", H5P_DEFAULT), sp = H5Dget_space(ds);
+    hsize_t off[4], size = 0;
+    haddr_t addr = HADDR_UNDEF;
+    unsigned mask = 0;
+    SSL_ASSERT(H5Dget_chunk_info(ds, sp, 1, off, &mask, &addr, &size) >= 0 && off[0] == 16 && size > 8);
+    H5Sclose(sp);
+    H5Dclose(ds);
+    H5Fclose(f);
+    FILE *fp = fopen(p, "r+b");
+    SSL_ASSERT(fp && fseek(fp, (long)(addr + size / 2), SEEK_SET) == 0);
+    int c = fgetc(fp);
+    SSL_ASSERT(fseek(fp, (long)(addr + size / 2), SEEK_SET) == 0 && fputc(c ^ 0x10, fp) != EOF && fclose(fp) == 0);
+    ssl_dataset *d = ssl_dataset_open(p, err, sizeof err);
+    SSL_EXPECT(d, "open rotted shard: %s", err); /* the damage is in data, found when read */
+    if (!d) return;
+    int64_t good[2] = {0, 15}, rot[1] = {20};
+    uint8_t buf[2 * 60];
+    SSL_EXPECT(ssl_dataset_read(d, good, 2, buf, NULL, err, sizeof err) == 0, "read intact chunk: %s", err);
+    err[0] = 0;
+    SSL_EXPECT(ssl_dataset_read(d, rot, 1, buf, NULL, err, sizeof err) == -1 && strstr(err, p) &&
+                   strstr(err, "'images'") && strstr(err, "Fletcher32"),
+               "bit rot not reported: '%s'", err);
+    printf("bit rot: %s\n", err);
+    ssl_dataset_close(d);
+}
+
 int main(void)
 {
     char root[64];
@@ -642,6 +716,7 @@ int main(void)
     test_prep_cifar(root);
     test_corrupt(root);
     test_foreign(root);
+    test_integrity(root);
     ssl_test_rmtree(root);
     return ssl_test_exit();
 }
