@@ -3,6 +3,7 @@
 #include "io/checkpoint.h"
 
 #include "framework/comm/comm.h"
+#include "framework/core/check.h"
 #include "framework/core/version.h"
 #include "io/h5check.h"
 #include "io/h5lock.h"
@@ -24,21 +25,51 @@
         goto fail;                                                                             \
     } while (0)
 
-void ssl_ckpt_add(ssl_ckpt *ck, const char *name, float *data, size_t n)
+/* Registration errors are the caller's bugs: stop with the array's name rather than drop it (a
+ * dropped array would resume training with that state silently missing). */
+static void add(ssl_ckpt *ck, const char *name, ssl_ckpt_dtype dtype, void *data, size_t n, int sharded,
+                size_t offset, size_t total)
 {
-    if (ck->narrays >= SSL_CKPT_MAX_ARRAYS) return;
+    SSL_ASSERTF(name && name[0], "ssl_ckpt_add: an array without a name");
+    SSL_ASSERTF(strlen(name) < sizeof ck->arrays[0].name,
+                "ssl_ckpt_add: array name '%s' is longer than %zu characters", name, sizeof ck->arrays[0].name - 1);
+    SSL_ASSERTF(ck->narrays >= 0 && ck->narrays < SSL_CKPT_MAX_ARRAYS,
+                "ssl_ckpt_add: cannot register array '%s': already %d arrays (SSL_CKPT_MAX_ARRAYS %d)", name,
+                ck->narrays, SSL_CKPT_MAX_ARRAYS);
+    for (int i = 0; i < ck->narrays; i++)
+        SSL_ASSERTF(strcmp(ck->arrays[i].name, name) != 0, "ssl_ckpt_add: array '%s' registered twice", name);
+    SSL_ASSERTF(data || n == 0, "ssl_ckpt_add: array '%s' has %zu elements but no data", name, n);
+    SSL_ASSERTF(n <= total && offset <= total - n,
+                "ssl_ckpt_add_sharded: array '%s': this rank's %zu elements at offset %zu exceed the global size %zu",
+                name, n, offset, total);
     ssl_ckpt_array *a = &ck->arrays[ck->narrays++];
     snprintf(a->name, sizeof a->name, "%s", name);
+    a->dtype = dtype;
     a->data = data;
     a->n = n;
-    a->sharded = 0;
+    a->sharded = sharded;
+    a->offset = offset;
+    a->total = total;
 }
 
-void ssl_ckpt_add_sharded(ssl_ckpt *ck, const char *name, float *data, size_t n)
+void ssl_ckpt_add(ssl_ckpt *ck, const char *name, float *data, size_t n)
 {
-    ssl_ckpt_add(ck, name, data, n);
-    if (ck->narrays > 0) ck->arrays[ck->narrays - 1].sharded = 1;
+    add(ck, name, SSL_CKPT_F32, data, n, 0, 0, n);
 }
+
+void ssl_ckpt_add_i64(ssl_ckpt *ck, const char *name, int64_t *data, size_t n)
+{
+    add(ck, name, SSL_CKPT_I64, data, n, 0, 0, n);
+}
+
+void ssl_ckpt_add_sharded(ssl_ckpt *ck, const char *name, float *data, size_t n, size_t offset, size_t total)
+{
+    add(ck, name, SSL_CKPT_F32, data, n, 1, offset, total);
+}
+
+static size_t elem_size(ssl_ckpt_dtype t) { return t == SSL_CKPT_I64 ? sizeof(int64_t) : sizeof(float); }
+static hid_t file_type(ssl_ckpt_dtype t) { return t == SSL_CKPT_I64 ? H5T_STD_I64LE : H5T_IEEE_F32LE; }
+static hid_t mem_type(ssl_ckpt_dtype t) { return t == SSL_CKPT_I64 ? H5T_NATIVE_INT64 : H5T_NATIVE_FLOAT; }
 
 static int write_i64_attr(hid_t obj, const char *name, int64_t v)
 {
@@ -177,13 +208,13 @@ static int write_string(hid_t file, const io_group *g, const char *name, const c
 }
 
 /* This rank's part of an array in the file: [lo, hi) of `total` elements, and where it starts in
- * a->data. Replicated arrays are split into W contiguous slices (bandwidth scales with ranks);
- * sharded ones are each rank's own block. */
+ * a->data (elements). Replicated arrays are split into W contiguous slices (bandwidth scales with
+ * ranks); sharded ones are each rank's own range. */
 static void part(const io_group *g, const ssl_ckpt_array *a, hsize_t *total, hsize_t *lo, hsize_t *hi, size_t *src)
 {
     if (a->sharded) {
-        *total = (hsize_t)a->n * (hsize_t)g->world;
-        *lo = (hsize_t)a->n * (hsize_t)g->rank;
+        *total = a->total;
+        *lo = a->offset;
         *hi = *lo + a->n;
         *src = 0;
     } else {
@@ -201,7 +232,70 @@ static int write_array(hid_t file, const io_group *g, const ssl_ckpt_array *a, i
     size_t src;
     part(g, a, &total, &lo, &hi, &src);
     hsize_t chunk = total > 0 && checksum ? (total < SSL_CKPT_CHUNK ? total : SSL_CKPT_CHUNK) : 0;
-    return write_1d(file, g, a->name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, total, lo, hi, chunk, a->data + src);
+    /* an empty part may come without data: no arithmetic on NULL, and HDF5 wants a buffer anyway */
+    static const int64_t none = 0;
+    const void *from = hi > lo ? (const char *)a->data + src * elem_size(a->dtype) : (const void *)&none;
+    return write_1d(file, g, a->name, file_type(a->dtype), mem_type(a->dtype), total, lo, hi, chunk, from);
+}
+
+/* One rank's range of a sharded array, as every rank sees it after the all-gather. */
+typedef struct {
+    unsigned long long offset, n, total;
+    int rank;
+} shard_range;
+
+static int by_offset(const void *x, const void *y)
+{
+    const shard_range *a = x, *b = y;
+    return a->offset < b->offset ? -1 : a->offset > b->offset ? 1 : a->rank - b->rank;
+}
+
+/* Sharded arrays must tile [0, total) across ranks, or the file would hold stale or doubly written
+ * elements that a re-sharding load cannot tell from real ones. Collective; every rank gathers the
+ * same ranges, so all reach the same verdict without another round. 0, or -1 with a message. */
+static int shards_tile(const ssl_ckpt *ck, const io_group *g, const char *path, char *err, size_t errlen)
+{
+    shard_range *all = malloc((size_t)g->world * sizeof *all);
+    SSL_ASSERTF(all, "out of memory checking the shards of %s", path);
+    int rc = 0;
+    for (int i = 0; i < ck->narrays && !rc; i++) {
+        const ssl_ckpt_array *a = &ck->arrays[i];
+        if (!a->sharded) continue;
+        unsigned long long v[3] = {a->offset, a->n, a->total};
+        unsigned long long *gv = malloc((size_t)g->world * sizeof v);
+        SSL_ASSERTF(gv, "out of memory checking the shards of %s", path);
+        if (g->mpi) MPI_Allgather(v, 3, MPI_UNSIGNED_LONG_LONG, gv, 3, MPI_UNSIGNED_LONG_LONG, g->comm);
+        else memcpy(gv, v, sizeof v);
+        for (int r = 0; r < g->world; r++) all[r] = (shard_range){gv[3 * r], gv[3 * r + 1], gv[3 * r + 2], r};
+        free(gv);
+        for (int r = 1; r < g->world && !rc; r++)
+            if (all[r].total != all[0].total) {
+                snprintf(err, errlen, "%s: sharded dataset '%s': rank 0 gives a global size of %llu, rank %d %llu",
+                         path, a->name, all[0].total, r, all[r].total);
+                rc = -1;
+            }
+        qsort(all, (size_t)g->world, sizeof *all, by_offset);
+        unsigned long long next = 0; /* first element not yet covered */
+        for (int r = 0; r < g->world && !rc; r++) {
+            if (all[r].n == 0) continue;
+            if (all[r].offset < next)
+                snprintf(err, errlen, "%s: sharded dataset '%s' of %llu: rank %d holds [%llu, %llu), which overlaps "
+                         "another rank's range up to %llu", path, a->name, all[0].total, all[r].rank, all[r].offset,
+                         all[r].offset + all[r].n, next);
+            else if (all[r].offset > next)
+                snprintf(err, errlen, "%s: sharded dataset '%s' of %llu: no rank holds [%llu, %llu)", path, a->name,
+                         all[0].total, next, all[r].offset);
+            rc = all[r].offset != next ? -1 : 0;
+            next = all[r].offset + all[r].n;
+        }
+        if (!rc && next != all[0].total) {
+            snprintf(err, errlen, "%s: sharded dataset '%s' of %llu: no rank holds [%llu, %llu)", path, a->name,
+                     all[0].total, next, all[0].total);
+            rc = -1;
+        }
+    }
+    free(all);
+    return rc;
 }
 
 static void ckpt_name(char *out, size_t len, const char *dir, int64_t step, const char *suffix)
@@ -287,6 +381,8 @@ static int save_unlocked(const ssl_ckpt *ck, const char *dir, int keep, char *er
     ckpt_name(tmp, sizeof tmp, dir, ck->step, ".tmp");
     ckpt_name(final, sizeof final, dir, ck->step, "");
     io_group g = group_of(ck->comm);
+    /* before the file exists: a refused save leaves nothing behind */
+    if (shards_tile(ck, &g, final, err, errlen)) return -1;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t fapl = file_access(&g);
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
@@ -390,6 +486,43 @@ static int chunks_ok(hid_t f, hid_t ds, size_t elem_bytes, hsize_t n, char *why)
     return rc;
 }
 
+/* Whether dataset ds stores the registered element type: 32-bit floats (any byte order) for F32,
+ * signed 64-bit integers for I64. HDF5 would convert silently (int64 -> float loses the low bits of
+ * a large count); metadata is checksummed, so a mismatch is another writer, not damage. Describes
+ * the stored type in stored (64). */
+static int type_fits(hid_t ds, ssl_ckpt_dtype want, char *stored)
+{
+    hid_t t = H5Dget_type(ds);
+    H5T_class_t cls = t < 0 ? H5T_NO_CLASS : H5Tget_class(t);
+    size_t bits = t < 0 ? 0 : 8 * H5Tget_size(t);
+    int sign = cls == H5T_INTEGER ? H5Tget_sign(t) == H5T_SGN_2 : 0;
+    if (t >= 0) H5Tclose(t);
+    if (cls == H5T_FLOAT) snprintf(stored, 64, "%zu-bit floats", bits);
+    else if (cls == H5T_INTEGER) snprintf(stored, 64, "%zu-bit %s integers", bits, sign ? "signed" : "unsigned");
+    else snprintf(stored, 64, "values of HDF5 type class %d", (int)cls);
+    return want == SSL_CKPT_I64 ? cls == H5T_INTEGER && bits == 64 && sign : cls == H5T_FLOAT && bits == 32;
+}
+
+/* The load's outcome for one array across ranks (collective): the worst verdict of any rank
+ * (INCOMPATIBLE < DAMAGED < 0), so all ranks stop at the same array and give the same class. Every
+ * rank then reports the message of the lowest failing rank, which may be the only one that saw the
+ * reason (its own range, its own registration). */
+static int agree(const io_group *g, int mine, char *err, size_t errlen)
+{
+    if (!g->mpi) return mine;
+    int worst = mine;
+    MPI_Allreduce(MPI_IN_PLACE, &worst, 1, MPI_INT, MPI_MIN, g->comm);
+    if (worst == 0) return 0;
+    int first = mine ? g->rank : g->world;
+    MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, g->comm);
+    char msg[512]; /* a fixed size: callers' errlen may differ between ranks */
+    snprintf(msg, sizeof msg, "%s", g->rank == first ? err : "");
+    MPI_Bcast(msg, sizeof msg, MPI_CHAR, first, g->comm);
+    if (g->rank == first) return worst;
+    snprintf(err, errlen, "rank %d: %s", first, msg);
+    return worst;
+}
+
 /* Damage (the file cannot be trusted: fall back to an older one) vs incompatibility (the file is
  * sound but was written for another model, config or format: a user error, no fallback). */
 #define DAMAGED(...)                                                                           \
@@ -432,32 +565,50 @@ static int load_unlocked(ssl_ckpt *ck, const char *path, char *err, size_t errle
         hid_t ds = H5Dopen2(f, a->name, H5P_DEFAULT);
         if (ds < 0) DAMAGED("%s: cannot open dataset '%s': %s", path, a->name, h5_reason(why));
         hid_t sp = H5Dget_space(ds);
-        hssize_t n = H5Sget_simple_extent_npoints(sp);
-        hsize_t want = a->sharded ? (hsize_t)a->n * (hsize_t)g.world : a->n;
-        if (n != (hssize_t)want) {
-            H5Sclose(sp);
-            H5Dclose(ds);
-            INCOMPATIBLE("%s: dataset '%s' has %lld values, %s %llu (different model or config?)", path, a->name,
-                         (long long)n, a->sharded ? "these ranks together need" : "the model needs",
-                         (unsigned long long)want);
+        hssize_t n = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+        char stored[64];
+        int mine = 0; /* this rank's verdict on the array, agreed on before the collective read */
+        /* the type first: a float where int64 is registered is another layout, not damage */
+        if (n < 0) {
+            mine = SSL_CKPT_DAMAGED;
+            snprintf(err, errlen, "%s: dataset '%s': cannot read its size: %s", path, a->name, h5_reason(why));
+        } else if (!type_fits(ds, a->dtype, stored)) {
+            mine = SSL_CKPT_INCOMPATIBLE;
+            snprintf(err, errlen, "%s: dataset '%s' holds %s, registered as %s (different sslrun or method?)", path,
+                     a->name, stored, a->dtype == SSL_CKPT_I64 ? "64-bit integers" : "32-bit floats");
+        } else if (n != (hssize_t)a->total) {
+            mine = SSL_CKPT_INCOMPATIBLE;
+            snprintf(err, errlen, "%s: dataset '%s' has %lld values, %s %llu (different model or config?)", path,
+                     a->name, (long long)n, a->sharded ? "the registered global array has" : "the model needs",
+                     (unsigned long long)a->total);
+        } else if (n > 0 && chunks_ok(f, ds, elem_size(a->dtype), (hsize_t)n, why)) {
+            mine = SSL_CKPT_DAMAGED;
+            snprintf(err, errlen, "%s: dataset '%s': %s", path, a->name, why);
         }
-        if (n > 0 && chunks_ok(f, ds, sizeof(float), (hsize_t)n, why)) {
-            H5Sclose(sp);
+        /* ranks may register an array differently (another global size): one refusing it must not
+         * leave the others waiting in the read */
+        if ((rc = agree(&g, mine, err, errlen)) != 0) {
+            if (sp >= 0) H5Sclose(sp);
             H5Dclose(ds);
-            DAMAGED("%s: dataset '%s': %s", path, a->name, why);
+            goto fail;
         }
-        /* replicated: every rank reads all of it; sharded: its own block */
-        hsize_t start[1] = {a->sharded ? (hsize_t)a->n * (hsize_t)g.rank : 0}, cnt[1] = {a->n};
-        hid_t mem = H5Screate_simple(1, cnt, NULL);
-        herr_t st = a->n ? H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, cnt, NULL) : 0;
+        /* replicated: every rank reads all of it (offset 0, n = total); sharded: its own range */
+        hsize_t start[1] = {a->offset}, cnt[1] = {a->n}, one[1] = {1};
+        hid_t mem = H5Screate_simple(1, a->n ? cnt : one, NULL);
+        herr_t st = a->n ? H5Sselect_hyperslab(sp, H5S_SELECT_SET, start, NULL, cnt, NULL) : H5Sselect_none(sp);
+        if (st >= 0 && !a->n) st = H5Sselect_none(mem);
         hid_t dxpl = transfer(&g);
-        if (st >= 0 && a->n) st = H5Dread(ds, H5T_NATIVE_FLOAT, mem, sp, dxpl, a->data);
-        if (st < 0) h5_reason(why);
+        /* every rank joins the collective read, one holding no elements of a sharded array too */
+        int64_t none;
+        if (st >= 0) st = H5Dread(ds, mem_type(a->dtype), mem, sp, dxpl, a->n ? a->data : &none);
+        if (st < 0)
+            snprintf(err, errlen, "%s: cannot read dataset '%s': %s", path, a->name, h5_reason(why));
         H5Pclose(dxpl);
         H5Sclose(mem);
         H5Sclose(sp);
         H5Dclose(ds);
-        if (st < 0) DAMAGED("%s: cannot read dataset '%s': %s", path, a->name, why);
+        /* a damaged chunk fails only the ranks whose range lies in it: all stop at this array */
+        if ((rc = agree(&g, st < 0 ? SSL_CKPT_DAMAGED : 0, err, errlen)) != 0) goto fail;
     }
     H5Fclose(f);
     return 0;

@@ -114,6 +114,7 @@ typedef struct {
     int seq;
     char *err;
     size_t errlen;
+    char renamed[MSG_MAX]; /* the first key read by its pre-version-2 name: an error unless run.version is 1 */
 } loader;
 
 /* Scratch for one converted value before it is stored: the largest field is a path. */
@@ -892,6 +893,43 @@ static int set_text(loader *L, const source *src, const ssl_config_key *k, const
     return rc;
 }
 
+/* Keys renamed by a config version bump, read by their old names in files of the older version (the
+ * config stored in an older checkpoint, a recipe that says run.version: 1); at the current version
+ * an old name is an error that gives the new one. */
+static const struct {
+    int before; /* the version that introduced the new name */
+    const char *old_sec, *key, *new_sec;
+} renamed_keys[] = {
+    {2, "method", "temperature", "simclr"}, {2, "method", "proj_hidden", "simclr"},
+    {2, "method", "proj_dim", "simclr"},    {2, "method", "proj_layers", "simclr"},
+    {2, "method", "gather_negatives", "simclr"},
+};
+
+/* find_key, falling back to a renamed key's new name (remembering the first such use in L). */
+static const ssl_config_key *find_key_or_renamed(loader *L, const source *src, const yaml_mark_t *mark,
+                                                 const char *sec, const char *key)
+{
+    const ssl_config_key *k = find_key(sec, key);
+    for (size_t i = 0; !k && i < sizeof renamed_keys / sizeof *renamed_keys; i++) {
+        if (strcmp(sec, renamed_keys[i].old_sec) || strcmp(key, renamed_keys[i].key)) continue;
+        k = find_key(renamed_keys[i].new_sec, key);
+        if (k && !L->renamed[0])
+            fail(L->renamed, sizeof L->renamed, src, mark,
+                 "'%s.%s' is '%s.%s' since config version %d (or say run.version: %d to read this file "
+                 "with its old names)", sec, key, renamed_keys[i].new_sec, key, renamed_keys[i].before,
+                 renamed_keys[i].before - 1);
+    }
+    return k;
+}
+
+/* After a load: old key names are only valid in a file of an older version. */
+static int check_renamed(const loader *L)
+{
+    if (!L->renamed[0] || L->c->run.version < 2) return 0;
+    snprintf(L->err, L->errlen, "%s", L->renamed);
+    return -1;
+}
+
 static int set_dotted(loader *L, const source *src, const char *dotted, const char *text)
 {
     const char *dot = strchr(dotted, '.');
@@ -903,7 +941,7 @@ static int set_dotted(loader *L, const source *src, const char *dotted, const ch
     }
     memcpy(sec, dotted, (size_t)(dot - dotted));
     sec[dot - dotted] = '\0';
-    const ssl_config_key *k = find_key(sec, dot + 1);
+    const ssl_config_key *k = find_key_or_renamed(L, src, NULL, sec, dot + 1);
     if (!k) return fail_unknown(L->err, L->errlen, src, NULL, sec, dot + 1);
     return set_text(L, src, k, text);
 }
@@ -948,7 +986,7 @@ static int apply_section(loader *L, const source *src, yaml_document_t *doc, con
             return fail(L->err, L->errlen, src, &kn->start_mark,
                         "keys in section '%s' must be names, got %s", sec, got);
         }
-        const ssl_config_key *k = find_key(sec, scalar_text(kn));
+        const ssl_config_key *k = find_key_or_renamed(L, src, &kn->start_mark, sec, scalar_text(kn));
         if (!k) return fail_unknown(L->err, L->errlen, src, &kn->start_mark, sec, scalar_text(kn));
         int i = key_index(k);
         if (seen[i])
@@ -1133,7 +1171,7 @@ static void build_defaults(void)
     int n;
     const ssl_config_key *s = ssl_config_schema(&n);
     char err[MSG_MAX];
-    loader L = {c, NULL, 0, err, sizeof err};
+    loader L = {.c = c, .err = err, .errlen = sizeof err};
     source none = {NULL, NULL};
     for (int i = 0; i < n; i++)
         if (set_text(&L, &none, &s[i], s[i].def) != 0)
@@ -1149,7 +1187,7 @@ void ssl_config_defaults(ssl_config *c)
 int ssl_config_set(ssl_config *c, const char *dotted_key, const char *value, char *err,
                    size_t errlen)
 {
-    loader L = {c, NULL, 0, err, errlen};
+    loader L = {.c = c, .err = err, .errlen = errlen};
     source none = {NULL, NULL};
     return set_dotted(&L, &none, dotted_key, value);
 }
@@ -1164,8 +1202,8 @@ int ssl_config_parse(ssl_config *c, const char *text, size_t len, const char *na
 {
     origin org[MAX_KEYS];
     memset(org, 0, sizeof org);
-    loader L = {c, org, 0, err, errlen};
-    if (apply_text(&L, name ? name : "config", text, len) != 0) return -1;
+    loader L = {.c = c, .org = org, .err = err, .errlen = errlen};
+    if (apply_text(&L, name ? name : "config", text, len) != 0 || check_renamed(&L)) return -1;
     return validate(c, org, err, errlen);
 }
 
@@ -1174,7 +1212,7 @@ int ssl_config_load(ssl_config *c, const char *path, int noverrides, char **over
 {
     origin org[MAX_KEYS];
     memset(org, 0, sizeof org);
-    loader L = {c, org, 0, err, errlen};
+    loader L = {.c = c, .org = org, .err = err, .errlen = errlen};
     ssl_config_defaults(c);
     if (path && *path) {
         size_t len = 0;
@@ -1186,6 +1224,7 @@ int ssl_config_load(ssl_config *c, const char *path, int noverrides, char **over
     }
     for (int i = 0; i < noverrides; i++)
         if (apply_override(&L, overrides[i]) != 0) return -1;
+    if (check_renamed(&L)) return -1;
     return validate(c, org, err, errlen);
 }
 

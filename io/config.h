@@ -11,7 +11,7 @@
 
 /* Format version written as run.version. A file from a newer sslrun is refused; when a key changes
  * meaning or name, this is bumped and config.c gains the step that upgrades older files. */
-#define SSL_CONFIG_VERSION 1
+#define SSL_CONFIG_VERSION 2 /* 2: method settings in a section named after the method (simclr.*) */
 #define SSL_CONFIG_LIST_MAX 8    /* elements of a list-valued key */
 #define SSL_CONFIG_NAME_MAX 128  /* bytes of a name-like string, including the NUL */
 #define SSL_CONFIG_PATH_MAX 1024 /* bytes of a path or glob, including the NUL */
@@ -46,17 +46,36 @@ typedef struct {
     int img_size;
     int patch_size;
     bool sincos_pos;
+    bool freeze_patch_embed;
     bool sync_bn;
 } ssl_config_model;
 
 typedef struct {
-    char name[SSL_CONFIG_ENUM_MAX];
+    char name[SSL_CONFIG_ENUM_MAX]; /* one of methods/registry.c's names */
+} ssl_config_method;
+
+/* One section per method, named after it (the registry's name); a method reads only its own. */
+typedef struct {
     double temperature;
     int proj_hidden;
     int proj_dim;
     int proj_layers;
     bool gather_negatives;
-} ssl_config_method;
+} ssl_config_simclr;
+
+typedef struct {
+    int proj_hidden;
+    int proj_dim;
+    int pred_hidden;
+    double momentum;
+} ssl_config_byol;
+
+typedef struct {
+    int dim;
+    int mlp_dim;
+    double temperature;
+    double momentum;
+} ssl_config_moco_v3;
 
 typedef struct {
     char train[SSL_CONFIG_PATH_MAX];
@@ -97,6 +116,7 @@ typedef struct {
     double eps;
     double eta;
     double clip_grad;
+    char clip_mode[SSL_CONFIG_ENUM_MAX];
     int accum_steps;
 } ssl_config_optim;
 
@@ -136,6 +156,9 @@ typedef struct {
     ssl_config_run run;
     ssl_config_model model;
     ssl_config_method method;
+    ssl_config_simclr simclr;
+    ssl_config_byol byol;
+    ssl_config_moco_v3 moco_v3;
     ssl_config_data data;
     ssl_config_augment augment;
     ssl_config_optim optim;

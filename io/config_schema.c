@@ -43,7 +43,8 @@ static const ssl_config_key schema[] = {
     I(run, seed, "0", 0, INT_MAX, "seed of all randomness: init, sampler, augmentation"),
     I(run, log_every, "10", 1, NOMAX, "steps between metrics.jsonl records"),
     I(run, max_steps, "0", 0, NOMAX, "stop with a checkpoint after this many steps in one invocation (0: no limit)"),
-    I(run, version, "1", 1, NOMAX, "config format version (files from newer sslrun are refused)"),
+    I(run, version, "2", 1, NOMAX, "config format version (files from newer sslrun are refused; 1 is read "
+      "with its old key names)"),
 
     E(model, arch, "resnet18", "resnet18|resnet34|resnet50|vit_tiny|vit_small|vit_base",
       "encoder architecture"),
@@ -52,15 +53,29 @@ static const ssl_config_key schema[] = {
     I(model, img_size, "32", 8, 4096, "view size fed to the encoder, px"),
     I(model, patch_size, "4", 1, 256, "ViT patch size, px (img_size must be a multiple)"),
     B(model, sincos_pos, "false", "ViT: fixed 2-D sin-cos position embedding instead of learned"),
+    B(model, freeze_patch_embed, "false", "ViT: random, frozen patch projection (MoCo v3's stop-grad-conv1)"),
     B(model, sync_bn, "true", "BatchNorm statistics over the global batch of all ranks (false: per rank)"),
 
-    E(method, name, "simclr", "simclr", "self-supervised method"),
-    F(method, temperature, "0.2", 0, NOMAX, LO_OPEN, "temperature of the contrastive softmax"),
-    I(method, proj_hidden, "2048", 1, 65536, "projection head hidden width"),
-    I(method, proj_dim, "128", 1, 65536, "projection head output dimension"),
-    I(method, proj_layers, "2", 1, 8, "projection head linear layers"),
-    B(method, gather_negatives, "true", "SimCLR negatives from all ranks (false: each rank's own samples, "
+    /* method.name's choices are the method registry's names (methods/registry.c), each with a
+     * section of its own below; tests/unit/test_method_registry.c holds the two together */
+    E(method, name, "simclr", "simclr|byol|moco_v3", "self-supervised method (its settings: the section of that name)"),
+
+    F(simclr, temperature, "0.2", 0, NOMAX, LO_OPEN, "NT-Xent temperature"),
+    I(simclr, proj_hidden, "2048", 1, 65536, "projector hidden width"),
+    I(simclr, proj_dim, "128", 1, 65536, "projector output dimension"),
+    I(simclr, proj_layers, "2", 1, 8, "projector linear layers"),
+    B(simclr, gather_negatives, "true", "negatives from all ranks (false: each rank's own samples, "
       "as lightly's gather_distributed=False)"),
+
+    I(byol, proj_hidden, "4096", 1, 65536, "projector hidden width"),
+    I(byol, proj_dim, "256", 1, 65536, "projector output dimension (the predictor's input and output)"),
+    I(byol, pred_hidden, "4096", 1, 65536, "predictor hidden width"),
+    F(byol, momentum, "0.996", 0, 1, HI_OPEN, "target EMA momentum at step 0, cosine-scheduled to 1 at the end"),
+
+    I(moco_v3, dim, "256", 1, 65536, "projector and predictor output dimension"),
+    I(moco_v3, mlp_dim, "4096", 1, 65536, "projector and predictor hidden width"),
+    F(moco_v3, temperature, "1.0", 0, NOMAX, LO_OPEN, "InfoNCE temperature (paper: 1.0 ResNet, 0.2 ViT)"),
+    F(moco_v3, momentum, "0.99", 0, 1, HI_OPEN, "momentum-encoder EMA at epoch 0, cosine-scheduled to 1 at the end"),
 
     S(data, train, "", 0, "training shards: an HDF5 file, a directory or a glob"),
     S(data, test, "", 0, "evaluation shards for kNN / linear probe (\"\" = none)"),
@@ -100,7 +115,9 @@ static const ssl_config_key schema[] = {
     F(optim, beta2, "0.999", 0, 1, HI_OPEN, "AdamW / LAMB second-moment decay"),
     F(optim, eps, "1e-8", 0, NOMAX, LO_OPEN, "AdamW / LAMB denominator epsilon"),
     F(optim, eta, "0.001", 0, NOMAX, LO_OPEN, "LARS trust coefficient"),
-    F(optim, clip_grad, "0", 0, NOMAX, 0, "max global gradient L2 norm (0 = no clipping)"),
+    F(optim, clip_grad, "0", 0, NOMAX, 0, "max gradient L2 norm (0 = no clipping)"),
+    E(optim, clip_mode, "global", "global|per_tensor",
+      "clip_grad bounds the norm of all gradients together, or of each tensor's (DINO)"),
     I(optim, accum_steps, "1", 1, 1024, "micro-batches accumulated into one step"),
 
     I(schedule, epochs, "100", 1, 1000000, "training epochs"),

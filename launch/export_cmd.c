@@ -6,7 +6,7 @@
 #include "io/checkpoint.h"
 #include "io/export.h"
 #include "launch/cli.h"
-#include "launch/session.h"
+#include "framework/train/session.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,8 +42,7 @@ int ssl_cmd_export(int argc, char **argv)
     }
     if (ssl_session_init(&s, &cfg, (int)probe.in_chans, err, sizeof err)) goto out;
     ssl_ckpt ck = {0};
-    ssl_ckpt_add(&ck, "params", s.params.data, s.params.numel);
-    ssl_ckpt_add(&ck, "buffers", s.buffers.data, s.buffers.numel);
+    ssl_session_ckpt_arrays(&s, &ck, NULL);
     if (ssl_ckpt_load(&ck, ckpt, err, sizeof err)) goto out;
     /* The encoder is planned first: its segments precede every head's. */
     ssl_params enc = s.params, encbuf = s.buffers;

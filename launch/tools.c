@@ -6,7 +6,7 @@
 #include "io/prep.h"
 #include "framework/core/check.h"
 #include "launch/cli.h"
-#include "launch/session.h"
+#include "framework/train/session.h"
 
 #include <errno.h>
 #include <limits.h>

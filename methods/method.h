@@ -1,51 +1,119 @@
-/* The SSL method interface. A method owns its heads (planned into the same flat parameter buffer as
- * the encoder, so one all-reduce covers everything), its teacher / queue / centre state, its loss,
- * and says what it checkpoints. The registry (registry.c) maps config names to implementations;
- * adding a method is one file plus one table line. */
+/* The SSL method interface: one lifecycle that every method goes through (DESIGN §2b), driven by the
+ * trainer (framework/train/). In order:
+ *
+ *   configure  config time: check the method's own section (named after it) against the rest and
+ *              declare the views it consumes, so a bad combination fails before anything is built;
+ *   plan       heads after the encoder in the same flat parameter buffer (one all-reduce covers
+ *              all); a teacher mirrors a prefix of that layout (encoder + projector);
+ *   alloc      after the parameters exist: teacher buffers, queues, centres (sharded ones get their
+ *              rank's range from the communicator);
+ *   state      register what a checkpoint holds (teacher, queue shards, pointers) — the same call
+ *              serves save, resume, eval and export;
+ *   start      after broadcast and load: resumed = 0 means fresh state (copy student -> teacher,
+ *              draw the queue); 1 means it was loaded;
+ *   step       forward, loss, backward into w->g for one micro-batch, with the progress record and
+ *              named monitors for metrics.jsonl;
+ *   after_optim after the optimizer: EMA teachers, enqueue, centre updates;
+ *   on_epoch   before an epoch's first step, and on resume for the epoch resumed in (schedules that
+ *              change per epoch, unfreezing);
+ *   free.
+ *
+ * Adding a method is one file (a vtable), one line in registry.c, and one config section in
+ * io/config_schema.c named after it. */
 #ifndef SSL_METHODS_METHOD_H
 #define SSL_METHODS_METHOD_H
 
 #include "framework/models/model.h"
+#include "io/checkpoint.h"
+#include "io/config.h"
 
-/* What the methods read from the configuration (filled by the launcher from the YAML config). */
+/* Where training stands, handed to step and the hooks after it. */
 typedef struct {
-    char name[32];      /* simclr */
-    float temperature;  /* NT-Xent / InfoNCE temperature */
-    int proj_hidden;    /* projector hidden width */
-    int proj_dim;       /* projector output width */
-    int proj_layers;    /* projector linear layers (>= 1) */
-    int gather_negatives; /* SimCLR: negatives from every rank's samples (1) or this rank's (0) */
-} ssl_method_config;
+    int64_t step;            /* the optimizer step being taken, 0-based */
+    int64_t total_steps;
+    int64_t steps_per_epoch;
+    double epoch;            /* fractional epochs done when this step began: step / steps_per_epoch */
+    int micro, accum;        /* micro-batch index within the step, and how many make a step */
+} ssl_progress;
+
+/* Views a method consumes, in groups of one size (DINO: 2 global + N local crops; others: one
+ * group of 2). The loader produces them; a step receives each group as (count * n, C, size, size),
+ * view-major (all first views, then all second views, ...). */
+#define SSL_VIEW_GROUPS_MAX 4
+typedef struct {
+    int count; /* views per image */
+    int size;  /* px */
+} ssl_view_group;
+
+typedef struct {
+    int ngroups;
+    ssl_view_group group[SSL_VIEW_GROUPS_MAX];
+} ssl_view_plan;
+
+typedef struct {
+    int n; /* images (this rank's micro-batch) */
+    int ngroups;
+    ssl_tensor group[SSL_VIEW_GROUPS_MAX];
+} ssl_views;
+
+/* Named monitors a step reports (collapse detectors, logit means); the trainer averages them over
+ * ranks and micro-batches and writes them next to the loss. */
+#define SSL_SCALARS_MAX 8
+typedef struct {
+    int n;
+    char name[SSL_SCALARS_MAX][32];
+    double v[SSL_SCALARS_MAX];
+} ssl_scalars;
+
+/* Add or accumulate (same name) a monitor; more than SSL_SCALARS_MAX names is a programming error. */
+void ssl_scalars_add(ssl_scalars *s, const char *name, double v);
 
 typedef struct ssl_method ssl_method;
 
 typedef struct {
-    const char *name;
-    int views; /* augmented views per image the method consumes */
-    /* Plan heads (after the encoder) into pl; returns 0 or -1 with err (256 bytes). */
-    int (*init)(ssl_method *m, const ssl_method_config *cfg, ssl_model *encoder, ssl_plan *pl,
-                char *err);
-    /* One training step on views (views*N, C, S, S), view-major (all first views, then all second):
-     * forward, loss, backward into w->g. Returns this rank's loss, the mean over its samples (the mean
-     * over ranks is the global loss); summed over ranks, w->g is W times the gradient of the global
-     * loss, so the caller's all-reduce(AVG) of w->g gives exactly that gradient. Collectives the method needs
-     * (global negatives, synchronised BN) go through c->comm and c->bn_comm. */
-    double (*step)(ssl_method *m, ssl_ctx *c, const ssl_weights *w, ssl_tensor views, int n_images);
+    const char *name;    /* registry and config-section name */
+    const char *summary; /* one line: the method and its paper */
+    int (*configure)(const ssl_config *cfg, ssl_view_plan *views, char *err, size_t errlen);
+    int (*plan)(ssl_method *m, const ssl_config *cfg, ssl_plan *pl, char *err, size_t errlen);
+    /* optional hooks (NULL: nothing to do) */
+    int (*alloc)(ssl_method *m, ssl_ctx *c, const ssl_params *params, const ssl_params *buffers, char *err,
+                 size_t errlen);
+    void (*state)(ssl_method *m, ssl_ckpt *ck);
+    void (*start)(ssl_method *m, ssl_ctx *c, const ssl_weights *w, int resumed);
+    /* Returns this rank's loss, the mean over its samples (the mean over ranks is the global loss);
+     * summed over ranks, w->g is W times the gradient of the global loss, so the trainer's
+     * all-reduce(AVG) gives exactly that gradient. Collectives go through c->comm / c->bn_comm. */
+    double (*step)(ssl_method *m, ssl_ctx *c, const ssl_weights *w, const ssl_views *v, const ssl_progress *p,
+                   ssl_scalars *out);
+    void (*after_optim)(ssl_method *m, ssl_ctx *c, const ssl_weights *w, const ssl_progress *p);
+    void (*on_epoch)(ssl_method *m, ssl_ctx *c, int64_t epoch);
     void (*free)(ssl_method *m);
 } ssl_method_vtable;
 
 struct ssl_method {
     const ssl_method_vtable *vt;
-    ssl_method_config cfg;
+    const ssl_config *cfg; /* the session's resolved config (outlives the method) */
     ssl_model *encoder;
+    ssl_view_plan views;
     void *impl;
 };
 
-/* Look up and initialise a method by cfg->name; returns 0 or -1 with err (256 bytes). */
-int ssl_method_init(ssl_method *m, const ssl_method_config *cfg, ssl_model *encoder, ssl_plan *pl,
-                    char *err);
+/* The registry (registry.c). */
+const ssl_method_vtable *ssl_method_find(const char *name);
+/* "simclr, ..." : every registered name, for messages and checks. */
+const char *ssl_method_names(void);
+int ssl_method_count(void);
+const ssl_method_vtable *ssl_method_at(int i);
+
+/* Config-time check of cfg->method.name and its section; fills views. 0 or -1 with err. */
+int ssl_method_configure(const ssl_config *cfg, ssl_view_plan *views, char *err, size_t errlen);
+/* Look up cfg->method.name, configure it and plan its heads after `encoder` into pl. 0 or -1 with err. */
+int ssl_method_init(ssl_method *m, const ssl_config *cfg, ssl_model *encoder, ssl_plan *pl, char *err,
+                    size_t errlen);
 void ssl_method_free(ssl_method *m);
 
 extern const ssl_method_vtable ssl_method_simclr;
+extern const ssl_method_vtable ssl_method_byol;
+extern const ssl_method_vtable ssl_method_moco_v3;
 
 #endif

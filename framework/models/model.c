@@ -39,6 +39,16 @@ int ssl_model_build(ssl_model *m, const ssl_model_config *cfg, ssl_plan *pl, con
     return -1;
 }
 
+void ssl_model_instance(ssl_model *dst, const ssl_model *src)
+{
+    SSL_ASSERTF(dst != src && src->impl && src->clone, "ssl_model_instance: '%s' is not a built model",
+                src->cfg.arch);
+    *dst = *src;
+    dst->impl = NULL;
+    src->clone(dst, src); /* registers nothing: the plan already holds the source's tensors */
+    SSL_ASSERT(dst->impl && dst->impl != src->impl);
+}
+
 void ssl_model_free(ssl_model *m)
 {
     if (m->free) m->free(m);

@@ -2,7 +2,10 @@
  * image and patch size). A model is planned into an ssl_plan (parameters named like torchvision's
  * state_dict, so exports load there) and run with explicit ssl_weights.
  * forward() maps images (N, C, H, W) to (N, out_dim): pooled features, or logits when
- * num_classes > 0. backward() takes d(out) and accumulates parameter gradients; no image grad. */
+ * num_classes > 0. backward() takes d(out) and accumulates parameter gradients; no image grad.
+ * forward() keeps what backward() needs in the model's layer structs, so one model runs one
+ * forward/backward pair at a time; ssl_model_instance gives further copies (two views with separate
+ * BatchNorm batches, an EMA teacher) that share the parameter layout but not that saved state. */
 #ifndef SSL_MODELS_MODEL_H
 #define SSL_MODELS_MODEL_H
 
@@ -19,6 +22,8 @@ typedef struct {
     int img_size, patch_size;
     int sincos_pos;     /* fixed 2-D sin-cos position embedding (MoCo v3 / MAE) instead of learned */
     int vit_dim, vit_depth, vit_heads; /* 0: the arch's defaults */
+    int freeze_patch_embed; /* MoCo v3's stop-grad conv1: conv_proj weight and bias SSL_SEG_FROZEN,
+                             * weight xavier-uniform, and backward computes no gradient for them */
 } ssl_model_config;
 
 /* Defaults for an arch name: torchvision geometry, 3 channels, 224 px, patch 16, width 64. */
@@ -33,6 +38,9 @@ struct ssl_model {
     ssl_tensor (*forward)(ssl_ctx *c, ssl_model *m, const ssl_weights *w, ssl_tensor x, int train);
     void (*backward)(ssl_ctx *c, ssl_model *m, const ssl_weights *w, ssl_tensor dy);
     void (*free)(ssl_model *m);
+    /* ssl_model_instance's per-arch part: dst already holds a copy of *src; give it its own impl
+     * (layer structs with the same offsets, fresh saved state), sharing nothing that either frees. */
+    void (*clone)(ssl_model *dst, const ssl_model *src);
     /* forward FLOPs per image (multiply-add = 2), for throughput / MFU reports */
     double flops_per_image;
 };
@@ -42,6 +50,12 @@ struct ssl_model {
 int ssl_model_build(ssl_model *m, const ssl_model_config *cfg, ssl_plan *pl, const char *prefix,
                     char *err);
 void ssl_model_free(ssl_model *m);
+
+/* A second instance of a built model: the same parameter and buffer offsets (it runs on any ssl_weights with
+ * the layout of the plan it was built into), its own per-call saved state, so instances can each run forward
+ * before any runs backward. Free with ssl_model_free; the source must outlive its use (the two may be freed
+ * in either order). */
+void ssl_model_instance(ssl_model *dst, const ssl_model *src);
 
 /* Implementations (registry in model.c). */
 int ssl_resnet_build(ssl_model *m, ssl_plan *pl, const char *prefix, char *err);

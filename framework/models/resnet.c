@@ -143,6 +143,18 @@ static void resnet_free(ssl_model *m)
     ssl_free(r);
 }
 
+/* Every layer keeps its saved state in its own struct (activation-arena pointers, no heap scratch),
+ * so a shallow copy of the impl plus a copy of the blocks array is a full independent instance. */
+static void resnet_clone(ssl_model *dst, const ssl_model *src)
+{
+    const resnet *s = src->impl;
+    resnet *r = ssl_malloc(sizeof *r);
+    *r = *s;
+    r->blocks = ssl_malloc((size_t)s->nblocks * sizeof *r->blocks);
+    memcpy(r->blocks, s->blocks, (size_t)s->nblocks * sizeof *r->blocks);
+    dst->impl = r;
+}
+
 /* Forward FLOPs of one image: conv / linear multiply-adds, x2. */
 static double conv_flops(const ssl_conv2d *l, int *hw)
 {
@@ -181,6 +193,10 @@ int ssl_resnet_build(ssl_model *m, ssl_plan *pl, const char *prefix, char *err)
     else if (strcmp(cfg->arch, "resnet50") == 0) depth = d34, bottleneck = 1;
     else {
         snprintf(err, 256, "unknown ResNet '%s' (resnet18, resnet34, resnet50)", cfg->arch);
+        return -1;
+    }
+    if (cfg->freeze_patch_embed) {
+        snprintf(err, 256, "resnet: freeze_patch_embed is a ViT option (%s has no patch projection)", cfg->arch);
         return -1;
     }
     if (cfg->width < 1 || cfg->in_chans < 1 || cfg->num_classes < 0) {
@@ -223,6 +239,7 @@ int ssl_resnet_build(ssl_model *m, ssl_plan *pl, const char *prefix, char *err)
     m->forward = resnet_forward;
     m->backward = resnet_backward;
     m->free = resnet_free;
+    m->clone = resnet_clone;
     m->flops_per_image = resnet_flops(r, cfg->img_size);
     return 0;
 }

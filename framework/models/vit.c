@@ -24,6 +24,8 @@ typedef struct {
     ssl_linear embed;                  /* patches (B, T, C p p) -> (B, T, D) */
     size_t cls, pos;                   /* class_token (1,1,D), pos_embedding (1,T+1,D) */
     float *pos_data;                   /* host sin-cos table when fixed */
+    int owns_pos;                      /* 0 in instances: the source frees pos_data */
+    int freeze_embed;                  /* conv_proj frozen: backward skips its gradient */
     vit_block *blocks;
     ssl_layernorm ln;
     int has_head;
@@ -135,6 +137,10 @@ static void vit_backward(ssl_ctx *c, ssl_model *m, const ssl_weights *w, ssl_ten
     float *dcls = ssl_arena_floats(&c->act, (size_t)(B * D));
     c->be->copy2d(c, B, D, dh.data, (T + 1) * D, dcls, D);
     c->be->bias_grad(c, B, D, 1, dcls, w->g + v->cls);
+    if (v->freeze_embed) { /* stop-grad: no dW GEMM, the frozen gradients stay zero */
+        ssl_prof_end(c, SSL_PROF_TOKENS_BWD, t0, 0);
+        return;
+    }
     float *de = ssl_arena_floats(&c->act, (size_t)(B * T * D));
     c->be->copy2d(c, B, T * D, dh.data + D, (T + 1) * D, de, T * D);
     ssl_prof_end(c, SSL_PROF_TOKENS_BWD, t0, 0);
@@ -145,8 +151,21 @@ static void vit_free(ssl_model *m)
 {
     vit *v = m->impl;
     ssl_free(v->blocks);
-    ssl_free(v->pos_data);
+    if (v->owns_pos) ssl_free(v->pos_data);
     ssl_free(v);
+}
+
+/* Layers hold only offsets and activation-arena pointers (no heap scratch): copy the impl and the
+ * blocks; the sin-cos table (the plan's init data) stays the source's. */
+static void vit_clone(ssl_model *dst, const ssl_model *src)
+{
+    const vit *s = src->impl;
+    vit *v = ssl_malloc(sizeof *v);
+    *v = *s;
+    v->owns_pos = 0;
+    v->blocks = ssl_malloc((size_t)s->depth * sizeof *v->blocks);
+    memcpy(v->blocks, s->blocks, (size_t)s->depth * sizeof *v->blocks);
+    dst->impl = v;
 }
 
 int ssl_vit_build(ssl_model *m, ssl_plan *pl, const char *prefix, char *err)
@@ -183,15 +202,22 @@ int ssl_vit_build(ssl_model *m, ssl_plan *pl, const char *prefix, char *err)
     const unsigned tok = SSL_SEG_NO_WD | SSL_SEG_NO_ADAPT;
     int64_t ws[4] = {D, v->C, v->p, v->p}, bs[1] = {D}, cs[3] = {1, 1, D}, ps[3] = {1, v->T + 1, D};
     v->embed = (ssl_linear){.in = F, .out = D, .bias = 1, .skip_dx = 1};
+    v->freeze_embed = cfg->freeze_patch_embed;
+    const unsigned frz = v->freeze_embed ? SSL_SEG_FROZEN : 0;
     ssl_layer_name(n, prefix, "conv_proj.weight");
-    v->embed.w = ssl_params_add(pl->params, n, 4, ws, 0, SSL_INIT_TRUNC_NORMAL, sqrtf(1.0f / F));
+    if (v->freeze_embed) /* never trained, so MoCo v3's init (vits.py) is what it keeps: xavier-uniform,
+                          * fan_in + fan_out = C p p + D */
+        v->embed.w = ssl_params_add(pl->params, n, 4, ws, frz, SSL_INIT_UNIFORM, sqrtf(6.0f / (float)(F + D)));
+    else
+        v->embed.w = ssl_params_add(pl->params, n, 4, ws, 0, SSL_INIT_TRUNC_NORMAL, sqrtf(1.0f / F));
     ssl_layer_name(n, prefix, "conv_proj.bias");
-    v->embed.b = ssl_params_add(pl->params, n, 1, bs, tok, SSL_INIT_ZERO, 0);
+    v->embed.b = ssl_params_add(pl->params, n, 1, bs, tok | frz, SSL_INIT_ZERO, 0);
     ssl_layer_name(n, prefix, "class_token");
     v->cls = ssl_params_add(pl->params, n, 3, cs, tok, SSL_INIT_ZERO, 0);
     ssl_layer_name(n, prefix, "encoder.pos_embedding");
     if (cfg->sincos_pos) {
         v->pos_data = sincos_table(g, g, D);
+        v->owns_pos = 1;
         v->pos = ssl_params_add(pl->params, n, 3, ps, tok | SSL_SEG_FROZEN, SSL_INIT_CONST_DATA, 0);
         pl->params->seg[pl->params->nseg - 1].init_data = v->pos_data;
     } else {
@@ -223,6 +249,7 @@ int ssl_vit_build(ssl_model *m, ssl_plan *pl, const char *prefix, char *err)
     m->forward = vit_forward;
     m->backward = vit_backward;
     m->free = vit_free;
+    m->clone = vit_clone;
     const double Tt = v->T + 1;
     m->flops_per_image = 2.0 * v->T * F * D +
                          depth * (2.0 * Tt * 12.0 * D * D + 4.0 * Tt * Tt * D) +

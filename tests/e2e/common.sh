@@ -17,7 +17,8 @@ write_config() {
   cat > "$WORK/tiny.yaml" <<YAML
 run: {name: tiny, out_dir: "$WORK/runs", seed: 3, log_every: 1}
 model: {arch: resnet18, small_stem: true, width: 4, img_size: 16}
-method: {name: simclr, temperature: 0.5, proj_hidden: 32, proj_dim: 16}
+method: {name: simclr}
+simclr: {temperature: 0.5, proj_hidden: 32, proj_dim: 16}
 data: {train: "$WORK/data/train-*.h5", test: "$WORK/data/test-*.h5", batch_size: 64, limit: 512, workers: 2}
 augment: {crop_scale: [0.3, 1.0], brightness: 0.4, contrast: 0.4, saturation: 0.0, hue: 0.0, grayscale_p: 0.0}
 optim: {name: lars, lr: 0.5, lr_scaling: linear, weight_decay: 0.000001}
@@ -49,4 +50,34 @@ mpi_env() {
   : "${MPIEXEC:?set MPIEXEC to mpirun}"
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
   if [ -n "${SSL_MPI_SAN_ENV:-}" ]; then export "${SSL_MPI_SAN_ENV?}"; fi
+}
+
+# For the equivalence tests (test_mpi_equiv, test_methods_equiv): tolerances derived in
+# test_mpi_equiv.sh's header, and "go NP NAME overrides..." (one epoch, 8 steps of 64), "final NAME"
+# (its last checkpoint), "same REF RUN [datasets...]" (losses of every step and final tensors agree).
+equiv_setup() {
+  : "${CKPT_COMPARE:?set CKPT_COMPARE}"
+  TOL_LOSS=$(awk 'BEGIN {printf "%.3e", 2^-23 * sqrt(64 * 2 * 16 * 16) * 8}')
+  TOL_W=$(awk -v t="$TOL_LOSS" 'BEGIN {printf "%.3e", t * 8}')
+  echo "tolerances: loss $TOL_LOSS, tensors $TOL_W"
+}
+
+go() { # go NP NAME overrides...: one epoch (8 steps of 64)
+  local np=$1 name=$2; shift 2
+  local cmd=("$SSLRUN" "$WORK/tiny.yaml" run.name="$name" schedule.epochs=1 "$@")
+  if [ "$np" = 1 ]; then "${cmd[@]}"; else "$MPIEXEC" --oversubscribe -np "$np" "${cmd[@]}"; fi >"$WORK/$name.log" 2>&1 ||
+    { cat "$WORK/$name.log"; fail "$name: run failed"; }
+}
+final() { echo "$WORK/runs/$1/checkpoints/ckpt-0000000008.h5"; }
+same() { # same REF RUN [datasets...]: losses of every step and final tensors within tolerance
+  local ref=$1 run=$2; shift 2
+  local args=()
+  for d in "$@"; do args+=(--dataset "$d"); done
+  [ "$(losses "$WORK/runs/$run/metrics.jsonl" | wc -l)" = 8 ] || fail "$run: expected 8 logged steps"
+  paste <(losses "$WORK/runs/$ref/metrics.jsonl") <(losses "$WORK/runs/$run/metrics.jsonl") |
+    awk -v tol="$TOL_LOSS" -v run="$run" '{ if ($1 != $3) exit 2; d = $2 - $4; if (d < 0) d = -d; r = d / ($2 < 0 ? -$2 : $2);
+      if (r > m) m = r } END { printf "%s: loss max rel diff %.2e\n", run, m; exit m <= tol ? 0 : 1 }' ||
+    fail "$run: losses differ from $ref beyond $TOL_LOSS"
+  "$CKPT_COMPARE" "$(final "$ref")" "$(final "$run")" --rtol "$TOL_W" "${args[@]}" | sed "s/^/$run: /" ||
+    { "$CKPT_COMPARE" -v "$(final "$ref")" "$(final "$run")" "${args[@]}" | sort -g -k3 -t= | tail -5; fail "$run: tensors differ from $ref"; }
 }

@@ -12,8 +12,11 @@ printf 'optim:\n  lr: 0.1\n  lerning_rate: 3\n' > "$WORK/unknown.yaml"
 expect 2 "unknown.yaml:3:3: unknown key 'optim.lerning_rate'" -- "$SSLRUN" "$WORK/unknown.yaml"
 printf 'data:\n  batch_size: lots\n' > "$WORK/type.yaml"
 expect 2 "type.yaml:2:15: 'data.batch_size' expects an integer" -- "$SSLRUN" "$WORK/type.yaml"
-printf 'method:\n  temperature: -1\n' > "$WORK/range.yaml"
-expect 2 "'method.temperature' must be > 0" -- "$SSLRUN" "$WORK/range.yaml"
+printf 'simclr:\n  temperature: -1\n' > "$WORK/range.yaml"
+expect 2 "'simclr.temperature' must be > 0" -- "$SSLRUN" "$WORK/range.yaml"
+# a key renamed in config version 2: an error giving the new name, unless the file says version 1
+printf 'method:\n  name: simclr\n  temperature: 0.3\n' > "$WORK/renamed.yaml"
+expect 2 "renamed.yaml:3:3: 'method.temperature' is 'simclr.temperature' since config version 2" -- "$SSLRUN" "$WORK/renamed.yaml"
 expect 2 "cannot open '$WORK/nope.yaml'" -- "$SSLRUN" "$WORK/nope.yaml"
 printf 'run:\n  seed: 1\n' > "$WORK/ok.yaml"
 expect 2 "override 'optim.lr=abc'" -- "$SSLRUN" "$WORK/ok.yaml" optim.lr=abc

@@ -24,7 +24,7 @@ version=$("$SSLRUN" --version)
 
 # config: every key, a resolved file, and the round trip
 "$SSLRUN" config >"$WORK/keys" || fail "sslrun config"
-for k in run.seed optim.lr optim.clip_grad method.gather_negatives comm.timeout_s eval.knn_every_epochs; do
+for k in run.seed optim.lr optim.clip_grad simclr.gather_negatives comm.timeout_s eval.knn_every_epochs; do
   grep -q "^$k " "$WORK/keys" || fail "sslrun config does not list $k"
 done
 "$SSLRUN" config "$WORK/tiny.yaml" optim.lr=0.3 optim.accum_steps=2 >"$WORK/resolved" || fail "sslrun config FILE"
@@ -65,7 +65,12 @@ rc=0; "$SSLRUN" plot "$WORK/nowhere" >"$WORK/perr.log" 2>&1 || rc=$?
 # install into a prefix: the binary runs from there and finds nothing in the build tree
 cmake --install "$SSL_BUILD" --prefix "$WORK/prefix" >/dev/null || fail "cmake --install"
 [ "$("$WORK/prefix/bin/sslrun" --version)" = "$version" ] || fail "installed sslrun --version differs"
-for r in fmnist_simclr fmnist_simclr_long imagenet_simclr; do
-  "$WORK/prefix/bin/sslrun" config "$WORK/prefix/share/sslrun/configs/$r.yaml" >/dev/null || fail "installed recipe $r"
+# every recipe in the source tree is installed and loads
+n=0
+for src in "$SSL_SOURCE"/configs/*.yaml; do
+  r=$(basename "$src")
+  "$WORK/prefix/bin/sslrun" config "$WORK/prefix/share/sslrun/configs/$r" >/dev/null || fail "installed recipe $r"
+  n=$((n + 1))
 done
+[ "$n" -ge 7 ] || fail "only $n recipes in configs/"
 echo "cli tools: all checks passed"

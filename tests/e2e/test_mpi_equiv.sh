@@ -18,33 +18,10 @@
 # floor the bound estimates (np=1 at 1 vs 2 threads: the same computation in another summation
 # order) and holds it to the same bound.
 source "$(dirname "$0")/common.sh"
-: "${CKPT_COMPARE:?set CKPT_COMPARE}"
 mpi_env
 need_fmnist
 write_config
-TOL_LOSS=$(awk 'BEGIN {printf "%.3e", 2^-23 * sqrt(64 * 2 * 16 * 16) * 8}')
-TOL_W=$(awk -v t="$TOL_LOSS" 'BEGIN {printf "%.3e", t * 8}')
-echo "tolerances: loss $TOL_LOSS, tensors $TOL_W"
-
-go() { # go NP NAME overrides...: one epoch (8 steps of 64)
-  local np=$1 name=$2; shift 2
-  local cmd=("$SSLRUN" "$WORK/tiny.yaml" run.name="$name" schedule.epochs=1 "$@")
-  if [ "$np" = 1 ]; then "${cmd[@]}"; else "$MPIEXEC" --oversubscribe -np "$np" "${cmd[@]}"; fi >"$WORK/$name.log" 2>&1 ||
-    { cat "$WORK/$name.log"; fail "$name: run failed"; }
-}
-final() { echo "$WORK/runs/$1/checkpoints/ckpt-0000000008.h5"; }
-same() { # same REF RUN [datasets...]: losses of every step and final tensors within tolerance
-  local ref=$1 run=$2; shift 2
-  local args=()
-  for d in "$@"; do args+=(--dataset "$d"); done
-  [ "$(losses "$WORK/runs/$run/metrics.jsonl" | wc -l)" = 8 ] || fail "$run: expected 8 logged steps"
-  paste <(losses "$WORK/runs/$ref/metrics.jsonl") <(losses "$WORK/runs/$run/metrics.jsonl") |
-    awk -v tol="$TOL_LOSS" -v run="$run" '{ if ($1 != $3) exit 2; d = $2 - $4; if (d < 0) d = -d; r = d / ($2 < 0 ? -$2 : $2);
-      if (r > m) m = r } END { printf "%s: loss max rel diff %.2e\n", run, m; exit m <= tol ? 0 : 1 }' ||
-    fail "$run: losses differ from $ref beyond $TOL_LOSS"
-  "$CKPT_COMPARE" "$(final "$ref")" "$(final "$run")" --rtol "$TOL_W" "${args[@]}" | sed "s/^/$run: /" ||
-    { "$CKPT_COMPARE" -v "$(final "$ref")" "$(final "$run")" "${args[@]}" | sort -g -k3 -t= | tail -5; fail "$run: tensors differ from $ref"; }
-}
+equiv_setup
 
 # 1. LARS: np=1, the summation-order floor (np=1 at 2 threads), np=2, np=4
 LARS=(optim.lr=0.05)
@@ -86,7 +63,7 @@ same acc1 acc2
 # 4. accumulation = data parallelism: np=1 x 2 micro-batches of 32 vs np=2 x 32, both with per-rank
 #    BN and negatives. Running statistics are not compared: accumulation updates them once per
 #    micro-batch (as PyTorch does), ranks once per step.
-LOCAL=("${LARS[@]}" model.sync_bn=false method.gather_negatives=false)
+LOCAL=("${LARS[@]}" model.sync_bn=false simclr.gather_negatives=false)
 go 1 accl1 "${LOCAL[@]}" optim.accum_steps=2
 go 2 accl2 "${LOCAL[@]}"
 same accl1 accl2 params optim/m

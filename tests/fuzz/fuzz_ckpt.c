@@ -1,6 +1,7 @@
 /* libFuzzer harness for the checkpoint reader (io/checkpoint.c), serial (comm = NULL): the input is
- * written to a file, loaded with ssl_ckpt_load into the arrays gen_seeds.c saves (fuzz_common.h),
- * and its config text read with ssl_ckpt_read_config and, if present, parsed as a config.
+ * written to a file, loaded with ssl_ckpt_load into the arrays gen_seeds.c saves (fuzz_common.h,
+ * and the int64 "method/queue_ptr" below), and its config text read with ssl_ckpt_read_config
+ * and, if present, parsed as a config.
  *
  * Invariants checked (abort() on violation): every failure comes with a non-empty message naming
  * the file (checkpoint.h: "a message naming the file and dataset"); a config read from it is either
@@ -19,11 +20,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_write_file("ckpt-0000000001.h5", data, size, path, sizeof path);
 
     static float params[FZ_CKPT_PARAMS], mom[FZ_CKPT_MOM], queue[FZ_CKPT_QUEUE];
+    static int64_t qptr[FZ_CKPT_I64];
     ssl_ckpt ck;
     memset(&ck, 0, sizeof ck);
     ssl_ckpt_add(&ck, "params", params, FZ_CKPT_PARAMS);
     ssl_ckpt_add(&ck, "optim/m", mom, FZ_CKPT_MOM);
-    ssl_ckpt_add_sharded(&ck, "queue", queue, FZ_CKPT_QUEUE);
+    ssl_ckpt_add_sharded(&ck, "queue", queue, FZ_CKPT_QUEUE, 0, FZ_CKPT_QUEUE);
+    ssl_ckpt_add_i64(&ck, "method/queue_ptr", qptr, FZ_CKPT_I64);
     int rc = ssl_ckpt_load(&ck, path, err, sizeof err);
     if (rc != 0)
         FZ_CHECK(err[0] != '\0' && strstr(err, path) != NULL,

@@ -18,6 +18,7 @@
 #define FZ_CKPT_PARAMS 24 /* "params" */
 #define FZ_CKPT_MOM 24    /* "optim/m" */
 #define FZ_CKPT_QUEUE 8   /* "queue", registered sharded (world 1: the whole array) */
+#define FZ_CKPT_I64 3     /* "method/queue_ptr", int64 */
 
 /* An invariant of the code under test failed: print what and abort, which libFuzzer reports as a
  * crash with the input saved. */

@@ -6,7 +6,8 @@
  *                            chunked/deflated, and one contiguous h5py-style file without the
  *                            format/version attributes)
  *   corpus/ckpt/seed-*.h5    tiny checkpoints from ssl_ckpt_save, with the arrays fuzz_ckpt
- *                            registers (fuzz_common.h), with and without config and segments,
+ *                            registers (fuzz_common.h, and the int64 "method/queue_ptr"), with
+ *                            and without config and segments,
  *                            and one written by hand with contiguous datasets
  *                            (seed-handmade-contiguous.h5)
  *   corpus/config/seed-*     YAML configs, some with overrides appended (NUL-separated)
@@ -116,6 +117,8 @@ static void ckpt_seed(const char *scratch, const char *out, int64_t step, const 
                       const char *segments)
 {
     static float params[FZ_CKPT_PARAMS], mom[FZ_CKPT_MOM], queue[FZ_CKPT_QUEUE];
+    static int64_t qptr[FZ_CKPT_I64];
+    for (int i = 0; i < FZ_CKPT_I64; i++) qptr[i] = (int64_t)(i * 4096 - 1) * 1000003;
     for (int i = 0; i < FZ_CKPT_PARAMS; i++) params[i] = 0.25f * (float)(i - 7);
     for (int i = 0; i < FZ_CKPT_MOM; i++) mom[i] = 1e-3f * (float)i;
     for (int i = 0; i < FZ_CKPT_QUEUE; i++) queue[i] = -1.0f / (float)(i + 1);
@@ -131,7 +134,8 @@ static void ckpt_seed(const char *scratch, const char *out, int64_t step, const 
     ck.segments = segments;
     ssl_ckpt_add(&ck, "params", params, FZ_CKPT_PARAMS);
     ssl_ckpt_add(&ck, "optim/m", mom, FZ_CKPT_MOM);
-    ssl_ckpt_add_sharded(&ck, "queue", queue, FZ_CKPT_QUEUE);
+    ssl_ckpt_add_sharded(&ck, "queue", queue, FZ_CKPT_QUEUE, 0, FZ_CKPT_QUEUE);
+    ssl_ckpt_add_i64(&ck, "method/queue_ptr", qptr, FZ_CKPT_I64);
     char err[1024], path[1024];
     int rc = ssl_ckpt_save(&ck, scratch, 0, err, sizeof err);
     REQUIRE(rc == 0, "%s", err);
@@ -173,6 +177,14 @@ static void ckpt_handmade_seed(const char *path)
                 "dataset %s", names[i]);
         H5Sclose(sp);
     }
+    const hsize_t ni = FZ_CKPT_I64;
+    int64_t iv[FZ_CKPT_I64];
+    for (int i = 0; i < FZ_CKPT_I64; i++) iv[i] = (int64_t)1 << (20 * i);
+    hid_t isp = H5Screate_simple(1, &ni, NULL);
+    hid_t id = H5Dcreate2(f, "method/queue_ptr", H5T_STD_I64LE, isp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    REQUIRE(id >= 0 && H5Dwrite(id, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, iv) >= 0 && H5Dclose(id) >= 0,
+            "dataset method/queue_ptr");
+    H5Sclose(isp);
     H5Pclose(lcpl);
     const char *texts[2][2] = {{"config", "run:\n  seed: 42\nmodel:\n  img_size: 8\n"},
                                {"segments", "w 0 16\nb 16 8\n"}};

@@ -49,8 +49,11 @@ static void build(net *n, ssl_ctx *c, ssl_optim_kind kind)
     mc.width = 4, mc.in_chans = C, mc.small_stem = 1, mc.img_size = S;
     char err[256];
     SSL_ASSERTF(ssl_model_build(&n->enc, &mc, &pl, "", err) == 0, "%s", err);
-    ssl_method_config cfg = {"simclr", 0.2f, 32, 16, 2, 1};
-    SSL_ASSERTF(ssl_method_init(&n->m, &cfg, &n->enc, &pl, err) == 0, "%s", err);
+    static ssl_config cfg; /* outlives the method */
+    ssl_config_defaults(&cfg);
+    cfg.simclr.temperature = 0.2, cfg.simclr.proj_hidden = 32, cfg.simclr.proj_dim = 16, cfg.simclr.proj_layers = 2;
+    cfg.model.img_size = S;
+    SSL_ASSERTF(ssl_method_init(&n->m, &cfg, &n->enc, &pl, err, sizeof err) == 0, "%s", err);
     ssl_params_alloc(&n->p, c->be, 1);
     ssl_params_alloc(&n->b, c->be, 0);
     ssl_params_init_values(&n->p, 7);
@@ -89,7 +92,10 @@ static double fwd_bwd(net *n, ssl_ctx *c, ssl_comm *comm, int sync_bn, float *vi
     ssl_params_zero_grad(c, &n->p);
     ssl_ctx_step_begin(c);
     ssl_weights w = {n->p.data, n->p.grad, n->b.data};
-    double loss = n->m.vt->step(&n->m, c, &w, ssl_tensor_4d(views, 2 * B, C, S, S), B);
+    ssl_views v = {.n = B, .ngroups = 1, .group = {ssl_tensor_4d(views, 2 * B, C, S, S)}};
+    ssl_progress pr = {.total_steps = 1, .steps_per_epoch = 1, .accum = 1};
+    ssl_scalars mon = {0};
+    double loss = n->m.vt->step(&n->m, c, &w, &v, &pr, &mon);
     if (comm) {
         ssl_allreduce(comm, n->p.grad, n->p.numel, SSL_F32, SSL_AVG);
         ssl_allreduce(comm, &loss, 1, SSL_F64, SSL_AVG);

@@ -26,9 +26,13 @@ int main(void)
     ssl_model enc;
     char err[256];
     SSL_ASSERTF(ssl_model_build(&enc, &mc, &pl, "", err) == 0, "%s", err);
-    ssl_method_config cfg = {"simclr", ssl_fixture_get(f, "tau", NULL)[0], 16, 8, 2, 1};
+    static ssl_config cfg; /* outlives the method */
+    ssl_config_defaults(&cfg);
+    cfg.simclr.temperature = ssl_fixture_get(f, "tau", NULL)[0];
+    cfg.simclr.proj_hidden = 16, cfg.simclr.proj_dim = 8, cfg.simclr.proj_layers = 2;
+    cfg.model.img_size = 12;
     ssl_method m;
-    SSL_ASSERTF(ssl_method_init(&m, &cfg, &enc, &pl, err) == 0, "%s", err);
+    SSL_ASSERTF(ssl_method_init(&m, &cfg, &enc, &pl, err, sizeof err) == 0, "%s", err);
     ssl_params_alloc(&p, c.be, 1);
     ssl_params_alloc(&b, c.be, 0);
     ssl_params_init_values(&b, 0);
@@ -48,7 +52,11 @@ int main(void)
     memcpy(views, x, nx * sizeof(float));
     ssl_weights w = {p.data, p.grad, b.data};
     ssl_ctx_step_begin(&c);
-    double loss = m.vt->step(&m, &c, &w, ssl_tensor_4d(views, 12, 1, 12, 12), 6);
+    ssl_views v = {.n = 6, .ngroups = 1, .group = {ssl_tensor_4d(views, 12, 1, 12, 12)}};
+    ssl_progress pr = {.total_steps = 1, .steps_per_epoch = 1, .accum = 1};
+    ssl_scalars mon = {0};
+    double loss = m.vt->step(&m, &c, &w, &v, &pr, &mon);
+    SSL_EXPECT(mon.n == 1 && !strcmp(mon.name[0], "emb_std") && mon.v[0] > 0 && mon.v[0] < 1, "monitor emb_std");
     double want = ssl_fixture_get(f, "loss", NULL)[0];
     SSL_EXPECT(fabs(loss - want) <= 1e-5 * fabs(want), "loss %.7f, PyTorch %.7f", loss, want);
     for (int i = 0; i < p.nseg; i++) {

@@ -2,7 +2,8 @@
  * tensor, the way the end-to-end tests judge "the same training" across rank counts and resumes.
  *
  * For every compared flat dataset (default: params, buffers) it walks the file's segment table
- * (`segments` for params, `buffer_segments` for buffers; a dataset without a table is one tensor)
+ * (`segments` for params and a teacher's prefix of them, `buffer_segments` for buffers; a dataset without a
+ * table is one tensor)
  * and prints, per tensor, the relative L2 difference |a-b| / max(|b|, rms(B) sqrt(n)): relative to
  * the tensor, or, for a tensor far smaller than the model's typical value (a BN bias that has moved
  * 1e-6 from its zero init), to a tensor of that typical size, so fp32 noise on near-zero values is
@@ -101,8 +102,11 @@ int main(int argc, char **argv)
                     na, nb);
             rc = 2;
         } else {
-            const char *table = !strcmp(names[k], "params") ? "segments"
-                                : !strcmp(names[k], "buffers") ? "buffer_segments" : NULL;
+            /* a teacher ("teacher/params") is a prefix of the student's layout: the same table. Optimizer
+             * moments are compared whole: a sum of gradients, per tensor they carry more relative noise
+             * than the weights (a 4-value BN weight's LARS momentum: 3.6e-3 in the accumulation case) */
+            const char *base = strrchr(names[k], '/') ? strrchr(names[k], '/') + 1 : names[k];
+            const char *table = !strcmp(base, "params") ? "segments" : !strcmp(base, "buffers") ? "buffer_segments" : NULL;
             char *segs = table ? read_text(fa, table) : NULL;
             if (l2) {
                 double d2 = 0;

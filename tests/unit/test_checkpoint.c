@@ -1,15 +1,75 @@
 /* Checkpoint files: exact round trip of arrays and training position, keep-last-K rotation, a
  * leftover .tmp (crash mid-write) never chosen for resume, and clear errors for a truncated file,
- * a missing dataset, a size mismatch (different model) and unchecksummed HDF5 metadata. */
+ * a missing dataset, a size mismatch (different model) and unchecksummed HDF5 metadata. int64
+ * arrays round trip exactly (values a float or double would round), are stored as H5T_STD_I64LE,
+ * and a float/int64 mismatch either way is SSL_CKPT_INCOMPATIBLE. A single process's sharded array
+ * must cover its whole global size to be saved. Registration errors (too many arrays, a long or
+ * duplicate name, a range past the global size) stop the process naming the array. */
 #include <stdio.h>
 
 #include "common/testutil.h"
 #include "io/checkpoint.h"
 
 #include <hdf5.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+/* Registration mistakes, each run in a child: 0 .. 4 break a rule, 5 registers the limit exactly. */
+static void misuse(int which)
+{
+    static float f[4];
+    static ssl_ckpt ck;
+    char name[64];
+    switch (which) {
+    case 0:
+        for (int i = 0; i <= SSL_CKPT_MAX_ARRAYS; i++) {
+            snprintf(name, sizeof name, "a%d", i);
+            ssl_ckpt_add(&ck, name, f, 4);
+        }
+        break;
+    case 1: ssl_ckpt_add(&ck, "method/a_name_that_is_far_too_long_for_the_field_x", f, 4); break;
+    case 2:
+        ssl_ckpt_add(&ck, "params", f, 4);
+        ssl_ckpt_add_i64(&ck, "params", NULL, 0);
+        break;
+    case 3: ssl_ckpt_add_sharded(&ck, "method/queue", f, 4, 7, 10); break;
+    case 4: ssl_ckpt_add(&ck, "params", NULL, 4); break;
+    case 5:
+        for (int i = 0; i < SSL_CKPT_MAX_ARRAYS; i++) {
+            snprintf(name, sizeof name, "a%d", i);
+            ssl_ckpt_add(&ck, name, f, 4);
+        }
+        _exit(ck.narrays == SSL_CKPT_MAX_ARRAYS ? 0 : 1);
+    }
+    _exit(0); /* not stopped: the mistake went through (_exit: no parent atexit handlers) */
+}
+
+/* Runs misuse(which) in a child, its stderr into a file; 1 if it was stopped by SIGABRT with a
+ * message containing want. */
+static int stopped_with(int which, const char *want, const char *dir)
+{
+    char log[1100];
+    snprintf(log, sizeof log, "%s/misuse.log", dir);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen(log, "w", stderr)) _exit(3);
+        misuse(which);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    char text[1024] = "";
+    FILE *fp = fopen(log, "r");
+    size_t n = fp ? fread(text, 1, sizeof text - 1, fp) : 0;
+    text[n] = '\0';
+    if (fp) fclose(fp);
+    int ok = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && strstr(text, want);
+    if (!ok) fprintf(stderr, "misuse %d: status %d, stderr '%s'\n", which, status, text);
+    return ok;
+}
 
 static void save_step(const char *dir, int64_t step, float *a, size_t n, int keep)
 {
@@ -87,6 +147,81 @@ int main(void)
     ssl_ckpt_add(&ck0, "params", b, 5);
     SSL_EXPECT(ssl_ckpt_load(&ck0, v0, err, sizeof err) == SSL_CKPT_DAMAGED && strstr(err, "superblock version 0"),
                "v0 file: %s", err);
+
+    /* int64: exact (2^62 + 1 and INT64_MAX are not floats or doubles), stored as 64-bit integers */
+    int64_t iv[4] = {INT64_MIN, -1, ((int64_t)1 << 62) + 1, INT64_MAX}, iv2[4] = {0};
+    float fv[3] = {0.5f, 1.5f, 2.5f};
+    ssl_ckpt ci = {.step = 60, .world_size = 1};
+    ssl_ckpt_add(&ci, "params", fv, 3);
+    ssl_ckpt_add_i64(&ci, "method/queue_ptr", iv, 4);
+    SSL_EXPECT(ssl_ckpt_save(&ci, dir, 0, err, sizeof err) == 0, "int64 save: %s", err);
+    ssl_ckpt_path(path, sizeof path, dir, 60);
+    ssl_ckpt li = {0};
+    float fv2[3];
+    ssl_ckpt_add(&li, "params", fv2, 3);
+    ssl_ckpt_add_i64(&li, "method/queue_ptr", iv2, 4);
+    SSL_EXPECT(ssl_ckpt_load(&li, path, err, sizeof err) == 0, "int64 load: %s", err);
+    SSL_EXPECT(memcmp(iv, iv2, sizeof iv) == 0 && memcmp(fv, fv2, sizeof fv) == 0, "int64 round trip: %lld %lld",
+               (long long)iv2[2], (long long)iv2[3]);
+    hid_t fi = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t di = fi < 0 ? -1 : H5Dopen2(fi, "method/queue_ptr", H5P_DEFAULT);
+    hid_t ti = di < 0 ? -1 : H5Dget_type(di), pi = di < 0 ? -1 : H5Dget_create_plist(di);
+    SSL_EXPECT(ti >= 0 && H5Tequal(ti, H5T_STD_I64LE) > 0, "int64 dataset is not stored as H5T_STD_I64LE");
+    SSL_EXPECT(pi >= 0 && H5Pget_layout(pi) == H5D_CHUNKED && H5Pget_nfilters(pi) == 1,
+               "int64 dataset not chunked + checksummed");
+    if (pi >= 0) H5Pclose(pi);
+    if (ti >= 0) H5Tclose(ti);
+    if (di >= 0) H5Dclose(di);
+    if (fi >= 0) H5Fclose(fi);
+    /* float registered where int64 is stored, and the reverse: incompatible, naming the dataset */
+    ssl_ckpt m1 = {0};
+    float fq[4];
+    ssl_ckpt_add(&m1, "method/queue_ptr", fq, 4);
+    int rc = ssl_ckpt_load(&m1, path, err, sizeof err);
+    SSL_EXPECT(rc == SSL_CKPT_INCOMPATIBLE && strstr(err, path) && strstr(err, "'method/queue_ptr'") &&
+                   strstr(err, "64-bit signed integers"),
+               "float over int64: rc %d, %s", rc, err);
+    ssl_ckpt m2 = {0};
+    int64_t ip[3];
+    ssl_ckpt_add_i64(&m2, "params", ip, 3);
+    rc = ssl_ckpt_load(&m2, path, err, sizeof err);
+    SSL_EXPECT(rc == SSL_CKPT_INCOMPATIBLE && strstr(err, path) && strstr(err, "'params'") &&
+                   strstr(err, "32-bit floats"),
+               "int64 over float: rc %d, %s", rc, err);
+
+    /* one process's sharded array must be the whole of it; the file's global size must match */
+    float sq[6] = {1, 2, 3, 4, 5, 6}, sq2[6] = {0};
+    ssl_ckpt cs = {.step = 70, .world_size = 1};
+    ssl_ckpt_add_sharded(&cs, "method/queue", sq, 4, 0, 6);
+    SSL_EXPECT(ssl_ckpt_save(&cs, dir, 0, err, sizeof err) != 0 && strstr(err, "'method/queue'") &&
+                   strstr(err, "no rank holds [4, 6)"),
+               "partial shard saved: %s", err);
+    ssl_ckpt_path(path, sizeof path, dir, 70);
+    SSL_EXPECT(access(path, F_OK) != 0, "refused save left %s", path);
+    ssl_ckpt cs2 = {.step = 70, .world_size = 1};
+    ssl_ckpt_add_sharded(&cs2, "method/queue", sq, 6, 0, 6);
+    SSL_EXPECT(ssl_ckpt_save(&cs2, dir, 0, err, sizeof err) == 0, "sharded save: %s", err);
+    ssl_ckpt ls = {0};
+    ssl_ckpt_add_sharded(&ls, "method/queue", sq2 + 2, 3, 2, 6); /* a middle part of it */
+    SSL_EXPECT(ssl_ckpt_load(&ls, path, err, sizeof err) == 0 && sq2[2] == 3 && sq2[4] == 5 && sq2[5] == 0 &&
+                   sq2[1] == 0, "sharded part [2, 5): %s", err);
+    ssl_ckpt ls2 = {0};
+    ssl_ckpt_add_sharded(&ls2, "method/queue", sq2, 5, 0, 5);
+    rc = ssl_ckpt_load(&ls2, path, err, sizeof err);
+    SSL_EXPECT(rc == SSL_CKPT_INCOMPATIBLE && strstr(err, "'method/queue' has 6 values") && strstr(err, "has 5"),
+               "sharded global size: rc %d, %s", rc, err);
+
+    SSL_EXPECT(stopped_with(0, "'a32'", dir), "a 33rd array must stop the process naming it");
+    SSL_EXPECT(stopped_with(1, "'method/a_name_that_is_far_too_long_for_the_field_x'", dir), "a long name must stop");
+    SSL_EXPECT(stopped_with(2, "'params' registered twice", dir), "a duplicate name must stop");
+    SSL_EXPECT(stopped_with(3, "'method/queue'", dir), "offset + n > total must stop");
+    SSL_EXPECT(stopped_with(4, "'params'", dir), "data NULL with n > 0 must stop");
+    pid_t pid = fork();
+    if (pid == 0) misuse(5);
+    int status = -1;
+    waitpid(pid, &status, 0);
+    SSL_EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%d arrays must register", SSL_CKPT_MAX_ARRAYS);
+
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     SSL_EXPECT(system(cmd) == 0, "cleanup");
     return ssl_test_exit();

@@ -106,9 +106,9 @@ static void test_defaults(void)
     SSL_EXPECT(strcmp(c.model.arch, "resnet18") == 0 && c.model.small_stem && c.model.width == 64 &&
                    c.model.img_size == 32 && c.model.patch_size == 4 && !c.model.sincos_pos,
                "model");
-    SSL_EXPECT(strcmp(c.method.name, "simclr") == 0 && c.method.temperature == 0.2 &&
-                   c.method.proj_hidden == 2048 && c.method.proj_dim == 128 &&
-                   c.method.proj_layers == 2,
+    SSL_EXPECT(strcmp(c.method.name, "simclr") == 0 && c.simclr.temperature == 0.2 &&
+                   c.simclr.proj_hidden == 2048 && c.simclr.proj_dim == 128 &&
+                   c.simclr.proj_layers == 2 && c.run.version == SSL_CONFIG_VERSION,
                "method");
     SSL_EXPECT(c.data.train[0] == '\0' && c.data.test[0] == '\0' && c.data.batch_size == 256 &&
                    c.data.workers == 2 && c.data.drop_last && c.data.limit == 0,
@@ -167,7 +167,7 @@ static const char *full_yaml = "# a full recipe\n"
                                "  out_dir: /scratch/runs\n"
                                "  seed: 42\n"
                                "  log_every: 5\n"
-                               "  version: 1\n"
+                               "  version: 2\n"
                                "model:\n"
                                "  arch: vit_small\n"
                                "  small_stem: no\n"
@@ -177,6 +177,7 @@ static const char *full_yaml = "# a full recipe\n"
                                "  sincos_pos: yes\n"
                                "method:\n"
                                "  name: simclr\n"
+                               "simclr:\n"
                                "  temperature: 0.5\n"
                                "  proj_hidden: 512\n"
                                "  proj_dim: 64\n"
@@ -243,15 +244,15 @@ static void check_full(const ssl_config *c)
 {
     SSL_EXPECT(strcmp(c->run.name, "fmnist_simclr") == 0 &&
                    strcmp(c->run.out_dir, "/scratch/runs") == 0 && c->run.seed == 42 &&
-                   c->run.log_every == 5 && c->run.version == 1,
+                   c->run.log_every == 5 && c->run.version == 2,
                "run");
     SSL_EXPECT(strcmp(c->model.arch, "vit_small") == 0 && !c->model.small_stem &&
                    c->model.width == 32 && c->model.img_size == 28 && c->model.patch_size == 7 &&
                    c->model.sincos_pos,
                "model");
-    SSL_EXPECT(c->method.temperature == 0.5 && c->method.proj_hidden == 512 &&
-                   c->method.proj_dim == 64 && c->method.proj_layers == 3,
-               "method");
+    SSL_EXPECT(c->simclr.temperature == 0.5 && c->simclr.proj_hidden == 512 &&
+                   c->simclr.proj_dim == 64 && c->simclr.proj_layers == 3,
+               "simclr");
     SSL_EXPECT(strcmp(c->data.train, "/data/fmnist/train-*.h5") == 0 &&
                    strcmp(c->data.test, "/data/fmnist/test.h5") == 0 && c->data.batch_size == 512 &&
                    c->data.workers == 4 && !c->data.drop_last && c->data.limit == 1000,
@@ -387,8 +388,8 @@ static void test_errors(const char *dir)
                "  lerning_rate: 0.1\n",
                "err.yaml:7:3: unknown key 'optim.lerning_rate' (did you mean 'optim.lr'?)", NULL,
                NULL);
-    EXPECT_ERR("method:\n  temprature: 0.5\n", "err.yaml:2:3: ",
-               "unknown key 'method.temprature' (did you mean 'method.temperature'?)", NULL);
+    EXPECT_ERR("simclr:\n  temprature: 0.5\n", "err.yaml:2:3: ",
+               "unknown key 'simclr.temprature' (did you mean 'simclr.temperature'?)", NULL);
     EXPECT_ERR("data:\n  bs: 64\n", "err.yaml:2:3: ", "(did you mean 'data.batch_size'?)", NULL);
     EXPECT_ERR("optim:\n  lr: 0.1\n  batch_size: 64\n",
                "err.yaml:3:3: ", "unknown key 'optim.batch_size' (did you mean 'data.batch_size'?)",
@@ -426,8 +427,8 @@ static void test_errors(const char *dir)
                NULL);
 
     /* Out of range: each bound kind. */
-    EXPECT_ERR("method:\n  temperature: -1\n",
-               "err.yaml:2:16: 'method.temperature' must be > 0, got -1", NULL, NULL);
+    EXPECT_ERR("simclr:\n  temperature: -1\n",
+               "err.yaml:2:16: 'simclr.temperature' must be > 0, got -1", NULL, NULL);
     EXPECT_ERR("optim:\n  momentum: 1\n",
                "err.yaml:2:13: 'optim.momentum' must be in [0, 1), got 1", NULL, NULL);
     EXPECT_ERR("data:\n  batch_size: 0\n",
@@ -488,8 +489,8 @@ static void test_errors(const char *dir)
                "err.yaml:3:13: 'model.img_size' (30) must be a multiple of 'model.patch_size' (4) "
                "for vit_tiny",
                NULL, NULL);
-    EXPECT_ERR("run:\n  seed: 1\n  version: 2\n",
-               "err.yaml:3:12: 'run.version' is 2, but this sslrun reads config versions up to 1",
+    EXPECT_ERR("run:\n  seed: 1\n  version: 3\n",
+               "err.yaml:3:12: 'run.version' is 3, but this sslrun reads config versions up to 2",
                NULL, NULL);
 
     /* Files that cannot be read. */
@@ -538,9 +539,9 @@ static void test_errors(const char *dir)
         "override 'augment.std=[0.5]': 'augment.mean' has 0 values but 'augment.std' has 1", NULL,
         NULL);
     /* An override error wins over nothing in the file: the file's own keys are fine. */
-    const char *o7[] = {"method.temperature=0"};
-    expect_error(dir, __LINE__, "method:\n  temperature: 0.1\n", 1, o7,
-                 "override 'method.temperature=0': 'method.temperature' must be > 0, got 0", NULL,
+    const char *o7[] = {"simclr.temperature=0"};
+    expect_error(dir, __LINE__, "simclr:\n  temperature: 0.1\n", 1, o7,
+                 "override 'simclr.temperature=0': 'simclr.temperature' must be > 0, got 0", NULL,
                  NULL);
 }
 
@@ -565,7 +566,7 @@ static void test_round_trip(const char *dir)
                         "model.img_size=224",
                         "model.patch_size=16",
                         "model.small_stem=false",
-                        "method.temperature=0.1234567890123",
+                        "simclr.temperature=0.1234567890123",
                         "optim.lr=3e-300",
                         "optim.weight_decay=0.30000000000000004",
                         "optim.name=lamb",
@@ -654,6 +655,37 @@ static const char *line_of(const char *text, const char *prefix, char *buf, size
     return NULL;
 }
 
+/* Config version 1 (sslrun 0.4: SimCLR's settings under method.*): a file that says version 1 is read
+ * with its old names (the config stored in an older checkpoint); at version 2 an old name is an error
+ * that gives the new one, from the file or an override. */
+static void test_renamed_keys(const char *dir)
+{
+    char path[256], err[1024] = "";
+    path_in_dir(dir, path, sizeof path, "v1.yaml");
+    write_file(path, "run:\n  version: 1\nmethod:\n  name: simclr\n  temperature: 0.3\n  proj_dim: 64\n");
+    ssl_config c;
+    const char *ov[] = {"method.proj_layers=3"};
+    SSL_EXPECT(ssl_config_load(&c, path, 1, (char **)ov, err, sizeof err) == 0, "version 1 file: %s", err);
+    SSL_EXPECT(c.simclr.temperature == 0.3 && c.simclr.proj_dim == 64 && c.simclr.proj_layers == 3 &&
+                   c.run.version == 1,
+               "old names land in simclr.*");
+    /* written back, it uses the new names and still loads */
+    char *yaml = ssl_config_to_yaml(&c);
+    ssl_config d;
+    ssl_config_defaults(&d);
+    SSL_EXPECT(yaml && strstr(yaml, "simclr:") && ssl_config_parse(&d, yaml, strlen(yaml), "back", err, sizeof err) == 0 &&
+                   ssl_config_compare(&c, &d, NULL, 0) == 0,
+               "version 1 round trip: %s", err);
+    free(yaml);
+    expect_error(dir, __LINE__, "method:\n  name: simclr\n  temperature: 0.3\n", 0, NULL,
+                 "err.yaml:3:3: 'method.temperature' is 'simclr.temperature' since config version 2",
+                 "run.version: 1", NULL);
+    const char *o2[] = {"method.gather_negatives=false"};
+    expect_error(dir, __LINE__, "run:\n  version: 2\n", 1, o2,
+                 "override 'method.gather_negatives=false': 'method.gather_negatives' is "
+                 "'simclr.gather_negatives' since config version 2", NULL, NULL);
+}
+
 static void test_print(void)
 {
     int n;
@@ -696,7 +728,7 @@ static void test_print(void)
     SSL_EXPECT(l && strstr(l, "enum") && strstr(l, "lars") &&
                    strstr(l, "one of sgd, adamw, lars, lamb"),
                "schema enum line: %s", l ? l : "(none)");
-    l = line_of(out, "method.temperature", line, sizeof line);
+    l = line_of(out, "simclr.temperature", line, sizeof line);
     SSL_EXPECT(l && strstr(l, "float") && strstr(l, "0.2") && strstr(l, "(> 0)"),
                "schema float line: %s", l ? l : "(none)");
     l = line_of(out, "augment.crop_scale", line, sizeof line);
@@ -717,9 +749,10 @@ int main(void)
     test_bools(dir);
     test_errors(dir);
     test_round_trip(dir);
+    test_renamed_keys(dir);
     test_print();
-    const char *names[] = {"err.yaml", "full.yaml", "bool.yaml", "written.yaml"};
-    for (int i = 0; i < 4; i++) {
+    const char *names[] = {"err.yaml", "full.yaml", "bool.yaml", "written.yaml", "v1.yaml"};
+    for (int i = 0; i < 5; i++) {
         char p[256];
         path_in_dir(dir, p, sizeof p, names[i]);
         unlink(p);

@@ -1,9 +1,9 @@
 /* Frozen-feature extraction and evaluation shared by `sslrun eval` and the kNN monitor that
  * pretraining runs every eval.knn_every_epochs. */
-#ifndef SSL_LAUNCH_EVALUATE_H
-#define SSL_LAUNCH_EVALUATE_H
+#ifndef SSL_TRAIN_FEATURES_H
+#define SSL_TRAIN_FEATURES_H
 
-#include "launch/session.h"
+#include "framework/train/session.h"
 
 typedef struct {
     float *x;       /* (n, dim) host features */

@@ -1,11 +1,13 @@
 /* A training session built from a resolved config: context, encoder + method heads planned into one
- * flat parameter buffer, optimizer, and the run directory. Shared by pretrain, eval and export so
- * the three always agree on the model a config describes. */
-#ifndef SSL_LAUNCH_SESSION_H
-#define SSL_LAUNCH_SESSION_H
+ * flat parameter buffer, the method's own state (teacher, queue), and the run directory. Shared by
+ * the trainer, eval and export so the three always agree on the model a config describes and on
+ * what its checkpoints hold. */
+#ifndef SSL_TRAIN_SESSION_H
+#define SSL_TRAIN_SESSION_H
 
 #include "framework/optim/optim.h"
 #include "io/augment.h"
+#include "io/checkpoint.h"
 #include "io/config.h"
 #include "methods/method.h"
 
@@ -22,9 +24,16 @@ typedef struct {
 } ssl_session;
 
 /* Build everything a config describes for images with `in_chans` channels (from the dataset).
- * Returns 0 or -1 with err. Parameters are initialised from run.seed. */
+ * Returns 0 or -1 with err. Parameters are initialised from run.seed; the method's state is
+ * allocated (its `start` hook, which fills it, is the trainer's to call). The session must not move
+ * in memory afterwards (the method points at its config). */
 int ssl_session_init(ssl_session *s, const ssl_config *cfg, int in_chans, char *err, size_t errlen);
 void ssl_session_free(ssl_session *s);
+
+/* The arrays a checkpoint of this session holds, in one place for save, resume, eval and export:
+ * params, buffers, the optimizer's moments (opt may be NULL: eval and export do not load them),
+ * and the method's state. */
+void ssl_session_ckpt_arrays(ssl_session *s, ssl_ckpt *ck, const ssl_optim *opt);
 
 /* Augmentation config from the config's augment section for C channels and the model's input size. */
 void ssl_session_augment_config(const ssl_config *cfg, int C, ssl_augment_config *a);

@@ -1,5 +1,5 @@
 /* Session construction (see session.h). */
-#include "launch/session.h"
+#include "framework/train/session.h"
 
 #include "framework/core/check.h"
 
@@ -43,6 +43,7 @@ int ssl_session_init(ssl_session *s, const ssl_config *cfg, int in_chans, char *
     mc.img_size = cfg->model.img_size;
     mc.patch_size = cfg->model.patch_size;
     mc.sincos_pos = cfg->model.sincos_pos;
+    mc.freeze_patch_embed = cfg->model.freeze_patch_embed;
     char e[256];
     if (ssl_model_build(&s->encoder, &mc, &pl, "", e)) {
         snprintf(err, errlen, "model: %s", e);
@@ -50,21 +51,29 @@ int ssl_session_init(ssl_session *s, const ssl_config *cfg, int in_chans, char *
     }
     s->encoder_segments = s->params.nseg;
     s->encoder_buffer_segments = s->buffers.nseg;
-    ssl_method_config m = {.temperature = (float)cfg->method.temperature,
-                           .proj_hidden = cfg->method.proj_hidden,
-                           .proj_dim = cfg->method.proj_dim,
-                           .proj_layers = cfg->method.proj_layers,
-                           .gather_negatives = cfg->method.gather_negatives};
-    snprintf(m.name, sizeof m.name, "%s", cfg->method.name);
-    if (ssl_method_init(&s->method, &m, &s->encoder, &pl, e)) {
-        snprintf(err, errlen, "method: %s", e);
+    if (ssl_method_init(&s->method, &s->cfg, &s->encoder, &pl, e, sizeof e)) {
+        snprintf(err, errlen, "%s: %s", cfg->method.name, e);
         return -1;
     }
     ssl_params_alloc(&s->params, s->ctx.be, 1);
     ssl_params_alloc(&s->buffers, s->ctx.be, 0);
     ssl_params_init_values(&s->params, (uint64_t)cfg->run.seed);
     ssl_params_init_values(&s->buffers, (uint64_t)cfg->run.seed);
+    const ssl_method_vtable *vt = s->method.vt;
+    if (vt->alloc && vt->alloc(&s->method, &s->ctx, &s->params, &s->buffers, e, sizeof e)) {
+        snprintf(err, errlen, "%s: %s", cfg->method.name, e);
+        return -1;
+    }
     return 0;
+}
+
+void ssl_session_ckpt_arrays(ssl_session *s, ssl_ckpt *ck, const ssl_optim *opt)
+{
+    ssl_ckpt_add(ck, "params", s->params.data, s->params.numel);
+    ssl_ckpt_add(ck, "buffers", s->buffers.data, s->buffers.numel);
+    if (opt && opt->m) ssl_ckpt_add(ck, "optim/m", opt->m, s->params.numel);
+    if (opt && opt->v) ssl_ckpt_add(ck, "optim/v", opt->v, s->params.numel);
+    if (s->method.vt->state) s->method.vt->state(&s->method, ck);
 }
 
 void ssl_session_free(ssl_session *s)

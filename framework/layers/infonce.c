@@ -1,0 +1,33 @@
+/* InfoNCE against gathered keys (see infonce.h). */
+#include "framework/layers/infonce.h"
+
+#include "framework/comm/comm.h"
+#include "framework/core/check.h"
+
+double ssl_infonce_gathered(ssl_ctx *c, ssl_comm *comm, const float *q, const float *k, int64_t n, int64_t d,
+                            float tau, float *dq, double *pos_cos, double *neg_cos)
+{
+    const int W = comm ? comm->world : 1, rank = comm ? comm->rank : 0;
+    const int64_t m = W * n; /* keys */
+    const float *K = k;
+    if (W > 1) {
+        float *all = ssl_arena_floats(&c->act, (size_t)(m * d));
+        ssl_allgather(comm, k, all, (size_t)(n * d), SSL_F32);
+        K = all;
+    }
+    float *S = ssl_arena_floats(&c->act, (size_t)(n * m)), *Y = ssl_arena_floats(&c->act, (size_t)(n * m));
+    c->be->gemm(c, 0, 1, (int)n, (int)m, (int)d, 1.0f, q, (int)d, K, (int)d, 0.0f, S, (int)m);
+    double pos = 0, total = c->be->sum(c, (size_t)(n * m), S);
+    for (int64_t i = 0; i < n; i++) pos += S[i * m + rank * n + i];
+    if (pos_cos) *pos_cos = pos / (double)n;
+    if (neg_cos) *neg_cos = m > 1 ? (total - pos) / (double)(n * (m - 1)) : 0.0;
+    /* loss from log-softmax (exact for tiny probabilities), gradient from softmax: (P - onehot) / (n tau) */
+    c->be->scale(c, S, (size_t)(n * m), 1.0f / tau);
+    c->be->log_softmax_fwd(c, n, m, S, Y);
+    double loss = 0;
+    for (int64_t i = 0; i < n; i++) loss -= Y[i * m + rank * n + i];
+    c->be->softmax_fwd(c, n, m, 1.0f, S, Y);
+    for (int64_t i = 0; i < n; i++) Y[i * m + rank * n + i] -= 1.0f;
+    c->be->gemm(c, 0, 0, (int)n, (int)d, (int)m, 1.0f / ((float)n * tau), Y, (int)m, K, (int)d, 0.0f, dq, (int)d);
+    return loss / (double)n;
+}

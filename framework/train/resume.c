@@ -1,0 +1,79 @@
+/* ssl_train_resume (see trainer.h). */
+#include "framework/comm/comm.h"
+#include "framework/core/check.h"
+#include "framework/core/version.h"
+#include "framework/train/trainer.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* The newest checkpoint that loads (rank 0 lists the directory, every rank loads); 1 when there is
+ * none (a fresh run). */
+static int load_newest(ssl_trainer *t, char *err, size_t errlen)
+{
+    const ssl_config *cfg = &t->s.cfg;
+    if (!cfg->checkpoint.resume) return 1;
+    char path[1200];
+    ssl_ckpt ck = {.comm = t->comm};
+    ssl_session_ckpt_arrays(&t->s, &ck, &t->opt);
+    int found = ssl_ckpt_resume(&ck, t->s.ckpt_dir, 1, path, sizeof path, err, errlen);
+    if (found != 0) return found;
+    t->step = ck.step;
+    t->opt.step = ck.step;
+    if (t->rank0) {
+        printf("resumed from %s at step %lld\n", path, (long long)t->step);
+        if (ck.world_size != t->comm->world)
+            printf("note: the checkpoint was written by %lld rank(s), this job has %d: same global batch "
+                   "and sample order, but reductions run in another order, so the run is no longer "
+                   "bit-identical to an uninterrupted one\n",
+                   (long long)ck.world_size, t->comm->world);
+    }
+    return 0;
+}
+
+static int open_metrics(ssl_trainer *t, char *err, size_t errlen)
+{
+    char path[1200];
+    ssl_pathf(path, sizeof path, "%s/metrics.jsonl", t->s.run_dir);
+    if (ssl_metrics_open(&t->metrics, path, t->step)) {
+        snprintf(err, errlen, "cannot open %s", path);
+        return -1;
+    }
+    t->metrics_open = 1;
+    /* a run header per invocation: what produced the records that follow */
+    ssl_metrics_begin(&t->metrics);
+    ssl_metrics_str(&t->metrics, "event", "start");
+    ssl_metrics_time(&t->metrics, "time", ssl_wall_time());
+    ssl_metrics_int(&t->metrics, "start_step", t->step);
+    ssl_metrics_int(&t->metrics, "total_steps", t->total_steps);
+    ssl_metrics_int(&t->metrics, "ranks", t->comm->world);
+    ssl_metrics_int(&t->metrics, "global_batch", t->s.cfg.data.batch_size);
+    ssl_metrics_str(&t->metrics, "method", t->s.cfg.method.name);
+    ssl_metrics_str(&t->metrics, "sslrun_version", ssl_version);
+    ssl_metrics_str(&t->metrics, "git_commit", ssl_git_commit);
+    ssl_metrics_end(&t->metrics);
+    return 0;
+}
+
+int ssl_train_resume(ssl_trainer *t, char *err, size_t errlen)
+{
+    int found = load_newest(t, err, errlen);
+    if (found < 0) return -1;
+    /* one set of weights: rank 0's (identical already when seeded or loaded alike; now guaranteed) */
+    ssl_broadcast(t->comm, t->s.params.data, t->s.params.numel, SSL_F32, 0);
+    ssl_broadcast(t->comm, t->s.buffers.data, t->s.buffers.numel, SSL_F32, 0);
+    ssl_method *m = &t->s.method;
+    ssl_weights w = {t->s.params.data, t->s.params.grad, t->s.buffers.data};
+    if (m->vt->start) m->vt->start(m, &t->s.ctx, &w, found == 0);
+    if (t->rank0 && open_metrics(t, err, errlen)) return -1;
+    t->first_step = t->step;
+    int64_t epoch = t->step / t->steps_per_epoch;
+    if (m->vt->on_epoch) m->vt->on_epoch(m, &t->s.ctx, epoch);
+    /* loader positions are in micro-batches */
+    if (ssl_loader_start(&t->loader, t->ds, &t->sampler, epoch, (t->step % t->steps_per_epoch) * t->accum,
+                         t->s.cfg.data.workers, 2, err, errlen))
+        return -1;
+    t->loader_started = 1;
+    t->t_start = ssl_now();
+    return 0;
+}

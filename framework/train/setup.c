@@ -1,0 +1,128 @@
+/* ssl_train_setup and ssl_train_free (see trainer.h). */
+#include "framework/comm/comm.h"
+#include "framework/core/check.h"
+#include "framework/train/trainer.h"
+#include "io/prep.h"
+
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static ssl_optim_kind optim_kind(const char *name)
+{
+    static const struct {
+        const char *name;
+        ssl_optim_kind kind;
+    } kinds[] = {{"sgd", SSL_OPTIM_SGD}, {"adamw", SSL_OPTIM_ADAMW}, {"lars", SSL_OPTIM_LARS}, {"lamb", SSL_OPTIM_LAMB}};
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        if (!strcmp(name, kinds[i].name)) return kinds[i].kind;
+    return SSL_OPTIM_SGD; /* the config schema admits only the names above */
+}
+
+/* Batch geometry, sampler and schedules. */
+static int plan_steps(ssl_trainer *t, const ssl_config *cfg, char *err, size_t errlen)
+{
+    t->accum = cfg->optim.accum_steps;
+    if (cfg->data.batch_size % t->accum) {
+        snprintf(err, errlen, "data.batch_size %d must divide by optim.accum_steps %lld", cfg->data.batch_size,
+                 (long long)t->accum);
+        return -1;
+    }
+    int64_t n = ssl_dataset_size(t->ds);
+    if (cfg->data.limit > 0 && cfg->data.limit < n) n = cfg->data.limit;
+    int micro = cfg->data.batch_size / (int)t->accum;
+    if (micro % t->comm->world) {
+        snprintf(err, errlen, "data.batch_size %d (micro-batch %d) must divide by the %d ranks", cfg->data.batch_size,
+                 micro, t->comm->world);
+        return -1;
+    }
+    if (ssl_sampler_init(&t->sampler, n, micro, t->comm->rank, t->comm->world, (uint64_t)cfg->run.seed,
+                         cfg->data.drop_last, err, errlen))
+        return -1;
+    t->steps_per_epoch = t->sampler.steps_per_epoch / t->accum;
+    if (t->steps_per_epoch < 1) {
+        snprintf(err, errlen, "data: %lld samples give no full batch of %d", (long long)n, cfg->data.batch_size);
+        return -1;
+    }
+    t->total_steps = t->steps_per_epoch * cfg->schedule.epochs;
+    double base = cfg->optim.lr;
+    if (!strcmp(cfg->optim.lr_scaling, "linear")) base = ssl_sched_lr_scale_linear(base, cfg->data.batch_size);
+    else if (!strcmp(cfg->optim.lr_scaling, "sqrt")) base = ssl_sched_lr_scale_sqrt(base, cfg->data.batch_size);
+    t->lr_peak = base;
+    t->lr = (ssl_sched_lr_config){base, cfg->schedule.final_lr,
+                                  (int64_t)(cfg->schedule.warmup_epochs * t->steps_per_epoch), t->total_steps};
+    if (t->lr.warmup_steps >= t->total_steps) t->lr.warmup_steps = t->total_steps - 1;
+    return 0;
+}
+
+static void print_plan(const ssl_trainer *t, const ssl_config *cfg)
+{
+    const ssl_comm *comm = t->comm;
+    ssl_config_print(cfg, stdout);
+    printf("data: %lld samples %dx%dx%d from %d shard(s); %lld steps/epoch x %d epochs; global batch %d "
+           "(%d ranks x %d per rank, x %lld accumulation); peak lr %.4g (%s scaling of the global "
+           "batch); %zu parameters\n",
+           (long long)t->sampler.n_samples, ssl_dataset_height(t->ds), ssl_dataset_width(t->ds),
+           ssl_dataset_channels(t->ds), ssl_dataset_num_shards(t->ds), (long long)t->steps_per_epoch,
+           cfg->schedule.epochs, cfg->data.batch_size, comm->world, t->sampler.local_batch, (long long)t->accum,
+           t->lr_peak, cfg->optim.lr_scaling, t->s.params.count);
+    printf("method: %s\n", t->s.method.vt->summary);
+    printf("ranks: %d on %d node(s), up to %d per node; %d CPU threads per rank; %s BatchNorm; comm %s\n",
+           comm->world, comm->nodes, comm->local_world, omp_get_max_threads(),
+           cfg->model.sync_bn && comm->world > 1 ? "synchronised" : "per-rank", comm->ops->name);
+    fflush(stdout);
+}
+
+int ssl_train_setup(ssl_trainer *t, const ssl_config *cfg, ssl_comm *comm, char *err, size_t errlen)
+{
+    memset(t, 0, sizeof *t);
+    t->comm = comm;
+    t->rank0 = comm->rank == 0;
+    t->tty = t->rank0 && isatty(2);
+    t->ds = ssl_dataset_open(cfg->data.train, err, errlen);
+    if (!t->ds) return -1;
+    if (ssl_session_init(&t->s, cfg, ssl_dataset_channels(t->ds), err, errlen)) return -1;
+    t->s.ctx.comm = comm;
+    t->s.ctx.bn_comm = cfg->model.sync_bn ? comm : NULL;
+    t->s.ctx.prof = &t->prof;
+    if (plan_steps(t, cfg, err, errlen)) return -1;
+    ssl_optim_config oc = ssl_optim_config_default(optim_kind(cfg->optim.name));
+    oc.momentum = (float)cfg->optim.momentum;
+    oc.nesterov = cfg->optim.nesterov;
+    oc.beta1 = (float)cfg->optim.beta1;
+    oc.beta2 = (float)cfg->optim.beta2;
+    oc.eps = (float)cfg->optim.eps;
+    oc.eta = (float)cfg->optim.eta;
+    oc.grad_scale = 1.0f / (float)t->accum;
+    ssl_optim_init(&t->opt, &t->s.ctx, &t->s.params, &oc);
+
+    ssl_session_augment_config(cfg, t->s.in_chans, &t->aug);
+    if (ssl_augment_config_check(&t->aug, t->s.in_chans, err, errlen)) return -1;
+    const ssl_view_plan *vp = &t->s.method.views;
+    SSL_ASSERTF(vp->ngroups == 1 && vp->group[0].count == t->aug.views && vp->group[0].size == cfg->model.img_size,
+                "%s: view groups beyond one of augment.views at model.img_size are not loaded yet", cfg->method.name);
+    const size_t S = (size_t)cfg->model.img_size;
+    t->views = ssl_malloc((size_t)t->aug.views * (size_t)t->sampler.local_batch * (size_t)t->s.in_chans * S * S *
+                          sizeof(float));
+
+    char path[1200];
+    if (t->rank0 && ssl_make_dirs(t->s.ckpt_dir, err, errlen)) return -1;
+    ssl_pathf(path, sizeof path, "%s/config.yaml", t->s.run_dir);
+    if (t->rank0 && ssl_config_write_yaml(cfg, path, err, errlen)) return -1;
+    if (t->rank0) print_plan(t, cfg);
+    ssl_barrier(comm); /* the run directory exists before anyone looks into it */
+    return 0;
+}
+
+void ssl_train_free(ssl_trainer *t)
+{
+    ssl_free(t->views);
+    if (t->loader_started) ssl_loader_stop(&t->loader);
+    if (t->metrics_open) ssl_metrics_close(&t->metrics);
+    ssl_optim_free(&t->opt);
+    ssl_sampler_free(&t->sampler);
+    if (t->s.params.data) ssl_session_free(&t->s);
+    if (t->ds) ssl_dataset_close(t->ds);
+    memset(t, 0, sizeof *t);
+}
