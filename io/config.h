@@ -78,6 +78,15 @@ typedef struct {
 } ssl_config_moco_v3;
 
 typedef struct {
+    int queue_size;
+    int dim;
+    int mlp_hidden;
+    double temperature;
+    double momentum;
+    bool shuffle_bn;
+} ssl_config_moco_v2;
+
+typedef struct {
     char train[SSL_CONFIG_PATH_MAX];
     char test[SSL_CONFIG_PATH_MAX];
     int batch_size;
@@ -158,6 +167,7 @@ typedef struct {
     ssl_config_method method;
     ssl_config_simclr simclr;
     ssl_config_byol byol;
+    ssl_config_moco_v2 moco_v2;
     ssl_config_moco_v3 moco_v3;
     ssl_config_data data;
     ssl_config_augment augment;

@@ -58,7 +58,7 @@ static const ssl_config_key schema[] = {
 
     /* method.name's choices are the method registry's names (methods/registry.c), each with a
      * section of its own below; tests/unit/test_method_registry.c holds the two together */
-    E(method, name, "simclr", "simclr|byol|moco_v3", "self-supervised method (its settings: the section of that name)"),
+    E(method, name, "simclr", "simclr|moco_v2|moco_v3|byol", "self-supervised method (its settings: the section of that name)"),
 
     F(simclr, temperature, "0.2", 0, NOMAX, LO_OPEN, "NT-Xent temperature"),
     I(simclr, proj_hidden, "2048", 1, 65536, "projector hidden width"),
@@ -71,6 +71,13 @@ static const ssl_config_key schema[] = {
     I(byol, proj_dim, "256", 1, 65536, "projector output dimension (the predictor's input and output)"),
     I(byol, pred_hidden, "4096", 1, 65536, "predictor hidden width"),
     F(byol, momentum, "0.996", 0, 1, HI_OPEN, "target EMA momentum at step 0, cosine-scheduled to 1 at the end"),
+
+    I(moco_v2, queue_size, "65536", 1, 1 << 26, "negative keys in the queue (sharded over ranks)"),
+    I(moco_v2, dim, "128", 1, 65536, "projector output dimension (the keys')"),
+    I(moco_v2, mlp_hidden, "2048", 1, 65536, "projector hidden width"),
+    F(moco_v2, temperature, "0.2", 0, NOMAX, LO_OPEN, "InfoNCE temperature"),
+    F(moco_v2, momentum, "0.999", 0, 1, HI_OPEN, "key-encoder EMA momentum (constant)"),
+    B(moco_v2, shuffle_bn, "true", "keys' BN over a random slice of the global batch (the paper's shuffle-BN); false: as model.sync_bn"),
 
     I(moco_v3, dim, "256", 1, 65536, "projector and predictor output dimension"),
     I(moco_v3, mlp_dim, "4096", 1, 65536, "projector and predictor hidden width"),

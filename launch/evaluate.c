@@ -41,7 +41,7 @@ int ssl_cmd_eval(int argc, char **argv)
     if (!probe) goto out;
     int C = ssl_dataset_channels(probe);
     ssl_dataset_close(probe);
-    if (ssl_session_init(&s, &cfg, C, err, sizeof err)) goto out;
+    if (ssl_session_init(&s, &cfg, C, NULL, err, sizeof err)) goto out;
     const char *what = raw ? "raw pixels" : random_init ? "random init" : NULL;
     int64_t step = 0;
     if (!what) {

@@ -26,10 +26,11 @@ static const command commands[] = {
      "kNN + linear probe of a checkpoint",
      "kNN (every eval.knn_k) and linear probe on frozen features of the run's newest checkpoint\n"
      "(--ckpt: another one); --random-init and --raw-pixels give the baselines. Writes eval.json."},
-    {"export", ssl_cmd_export, "CHECKPOINT.h5 --out encoder.safetensors",
+    {"export", ssl_cmd_export, "CHECKPOINT.h5 --out encoder.safetensors [--teacher]",
      "encoder as safetensors with torchvision names",
      "The encoder of a checkpoint (no projector) as safetensors with torchvision's names:\n"
-     "torchvision.models.resnet18().load_state_dict(sd, strict=False) misses only fc.*."},
+     "torchvision.models.resnet18().load_state_dict(sd, strict=False) misses only fc.*.\n"
+     "--teacher: the EMA teacher's encoder (MoCo's key encoder, BYOL's target) instead."},
     {"plot", ssl_cmd_plot, "RUN_DIR [--out FILE.png]",
      "loss, lr and kNN accuracy over steps", "Loss, learning rate and kNN top-1 of a run over steps (default RUN_DIR/plot.png)."},
     {"prep", ssl_cmd_prep, "fashion-mnist|cifar10|cifar100 [--src DIR] --out DIR [--shard-size N]\n"

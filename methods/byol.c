@@ -48,6 +48,8 @@ static int byol_alloc(ssl_method *m, ssl_ctx *c, const ssl_params *params, const
 
 static void byol_state(ssl_method *m, ssl_ckpt *ck) { ssl_siamese_state(m->impl, ck); }
 
+static void byol_agree(ssl_method *m, ssl_ctx *c) { ssl_siamese_agree(m->impl, c); }
+
 static void byol_start(ssl_method *m, ssl_ctx *c, const ssl_weights *w, int resumed)
 {
     ssl_siamese_start(m->impl, c, w, resumed);
@@ -118,5 +120,6 @@ const ssl_method_vtable ssl_method_byol = {
     .start = byol_start,
     .step = byol_step,
     .after_optim = byol_after_optim,
+    .agree = byol_agree,
     .free = byol_free,
 };

@@ -16,6 +16,9 @@
  *   after_optim after the optimizer: EMA teachers, enqueue, centre updates;
  *   on_epoch   before an epoch's first step, and on resume for the epoch resumed in (schedules that
  *              change per epoch, unfreezing);
+ *   agree      before a checkpoint or an evaluation: state the ranks compute apart (a teacher's BN
+ *              statistics over per-rank batches, as shuffle-BN's) averaged over c->comm, so every rank
+ *              holds one model;
  *   free.
  *
  * Adding a method is one file (a vtable), one line in registry.c, and one config section in
@@ -87,6 +90,7 @@ typedef struct {
                    ssl_scalars *out);
     void (*after_optim)(ssl_method *m, ssl_ctx *c, const ssl_weights *w, const ssl_progress *p);
     void (*on_epoch)(ssl_method *m, ssl_ctx *c, int64_t epoch);
+    void (*agree)(ssl_method *m, ssl_ctx *c);
     void (*free)(ssl_method *m);
 } ssl_method_vtable;
 
@@ -113,7 +117,8 @@ int ssl_method_init(ssl_method *m, const ssl_config *cfg, ssl_model *encoder, ss
 void ssl_method_free(ssl_method *m);
 
 extern const ssl_method_vtable ssl_method_simclr;
-extern const ssl_method_vtable ssl_method_byol;
+extern const ssl_method_vtable ssl_method_moco_v2;
 extern const ssl_method_vtable ssl_method_moco_v3;
+extern const ssl_method_vtable ssl_method_byol;
 
 #endif

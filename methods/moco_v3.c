@@ -53,6 +53,8 @@ static int moco3_alloc(ssl_method *m, ssl_ctx *c, const ssl_params *params, cons
 
 static void moco3_state(ssl_method *m, ssl_ckpt *ck) { ssl_siamese_state(m->impl, ck); }
 
+static void moco3_agree(ssl_method *m, ssl_ctx *c) { ssl_siamese_agree(m->impl, c); }
+
 static void moco3_start(ssl_method *m, ssl_ctx *c, const ssl_weights *w, int resumed)
 {
     ssl_siamese_start(m->impl, c, w, resumed);
@@ -115,5 +117,6 @@ const ssl_method_vtable ssl_method_moco_v3 = {
     .start = moco3_start,
     .step = moco3_step,
     .after_optim = moco3_after_optim,
+    .agree = moco3_agree,
     .free = moco3_free,
 };

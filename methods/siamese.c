@@ -1,6 +1,7 @@
 /* Student / EMA-teacher pairs (see siamese.h). */
 #include "methods/siamese.h"
 
+#include "framework/comm/comm.h"
 #include "framework/core/check.h"
 
 int ssl_siamese_plan(ssl_siamese *s, ssl_model *encoder, ssl_plan *pl, const ssl_mlp_spec *proj,
@@ -28,6 +29,12 @@ void ssl_siamese_state(ssl_siamese *s, ssl_ckpt *ck)
 {
     ssl_ckpt_add(ck, "teacher/params", s->teacher.p, s->teacher.n);
     ssl_ckpt_add(ck, "teacher/buffers", s->teacher.buf, s->teacher.nbuf);
+}
+
+void ssl_siamese_agree(ssl_siamese *s, ssl_ctx *c)
+{
+    if (!c->bn_comm && c->comm && c->comm->world > 1 && s->teacher.nbuf)
+        ssl_allreduce(c->comm, s->teacher.buf, s->teacher.nbuf, SSL_F32, SSL_AVG);
 }
 
 void ssl_siamese_start(ssl_siamese *s, ssl_ctx *c, const ssl_weights *w, int resumed)

@@ -25,6 +25,8 @@ int ssl_siamese_plan(ssl_siamese *s, ssl_model *encoder, ssl_plan *pl, const ssl
 void ssl_siamese_alloc(ssl_siamese *s, const ssl_params *params, const ssl_params *buffers);
 /* teacher/params, teacher/buffers */
 void ssl_siamese_state(ssl_siamese *s, ssl_ckpt *ck);
+/* The teacher's BN statistics averaged over ranks when its BN ran per rank (c->bn_comm NULL). */
+void ssl_siamese_agree(ssl_siamese *s, ssl_ctx *c);
 /* A fresh run's teacher is a copy of the student. */
 void ssl_siamese_start(ssl_siamese *s, ssl_ctx *c, const ssl_weights *w, int resumed);
 void ssl_siamese_free(ssl_siamese *s);

@@ -60,11 +60,13 @@ static int replicas_agree(ssl_trainer *t, const ssl_ckpt *ck, char *err, size_t 
 
 /* Per-rank BN (model.sync_bn false) leaves each rank its own running statistics. Before a
  * checkpoint or an evaluation every rank takes their mean (as timm's distribute_bn), so both see
- * one model rather than a slice of each rank's. */
+ * one model rather than a slice of each rank's; the method does the same for its own state. */
 static void agree_bn_buffers(ssl_trainer *t)
 {
     if (!t->s.cfg.model.sync_bn && t->comm->world > 1)
         ssl_allreduce(t->comm, t->s.buffers.data, t->s.buffers.numel, SSL_F32, SSL_AVG);
+    ssl_method *m = &t->s.method;
+    if (m->vt->agree && t->comm->world > 1) m->vt->agree(m, &t->s.ctx);
 }
 
 int ssl_train_save_due(const ssl_trainer *t, const ssl_step_record *r)

@@ -19,7 +19,8 @@ void ssl_pathf(char *out, size_t size, const char *fmt, ...)
     SSL_ASSERTF(n >= 0 && (size_t)n < size, "path too long: %s...", out);
 }
 
-int ssl_session_init(ssl_session *s, const ssl_config *cfg, int in_chans, char *err, size_t errlen)
+int ssl_session_init(ssl_session *s, const ssl_config *cfg, int in_chans, struct ssl_comm *comm, char *err,
+                     size_t errlen)
 {
     memset(s, 0, sizeof *s);
     s->cfg = *cfg;
@@ -32,6 +33,7 @@ int ssl_session_init(ssl_session *s, const ssl_config *cfg, int in_chans, char *
         return -1;
     }
     ssl_ctx_init(&s->ctx, cfg->device.backend);
+    s->ctx.comm = comm; /* before the method allocates: sharded state takes its range from it */
     ssl_params_init(&s->params);
     ssl_params_init(&s->buffers);
     ssl_plan pl = {&s->params, &s->buffers};

@@ -24,10 +24,12 @@ typedef struct {
 } ssl_session;
 
 /* Build everything a config describes for images with `in_chans` channels (from the dataset).
- * Returns 0 or -1 with err. Parameters are initialised from run.seed; the method's state is
+ * comm: the ranks that train together (NULL: this process alone, as eval and export). Returns 0 or
+ * -1 with err. Parameters are initialised from run.seed; the method's state is
  * allocated (its `start` hook, which fills it, is the trainer's to call). The session must not move
  * in memory afterwards (the method points at its config). */
-int ssl_session_init(ssl_session *s, const ssl_config *cfg, int in_chans, char *err, size_t errlen);
+int ssl_session_init(ssl_session *s, const ssl_config *cfg, int in_chans, struct ssl_comm *comm, char *err,
+                     size_t errlen);
 void ssl_session_free(ssl_session *s);
 
 /* The arrays a checkpoint of this session holds, in one place for save, resume, eval and export:

@@ -82,8 +82,7 @@ int ssl_train_setup(ssl_trainer *t, const ssl_config *cfg, ssl_comm *comm, char 
     t->tty = t->rank0 && isatty(2);
     t->ds = ssl_dataset_open(cfg->data.train, err, errlen);
     if (!t->ds) return -1;
-    if (ssl_session_init(&t->s, cfg, ssl_dataset_channels(t->ds), err, errlen)) return -1;
-    t->s.ctx.comm = comm;
+    if (ssl_session_init(&t->s, cfg, ssl_dataset_channels(t->ds), comm, err, errlen)) return -1;
     t->s.ctx.bn_comm = cfg->model.sync_bn ? comm : NULL;
     t->s.ctx.prof = &t->prof;
     if (plan_steps(t, cfg, err, errlen)) return -1;

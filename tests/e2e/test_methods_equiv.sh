@@ -56,4 +56,17 @@ check_method byol "emb_std online_target_cos" "params buffers teacher/params tea
 # meets a kink at step 5 (the case above); at 0.02 np=1/2/4 agree to 2e-6 over the 8 steps.
 check_method moco_v3 "emb_std pos_cos neg_cos" "params buffers teacher/params teacher/buffers" -- \
   optim.lr=0.02 moco_v3.mlp_dim=32 moco_v3.dim=16 moco_v3.temperature=0.2 moco_v3.momentum=0.99
+# MoCo v2: the queue of 100 keys is sharded over ranks (25 per rank at np=4), 64 keys are enqueued a
+# step, so it wraps around; with synchronised BN for the keys (no shuffle) np=1/2/4 are one
+# computation, and the queue's contents are compared like the weights (uneven shards, P=3: the MPI
+# test mpi/test_dp_moco_queue).
+check_method moco_v2 "emb_std pos_cos neg_cos" "params buffers teacher/params teacher/buffers queue/keys" -- \
+  optim.lr=0.02 moco_v2.mlp_hidden=32 moco_v2.dim=16 moco_v2.queue_size=100 moco_v2.shuffle_bn=false \
+  moco_v2.momentum=0.99
+# shuffle-BN (the paper's) through the binary at np=2: each rank's key encoder keeps BN statistics of
+# its own shuffled slice, which the method averages before the checkpoint, or the replica check before
+# every save would stop the run (mpi/test_dp_shuffle_bn tests the shuffle's data movement itself)
+go 2 mocoshuf method.name=moco_v2 optim.lr=0.02 moco_v2.mlp_hidden=32 moco_v2.dim=16 moco_v2.queue_size=100 \
+  moco_v2.momentum=0.99 run.max_steps=2
+[ -f "$WORK/runs/mocoshuf/checkpoints/ckpt-0000000002.h5" ] || fail "shuffle-BN: no checkpoint after 2 steps"
 echo "method equivalence: all checks passed"

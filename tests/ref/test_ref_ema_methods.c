@@ -1,7 +1,8 @@
-/* The methods with an EMA teacher against PyTorch (fixtures from tests/ref/make_fixtures_byol.py and
- * make_fixtures_moco_v3.py, written from the papers and official code): one step's loss and every
- * student gradient, the student's and the teacher's BN running statistics after the step's forwards,
- * and the teacher after one SGD step and the EMA at the method's scheduled momentum. */
+/* The methods with an EMA teacher against PyTorch (fixtures from tests/ref/make_fixtures_byol.py,
+ * make_fixtures_moco_v3.py and make_fixtures_moco_v2.py, written from the papers and official code): one
+ * step's loss and every student gradient, the student's and the teacher's BN running statistics after
+ * the step's forwards, the teacher after one SGD step and the EMA at the method's scheduled momentum,
+ * and MoCo v2's queue and pointer after the enqueue. */
 #include <stdio.h>
 
 #include "common/testutil.h"
@@ -54,6 +55,17 @@ static ssl_progress setup_byol(ssl_config *cfg, const ssl_fixture *f)
     return (ssl_progress){.step = 0, .total_steps = 10, .steps_per_epoch = 5, .accum = 1};
 }
 
+static ssl_progress setup_moco_v2(ssl_config *cfg, const ssl_fixture *f)
+{
+    size_t n;
+    ssl_fixture_get(f, "queue", &n);
+    cfg->moco_v2.mlp_hidden = 16, cfg->moco_v2.dim = 8, cfg->moco_v2.queue_size = (int)(n / 8);
+    cfg->moco_v2.temperature = ssl_fixture_get(f, "T", NULL)[0];
+    cfg->moco_v2.momentum = ssl_fixture_get(f, "m", NULL)[0];
+    cfg->data.batch_size = 6;
+    return (ssl_progress){.step = 0, .total_steps = 10, .steps_per_epoch = 5, .accum = 1};
+}
+
 static ssl_progress setup_moco_v3(ssl_config *cfg, const ssl_fixture *f)
 {
     cfg->moco_v3.mlp_dim = 16, cfg->moco_v3.dim = 8;
@@ -98,6 +110,19 @@ static void run(const char *method, const char *fixture, setup_fn setup, int pro
     load(f, "buffer/", &b, b.data, b.nseg);
     ssl_weights w = {p.data, p.grad, b.data};
     m.vt->start(&m, &c, &w, 0);
+    /* a queue (MoCo v2) starts from the fixture's contents and pointer */
+    ssl_ckpt st = {0};
+    m.vt->state(&m, &st);
+    for (int i = 0; i < st.narrays; i++) {
+        size_t n;
+        if (!strcmp(st.arrays[i].name, "queue/keys")) {
+            const float *qv = ssl_fixture_get(f, "queue", &n);
+            SSL_ASSERT(n == st.arrays[i].n);
+            memcpy(st.arrays[i].data, qv, n * sizeof(float));
+        } else if (!strcmp(st.arrays[i].name, "queue/ptr")) {
+            *(int64_t *)st.arrays[i].data = (int64_t)ssl_fixture_get(f, "ptr", NULL)[0];
+        }
+    }
 
     size_t nx;
     const float *x = ssl_fixture_get(f, "x", &nx);
@@ -114,7 +139,16 @@ static void run(const char *method, const char *fixture, setup_fn setup, int pro
     /* the target: encoder + projector, whose BN statistics its own two forwards moved */
     ssl_ckpt ck = {0};
     m.vt->state(&m, &ck);
-    SSL_ASSERT(ck.narrays == 2 && !strcmp(ck.arrays[0].name, "teacher/params"));
+    SSL_ASSERT(ck.narrays >= 2 && !strcmp(ck.arrays[0].name, "teacher/params"));
+    for (int i = 2; i < ck.narrays; i++) {
+        if (!strcmp(ck.arrays[i].name, "queue/keys")) {
+            const float *want_q = ssl_fixture_get(f, "queue_after", NULL);
+            ssl_test_close("queue after the enqueue", ck.arrays[i].data, want_q, ck.arrays[i].n, 1e-6, 1e-5);
+        } else if (!strcmp(ck.arrays[i].name, "queue/ptr")) {
+            int64_t ptr = *(const int64_t *)ck.arrays[i].data;
+            SSL_EXPECT(ptr == (int64_t)ssl_fixture_get(f, "ptr_after", NULL)[0], "queue pointer %lld", (long long)ptr);
+        }
+    }
     const float *tp = ck.arrays[0].data, *tb = ck.arrays[1].data;
     int tseg = 0, tbseg = 0;
     while (tseg < p.nseg && p.seg[tseg].off < ck.arrays[0].n) tseg++;
@@ -156,5 +190,6 @@ int main(void)
     /* the teacher covers the encoder and the projector: its tensors and BN buffers */
     run("byol", "byol_step.bin", setup_byol, 5, 2);
     run("moco_v3", "moco_v3_step.bin", setup_moco_v3, 4, 4);
+    run("moco_v2", "moco_v2_step.bin", setup_moco_v2, 4, 0); /* no predictor: the teacher is everything */
     return ssl_test_exit();
 }

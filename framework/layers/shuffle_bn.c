@@ -1,0 +1,49 @@
+/* Shuffle-BN (see shuffle_bn.h). */
+#include "framework/layers/shuffle_bn.h"
+
+#include "framework/comm/comm.h"
+#include "framework/core/check.h"
+#include "framework/core/rng.h"
+
+/* n host int32 indices into device memory from the arena (int32 fits in the floats' slots). */
+static int32_t *to_device(ssl_ctx *c, const int32_t *h, int64_t n)
+{
+    int32_t *d = (int32_t *)(void *)ssl_arena_floats(&c->act, (size_t)n);
+    c->be->upload(d, h, (size_t)n * sizeof *h);
+    return d;
+}
+
+ssl_tensor ssl_shuffled_forward(ssl_ctx *c, ssl_comm *comm, ssl_tensor x, uint64_t key, ssl_batch_fn fn, void *ud)
+{
+    if (!comm || comm->world == 1) return fn(c, x, ud);
+    const int W = comm->world, r = comm->rank;
+    const int64_t N = x.shape[0], B = (int64_t)W * N, img = (int64_t)ssl_tensor_numel(x) / N;
+    float *all = ssl_arena_floats(&c->act, (size_t)(B * img));
+    ssl_allgather(comm, x.data, all, (size_t)(N * img), SSL_F32);
+    /* the same permutation on every rank: Fisher-Yates over a Philox stream of `key` */
+    int32_t *perm = ssl_malloc((size_t)B * sizeof *perm), *mine = ssl_malloc((size_t)N * sizeof *mine);
+    for (int64_t i = 0; i < B; i++) perm[i] = (int32_t)i;
+    ssl_rng g;
+    ssl_rng_init(&g, key, 0);
+    for (int64_t i = B - 1; i > 0; i--) {
+        int64_t j = (int64_t)(ssl_rng_u32(&g) % (uint32_t)(i + 1));
+        int32_t t = perm[i];
+        perm[i] = perm[j], perm[j] = t;
+    }
+    ssl_tensor xs = x;
+    xs.data = ssl_arena_floats(&c->act, (size_t)(N * img));
+    c->be->gather_rows(c, N, img, to_device(c, perm + (int64_t)r * N, N), all, xs.data);
+    ssl_tensor ys = fn(c, xs, ud);
+    SSL_ASSERTF(ys.ndim == 2 && ys.shape[0] == N, "shuffle-BN: the batch function must return (N, D) rows");
+    const int64_t D = ys.shape[1];
+    float *yall = ssl_arena_floats(&c->act, (size_t)(B * D));
+    ssl_allgather(comm, ys.data, yall, (size_t)(N * D), SSL_F32);
+    /* global sample perm[i] was encoded at position i: this rank's sample s is at i with perm[i] = r N + s */
+    for (int64_t i = 0; i < B; i++)
+        if (perm[i] / N == r) mine[perm[i] % N] = (int32_t)i;
+    ssl_tensor y = ssl_tensor_2d(ssl_arena_floats(&c->act, (size_t)(N * D)), N, D);
+    c->be->gather_rows(c, N, D, to_device(c, mine, N), yall, y.data);
+    ssl_free(mine);
+    ssl_free(perm);
+    return y;
+}
