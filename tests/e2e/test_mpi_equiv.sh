@@ -49,6 +49,18 @@ d=$("$CKPT_COMPARE" "$WORK/runs/clipa/checkpoints/ckpt-0000000001.h5" "$WORK/run
     --dataset params --l2 --rtol 1 | sed -nE 's/^l2_diff params (.*)/\1/p')
 awk -v d="$d" -v lr="$lr1" 'BEGIN { w = lr * 0.05; printf "clip: update difference %.6e, expected lr x 0.05 = %.6e\n", d, w;
   r = (d - w) / w; exit !(r < 1e-3 && r > -1e-3) }' || fail "clip_grad does not bound the update as it should"
+# per-tensor clipping (optim.clip_mode: per_tensor): every tensor's first update is at most lr x clip,
+# the ones with larger gradients exactly that (the reference is the same step at lr 1e-30: the initial
+# weights); some tensors' gradients stay below 0.1, so they are not at the bound. Within 2.5%: the
+# update (1.25e-4) is stored in fp32 weights of size ~1, whose rounding (2^-24 per element) moves a
+# 16-value BN weight's update norm by up to sqrt(16) 2^-24 / 1.25e-4 = 0.2% (1.9% at clip 0.01).
+go 1 clipt "${SGD[@]}" schedule.warmup_epochs=0 run.max_steps=1 optim.clip_mode=per_tensor optim.clip_grad=0.1
+go 1 clip0 "${SGD[@]}" schedule.warmup_epochs=0 run.max_steps=1 optim.lr=1e-30
+"$CKPT_COMPARE" -v "$WORK/runs/clip0/checkpoints/ckpt-0000000001.h5" "$WORK/runs/clipt/checkpoints/ckpt-0000000001.h5" \
+    --dataset params --rtol 1 | sed -nE 's/^params:.* l2=(.*)/\1/p' |
+  awk -v lr="$lr1" '{ n++; if ($1 > lr * 0.1 * 1.025) over++; else if ($1 > lr * 0.1 * 0.975) at++ }
+    END { printf "per-tensor clip: %d of %d tensors moved by lr x clip = %.4e, %d beyond\n", at, n, lr * 0.1, over;
+          exit !(over == 0 && at >= 2 && at < n) }' || fail "per-tensor clipping does not bound each tensor's update"
 go 2 clip2 "${SGD[@]}"
 go 4 clip4 "${SGD[@]}"
 same clip1 clip2

@@ -8,7 +8,7 @@
  * the tensor, or, for a tensor far smaller than the model's typical value (a BN bias that has moved
  * 1e-6 from its zero init), to a tensor of that typical size, so fp32 noise on near-zero values is
  * not read as a 1e-3 relative error. It exits 1 when any tensor exceeds --rtol (default 0: bitwise
- * equal), 2 on usage or read errors. --l2 also prints "l2_diff NAME X", the absolute L2 norm of
+ * equal), 2 on usage or read errors. -v prints every tensor (n, rel_l2, max_abs, and l2: |a-b| itself). --l2 also prints "l2_diff NAME X", the absolute L2 norm of
  * A - B over each whole dataset (a step's update, when A and B are one step apart). Reads with
  * HDF5 alone, as any user of the files would. */
 #include <hdf5.h>
@@ -59,7 +59,7 @@ static double compare(const char *what, const float *a, const float *b, size_t n
     double rel = sqrt(d2) / fmax(fmax(sqrt(b2), rms * sqrt((double)n)), 1e-30);
     if (d2 == 0) rel = 0;
     if (!(rel == rel)) rel = INFINITY;
-    if (verbose) printf("%-48s n=%-8zu rel_l2=%.3e max_abs=%.3e\n", what, n, rel, dmax);
+    if (verbose) printf("%-48s n=%-8zu rel_l2=%.3e max_abs=%.3e l2=%.9e\n", what, n, rel, dmax, sqrt(d2));
     return rel;
 }
 
