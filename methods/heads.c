@@ -75,3 +75,13 @@ ssl_tensor ssl_mlp_backward(ssl_ctx *c, ssl_mlp *h, const ssl_weights *w, ssl_te
     }
     return dy;
 }
+
+ssl_tensor ssl_normalized(ssl_ctx *c, ssl_tensor x, float **norm)
+{
+    const int64_t N = x.shape[0], D = x.shape[1];
+    ssl_tensor y = ssl_tensor_2d(ssl_arena_floats(&c->act, (size_t)(N * D)), N, D);
+    float *nrm = ssl_arena_floats(&c->act, (size_t)N);
+    c->be->l2norm_fwd(c, N, D, 1e-12f, x.data, y.data, nrm);
+    if (norm) *norm = nrm;
+    return y;
+}

@@ -42,4 +42,8 @@ ssl_tensor ssl_mlp_forward(ssl_ctx *c, ssl_mlp *h, const ssl_weights *w, ssl_ten
 /* Accumulates parameter gradients into w->g; returns d(input) (dy may be overwritten). */
 ssl_tensor ssl_mlp_backward(ssl_ctx *c, ssl_mlp *h, const ssl_weights *w, ssl_tensor dy);
 
+/* L2-normalised rows of x (N, D) into the arena; the norms (N) too when norm is not NULL (for the
+ * backward, c->be->l2norm_bwd). */
+ssl_tensor ssl_normalized(ssl_ctx *c, ssl_tensor x, float **norm);
+
 #endif

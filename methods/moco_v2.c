@@ -110,10 +110,9 @@ static ssl_tensor key_encoder(ssl_ctx *c, ssl_tensor x, void *ud)
 
 /* Keys (N, D), normalised, of this rank's images x (N, C, H, W), with shuffle-BN across ranks when
  * asked (see the header). */
-static ssl_tensor keys_of(ssl_method *m, ssl_ctx *c, ssl_tensor x, int N, const ssl_progress *p)
+static ssl_tensor keys_of(ssl_method *m, ssl_ctx *c, ssl_tensor x, const ssl_progress *p)
 {
     moco2 *b = m->impl;
-    const int64_t D = m->cfg->moco_v2.dim;
     ssl_tensor k;
     if (m->cfg->moco_v2.shuffle_bn) {
         struct ssl_comm *bn = c->bn_comm;
@@ -125,10 +124,7 @@ static ssl_tensor keys_of(ssl_method *m, ssl_ctx *c, ssl_tensor x, int N, const 
     } else {
         k = key_encoder(c, x, b);
     }
-    ssl_tensor kn = ssl_tensor_2d(ssl_arena_floats(&c->act, (size_t)(N * D)), N, D);
-    float *knorm = ssl_arena_floats(&c->act, (size_t)N);
-    c->be->l2norm_fwd(c, N, D, 1e-12f, k.data, kn.data, knorm);
-    return kn;
+    return ssl_normalized(c, k, NULL);
 }
 
 static double moco2_step(ssl_method *m, ssl_ctx *c, const ssl_weights *w, const ssl_views *v, const ssl_progress *p,
@@ -142,10 +138,9 @@ static double moco2_step(ssl_method *m, ssl_ctx *c, const ssl_weights *w, const 
     x[0].shape[0] = x[1].shape[0] = N;
     x[1].data += ssl_tensor_numel(v->group[0]) / 2;
     ssl_tensor z = ssl_mlp_forward(c, &b->proj, w, m->encoder->forward(c, m->encoder, w, x[0], 1), 1);
-    ssl_tensor qn = ssl_tensor_2d(ssl_arena_floats(&c->act, (size_t)(N * D)), N, D);
-    float *qnorm = ssl_arena_floats(&c->act, (size_t)N);
-    c->be->l2norm_fwd(c, N, D, 1e-12f, z.data, qn.data, qnorm);
-    ssl_tensor kn = keys_of(m, c, x[1], N, p);
+    float *qnorm;
+    ssl_tensor qn = ssl_normalized(c, z, &qnorm);
+    ssl_tensor kn = keys_of(m, c, x[1], p);
     float *dqn = ssl_arena_floats(&c->act, (size_t)(N * D));
     double pos, neg;
     double loss = ssl_moco_queue_loss(c, c->comm, &b->queue, qn.data, kn.data, N, (float)m->cfg->moco_v2.temperature,

@@ -73,13 +73,3 @@ void ssl_siamese_backward(ssl_siamese *s, ssl_ctx *c, const ssl_weights *w, ssl_
         s->enc[i]->backward(c, s->enc[i], w, d);
     }
 }
-
-ssl_tensor ssl_normalized(ssl_ctx *c, ssl_tensor x, float **norm)
-{
-    const int64_t N = x.shape[0], D = x.shape[1];
-    ssl_tensor y = ssl_tensor_2d(ssl_arena_floats(&c->act, (size_t)(N * D)), N, D);
-    float *nrm = ssl_arena_floats(&c->act, (size_t)N);
-    c->be->l2norm_fwd(c, N, D, 1e-12f, x.data, y.data, nrm);
-    if (norm) *norm = nrm;
-    return y;
-}

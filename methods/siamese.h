@@ -41,7 +41,5 @@ typedef struct {
 void ssl_siamese_forward(ssl_siamese *s, ssl_ctx *c, const ssl_weights *w, ssl_tensor views, int N, ssl_siamese_out *o);
 /* d(loss)/d(q) of each view back through predictor, projector and encoder (gradients accumulate). */
 void ssl_siamese_backward(ssl_siamese *s, ssl_ctx *c, const ssl_weights *w, ssl_tensor dq[2]);
-/* L2-normalised rows of x (N, D) into the arena; norms (N) too when norm is not NULL. */
-ssl_tensor ssl_normalized(ssl_ctx *c, ssl_tensor x, float **norm);
 
 #endif
