@@ -7,7 +7,10 @@
  * Projector (moco builder with --mlp): Linear(feat, hidden) -> ReLU -> Linear(hidden, dim), with biases.
  * Keys' BatchNorm: shuffle-BN (the paper; moco_v2.shuffle_bn; framework/layers/shuffle_bn.h): each rank
  * encodes a random slice of the global batch with BN over that slice alone, so a query and its key
- * never share BN statistics. With one rank it is a permutation of one batch, which BN cannot see.
+ * never share BN statistics. moco_v2.shuffle_bn_groups G splits the shuffled global batch into G groups
+ * (G/P per rank) so the result does not depend on the rank count, and one rank is protected too: with
+ * one group per rank a single rank's keys would share its queries' BN statistics, and the queue's
+ * older keys would not, a shortcut the encoder learns (MoCo's single-GPU SplitBatchNorm exists for it).
  * Without it, the key encoder's BN follows model.sync_bn like the query encoder's. The momentum update
  * of step k, which the official code applies before computing step k's keys, runs after step k-1's
  * optimizer step: the same update. */
@@ -37,6 +40,12 @@ static int moco2_configure(const ssl_config *cfg, ssl_view_plan *v, char *err, s
         snprintf(err, errlen, "moco_v2 takes 2 views per image; augment.views is %d", cfg->augment.views);
         return -1;
     }
+    const int G = cfg->moco_v2.shuffle_bn_groups;
+    if (cfg->moco_v2.shuffle_bn && G > 0 && cfg->data.batch_size % G) {
+        snprintf(err, errlen, "moco_v2.shuffle_bn_groups %d does not divide data.batch_size %d", G,
+                 cfg->data.batch_size);
+        return -1;
+    }
     if (cfg->moco_v2.queue_size < cfg->data.batch_size) {
         snprintf(err, errlen, "moco_v2.queue_size %d is smaller than data.batch_size %d: a step's keys must fit",
                  cfg->moco_v2.queue_size, cfg->data.batch_size);
@@ -63,9 +72,19 @@ static int moco2_plan(ssl_method *m, const ssl_config *cfg, ssl_plan *pl, char *
 static int moco2_alloc(ssl_method *m, ssl_ctx *c, const ssl_params *params, const ssl_params *buffers, char *err,
                        size_t errlen)
 {
-    (void)err, (void)errlen;
     moco2 *b = m->impl;
     const ssl_config *cfg = m->cfg;
+    const int G = cfg->moco_v2.shuffle_bn_groups, P = c->comm ? c->comm->world : 1;
+    if (cfg->moco_v2.shuffle_bn && G % P) {
+        snprintf(err, errlen, "moco_v2.shuffle_bn_groups %d is not a multiple of the %d ranks", G, P);
+        return -1;
+    }
+    const int micro = cfg->data.batch_size / P / cfg->optim.accum_steps;
+    if (cfg->moco_v2.shuffle_bn && G && micro % (G / P)) {
+        snprintf(err, errlen, "moco_v2.shuffle_bn_groups %d: a rank's micro-batch of %d images does not split into %d groups",
+                 G, micro, G / P);
+        return -1;
+    }
     /* the key encoder mirrors everything: MoCo v2 has no predictor */
     ssl_teacher_init(&b->key_encoder, params, params->numel, buffers, buffers->numel);
     int rank = c->comm ? c->comm->rank : 0, world = c->comm ? c->comm->world : 1;
@@ -119,7 +138,8 @@ static ssl_tensor keys_of(ssl_method *m, ssl_ctx *c, ssl_tensor x, const ssl_pro
         c->bn_comm = NULL; /* BN over the shuffled slice alone: that is the point */
         uint64_t key = ssl_rng_hash(ssl_rng_hash((uint64_t)m->cfg->run.seed, 0x73687566ull /* "shuf" */),
                                     (uint64_t)(p->step * p->accum + p->micro));
-        k = ssl_shuffled_forward(c, c->comm, x, key, key_encoder, b);
+        const int G = m->cfg->moco_v2.shuffle_bn_groups, P = c->comm ? c->comm->world : 1;
+        k = ssl_shuffled_forward(c, c->comm, x, key, G ? G / P : 1, key_encoder, b);
         c->bn_comm = bn;
     } else {
         k = key_encoder(c, x, b);

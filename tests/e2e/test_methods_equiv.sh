@@ -63,10 +63,18 @@ check_method moco_v3 "emb_std pos_cos neg_cos" "params buffers teacher/params te
 check_method moco_v2 "emb_std pos_cos neg_cos" "params buffers teacher/params teacher/buffers queue/keys" -- \
   optim.lr=0.02 moco_v2.mlp_hidden=32 moco_v2.dim=16 moco_v2.queue_size=100 moco_v2.shuffle_bn=false \
   moco_v2.momentum=0.99
-# shuffle-BN (the paper's) through the binary at np=2: each rank's key encoder keeps BN statistics of
-# its own shuffled slice, which the method averages before the checkpoint, or the replica check before
-# every save would stop the run (mpi/test_dp_shuffle_bn tests the shuffle's data movement itself)
-go 2 mocoshuf method.name=moco_v2 optim.lr=0.02 moco_v2.mlp_hidden=32 moco_v2.dim=16 moco_v2.queue_size=100 \
-  moco_v2.momentum=0.99 run.max_steps=2
-[ -f "$WORK/runs/mocoshuf/checkpoints/ckpt-0000000002.h5" ] || fail "shuffle-BN: no checkpoint after 2 steps"
+# shuffle-BN (the paper's) through the binary: the keys of the shuffled global batch of 64 are encoded
+# in 4 groups of 16 with BN over each alone (one rank: 4 groups; np=2: 2 per rank; np=4: 1), so np=1/2/4
+# are one computation. Each rank's key encoder keeps BN running statistics of its own groups, which the
+# method averages before every checkpoint (or the replica check before the save stops the run); those
+# statistics are an average of 4 EMAs at np=4 and one EMA stepped 4 times at np=1, so they are left out
+# of the comparison (the keys use batch statistics). mpi/test_dp_shuffle_bn tests the data movement.
+shuf=(method.name=moco_v2 optim.lr=0.02 moco_v2.mlp_hidden=32 moco_v2.dim=16 moco_v2.queue_size=100
+  moco_v2.momentum=0.99 moco_v2.shuffle_bn_groups=4)
+for np in 1 2 4; do go $np "mocoshuf$np" "${shuf[@]}"; done
+same mocoshuf1 mocoshuf2 params buffers teacher/params queue/keys
+same mocoshuf1 mocoshuf4 params buffers teacher/params queue/keys
+# the same groups without the shuffle would pair a query with its key's statistics: it must matter
+go 1 mocoshuf0 "${shuf[@]}" moco_v2.shuffle_bn=false
+(same mocoshuf1 mocoshuf0 params) >/dev/null 2>&1 && fail "shuffle-BN groups: the loss does not depend on them"
 echo "method equivalence: all checks passed"
