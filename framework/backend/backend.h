@@ -180,6 +180,16 @@ typedef struct ssl_backend {
      * flattened (D, C, p, p) conv weight. unpatchify is its exact inverse (dx = ..., assigns). */
     void (*patchify)(ssl_ctx *c, int N, int C, int H, int W, int p, const float *x, float *out);
     void (*unpatchify)(ssl_ctx *c, int N, int C, int H, int W, int p, const float *in, float *x);
+    /* Bicubic resize of a channels-last grid x (hi, wi, D) -> y (ho, wo, D) (ViT position
+     * embeddings at another patch grid), as torch's F.interpolate(mode="bicubic",
+     * align_corners=False) on the (1, D, hi, wi) view: cubic convolution with A = -0.75, source
+     * coordinate (o + 0.5) * in / out - 0.5, taps clamped at the borders. Assigns y; an equal size
+     * copies. resize_bicubic_bwd is its adjoint and ACCUMULATES (dx += A^T dy): dx is the
+     * gradient of the planned position embedding. */
+    void (*resize_bicubic_fwd)(ssl_ctx *c, int hi, int wi, int ho, int wo, int64_t D,
+                               const float *x, float *y);
+    void (*resize_bicubic_bwd)(ssl_ctx *c, int hi, int wi, int ho, int wo, int64_t D,
+                               const float *dy, float *dx);
 
     /* --- reductions (result on the host; a device backend synchronises) ---------------------- */
     double (*sumsq)(ssl_ctx *c, size_t n, const float *x);

@@ -1,7 +1,11 @@
 /* Vision Transformer (torchvision vit_b_16 layout and names): patch embedding as a GEMM on
  * patchified pixels (weight stored as conv_proj (D, C, p, p)), CLS token, learned or fixed 2-D
  * sin-cos position embedding, pre-norm blocks (LN -> MHSA -> +, LN -> MLP(GELU) -> +), final LN,
- * CLS output. Sizes: tiny 192/12/3, small 384/12/6, base 768/12/12, MLP ratio 4. */
+ * CLS output. Sizes: tiny 192/12/3, small 384/12/6, base 768/12/12, MLP ratio 4.
+ * Inputs may be any multiple of the patch size (DINO's local crops, fine-tuning at another
+ * resolution): the patch positions are resized bicubically from the planned grid per call, as
+ * torch's F.interpolate(mode="bicubic") in MAE's / DINO's interpolate_pos_embed; the CLS position
+ * is kept. */
 #include "framework/core/check.h"
 #include "framework/layers/attention.h"
 #include "framework/layers/layernorm.h"
@@ -20,18 +24,22 @@ typedef struct {
 } vit_block;
 
 typedef struct {
-    int D, depth, heads, p, C, img, T; /* T: patches per image */
-    ssl_linear embed;                  /* patches (B, T, C p p) -> (B, T, D) */
+    int D, depth, heads, p, C, img, T; /* planned: img side, T patches per image */
+    int g;                             /* planned patch grid side (img / p) */
+    ssl_linear embed;                  /* patches (B, Tc, C p p) -> (B, Tc, D) */
     size_t cls, pos;                   /* class_token (1,1,D), pos_embedding (1,T+1,D) */
     float *pos_data;                   /* host sin-cos table when fixed */
     int owns_pos;                      /* 0 in instances: the source frees pos_data */
     int freeze_embed;                  /* conv_proj frozen: backward skips its gradient */
+    int freeze_pos;                    /* sin-cos positions: frozen, no gradient */
     vit_block *blocks;
     ssl_layernorm ln;
     int has_head;
     ssl_linear head;
+    /* per call, forward -> backward (own in every instance) */
     int64_t B;
-    float *tokens;                     /* (B, T+1, D) after the final LN */
+    int gh, gw, Tc;                    /* this call's patch grid and patches per image */
+    float *tokens;                     /* (B, Tc+1, D) after the final LN */
 } vit;
 
 /* MoCo v3's 2-D sin-cos embedding: D/4 frequencies each for sin(w), cos(w), sin(h), cos(h),
@@ -90,24 +98,67 @@ static ssl_tensor block_backward(ssl_ctx *c, vit_block *b, const ssl_weights *w,
     return d;
 }
 
+/* This call's grid from the images (N, C, H, W); H and W must be multiples of the patch size. */
+static void set_call_grid(vit *v, ssl_tensor x)
+{
+    SSL_ASSERTF(x.ndim == 4 && x.shape[1] == v->C && x.shape[2] >= v->p && x.shape[3] >= v->p &&
+                    x.shape[2] % v->p == 0 && x.shape[3] % v->p == 0,
+                "vit: expected (N, %d, H, W) images with H, W multiples of the patch size %d", v->C, v->p);
+    v->B = x.shape[0];
+    v->gh = (int)(x.shape[2] / v->p), v->gw = (int)(x.shape[3] / v->p);
+    v->Tc = v->gh * v->gw;
+}
+
+static int grid_is_planned(const vit *v) { return v->gh == v->g && v->gw == v->g; }
+
+/* Position embedding (Tc+1, D) of this call's grid: the planned parameter as it is, or the CLS
+ * position followed by the patch positions resized from the planned grid (arena). */
+static const float *call_positions(ssl_ctx *c, const vit *v, const ssl_weights *w)
+{
+    const float *pos = w->p + v->pos;
+    if (grid_is_planned(v)) return pos;
+    const int64_t D = v->D;
+    float *q = ssl_arena_floats(&c->act, (size_t)((v->Tc + 1) * D));
+    c->be->copy(c, q, pos, (size_t)D);
+    c->be->resize_bicubic_fwd(c, v->g, v->g, v->gh, v->gw, D, pos + D, q + D);
+    return q;
+}
+
+/* d(position) of this call, summed over the batch, into the planned parameter's gradient: through
+ * the resize's adjoint when the grid differs. dh is d(tokens) (B, Tc+1, D). */
+static void positions_backward(ssl_ctx *c, const vit *v, const ssl_weights *w, const float *dh)
+{
+    if (v->freeze_pos) return;
+    const int64_t B = v->B, T = v->Tc, D = v->D;
+    float *g = w->g + v->pos;
+    if (grid_is_planned(v)) {
+        c->be->bias_grad(c, B, (T + 1) * D, 1, dh, g);
+        return;
+    }
+    float *dq = ssl_arena_floats(&c->act, (size_t)((T + 1) * D));
+    c->be->fill(c, dq, (size_t)((T + 1) * D), 0.0f);
+    c->be->bias_grad(c, B, (T + 1) * D, 1, dh, dq);
+    c->be->axpby(c, (size_t)D, 1.0f, dq, 1.0f, g);                            /* CLS position */
+    c->be->resize_bicubic_bwd(c, v->g, v->g, v->gh, v->gw, D, dq + D, g + D); /* accumulates */
+}
+
 static ssl_tensor vit_forward(ssl_ctx *c, ssl_model *m, const ssl_weights *w, ssl_tensor x, int train)
 {
     (void)train;
     vit *v = m->impl;
-    SSL_ASSERTF(x.ndim == 4 && x.shape[1] == v->C && x.shape[2] == v->img && x.shape[3] == v->img,
-                "vit: expected (N, %d, %d, %d) images", v->C, v->img, v->img);
-    const int64_t B = x.shape[0], T = v->T, D = v->D, F = (int64_t)v->C * v->p * v->p;
-    v->B = B;
+    set_call_grid(v, x);
+    const int64_t B = v->B, T = v->Tc, D = v->D, F = (int64_t)v->C * v->p * v->p;
+    const int H = v->gh * v->p, W = v->gw * v->p;
     double t0 = ssl_prof_begin(c);
     float *patches = ssl_arena_floats(&c->act, (size_t)(B * T * F));
-    c->be->patchify(c, (int)B, v->C, v->img, v->img, v->p, x.data, patches);
+    c->be->patchify(c, (int)B, v->C, H, W, v->p, x.data, patches);
     ssl_prof_end(c, SSL_PROF_TOKENS_FWD, t0, 0);
     ssl_tensor e = ssl_linear_forward(c, &v->embed, w, ssl_tensor_3d(patches, B, T, F));
     t0 = ssl_prof_begin(c);
     ssl_tensor h = ssl_tensor_3d(ssl_arena_floats(&c->act, (size_t)(B * (T + 1) * D)), B, T + 1, D);
-    c->be->copy2d(c, B, D, w->p + v->cls, 0, h.data, (T + 1) * D);           /* CLS per image */
-    c->be->copy2d(c, B, T * D, e.data, T * D, h.data + D, (T + 1) * D);      /* patch tokens */
-    c->be->bias_add(c, B, (T + 1) * D, 1, w->p + v->pos, h.data);            /* + position */
+    c->be->copy2d(c, B, D, w->p + v->cls, 0, h.data, (T + 1) * D);            /* CLS per image */
+    c->be->copy2d(c, B, T * D, e.data, T * D, h.data + D, (T + 1) * D);       /* patch tokens */
+    c->be->bias_add(c, B, (T + 1) * D, 1, call_positions(c, v, w), h.data);  /* + position */
     ssl_prof_end(c, SSL_PROF_TOKENS_FWD, t0, 0);
     for (int i = 0; i < v->depth; i++) h = block_forward(c, &v->blocks[i], w, h);
     h = ssl_layernorm_forward(c, &v->ln, w, h);
@@ -121,7 +172,7 @@ static ssl_tensor vit_forward(ssl_ctx *c, ssl_model *m, const ssl_weights *w, ss
 static void vit_backward(ssl_ctx *c, ssl_model *m, const ssl_weights *w, ssl_tensor dy)
 {
     vit *v = m->impl;
-    const int64_t B = v->B, T = v->T, D = v->D;
+    const int64_t B = v->B, T = v->Tc, D = v->D;
     ssl_tensor d = dy;
     if (v->has_head) d = ssl_linear_backward(c, &v->head, w, d);
     double t0 = ssl_prof_begin(c);
@@ -133,7 +184,7 @@ static void vit_backward(ssl_ctx *c, ssl_model *m, const ssl_weights *w, ssl_ten
     for (int i = v->depth - 1; i >= 0; i--) dh = block_backward(c, &v->blocks[i], w, dh);
     if (!w->g) return;
     t0 = ssl_prof_begin(c);
-    c->be->bias_grad(c, B, (T + 1) * D, 1, dh.data, w->g + v->pos);
+    positions_backward(c, v, w, dh.data);
     float *dcls = ssl_arena_floats(&c->act, (size_t)(B * D));
     c->be->copy2d(c, B, D, dh.data, (T + 1) * D, dcls, D);
     c->be->bias_grad(c, B, D, 1, dcls, w->g + v->cls);
@@ -196,6 +247,7 @@ int ssl_vit_build(ssl_model *m, ssl_plan *pl, const char *prefix, char *err)
     v->D = D, v->depth = depth, v->heads = heads, v->p = cfg->patch_size, v->C = cfg->in_chans;
     v->img = cfg->img_size;
     const int g = v->img / v->p;
+    v->g = g;
     v->T = g * g;
     char n[112], sub[112];
     const int F = v->C * v->p * v->p;
@@ -218,6 +270,7 @@ int ssl_vit_build(ssl_model *m, ssl_plan *pl, const char *prefix, char *err)
     if (cfg->sincos_pos) {
         v->pos_data = sincos_table(g, g, D);
         v->owns_pos = 1;
+        v->freeze_pos = 1;
         v->pos = ssl_params_add(pl->params, n, 3, ps, tok | SSL_SEG_FROZEN, SSL_INIT_CONST_DATA, 0);
         pl->params->seg[pl->params->nseg - 1].init_data = v->pos_data;
     } else {

@@ -55,6 +55,8 @@ static const ssl_backend cpu_backend = {
     .bn_finalize = ssl_cpu_bn_finalize,
     .patchify = ssl_cpu_patchify,
     .unpatchify = ssl_cpu_unpatchify,
+    .resize_bicubic_fwd = ssl_cpu_resize_bicubic_fwd,
+    .resize_bicubic_bwd = ssl_cpu_resize_bicubic_bwd,
     .bn_param_grads = ssl_cpu_bn_param_grads,
     .ntxent_rows = ssl_cpu_ntxent_rows,
 };
