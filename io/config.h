@@ -84,6 +84,7 @@ typedef struct {
     double temperature;
     double momentum;
     bool shuffle_bn;
+    int shuffle_bn_groups; /* 0: one per rank */
 } ssl_config_moco_v2;
 
 typedef struct {
@@ -109,6 +110,8 @@ typedef struct {
     double blur_p;
     ssl_config_floats blur_sigma;
     double solarize_p;
+    ssl_config_floats view_blur_p;     /* per view; views past the list: blur_p */
+    ssl_config_floats view_solarize_p; /* per view; views past the list: solarize_p */
     ssl_config_floats mean;
     ssl_config_floats std;
 } ssl_config_augment;

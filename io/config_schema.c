@@ -78,6 +78,9 @@ static const ssl_config_key schema[] = {
     F(moco_v2, temperature, "0.2", 0, NOMAX, LO_OPEN, "InfoNCE temperature"),
     F(moco_v2, momentum, "0.999", 0, 1, HI_OPEN, "key-encoder EMA momentum (constant)"),
     B(moco_v2, shuffle_bn, "true", "keys' BN over a random slice of the global batch (the paper's shuffle-BN); false: as model.sync_bn"),
+    I(moco_v2, shuffle_bn_groups, "0", 0, 1 << 20,
+      "shuffle-BN: the shuffled global batch is encoded in this many groups, BN over each alone (0: one per rank; "
+      "a multiple of the rank count; one rank needs > 1, MoCo's single-GPU SplitBatchNorm)"),
 
     I(moco_v3, dim, "256", 1, 65536, "projector and predictor output dimension"),
     I(moco_v3, mlp_dim, "4096", 1, 65536, "projector and predictor hidden width"),
@@ -107,6 +110,11 @@ static const ssl_config_key schema[] = {
     FL(augment, blur_sigma, "[0.1, 2.0]", 2, 2, 0, NOMAX, LO_OPEN | ORDERED,
        "Gaussian blur sigma [min, max], px"),
     F(augment, solarize_p, "0.0", 0, 1, 0, "solarization probability"),
+    FL(augment, view_blur_p, "[]", 0, 8, 0, 1, 0,
+       "blur probability per view: entry k for view k (BYOL, MoCo v3, DINO's global crops: [1.0, 0.1]); "
+       "views past the list: blur_p"),
+    FL(augment, view_solarize_p, "[]", 0, 8, 0, 1, 0,
+       "solarization probability per view, as view_blur_p (BYOL, MoCo v3: [0.0, 0.2]); views past the list: solarize_p"),
     FL(augment, mean, "[]", 0, 3, 0, 1, 0, "per-channel normalisation mean ([] = dataset default)"),
     FL(augment, std, "[]", 0, 3, 0, NOMAX, LO_OPEN,
        "per-channel normalisation std ([] = dataset default)"),

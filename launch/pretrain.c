@@ -8,6 +8,7 @@
 #include "framework/comm/comm.h"
 #include "framework/core/check.h"
 #include "framework/train/trainer.h"
+#include "methods/method.h"
 #include "launch/cli.h"
 
 #include <omp.h>
@@ -56,8 +57,11 @@ int ssl_cmd_pretrain(int argc, char **argv)
     const int rank0 = comm->rank == 0;
     char err[2048];
     ssl_config cfg;
-    if (ssl_config_load(&cfg, argv[0], argc - 1, argv + 1, err, sizeof err)) {
-        /* every rank reads the same file and fails the same way: one message, a clean exit */
+    ssl_view_plan views;
+    if (ssl_config_load(&cfg, argv[0], argc - 1, argv + 1, err, sizeof err) ||
+        ssl_method_configure(&cfg, &views, err, sizeof err)) {
+        /* every rank reads the same file and fails the same way: one message, a clean exit; the
+         * method's checks (views, its section against the rest) are config errors too */
         if (rank0) fprintf(stderr, "sslrun: %s\n", err);
         ssl_comm_free(comm);
         ssl_comm_mpi_finalize();

@@ -7,6 +7,7 @@
 #include "framework/core/check.h"
 #include "launch/cli.h"
 #include "framework/train/session.h"
+#include "framework/train/views.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -95,27 +96,41 @@ int ssl_cmd_augment_preview(int argc, char **argv)
         return 1;
     }
     const int n = 8, H = ssl_dataset_height(ds), W = ssl_dataset_width(ds), C = ssl_dataset_channels(ds);
-    ssl_augment_config a;
-    ssl_session_augment_config(&cfg, C, &a);
+    ssl_view_plan plan;
+    ssl_view_pipes vp;
     int rc = 1;
     uint8_t *img = ssl_malloc((size_t)n * H * W * C);
-    float *views = ssl_malloc((size_t)a.views * n * C * a.out_size * a.out_size * sizeof(float));
+    float *views = NULL, *grid = NULL;
     int64_t idx[8];
     for (int i = 0; i < n; i++) idx[i] = i * (ssl_dataset_size(ds) / n);
-    if (ssl_augment_config_check(&a, C, err, sizeof err) || ssl_dataset_read(ds, idx, n, img, NULL, err, sizeof err))
+    if (ssl_method_configure(&cfg, &plan, err, sizeof err) ||
+        ssl_view_pipes_init(&vp, ssl_method_find(cfg.method.name), &plan, &cfg, C, err, sizeof err) ||
+        ssl_dataset_read(ds, idx, n, img, NULL, err, sizeof err))
         goto done;
-    ssl_augment_batch(&a, (uint64_t)cfg.run.seed, 0, img, n, H, W, C, idx, views);
-    /* rows: one image per row, its views side by side */
-    float *grid = ssl_malloc((size_t)a.views * n * C * a.out_size * a.out_size * sizeof(float));
-    size_t per = (size_t)C * a.out_size * a.out_size;
-    for (int i = 0; i < n; i++)
-        for (int v = 0; v < a.views; v++)
-            memcpy(grid + ((size_t)i * a.views + v) * per, views + ((size_t)v * n + i) * per, per * sizeof(float));
-    rc = ssl_png_write_grid(out, grid, n * a.views, C, a.out_size, a.views, a.mean, a.std, err, sizeof err);
-    ssl_free(grid);
-    if (!rc) printf("wrote %s: %d images x %d views\n", out, n, a.views);
+    views = ssl_malloc(ssl_view_pipes_floats(&vp, n, C) * sizeof(float));
+    grid = ssl_malloc(ssl_view_pipes_floats(&vp, n, C) * sizeof(float));
+    ssl_views v;
+    ssl_view_pipes_run(&vp, (uint64_t)cfg.run.seed, 0, img, n, H, W, C, idx, views, &v);
+    /* one PNG per view group (its own size): one image per row, its views side by side */
+    for (int g = 0, first = 0; g < v.ngroups; first += plan.group[g++].count) {
+        const int cnt = plan.group[g].count, S = plan.group[g].size;
+        const size_t per = (size_t)C * S * S;
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < cnt; k++)
+                memcpy(grid + ((size_t)i * cnt + k) * per, v.group[g].data + ((size_t)k * n + i) * per,
+                       per * sizeof(float));
+        char path[PATH_MAX];
+        const char *dot = strrchr(out, '.');
+        if (g == 0) snprintf(path, sizeof path, "%s", out);
+        else snprintf(path, sizeof path, "%.*s-group%d%s", dot ? (int)(dot - out) : (int)strlen(out), out, g, dot ? dot : "");
+        const ssl_augment_config *a = &vp.pipe[first];
+        if (ssl_png_write_grid(path, grid, n * cnt, C, S, cnt, a->mean, a->std, err, sizeof err)) goto done;
+        printf("wrote %s: %d images x %d views of %dx%d (view group %d of %s)\n", path, n, cnt, S, S, g, cfg.method.name);
+    }
+    rc = 0;
 done:
     if (rc) fprintf(stderr, "sslrun: %s\n", err);
+    ssl_free(grid);
     ssl_free(img);
     ssl_free(views);
     ssl_dataset_close(ds);

@@ -27,6 +27,7 @@
 #define SSL_METHODS_METHOD_H
 
 #include "framework/models/model.h"
+#include "io/augment.h"
 #include "io/checkpoint.h"
 #include "io/config.h"
 
@@ -40,9 +41,12 @@ typedef struct {
 } ssl_progress;
 
 /* Views a method consumes, in groups of one size (DINO: 2 global + N local crops; others: one
- * group of 2). The loader produces them; a step receives each group as (count * n, C, size, size),
- * view-major (all first views, then all second views, ...). */
+ * group of 2). The trainer produces them; a step receives each group as (count * n, C, size, size),
+ * view-major (all first views, then all second views, ...). Each view has its own augmentation
+ * pipeline (the vtable's view_pipeline) and its own random stream: view ids run over all groups in
+ * order, so group 0's views are the ids a single group would have. */
 #define SSL_VIEW_GROUPS_MAX 4
+#define SSL_VIEWS_MAX 16 /* views per image, all groups together */
 typedef struct {
     int count; /* views per image */
     int size;  /* px */
@@ -79,6 +83,10 @@ typedef struct {
     int (*configure)(const ssl_config *cfg, ssl_view_plan *views, char *err, size_t errlen);
     int (*plan)(ssl_method *m, const ssl_config *cfg, ssl_plan *pl, char *err, size_t errlen);
     /* optional hooks (NULL: nothing to do) */
+    /* The pipeline of view `view` (0-based within group `group`): `a` arrives as the augment section
+     * at the group's size and the data's channels; the method edits it (DINO's local crops, BYOL's
+     * asymmetric blur and solarize). The trainer checks the result. */
+    void (*view_pipeline)(const ssl_config *cfg, int group, int view, ssl_augment_config *a);
     int (*alloc)(ssl_method *m, ssl_ctx *c, const ssl_params *params, const ssl_params *buffers, char *err,
                  size_t errlen);
     void (*state)(ssl_method *m, ssl_ckpt *ck);

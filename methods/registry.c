@@ -61,6 +61,22 @@ int ssl_method_configure(const ssl_config *cfg, ssl_view_plan *views, char *err,
     if (vt->configure(cfg, views, err, errlen)) return -1;
     SSL_ASSERTF(views->ngroups >= 1 && views->ngroups <= SSL_VIEW_GROUPS_MAX, "%s: %d view groups", vt->name,
                 views->ngroups);
+    int total = 0;
+    for (int g = 0; g < views->ngroups; g++) {
+        SSL_ASSERTF(views->group[g].count >= 1 && views->group[g].size >= 1, "%s: view group %d is empty", vt->name, g);
+        total += views->group[g].count;
+    }
+    if (total > SSL_VIEWS_MAX) {
+        snprintf(err, errlen, "%s takes %d views per image; at most %d are supported", vt->name, total, SSL_VIEWS_MAX);
+        return -1;
+    }
+    const ssl_config_floats *per[2] = {&cfg->augment.view_blur_p, &cfg->augment.view_solarize_p};
+    for (int i = 0; i < 2; i++)
+        if (per[i]->n > total) {
+            snprintf(err, errlen, "augment.%s has %d entries, but %s takes %d views per image",
+                     i ? "view_solarize_p" : "view_blur_p", per[i]->n, vt->name, total);
+            return -1;
+        }
     return 0;
 }
 

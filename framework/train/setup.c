@@ -96,14 +96,14 @@ int ssl_train_setup(ssl_trainer *t, const ssl_config *cfg, ssl_comm *comm, char 
     oc.grad_scale = 1.0f / (float)t->accum;
     ssl_optim_init(&t->opt, &t->s.ctx, &t->s.params, &oc);
 
-    ssl_session_augment_config(cfg, t->s.in_chans, &t->aug);
-    if (ssl_augment_config_check(&t->aug, t->s.in_chans, err, errlen)) return -1;
-    const ssl_view_plan *vp = &t->s.method.views;
-    SSL_ASSERTF(vp->ngroups == 1 && vp->group[0].count == t->aug.views && vp->group[0].size == cfg->model.img_size,
-                "%s: view groups beyond one of augment.views at model.img_size are not loaded yet", cfg->method.name);
-    const size_t S = (size_t)cfg->model.img_size;
-    t->views = ssl_malloc((size_t)t->aug.views * (size_t)t->sampler.local_batch * (size_t)t->s.in_chans * S * S *
-                          sizeof(float));
+    if (ssl_view_pipes_init(&t->pipes, t->s.method.vt, &t->s.method.views, cfg, t->s.in_chans, err, errlen)) return -1;
+    for (int g = 0; g < t->pipes.plan.ngroups; g++) /* ViTs resize their positions to any patch grid */
+        if (!strncmp(cfg->model.arch, "vit", 3) && t->pipes.plan.group[g].size % cfg->model.patch_size) {
+            snprintf(err, errlen, "%s: view group %d is %d px, not a multiple of model.patch_size %d", cfg->method.name,
+                     g, t->pipes.plan.group[g].size, cfg->model.patch_size);
+            return -1;
+        }
+    t->views = ssl_malloc(ssl_view_pipes_floats(&t->pipes, t->sampler.local_batch, t->s.in_chans) * sizeof(float));
 
     char path[1200];
     if (t->rank0 && ssl_make_dirs(t->s.ckpt_dir, err, errlen)) return -1;

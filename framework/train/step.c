@@ -16,15 +16,13 @@ static int micro_step(ssl_trainer *t, const ssl_progress *p, double *loss, ssl_s
     double ta = ssl_now();
     ssl_batch b;
     if (ssl_loader_next(&t->loader, &b, err, errlen)) return -1;
-    const int C = t->s.in_chans, S = cfg->model.img_size;
-    ssl_augment_batch(&t->aug, (uint64_t)cfg->run.seed, b.epoch, b.images, b.n, ssl_dataset_height(t->ds),
-                      ssl_dataset_width(t->ds), C, b.indices, t->views);
+    ssl_views v;
+    ssl_view_pipes_run(&t->pipes, (uint64_t)cfg->run.seed, b.epoch, b.images, b.n, ssl_dataset_height(t->ds),
+                       ssl_dataset_width(t->ds), t->s.in_chans, b.indices, t->views, &v);
     double tb = ssl_now();
     *data_s += tb - ta;
     ssl_ctx_step_begin(&t->s.ctx);
     ssl_weights w = {t->s.params.data, t->s.params.grad, t->s.buffers.data};
-    ssl_views v = {.n = b.n, .ngroups = 1};
-    v.group[0] = ssl_tensor_4d(t->views, (int64_t)t->aug.views * b.n, C, S, S);
     ssl_scalars one = {0};
     ssl_method *m = &t->s.method;
     *loss += m->vt->step(m, &t->s.ctx, &w, &v, p, &one) / (double)t->accum;

@@ -25,6 +25,7 @@
 #include "framework/core/timer.h"
 #include "framework/optim/schedule.h"
 #include "framework/train/session.h"
+#include "framework/train/views.h"
 #include "io/dataset.h"
 #include "io/loader.h"
 #include "io/metrics.h"
@@ -51,8 +52,8 @@ typedef struct {
     int loader_started;
     ssl_metrics metrics;
     int metrics_open;
-    ssl_augment_config aug;
-    float *views;              /* host staging of one micro-batch's views */
+    ssl_view_pipes pipes;      /* the method's views: one pipeline each */
+    float *views;              /* host staging of one micro-batch's views, group after group */
     int64_t steps_per_epoch, total_steps, accum;
     int64_t step;              /* optimizer steps done: the next step's 0-based index */
     int64_t first_step;        /* step this invocation started at */

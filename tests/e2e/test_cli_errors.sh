@@ -20,6 +20,12 @@ expect 2 "renamed.yaml:3:3: 'method.temperature' is 'simclr.temperature' since c
 expect 2 "cannot open '$WORK/nope.yaml'" -- "$SSLRUN" "$WORK/nope.yaml"
 printf 'run:\n  seed: 1\n' > "$WORK/ok.yaml"
 expect 2 "override 'optim.lr=abc'" -- "$SSLRUN" "$WORK/ok.yaml" optim.lr=abc
+# the method's own checks are config errors too, before any data is opened
+expect 2 "byol takes 2 views per image; augment.views is 3" -- "$SSLRUN" "$WORK/ok.yaml" method.name=byol augment.views=3
+expect 2 "augment.view_blur_p has 3 entries, but simclr takes 2 views per image" -- \
+  "$SSLRUN" "$WORK/ok.yaml" "augment.view_blur_p=[1.0, 0.1, 0.5]"
+expect 2 "moco_v2.shuffle_bn_groups 3 does not divide data.batch_size" -- "$SSLRUN" "$WORK/ok.yaml" \
+  method.name=moco_v2 moco_v2.shuffle_bn_groups=3
 
 printf 'data:\n  train: %s/missing/*.h5\n' "$WORK" > "$WORK/nodata.yaml"
 expect 1 "missing" -- "$SSLRUN" "$WORK/nodata.yaml"

@@ -1,0 +1,57 @@
+/* View pipelines (see views.h). */
+#include "framework/train/views.h"
+
+#include "framework/train/session.h"
+
+#include <stdio.h>
+
+int ssl_view_pipes_init(ssl_view_pipes *vp, const ssl_method_vtable *vt, const ssl_view_plan *plan,
+                        const ssl_config *cfg, int C, char *err, size_t errlen)
+{
+    vp->plan = *plan;
+    vp->nviews = 0;
+    const ssl_config_augment *ac = &cfg->augment;
+    for (int g = 0; g < vp->plan.ngroups; g++)
+        for (int j = 0; j < vp->plan.group[g].count; j++) {
+            const int k = vp->nviews;
+            ssl_augment_config *a = &vp->pipe[vp->nviews++];
+            ssl_session_augment_config(cfg, C, a);
+            a->views = 1;
+            a->out_size = vp->plan.group[g].size;
+            if (k < ac->view_blur_p.n) a->blur_p = (float)ac->view_blur_p.v[k];
+            if (k < ac->view_solarize_p.n) a->solarize_p = (float)ac->view_solarize_p.v[k];
+            if (vt->view_pipeline) vt->view_pipeline(cfg, g, j, a);
+            char why[512];
+            if (ssl_augment_config_check(a, C, why, sizeof why)) {
+                snprintf(err, errlen, "%s view group %d, view %d: %s", vt->name, g, j, why);
+                return -1;
+            }
+        }
+    return 0;
+}
+
+size_t ssl_view_pipes_floats(const ssl_view_pipes *vp, int n, int C)
+{
+    size_t f = 0;
+    for (int g = 0; g < vp->plan.ngroups; g++) {
+        const size_t S = (size_t)vp->plan.group[g].size;
+        f += (size_t)vp->plan.group[g].count * (size_t)n * (size_t)C * S * S;
+    }
+    return f;
+}
+
+void ssl_view_pipes_run(const ssl_view_pipes *vp, uint64_t seed, int64_t epoch, const uint8_t *images, int n, int H,
+                        int W, int C, const int64_t *sample_index, float *out, ssl_views *v)
+{
+    v->n = n;
+    v->ngroups = vp->plan.ngroups;
+    int id = 0;
+    for (int g = 0; g < vp->plan.ngroups; g++) {
+        const int cnt = vp->plan.group[g].count, S = vp->plan.group[g].size;
+        const size_t per_view = (size_t)n * (size_t)C * (size_t)S * (size_t)S;
+        v->group[g] = ssl_tensor_4d(out, (int64_t)cnt * n, C, S, S);
+        for (int j = 0; j < cnt; j++, id++)
+            ssl_augment_view(&vp->pipe[id], seed, epoch, images, n, H, W, C, sample_index, id, out + (size_t)j * per_view);
+        out += (size_t)cnt * per_view;
+    }
+}
