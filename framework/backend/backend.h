@@ -161,6 +161,29 @@ typedef struct ssl_backend {
     void (*ntxent_rows)(ssl_ctx *c, int64_t nq, int64_t M, int64_t row0, int64_t half, float *S,
                         double *loss_sum);
 
+    /* --- softmax over a last dim split across ranks (DINO's sharded prototypes) ------------- */
+    /* Split like bn_stats / bn_apply so the row statistics can be all-reduced between calls. With
+     * z = scale * (x - centre) (centre (D) broadcast over rows; NULL means 0) on this shard's D
+     * columns: row_max: mx[r] = max_j z_rj (then all-reduce MAX over the shards); row_sumexp:
+     * se[r] = sum_j exp(z_rj - mx[r]) in double (then all-reduce SUM); softmax_apply: logp = z - mx
+     * - log(se) and p = exp(logp), either output may be NULL. One shard (no all-reduce): softmax. */
+    void (*row_max)(ssl_ctx *c, int64_t rows, int64_t D, float scale, const float *x,
+                    const float *centre, float *mx);
+    void (*row_sumexp)(ssl_ctx *c, int64_t rows, int64_t D, float scale, const float *x,
+                       const float *centre, const float *mx, double *se);
+    void (*softmax_apply)(ssl_ctx *c, int64_t rows, int64_t D, float scale, const float *x,
+                          const float *centre, const float *mx, const double *se, float *logp,
+                          float *p);
+    /* DINO's cross-entropy over view pairs (REFERENCE §4.2) on D prototype columns. P (vt*R, D): the
+     * teacher's probabilities, LS (vs*R, D): the student's log-probabilities, both view-major (row
+     * v*R + i is view v of image i); student views v < vt are the crops teacher view v saw. Student
+     * row (v, i) is scored against T = sum over teacher views iq != v of P[iq*R + i]: ce = -sum_j T_j
+     * LS_j, summed over all vs*R rows into *ce_sum (host; in row order, so thread-count invariant).
+     * dS (may be NULL; may alias LS) = g * (w_v exp(LS) - T), w_v = the teacher views in T: g times
+     * the gradient of ce wrt the student's scaled logits. vt <= 8. */
+    void (*dino_xent_rows)(ssl_ctx *c, int64_t R, int64_t D, int vt, int vs, const float *P,
+                           const float *LS, float g, float *dS, double *ce_sum);
+
     /* --- token / row movement ---------------------------------------------------------------- */
     /* dst[r, 0:cols] = src[r, 0:cols] with leading dimensions lds / ldd (concat, slice). */
     void (*copy2d)(ssl_ctx *c, int64_t rows, int64_t cols, const float *src, int64_t lds,
@@ -195,6 +218,8 @@ typedef struct ssl_backend {
     double (*sumsq)(ssl_ctx *c, size_t n, const float *x);
     double (*dot)(ssl_ctx *c, size_t n, const float *x, const float *y);
     double (*sum)(ssl_ctx *c, size_t n, const float *x);
+    /* sum of (a x) log(a x), 0 log 0 = 0 (entropies and KL monitors of distributions). */
+    double (*xlogx_sum)(ssl_ctx *c, size_t n, float a, const float *x);
 
     /* --- optimizer kernels over one segment --------------------------------------------------- */
     /* d = gscale * (g + wd * w); m = momentum * m + d; w -= lr * (nesterov ? d + momentum*m : m).

@@ -92,5 +92,10 @@ void ssl_cpu_conv2d_bwd_filter_dnnl(ssl_ctx *c, const ssl_conv_shape *s, const f
 const char *ssl_cpu_conv_dnnl_impl(ssl_ctx *c, const ssl_conv_shape *s, int dir, int blocked);
 void ssl_cpu_conv_cache_free(struct ssl_cpu_conv_cache *cc);
 void ssl_cpu_ntxent_rows(ssl_ctx *c, int64_t nq, int64_t M, int64_t row0, int64_t half, float *S, double *loss_sum);
+void ssl_cpu_row_max(ssl_ctx *c, int64_t rows, int64_t D, float scale, const float *x, const float *centre, float *mx);
+void ssl_cpu_row_sumexp(ssl_ctx *c, int64_t rows, int64_t D, float scale, const float *x, const float *centre, const float *mx, double *se);
+void ssl_cpu_softmax_apply(ssl_ctx *c, int64_t rows, int64_t D, float scale, const float *x, const float *centre, const float *mx, const double *se, float *logp, float *p);
+void ssl_cpu_dino_xent_rows(ssl_ctx *c, int64_t R, int64_t D, int vt, int vs, const float *P, const float *LS, float g, float *dS, double *ce_sum);
+double ssl_cpu_xlogx_sum(ssl_ctx *c, size_t n, float a, const float *x);
 
 #endif

@@ -59,6 +59,11 @@ static const ssl_backend cpu_backend = {
     .resize_bicubic_bwd = ssl_cpu_resize_bicubic_bwd,
     .bn_param_grads = ssl_cpu_bn_param_grads,
     .ntxent_rows = ssl_cpu_ntxent_rows,
+    .row_max = ssl_cpu_row_max,
+    .row_sumexp = ssl_cpu_row_sumexp,
+    .softmax_apply = ssl_cpu_softmax_apply,
+    .dino_xent_rows = ssl_cpu_dino_xent_rows,
+    .xlogx_sum = ssl_cpu_xlogx_sum,
 };
 
 const ssl_backend *ssl_backend_cpu(void) { return &cpu_backend; }
