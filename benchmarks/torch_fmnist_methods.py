@@ -5,8 +5,9 @@ PyTorch, for side-by-side accuracy and speed with sslrun on the same machine.
 Data, encoder, augmentations, optimizer (AdamW 2e-3, wd 1e-6, half a warmup epoch then cosine, per step),
 batch 128 x 2 views and evaluation are the SimCLR quickstart's (benchmarks/torch_fmnist_simclr.py, whose
 helpers this reuses). The methods, written from their official code (REFERENCE §2, §3):
-  moco_v2  projector Linear(128, 512)-ReLU-Linear(512, 128); key encoder EMA 0.99; a queue of 4096 keys;
-           InfoNCE [q.k, q.queue] / 0.2; enqueue after the loss (one process: shuffle-BN is a no-op)
+  moco_v2  projector Linear(128, 512)-ReLU-Linear(512, 128); key encoder EMA 0.99; a queue of 1024 keys;
+           keys of the shuffled batch in 4 groups of 32 (shuffle-BN as SplitBatchNorm); InfoNCE
+           [q.k, q.queue] / 0.1; enqueue after the loss
   moco_v3  projector and predictor _build_mlp (hidden 512, out 128); momentum 0.99 -> 1 cosine over
            fractional epochs; ctr(q1, k2) + ctr(q2, k1), each CE(q k^T / 0.2) x 2 x 0.2; views separately
   byol     projector / predictor Linear(bias)-BN-ReLU-Linear (512 -> 128); target EMA 0.99 -> 1 cosine over
@@ -61,6 +62,8 @@ def main():
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--limit", type=int, default=20000)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--max-steps", type=int, default=0,
+                    help="speed runs: stop after this many steps, print the steady img/s, skip evaluation")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
@@ -81,7 +84,7 @@ def main():
     if m == "moco_v2":
         proj = nn.Sequential(nn.Linear(128, 512), nn.ReLU(), nn.Linear(512, 128))
         pred = nn.Identity()
-        queue = F.normalize(torch.randn(4096, 128), dim=1)
+        queue = F.normalize(torch.randn(1024, 128), dim=1)
         ptr = 0
     elif m == "moco_v3":
         proj, pred = build_mlp(2, 128, 512, 128), build_mlp(2, 128, 512, 128, last_bn=False)
@@ -97,10 +100,12 @@ def main():
     bs = args.batch
     spe = len(xtr) // bs
     total, warm = args.epochs * spe, max(1, int(0.5 * spe))
-    step, t0, aug_s = 0, time.perf_counter(), 0.0
+    step, t0, aug_s, t10 = 0, time.perf_counter(), 0.0, None
     for ep in range(0 if args.random_init else args.epochs):
         perm = torch.randperm(len(xtr))
         for it in range(spe):
+            if step == args.max_steps > 0:
+                break
             cos = 0.5 * (1 + math.cos(math.pi * (step - warm) / (total - warm)))
             lr = args.lr * step / warm if step < warm else args.lr * cos
             for g in opt.param_groups:
@@ -111,9 +116,11 @@ def main():
             aug_s += time.perf_counter() - ta
             if m == "moco_v2":
                 q = F.normalize(online(x1), dim=1)
-                with torch.no_grad():
-                    k = F.normalize(target(x2), dim=1)
-                logits = torch.cat([(q * k).sum(1, keepdim=True), q @ queue.clone().t()], dim=1) / 0.2
+                with torch.no_grad():  # shuffle-BN in 4 groups (moco_v2.shuffle_bn_groups, SplitBatchNorm)
+                    shuf = torch.randperm(bs)
+                    k = torch.cat([target(g) for g in x2[shuf].chunk(4)])[torch.argsort(shuf)]
+                    k = F.normalize(k, dim=1)
+                logits = torch.cat([(q * k).sum(1, keepdim=True), q @ queue.clone().t()], dim=1) / 0.1
                 loss = F.cross_entropy(logits, torch.zeros(bs, dtype=torch.long))
                 for i in range(bs):
                     queue[(ptr + i) % len(queue)] = k[i]
@@ -141,11 +148,17 @@ def main():
             else:
                 ema(target, online, 1 - 0.5 * (1 + math.cos(math.pi * step / total)) * 0.01)
             step += 1
+            if step == 10:  # steady state: the first steps warm up allocators and kernel choices
+                t10 = time.perf_counter()
             if step % 20 == 0:
                 el = time.perf_counter() - t0
                 print(f"epoch {ep + 1} step {step}/{total} loss {loss.item():.4f} lr {lr:.2e} "
                       f"{step * bs / el:.1f} img/s", flush=True)
     train_s = time.perf_counter() - t0
+    if args.max_steps:
+        print(f"steady {(step - 10) * bs / (time.perf_counter() - t10):.1f} img/s over steps 10-{step} "
+              f"({torch.get_num_threads()} threads)")
+        return
     if step:
         print(f"train {train_s:.0f} s, {step * bs / train_s:.1f} img/s")
     if args.no_eval:

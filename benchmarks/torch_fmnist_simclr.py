@@ -93,6 +93,8 @@ def main():
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--limit", type=int, default=20000)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--max-steps", type=int, default=0,
+                    help="speed runs: stop after this many steps, print the steady img/s, skip evaluation")
     ap.add_argument("--random-init", action="store_true", help="evaluate the untrained encoder")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--tau", type=float, default=0.1)
@@ -127,10 +129,12 @@ def main():
     bs, tau = args.batch, args.tau
     spe = len(xtr) // bs
     total, warm = args.epochs * spe, max(1, int(args.warmup * spe))
-    step, t0, aug_s = 0, time.perf_counter(), 0.0
+    step, t0, aug_s, t10 = 0, time.perf_counter(), 0.0, None
     for ep in range(0 if args.random_init else args.epochs):
         perm = torch.randperm(len(xtr))
         for it in range(spe):
+            if step == args.max_steps > 0:
+                break
             cos = 0.5 * (1 + math.cos(math.pi * (step - warm) / (total - warm)))
             lr = args.lr * step / warm if step < warm else args.lr * cos
             for g in opt.param_groups:
@@ -147,11 +151,17 @@ def main():
             loss.backward()
             opt.step()
             step += 1
+            if step == 10:  # steady state: the first steps warm up allocators and kernel choices
+                t10 = time.perf_counter()
             if step % 20 == 0:
                 el = time.perf_counter() - t0
                 print(f"epoch {ep + 1} step {step}/{total} loss {loss.item():.4f} lr {lr:.2e} "
                       f"{step * bs / el:.1f} img/s (augmentation {100 * aug_s / el:.0f}% of time)", flush=True)
     train_s = time.perf_counter() - t0
+    if args.max_steps:
+        print(f"steady {(step - 10) * bs / (time.perf_counter() - t10):.1f} img/s over steps 10-{step} "
+              f"({torch.get_num_threads()} threads)")
+        return
     # the kNN bank and probe set: the whole training split (sslrun eval.train_limit 0, DINO's eval_knn)
     tr, te = features(enc, xall), features(enc, xte)
     k20, k200 = knn(tr, yall, te, yte, 20), knn(tr, yall, te, yte, 200)
