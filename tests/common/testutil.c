@@ -219,3 +219,30 @@ int ssl_test_gradcheck_dir(const char *what, ssl_test_loss_fn loss, void *ud, fl
     free(v);
     return ok;
 }
+
+int ssl_fixture_load_segments(const ssl_fixture *f, ssl_params *p, const char *kind)
+{
+    char key[160];
+    int ok = 1;
+    for (int i = 0; i < p->nseg; i++) {
+        snprintf(key, sizeof key, "%s/%s", kind, p->seg[i].name);
+        if (!ssl_fixture_has(f, key)) {
+            SSL_EXPECT(0, "torchvision has no %s", key);
+            ok = 0;
+            continue;
+        }
+        size_t n;
+        const float *v = ssl_fixture_get(f, key, &n);
+        SSL_EXPECT(n == p->seg[i].n, "%s: %zu elements, torchvision %zu", key, p->seg[i].n, n);
+        if (n == p->seg[i].n) memcpy(p->data + p->seg[i].off, v, n * sizeof(float));
+        else ok = 0;
+    }
+    return ok;
+}
+
+float ssl_test_max_abs(const float *x, size_t n)
+{
+    float m = 0;
+    for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(x[i]));
+    return m;
+}

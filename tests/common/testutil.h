@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "framework/tensor/params.h"
+
 /* Number of failed checks so far; tests `return ssl_test_exit();`. */
 extern int ssl_test_failures;
 int ssl_test_exit(void);
@@ -53,5 +55,11 @@ ssl_fixture *ssl_fixture_load(const char *file);
 const float *ssl_fixture_get(const ssl_fixture *f, const char *name, size_t *n);
 int ssl_fixture_has(const ssl_fixture *f, const char *name);
 void ssl_fixture_free(ssl_fixture *f);
+/* Every segment of p from the fixture tensors "<kind>/<segment name>" (torchvision's names); a missing
+ * or mis-sized tensor is a test failure. Returns 1 when all were loaded. */
+int ssl_fixture_load_segments(const ssl_fixture *f, ssl_params *p, const char *kind);
+
+/* max |x_i|: the scale of a reference tensor, for tolerances relative to it. */
+float ssl_test_max_abs(const float *x, size_t n);
 
 #endif

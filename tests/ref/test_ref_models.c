@@ -11,32 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int load_segments(const ssl_fixture *f, ssl_params *p, const char *kind)
-{
-    char key[160];
-    int ok = 1;
-    for (int i = 0; i < p->nseg; i++) {
-        snprintf(key, sizeof key, "%s/%s", kind, p->seg[i].name);
-        if (!ssl_fixture_has(f, key)) {
-            SSL_EXPECT(0, "torchvision has no %s", key);
-            ok = 0;
-            continue;
-        }
-        size_t n;
-        const float *v = ssl_fixture_get(f, key, &n);
-        SSL_EXPECT(n == p->seg[i].n, "%s: %zu elements, torchvision %zu", key, p->seg[i].n, n);
-        if (n == p->seg[i].n) memcpy(p->data + p->seg[i].off, v, n * sizeof(float));
-    }
-    return ok;
-}
-
-static float max_abs(const float *x, size_t n)
-{
-    float m = 0;
-    for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(x[i]));
-    return m;
-}
-
 static void check(const char *file, ssl_model_config *cfg, int N)
 {
     ssl_fixture *f = ssl_fixture_load(file);
@@ -55,8 +29,8 @@ static void check(const char *file, ssl_model_config *cfg, int N)
     SSL_ASSERTF(ssl_model_build(&m, cfg, &pl, "", err) == 0, "%s", err);
     ssl_params_alloc(&p, c.be, 1);
     ssl_params_alloc(&b, c.be, 0);
-    load_segments(f, &p, "param");
-    load_segments(f, &b, "buffer");
+    ssl_fixture_load_segments(f, &p, "param");
+    ssl_fixture_load_segments(f, &b, "buffer");
     /* every torchvision parameter must exist on our side too */
     size_t torch_count = 0;
     for (int i = 0; i < p.nseg; i++) torch_count += p.seg[i].n;
@@ -76,7 +50,7 @@ static void check(const char *file, ssl_model_config *cfg, int N)
     char what[200];
     snprintf(what, sizeof what, "%s train output", file);
     /* fp32 with different summation orders (oneDNN vs torch): ~1e-5 relative per layer */
-    float ys = max_abs(want_y, ny);
+    float ys = ssl_test_max_abs(want_y, ny);
     ssl_test_close(what, y.data, want_y, ny, 2e-4 * ys, 1e-3);
     m.backward(&c, &m, &w, ssl_tensor_2d(dy, y.shape[0], y.shape[1]));
     for (int i = 0; i < p.nseg; i++) {
@@ -86,7 +60,7 @@ static void check(const char *file, ssl_model_config *cfg, int N)
         snprintf(what, sizeof what, "%s %s", file, key);
         /* BN renormalises each layer, so gradients through a deep stack carry more rounding than
          * outputs; tolerance relative to the tensor's largest gradient. */
-        ssl_test_close(what, p.grad + p.seg[i].off, g, p.seg[i].n, 2e-3 * max_abs(g, p.seg[i].n), 2e-3);
+        ssl_test_close(what, p.grad + p.seg[i].off, g, p.seg[i].n, 2e-3 * ssl_test_max_abs(g, p.seg[i].n), 2e-3);
     }
     for (int i = 0; i < b.nseg; i++) {
         char key[160];
@@ -99,7 +73,7 @@ static void check(const char *file, ssl_model_config *cfg, int N)
     y = m.forward(&c, &m, &w, ssl_tensor_4d(xin, N, cfg->in_chans, S, S), 0);
     const float *want_eval = ssl_fixture_get(f, "y_eval", &ny);
     snprintf(what, sizeof what, "%s eval output", file);
-    ssl_test_close(what, y.data, want_eval, ny, 2e-4 * max_abs(want_eval, ny), 1e-3);
+    ssl_test_close(what, y.data, want_eval, ny, 2e-4 * ssl_test_max_abs(want_eval, ny), 1e-3);
     printf("%s: %d parameter tensors and %d buffers compared\n", file, p.nseg, b.nseg);
     free(xin);
     free(dy);

@@ -13,13 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static float max_abs(const float *x, size_t n)
-{
-    float m = 0;
-    for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(x[i]));
-    return m;
-}
-
 static double max_diff(const float *a, const float *b, size_t n)
 {
     double m = 0;
@@ -44,10 +37,10 @@ static void check_op(ssl_ctx *c, const ssl_fixture *f, int hi, int wi, int ho, i
     c->be->resize_bicubic_fwd(c, hi, wi, ho, wo, D, x, y);
     c->be->resize_bicubic_bwd(c, hi, wi, ho, wo, D, r, dx);
     snprintf(what, sizeof what, "bicubic %dx%d -> %dx%d (D=%d) forward", hi, wi, ho, wo, D);
-    ssl_test_close(what, y, want_y, no, 5e-6 * fmax(1.0, max_abs(want_y, no)), 0);
+    ssl_test_close(what, y, want_y, no, 5e-6 * fmax(1.0, ssl_test_max_abs(want_y, no)), 0);
     printf("%s: max |ours - torch| %.3g\n", what, max_diff(y, want_y, no));
     snprintf(what, sizeof what, "bicubic %dx%d -> %dx%d (D=%d) backward", hi, wi, ho, wo, D);
-    ssl_test_close(what, dx, want_dx, ni, 5e-6 * fmax(1.0, max_abs(want_dx, ni)), 0);
+    ssl_test_close(what, dx, want_dx, ni, 5e-6 * fmax(1.0, ssl_test_max_abs(want_dx, ni)), 0);
     printf("%s: max |ours - torch| %.3g\n", what, max_diff(dx, want_dx, ni));
     free(y), free(dx);
 }
@@ -68,19 +61,6 @@ static void check_ops(void)
     check_op(&c, f, 14, 14, 6, 6, 32);
     ssl_ctx_free(&c);
     ssl_fixture_free(f);
-}
-
-/* torchvision's tensors by our segment names (the names must match). */
-static void load_params(const ssl_fixture *f, ssl_params *p)
-{
-    char key[160];
-    for (int i = 0; i < p->nseg; i++) {
-        snprintf(key, sizeof key, "param/%s", p->seg[i].name);
-        size_t n;
-        const float *v = ssl_fixture_get(f, key, &n);
-        SSL_EXPECT(n == p->seg[i].n, "%s: %zu elements, torchvision %zu", key, p->seg[i].n, n);
-        if (n == p->seg[i].n) memcpy(p->data + p->seg[i].off, v, n * sizeof(float));
-    }
 }
 
 static void check_vit(void)
@@ -105,7 +85,7 @@ static void check_vit(void)
     SSL_ASSERTF(ssl_model_build(&m, &cfg, &pl, "", err) == 0, "%s", err);
     ssl_params_alloc(&p, c.be, 1);
     ssl_params_alloc(&b, c.be, 0);
-    load_params(f, &p);
+    ssl_fixture_load_segments(f, &p, "param");
 
     const int N = 3, H = 16, W = 24;
     size_t nx, ny, nr;
@@ -121,7 +101,7 @@ static void check_vit(void)
     ssl_tensor y = m.forward(&c, &m, &w, ssl_tensor_4d(xin, N, cfg.in_chans, H, W), 1);
     SSL_EXPECT(y.shape[0] == N && (size_t)y.shape[1] * N == ny, "vit_resized: output shape");
     /* fp32 with other summation orders (GEMMs) than torch: as test_ref_models' ViT */
-    ssl_test_close("vit_resized output", y.data, want_y, ny, 2e-4 * max_abs(want_y, ny), 1e-3);
+    ssl_test_close("vit_resized output", y.data, want_y, ny, 2e-4 * ssl_test_max_abs(want_y, ny), 1e-3);
     printf("vit_resized output: max |ours - torch| %.3g\n", max_diff(y.data, want_y, ny));
     m.backward(&c, &m, &w, ssl_tensor_2d(dy, y.shape[0], y.shape[1]));
     for (int i = 0; i < p.nseg; i++) {
@@ -129,10 +109,10 @@ static void check_vit(void)
         snprintf(key, sizeof key, "grad/%s", p.seg[i].name);
         const float *g = ssl_fixture_get(f, key, NULL);
         snprintf(what, sizeof what, "vit_resized %s", key);
-        ssl_test_close(what, p.grad + p.seg[i].off, g, p.seg[i].n, 2e-3 * max_abs(g, p.seg[i].n), 2e-3);
+        ssl_test_close(what, p.grad + p.seg[i].off, g, p.seg[i].n, 2e-3 * ssl_test_max_abs(g, p.seg[i].n), 2e-3);
         if (strstr(p.seg[i].name, "pos_embedding"))
             printf("%s: max |ours - torch| %.3g (max |g| %.3g)\n", what,
-                   max_diff(p.grad + p.seg[i].off, g, p.seg[i].n), (double)max_abs(g, p.seg[i].n));
+                   max_diff(p.grad + p.seg[i].off, g, p.seg[i].n), (double)ssl_test_max_abs(g, p.seg[i].n));
     }
     free(xin);
     free(dy);
