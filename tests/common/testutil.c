@@ -3,6 +3,7 @@
 
 #include "common/testutil.h"
 
+#include "framework/comm/comm.h"
 #include "framework/core/check.h"
 #include "framework/core/rng.h"
 
@@ -245,4 +246,13 @@ float ssl_test_max_abs(const float *x, size_t n)
     float m = 0;
     for (size_t i = 0; i < n; i++) m = fmaxf(m, fabsf(x[i]));
     return m;
+}
+
+int ssl_test_mpi_exit(ssl_comm *comm)
+{
+    int64_t fails = ssl_test_failures;
+    ssl_allreduce(comm, &fails, 1, SSL_I64, SSL_SUM);
+    ssl_comm_free(comm);
+    ssl_comm_mpi_finalize();
+    return fails ? 1 : 0;
 }

@@ -47,6 +47,11 @@ int ssl_test_gradcheck(const char *what, ssl_test_loss_fn loss, void *ud, float 
 int ssl_test_gradcheck_dir(const char *what, ssl_test_loss_fn loss, void *ud, float *x, size_t n,
                            const float *grad, uint64_t seed, float eps, double rtol);
 
+struct ssl_comm;
+/* The end of an MPI test: every rank's failures summed (all verdicts count), the communicator freed,
+ * MPI finalised; the exit status for main. */
+int ssl_test_mpi_exit(struct ssl_comm *comm);
+
 /* Fixture files: a sequence of records [u32 name_len][name][u32 ndim][i64 shape[ndim]][f32 data]. */
 typedef struct ssl_fixture ssl_fixture;
 /* Loads $SSL_FIXTURES/<file>; returns NULL (and prints why) when absent. */

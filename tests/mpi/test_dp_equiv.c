@@ -197,9 +197,5 @@ int main(int argc, char **argv)
     run(world, SSL_OPTIM_LARS, "lars");
     run(world, SSL_OPTIM_LAMB, "lamb");
     /* every rank's verdict counts */
-    int64_t fails = ssl_test_failures;
-    ssl_allreduce(world, &fails, 1, SSL_I64, SSL_SUM);
-    ssl_comm_free(world);
-    ssl_comm_mpi_finalize();
-    return fails ? 1 : 0;
+    return ssl_test_mpi_exit(world);
 }

@@ -92,9 +92,5 @@ int main(int argc, char **argv)
     ssl_free(Z);
     ssl_free(dZ);
     ssl_ctx_free(&c);
-    int64_t fails = ssl_test_failures;
-    ssl_allreduce(comm, &fails, 1, SSL_I64, SSL_SUM);
-    ssl_comm_free(comm);
-    ssl_comm_mpi_finalize();
-    return fails ? 1 : 0;
+    return ssl_test_mpi_exit(comm);
 }

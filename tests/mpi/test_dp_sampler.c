@@ -37,9 +37,5 @@ int main(int argc, char **argv)
     }
     ssl_sampler_free(&s);
     ssl_sampler_free(&one);
-    int64_t fails = ssl_test_failures;
-    ssl_allreduce(c, &fails, 1, SSL_I64, SSL_SUM);
-    ssl_comm_free(c);
-    ssl_comm_mpi_finalize();
-    return fails ? 1 : 0;
+    return ssl_test_mpi_exit(c);
 }

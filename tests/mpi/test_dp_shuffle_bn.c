@@ -112,9 +112,5 @@ int main(int argc, char **argv)
     if (r == 0) printf("shuffle-BN np=%d: own samples returned on every rank; rank 0 had %d and %d rows computed elsewhere\n", W,
                        moved[0], moved[1]);
     ssl_ctx_free(&c);
-    int64_t fails = ssl_test_failures;
-    ssl_allreduce(comm, &fails, 1, SSL_I64, SSL_SUM);
-    ssl_comm_free(comm);
-    ssl_comm_mpi_finalize();
-    return fails ? 1 : 0;
+    return ssl_test_mpi_exit(comm);
 }
