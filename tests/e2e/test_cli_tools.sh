@@ -39,6 +39,15 @@ png_size() { # width height of a PNG (IHDR), or nothing when it is not one
 grep -q "8 images x 2 views" "$WORK/aug.log" || fail "augment-preview summary"
 read -r w h < <(png_size "$WORK/views.png")
 [ "${w:-0}" -ge 32 ] && [ "${h:-0}" -ge 128 ] || fail "augment-preview: PNG of ${w:-?}x${h:-?} cannot hold 8 x 2 views of 16 px"
+# per-view pipelines: view 2 solarized always changes the picture; a list of the base values does not
+for s in "0.0, 0.0" "0.0, 1.0"; do
+  "$SSLRUN" augment-preview "$WORK/tiny.yaml" augment.solarize_p=0 "augment.view_solarize_p=[$s]" \
+    --out "$WORK/views-${s/, /-}.png" >"$WORK/aug.log" 2>&1 || { cat "$WORK/aug.log"; fail "augment-preview [$s]"; }
+done
+"$SSLRUN" augment-preview "$WORK/tiny.yaml" augment.solarize_p=0 --out "$WORK/views-base.png" >/dev/null 2>&1 ||
+  fail "augment-preview, solarize_p 0"
+cmp -s "$WORK/views-base.png" "$WORK/views-0.0-0.0.png" || fail "view_solarize_p [0, 0] differs from solarize_p 0"
+cmp -s "$WORK/views-0.0-0.0.png" "$WORK/views-0.0-1.0.png" && fail "view_solarize_p [0, 1] did not solarize view 2"
 
 # plot: a short run with the kNN monitor, then its PNG
 "$SSLRUN" "$WORK/tiny.yaml" run.name=p schedule.epochs=1 eval.knn_every_epochs=1 eval.train_limit=2000 >"$WORK/p.log" 2>&1 ||
