@@ -88,6 +88,22 @@ typedef struct {
 } ssl_config_moco_v2;
 
 typedef struct {
+    int out_dim;
+    int hidden_dim;
+    int bottleneck_dim;
+    double momentum;
+    double student_temp;
+    double teacher_temp;
+    double warmup_teacher_temp;
+    int warmup_teacher_temp_epochs;
+    double center_momentum;
+    int freeze_last_layer;
+    int local_crops;
+    int local_size;
+    ssl_config_floats local_scale;
+} ssl_config_dino;
+
+typedef struct {
     char train[SSL_CONFIG_PATH_MAX];
     char test[SSL_CONFIG_PATH_MAX];
     int batch_size;
@@ -172,6 +188,7 @@ typedef struct {
     ssl_config_byol byol;
     ssl_config_moco_v2 moco_v2;
     ssl_config_moco_v3 moco_v3;
+    ssl_config_dino dino;
     ssl_config_data data;
     ssl_config_augment augment;
     ssl_config_optim optim;

@@ -58,7 +58,7 @@ static const ssl_config_key schema[] = {
 
     /* method.name's choices are the method registry's names (methods/registry.c), each with a
      * section of its own below; tests/unit/test_method_registry.c holds the two together */
-    E(method, name, "simclr", "simclr|moco_v2|moco_v3|byol", "self-supervised method (its settings: the section of that name)"),
+    E(method, name, "simclr", "simclr|moco_v2|moco_v3|byol|dino", "self-supervised method (its settings: the section of that name)"),
 
     F(simclr, temperature, "0.2", 0, NOMAX, LO_OPEN, "NT-Xent temperature"),
     I(simclr, proj_hidden, "2048", 1, 65536, "projector hidden width"),
@@ -86,6 +86,20 @@ static const ssl_config_key schema[] = {
     I(moco_v3, mlp_dim, "4096", 1, 65536, "projector and predictor hidden width"),
     F(moco_v3, temperature, "1.0", 0, NOMAX, LO_OPEN, "InfoNCE temperature (paper: 1.0 ResNet, 0.2 ViT)"),
     F(moco_v3, momentum, "0.99", 0, 1, HI_OPEN, "momentum-encoder EMA at epoch 0, cosine-scheduled to 1 at the end"),
+
+    I(dino, out_dim, "65536", 1, 1 << 24, "prototypes: the head's output dimension"),
+    I(dino, hidden_dim, "2048", 1, 65536, "head MLP hidden width"),
+    I(dino, bottleneck_dim, "256", 1, 65536, "head bottleneck (the weight-normalised last layer's input)"),
+    F(dino, momentum, "0.996", 0, 1, HI_OPEN, "teacher EMA momentum at step 0, cosine-scheduled to 1 at the end"),
+    F(dino, student_temp, "0.1", 0, NOMAX, LO_OPEN, "student softmax temperature"),
+    F(dino, teacher_temp, "0.04", 0, NOMAX, LO_OPEN, "teacher temperature after the warm-up (0.07 for long ViT runs)"),
+    F(dino, warmup_teacher_temp, "0.04", 0, NOMAX, LO_OPEN, "teacher temperature at epoch 0, linear to teacher_temp"),
+    I(dino, warmup_teacher_temp_epochs, "0", 0, NOMAX, "epochs of teacher-temperature warm-up"),
+    F(dino, center_momentum, "0.9", 0, 1, 0, "EMA momentum of the teacher centre"),
+    I(dino, freeze_last_layer, "1", 0, NOMAX, "epochs the last (prototype) layer stays frozen"),
+    I(dino, local_crops, "8", 0, 14, "local crops per image (the 2 global crops are augment.crop_scale at model.img_size)"),
+    I(dino, local_size, "0", 0, 4096, "local crop size, px (0: 3/7 of model.img_size in whole patches, 96 at 224)"),
+    FL(dino, local_scale, "[0.05, 0.4]", 2, 2, 0, 1, LO_OPEN | ORDERED, "local crops: area fraction [min, max]"),
 
     S(data, train, "", 0, "training shards: an HDF5 file, a directory or a glob"),
     S(data, test, "", 0, "evaluation shards for kNN / linear probe (\"\" = none)"),

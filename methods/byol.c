@@ -38,7 +38,7 @@ static int byol_plan(ssl_method *m, const ssl_config *cfg, ssl_plan *pl, char *e
     return ssl_siamese_plan(s, m->encoder, pl, &proj, &pred, err, errlen);
 }
 
-static int byol_alloc(ssl_method *m, ssl_ctx *c, const ssl_params *params, const ssl_params *buffers, char *err,
+static int byol_alloc(ssl_method *m, ssl_ctx *c, ssl_params *params, const ssl_params *buffers, char *err,
                       size_t errlen)
 {
     (void)c, (void)err, (void)errlen;

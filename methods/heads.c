@@ -21,7 +21,13 @@ int ssl_mlp_init(ssl_mlp *h, ssl_plan *pl, const char *name, const ssl_mlp_spec 
         int last = i == s->layers - 1;
         int out = last ? s->out : s->hidden;
         snprintf(n, sizeof n, "%s.%d", name, module++);
-        ssl_linear_init(&h->lin[i], pl, n, in, out, last ? s->last_bias : s->bias);
+        const int bias = last ? s->last_bias : s->bias;
+        if (s->trunc_std > 0) {
+            ssl_linear_init_ex(&h->lin[i], pl, n, in, out, bias, SSL_INIT_TRUNC_NORMAL, s->trunc_std);
+            if (bias) pl->params->seg[pl->params->nseg - 1].init = SSL_INIT_ZERO;
+        } else {
+            ssl_linear_init(&h->lin[i], pl, n, in, out, bias);
+        }
         h->has_bn[i] = last ? s->last_bn != SSL_LAST_BN_NONE : s->bn;
         if (h->has_bn[i]) {
             snprintf(n, sizeof n, "%s.%d", name, module++);

@@ -24,6 +24,7 @@ typedef struct {
     int bn;           /* BatchNorm (affine) after each hidden linear */
     ssl_last_bn last_bn;
     ssl_act act;      /* after each hidden layer */
+    float trunc_std;  /* > 0: weights trunc_normal(std), biases 0 (DINO's _init_weights); 0: torch's default */
 } ssl_mlp_spec;
 
 typedef struct {

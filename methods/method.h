@@ -80,6 +80,9 @@ typedef struct ssl_method ssl_method;
 typedef struct {
     const char *name;    /* registry and config-section name */
     const char *summary; /* one line: the method and its paper */
+    /* 1: on_epoch freezes and thaws parameter segments (DINO's last layer), so checkpoints carry the
+     * optimizer's per-segment step counts */
+    int freezes;
     int (*configure)(const ssl_config *cfg, ssl_view_plan *views, char *err, size_t errlen);
     int (*plan)(ssl_method *m, const ssl_config *cfg, ssl_plan *pl, char *err, size_t errlen);
     /* optional hooks (NULL: nothing to do) */
@@ -87,7 +90,7 @@ typedef struct {
      * at the group's size and the data's channels; the method edits it (DINO's local crops, BYOL's
      * asymmetric blur and solarize). The trainer checks the result. */
     void (*view_pipeline)(const ssl_config *cfg, int group, int view, ssl_augment_config *a);
-    int (*alloc)(ssl_method *m, ssl_ctx *c, const ssl_params *params, const ssl_params *buffers, char *err,
+    int (*alloc)(ssl_method *m, ssl_ctx *c, ssl_params *params, const ssl_params *buffers, char *err,
                  size_t errlen);
     void (*state)(ssl_method *m, ssl_ckpt *ck);
     void (*start)(ssl_method *m, ssl_ctx *c, const ssl_weights *w, int resumed);
@@ -128,5 +131,6 @@ extern const ssl_method_vtable ssl_method_simclr;
 extern const ssl_method_vtable ssl_method_moco_v2;
 extern const ssl_method_vtable ssl_method_moco_v3;
 extern const ssl_method_vtable ssl_method_byol;
+extern const ssl_method_vtable ssl_method_dino;
 
 #endif

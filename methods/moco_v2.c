@@ -69,7 +69,7 @@ static int moco2_plan(ssl_method *m, const ssl_config *cfg, ssl_plan *pl, char *
     return 0;
 }
 
-static int moco2_alloc(ssl_method *m, ssl_ctx *c, const ssl_params *params, const ssl_params *buffers, char *err,
+static int moco2_alloc(ssl_method *m, ssl_ctx *c, ssl_params *params, const ssl_params *buffers, char *err,
                        size_t errlen)
 {
     moco2 *b = m->impl;

@@ -12,6 +12,7 @@ static const ssl_method_vtable *const methods[] = {
     &ssl_method_moco_v2,
     &ssl_method_moco_v3,
     &ssl_method_byol,
+    &ssl_method_dino,
 };
 #define NMETHODS ((int)(sizeof methods / sizeof methods[0]))
 

@@ -26,16 +26,19 @@ void ssl_dino_loss_init(ssl_dino_loss *L, const struct ssl_backend *be, int64_t 
     SSL_ASSERT(temp_s > 0 && momentum >= 0 && momentum <= 1);
     *L = (ssl_dino_loss){.K = K, .off = off, .k = k, .vs = vs, .temp_s = temp_s, .momentum = momentum, .be = be};
     L->center = be->alloc((size_t)k * sizeof(float));
+    L->tsum = be->alloc((size_t)k * sizeof(float));
     float *zero = ssl_malloc((size_t)k * sizeof(float));
     for (int64_t j = 0; j < k; j++) zero[j] = 0.0f;
     be->upload(L->center, zero, (size_t)k * sizeof(float));
+    be->upload(L->tsum, zero, (size_t)k * sizeof(float));
     ssl_free(zero);
 }
 
 void ssl_dino_loss_free(ssl_dino_loss *L)
 {
     if (L->center) L->be->free(L->center);
-    L->center = NULL;
+    if (L->tsum) L->be->free(L->tsum);
+    L->center = L->tsum = NULL;
 }
 
 /* The columns must be the ones this comm's rank holds, or the row statistics would pair wrongly. */
@@ -113,20 +116,33 @@ double ssl_dino_loss_compute(ssl_ctx *c, ssl_comm *comm, const ssl_dino_loss *L,
     return sums[0] / ((double)R * n_terms);
 }
 
-void ssl_dino_center_update(ssl_ctx *c, ssl_comm *row_comm, ssl_dino_loss *L, const float *t, int64_t R)
+void ssl_dino_center_accumulate(ssl_ctx *c, ssl_dino_loss *L, const float *t, int64_t R)
+{
+    SSL_ASSERT(R > 0);
+    const int64_t rows = SSL_DINO_TEACHER_VIEWS * R;
+    c->be->bias_grad(c, rows, L->k, 1, t, L->tsum); /* column sums, accumulated */
+    L->trows += rows;
+}
+
+void ssl_dino_center_apply(ssl_ctx *c, ssl_comm *row_comm, ssl_dino_loss *L)
 {
     const int W = row_comm ? row_comm->world : 1;
     SSL_ASSERTF(W == 1 || L->k == L->K,
                 "dino centre: a sharded centre takes row_comm NULL (every rank holds all rows)");
-    SSL_ASSERT(R > 0);
-    const int64_t rows = SSL_DINO_TEACHER_VIEWS * R;
-    float *sum = ssl_arena_floats(&c->act, (size_t)L->k);
-    c->be->fill(c, sum, (size_t)L->k, 0.0f);
-    c->be->bias_grad(c, rows, L->k, 1, t, sum);
+    SSL_ASSERTF(L->trows > 0, "dino centre: no teacher rows accumulated since the last update");
     if (W > 1) {
         c->be->sync(c);
-        ssl_allreduce(row_comm, sum, (size_t)L->k, SSL_F32, SSL_SUM); /* fp32, as dist.all_reduce */
+        ssl_allreduce(row_comm, L->tsum, (size_t)L->k, SSL_F32, SSL_SUM); /* fp32, as dist.all_reduce */
     }
+    /* every rank accumulated the same number of rows (equal micro-batches) */
     const double m = L->momentum;
-    c->be->axpby(c, (size_t)L->k, (float)((1.0 - m) / ((double)W * (double)rows)), sum, (float)m, L->center);
+    c->be->axpby(c, (size_t)L->k, (float)((1.0 - m) / ((double)W * (double)L->trows)), L->tsum, (float)m, L->center);
+    c->be->fill(c, L->tsum, (size_t)L->k, 0.0f);
+    L->trows = 0;
+}
+
+void ssl_dino_center_update(ssl_ctx *c, ssl_comm *row_comm, ssl_dino_loss *L, const float *t, int64_t R)
+{
+    ssl_dino_center_accumulate(c, L, t, R);
+    ssl_dino_center_apply(c, row_comm, L);
 }

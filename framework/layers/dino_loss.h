@@ -50,6 +50,8 @@ typedef struct {
     float temp_s;   /* student temperature (0.1) */
     float momentum; /* centre momentum (0.9) */
     float *center;  /* (k) on the context's backend, zeros at init (the official buffer) */
+    float *tsum;    /* (k) column sums of teacher rows since the last centre update */
+    int64_t trows;  /* rows summed into tsum */
     const struct ssl_backend *be;
 } ssl_dino_loss;
 
@@ -78,5 +80,10 @@ double ssl_dino_loss_compute(ssl_ctx *c, struct ssl_comm *comm, const ssl_dino_l
  * NULL: every rank already holds all rows, and its centre slice is not another rank's. */
 void ssl_dino_center_update(ssl_ctx *c, struct ssl_comm *row_comm, ssl_dino_loss *L,
                             const float *t, int64_t R);
+/* The same update in two halves, for a step of several micro-batches (the centre must not move
+ * between them): accumulate each micro-batch's teacher rows, apply once after the optimizer step
+ * with the mean over all of them. */
+void ssl_dino_center_accumulate(ssl_ctx *c, ssl_dino_loss *L, const float *t, int64_t R);
+void ssl_dino_center_apply(ssl_ctx *c, struct ssl_comm *row_comm, ssl_dino_loss *L);
 
 #endif

@@ -78,6 +78,13 @@ void ssl_optim_init(ssl_optim *o, ssl_ctx *c, ssl_params *p, const ssl_optim_con
     int need_m = uses_adam(cfg->kind) || cfg->kind == SSL_OPTIM_LARS || cfg->momentum > 0.0f;
     if (need_m) o->m = state_alloc(c, numel);
     if (uses_adam(cfg->kind)) o->v = state_alloc(c, numel);
+    o->seg_step = ssl_calloc((size_t)(p->nseg ? p->nseg : 1), sizeof *o->seg_step);
+}
+
+void ssl_optim_set_step(ssl_optim *o, int64_t step)
+{
+    o->step = step;
+    for (int i = 0; i < o->p->nseg; i++) o->seg_step[i] = step;
 }
 
 void ssl_optim_free(ssl_optim *o)
@@ -86,6 +93,7 @@ void ssl_optim_free(ssl_optim *o)
         if (o->m) o->be->free(o->m);
         if (o->v) o->be->free(o->v);
     }
+    ssl_free(o->seg_step);
     memset(o, 0, sizeof *o);
 }
 
@@ -134,13 +142,13 @@ static void step_lars(ssl_optim *o, ssl_ctx *c, const ssl_segment *s, float lr, 
 
 /* The Adam direction of one segment, written over its gradient (u aliases g, as allowed).
  * wd enters the direction itself (LAMB); AdamW passes 0 and decays separately. */
-static void adam_direction(ssl_optim *o, ssl_ctx *c, const ssl_segment *s, float wd)
+static void adam_direction(ssl_optim *o, ssl_ctx *c, const ssl_segment *s, int64_t done, float wd)
 {
     const ssl_optim_config *k = &o->cfg;
     float *w = o->p->data + s->off, *g = o->p->grad + s->off;
     if (k->grad_scale != 1.0f) c->be->scale(c, g, s->n, k->grad_scale);
     /* Bias corrections in double: 1 - b2^t in float loses ~4 digits to cancellation for small t. */
-    double t = (double)(o->step + 1);
+    double t = (double)(done + 1);
     float bc1 = (float)(1.0 - pow((double)k->beta1, t));
     float bc2 = (float)(1.0 - pow((double)k->beta2, t));
     c->be->adam_direction(c, s->n, k->beta1, k->beta2, k->eps, bc1, bc2, wd, w, g,
@@ -148,16 +156,16 @@ static void adam_direction(ssl_optim *o, ssl_ctx *c, const ssl_segment *s, float
 }
 
 /* torch.optim.AdamW: w *= 1 - lr*wd, then w -= lr*u, fused into one axpby. */
-static void step_adamw(ssl_optim *o, ssl_ctx *c, const ssl_segment *s, float lr, float wd)
+static void step_adamw(ssl_optim *o, ssl_ctx *c, const ssl_segment *s, int64_t done, float lr, float wd)
 {
-    adam_direction(o, c, s, 0.0f);
+    adam_direction(o, c, s, done, 0.0f);
     c->be->axpby(c, s->n, -lr, o->p->grad + s->off, 1.0f - lr * wd, o->p->data + s->off);
 }
 
 /* LAMB (TF-Addons, REFERENCE §6.1): per-segment trust ratio ||w|| / ||u||. */
-static void step_lamb(ssl_optim *o, ssl_ctx *c, const ssl_segment *s, float lr, float wd)
+static void step_lamb(ssl_optim *o, ssl_ctx *c, const ssl_segment *s, int64_t done, float lr, float wd)
 {
-    adam_direction(o, c, s, wd);
+    adam_direction(o, c, s, done, wd);
     float *w = o->p->data + s->off, *u = o->p->grad + s->off;
     float r = 1.0f;
     if (!(s->flags & SSL_SEG_NO_ADAPT))
@@ -175,10 +183,11 @@ void ssl_optim_step(ssl_optim *o, ssl_ctx *c, float lr, float wd)
         float swd = seg_wd(s, wd);
         switch (o->cfg.kind) {
         case SSL_OPTIM_SGD: step_sgd(o, c, s, lr, swd); break;
-        case SSL_OPTIM_ADAMW: step_adamw(o, c, s, lr, swd); break;
+        case SSL_OPTIM_ADAMW: step_adamw(o, c, s, o->seg_step[i], lr, swd); break;
         case SSL_OPTIM_LARS: step_lars(o, c, s, lr, swd); break;
-        case SSL_OPTIM_LAMB: step_lamb(o, c, s, lr, swd); break;
+        case SSL_OPTIM_LAMB: step_lamb(o, c, s, o->seg_step[i], lr, swd); break;
         }
+        o->seg_step[i]++;
     }
     o->step++;
     ssl_prof_end(c, SSL_PROF_OPTIM, t0, 0.0);

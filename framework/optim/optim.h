@@ -36,7 +36,11 @@ typedef struct {
     ssl_optim_config cfg;
     ssl_params *p;
     const struct ssl_backend *be; /* owner of the state buffers */
-    int64_t step;  /* completed steps; Adam bias correction uses t = step + 1 */
+    int64_t step;  /* completed steps */
+    /* updates each segment has had (torch's per-parameter state['step']): Adam's bias correction
+     * uses t = seg_step + 1, so a segment frozen for a while (DINO's last layer) starts at t = 1 when
+     * it thaws, as torch's AdamW which skips parameters without a gradient. Host, p->nseg entries. */
+    int64_t *seg_step;
     /* Device buffers of p->numel floats, zero-initialised, indexed like p->data:
      * m: SGD/LARS momentum buffer (NULL for SGD without momentum), AdamW/LAMB first moment;
      * v: AdamW/LAMB second moment, NULL otherwise. */
@@ -52,6 +56,9 @@ ssl_optim_config ssl_optim_config_default(ssl_optim_kind kind);
 /* Allocate zeroed state on c's backend for parameters p (which must have gradients). */
 void ssl_optim_init(ssl_optim *o, ssl_ctx *c, ssl_params *p, const ssl_optim_config *cfg);
 void ssl_optim_free(ssl_optim *o);
+/* Position the optimizer after `step` completed steps with no segment ever frozen (a resume from a
+ * checkpoint without per-segment counts). */
+void ssl_optim_set_step(ssl_optim *o, int64_t step);
 
 /* One update of every non-frozen segment with learning rate lr and weight decay wd (both from the
  * schedules, per step). Segment flags: SSL_SEG_FROZEN segments are skipped entirely (no decay, no

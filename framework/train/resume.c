@@ -19,7 +19,8 @@ static int load_newest(ssl_trainer *t, char *err, size_t errlen)
     int found = ssl_ckpt_resume(&ck, t->s.ckpt_dir, 1, path, sizeof path, err, errlen);
     if (found != 0) return found;
     t->step = ck.step;
-    t->opt.step = ck.step;
+    if (t->s.method.vt->freezes) t->opt.step = ck.step; /* per-segment counts loaded with the arrays */
+    else ssl_optim_set_step(&t->opt, ck.step);
     if (t->rank0) {
         printf("resumed from %s at step %lld\n", path, (long long)t->step);
         if (ck.world_size != t->comm->world)

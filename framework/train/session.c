@@ -75,6 +75,7 @@ void ssl_session_ckpt_arrays(ssl_session *s, ssl_ckpt *ck, const ssl_optim *opt)
     ssl_ckpt_add(ck, "buffers", s->buffers.data, s->buffers.numel);
     if (opt && opt->m) ssl_ckpt_add(ck, "optim/m", opt->m, s->params.numel);
     if (opt && opt->v) ssl_ckpt_add(ck, "optim/v", opt->v, s->params.numel);
+    if (opt && s->method.vt->freezes) ssl_ckpt_add_i64(ck, "optim/seg_step", opt->seg_step, (size_t)s->params.nseg);
     if (s->method.vt->state) s->method.vt->state(&s->method, ck);
 }
 

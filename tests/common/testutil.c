@@ -221,24 +221,43 @@ int ssl_test_gradcheck_dir(const char *what, ssl_test_loss_fn loss, void *ud, fl
     return ok;
 }
 
-int ssl_fixture_load_segments(const ssl_fixture *f, ssl_params *p, const char *kind)
+int ssl_fixture_copy_segments(const ssl_fixture *f, const char *prefix, const ssl_params *p, float *dst, int nseg)
 {
     char key[160];
     int ok = 1;
-    for (int i = 0; i < p->nseg; i++) {
-        snprintf(key, sizeof key, "%s/%s", kind, p->seg[i].name);
+    for (int i = 0; i < nseg; i++) {
+        snprintf(key, sizeof key, "%s%s", prefix, p->seg[i].name);
         if (!ssl_fixture_has(f, key)) {
-            SSL_EXPECT(0, "torchvision has no %s", key);
+            SSL_EXPECT(0, "the reference has no %s", key);
             ok = 0;
             continue;
         }
         size_t n;
         const float *v = ssl_fixture_get(f, key, &n);
-        SSL_EXPECT(n == p->seg[i].n, "%s: %zu elements, torchvision %zu", key, p->seg[i].n, n);
-        if (n == p->seg[i].n) memcpy(p->data + p->seg[i].off, v, n * sizeof(float));
+        SSL_EXPECT(n == p->seg[i].n, "%s: %zu elements, the reference %zu", key, p->seg[i].n, n);
+        if (n == p->seg[i].n) memcpy(dst + p->seg[i].off, v, n * sizeof(float));
         else ok = 0;
     }
     return ok;
+}
+
+int ssl_fixture_load_segments(const ssl_fixture *f, ssl_params *p, const char *kind)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%s/", kind);
+    return ssl_fixture_copy_segments(f, prefix, p, p->data, p->nseg);
+}
+
+void ssl_fixture_compare_segments(const ssl_fixture *f, const char *prefix, const ssl_params *p, const float *got,
+                                  int nseg, double rtol)
+{
+    for (int i = 0; i < nseg; i++) {
+        char key[160];
+        snprintf(key, sizeof key, "%s%s", prefix, p->seg[i].name);
+        const float *want = ssl_fixture_get(f, key, NULL);
+        float mx = ssl_test_max_abs(want, p->seg[i].n);
+        ssl_test_close(key, got + p->seg[i].off, want, p->seg[i].n, rtol * mx + 1e-5 * rtol / 1e-3, rtol);
+    }
 }
 
 float ssl_test_max_abs(const float *x, size_t n)

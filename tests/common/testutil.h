@@ -63,6 +63,15 @@ void ssl_fixture_free(ssl_fixture *f);
 /* Every segment of p from the fixture tensors "<kind>/<segment name>" (torchvision's names); a missing
  * or mis-sized tensor is a test failure. Returns 1 when all were loaded. */
 int ssl_fixture_load_segments(const ssl_fixture *f, ssl_params *p, const char *kind);
+/* Segments [0, nseg) of p's layout from the tensors "<prefix><segment name>" into dst (a teacher, a
+ * second buffer); 1 when all were there with the right sizes. */
+int ssl_fixture_copy_segments(const ssl_fixture *f, const char *prefix, const ssl_params *p, float *dst, int nseg);
+/* Compare segments [0, nseg) of got (p's layout) with "<prefix><name>", each relative to its largest
+ * element (fp32 on both sides, other summation orders), with an absolute floor of rtol / 100 for tensors
+ * whose exact value is 0 (a Linear's bias before BatchNorm: both sides hold fp32 noise, 1e-6 measured on
+ * an AVX2 EPYC). */
+void ssl_fixture_compare_segments(const ssl_fixture *f, const char *prefix, const ssl_params *p, const float *got,
+                                  int nseg, double rtol);
 
 /* max |x_i|: the scale of a reference tensor, for tolerances relative to it. */
 float ssl_test_max_abs(const float *x, size_t n);

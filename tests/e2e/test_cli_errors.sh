@@ -26,6 +26,9 @@ expect 2 "augment.view_blur_p has 3 entries, but simclr takes 2 views per image"
   "$SSLRUN" "$WORK/ok.yaml" "augment.view_blur_p=[1.0, 0.1, 0.5]"
 expect 2 "moco_v2.shuffle_bn_groups 3 does not divide data.batch_size" -- "$SSLRUN" "$WORK/ok.yaml" \
   method.name=moco_v2 moco_v2.shuffle_bn_groups=3
+expect 2 "dino.local_size (40 px) is larger than the global crops' model.img_size (32 px)" -- "$SSLRUN" \
+  "$WORK/ok.yaml" method.name=dino dino.local_size=40
+expect 2 "dino takes 2 global crops per image" -- "$SSLRUN" "$WORK/ok.yaml" method.name=dino augment.views=4
 
 printf 'data:\n  train: %s/missing/*.h5\n' "$WORK" > "$WORK/nodata.yaml"
 expect 1 "missing" -- "$SSLRUN" "$WORK/nodata.yaml"

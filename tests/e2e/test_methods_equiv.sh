@@ -63,6 +63,14 @@ check_method moco_v3 "emb_std pos_cos neg_cos" "params buffers teacher/params te
 check_method moco_v2 "emb_std pos_cos neg_cos" "params buffers teacher/params teacher/buffers queue/keys" -- \
   optim.lr=0.02 moco_v2.mlp_hidden=32 moco_v2.dim=16 moco_v2.queue_size=100 moco_v2.shuffle_bn=false \
   moco_v2.momentum=0.99
+# DINO: 2 global crops at 16 px + 2 local crops at 8 px; the centre is all-reduced over ranks and
+# checkpointed. Two epochs of 4 steps with the last layer frozen in the first, so the resumes at steps
+# 3, 5 and 6 each restore a frozen or a thawed last layer and its own AdamW step count.
+check_method dino "teacher_entropy kl_uniform center_norm" "params buffers teacher/params teacher/buffers dino/center" -- \
+  schedule.epochs=2 data.limit=256 optim.name=adamw optim.lr=0.002 optim.lr_scaling=none optim.weight_decay=0.04 \
+  schedule.wd_end=0.4 optim.clip_grad=3.0 optim.clip_mode=per_tensor dino.out_dim=64 dino.hidden_dim=32 \
+  dino.bottleneck_dim=16 dino.local_crops=2 dino.local_size=8 dino.momentum=0.99 dino.warmup_teacher_temp_epochs=2 \
+  dino.teacher_temp=0.07
 # shuffle-BN (the paper's) through the binary: the keys of the shuffled global batch of 64 are encoded
 # in 4 groups of 16 with BN over each alone (one rank: 4 groups; np=2: 2 per rank; np=4: 1), so np=1/2/4
 # are one computation. Each rank's key encoder keeps BN running statistics of its own groups, which the

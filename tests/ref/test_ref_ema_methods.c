@@ -14,36 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Copy fixture tensors "<prefix><segment name>" into a flat buffer with p's layout. */
-static void load(const ssl_fixture *f, const char *prefix, const ssl_params *p, float *dst, int nseg)
-{
-    for (int i = 0; i < nseg; i++) {
-        char key[160];
-        snprintf(key, sizeof key, "%s%s", prefix, p->seg[i].name);
-        SSL_ASSERTF(ssl_fixture_has(f, key), "PyTorch has no %s", key);
-        size_t n;
-        const float *v = ssl_fixture_get(f, key, &n);
-        SSL_ASSERT(n == p->seg[i].n);
-        memcpy(dst + p->seg[i].off, v, n * sizeof(float));
-    }
-}
-
-/* Compare segments [0, nseg) of got (p's layout) with fixture tensors "<prefix><name>", each relative to
- * its largest element (fp32 in both, different summation orders), with an absolute floor for tensors
- * whose exact value is 0 (the bias of a Linear followed by BatchNorm: both sides hold fp32 noise). */
-static void compare(const ssl_fixture *f, const char *prefix, const ssl_params *p, const float *got, int nseg,
-                    double rtol)
-{
-    for (int i = 0; i < nseg; i++) {
-        char key[160];
-        snprintf(key, sizeof key, "%s%s", prefix, p->seg[i].name);
-        const float *want = ssl_fixture_get(f, key, NULL);
-        float mx = 0;
-        for (size_t j = 0; j < p->seg[i].n; j++) mx = fmaxf(mx, fabsf(want[j]));
-        ssl_test_close(key, got + p->seg[i].off, want, p->seg[i].n, rtol * mx + 1e-6 * rtol / 1e-3, rtol);
-    }
-}
-
 /* Configure the method under test from its fixture; returns the progress of the fixture's step. */
 typedef ssl_progress (*setup_fn)(ssl_config *cfg, const ssl_fixture *f);
 
@@ -106,8 +76,8 @@ static void run(const char *method, const char *fixture, setup_fn setup, int pro
     ssl_params_alloc(&p, c.be, 1);
     ssl_params_alloc(&b, c.be, 0);
     SSL_ASSERT(m.vt->alloc(&m, &c, &p, &b, err, sizeof err) == 0);
-    load(f, "param/", &p, p.data, p.nseg);
-    load(f, "buffer/", &b, b.data, b.nseg);
+    ssl_fixture_copy_segments(f, "param/", &p, p.data, p.nseg);
+    ssl_fixture_copy_segments(f, "buffer/", &b, b.data, b.nseg);
     ssl_weights w = {p.data, p.grad, b.data};
     m.vt->start(&m, &c, &w, 0);
     /* a queue (MoCo v2) starts from the fixture's contents and pointer */
@@ -134,8 +104,8 @@ static void run(const char *method, const char *fixture, setup_fn setup, int pro
     double loss = m.vt->step(&m, &c, &w, &v, &pr, &mon);
     double want = ssl_fixture_get(f, "loss", NULL)[0];
     SSL_EXPECT(fabs(loss - want) <= 1e-5 * fabs(want), "%s: loss %.7f, PyTorch %.7f", method, loss, want);
-    compare(f, "grad/", &p, p.grad, p.nseg, 1e-3);
-    compare(f, "buffer_after/", &b, b.data, b.nseg, 1e-4);
+    ssl_fixture_compare_segments(f, "grad/", &p, p.grad, p.nseg, 1e-3);
+    ssl_fixture_compare_segments(f, "buffer_after/", &b, b.data, b.nseg, 1e-4);
     /* the target: encoder + projector, whose BN statistics its own two forwards moved */
     ssl_ckpt ck = {0};
     m.vt->state(&m, &ck);
@@ -156,7 +126,7 @@ static void run(const char *method, const char *fixture, setup_fn setup, int pro
     SSL_EXPECT(tseg == enc_seg + proj_tensors && tbseg == enc_bseg + proj_buffers,
                "%s: target covers %d/%d tensors, %d/%d buffers", method, tseg, enc_seg + proj_tensors, tbseg,
                enc_bseg + proj_buffers);
-    compare(f, "target_buffer_after/", &b, tb, tbseg, 1e-4);
+    ssl_fixture_compare_segments(f, "target_buffer_after/", &b, tb, tbseg, 1e-4);
 
     /* one plain SGD step, then the EMA */
     ssl_optim_config oc = ssl_optim_config_default(SSL_OPTIM_SGD);
@@ -165,7 +135,7 @@ static void run(const char *method, const char *fixture, setup_fn setup, int pro
     ssl_optim_init(&opt, &c, &p, &oc);
     ssl_optim_step(&opt, &c, ssl_fixture_get(f, "lr", NULL)[0], 0.0f);
     m.vt->after_optim(&m, &c, &w, &pr);
-    compare(f, "target_after/", &p, tp, tseg, 1e-5);
+    ssl_fixture_compare_segments(f, "target_after/", &p, tp, tseg, 1e-5);
     printf("%s step: loss %.6f (PyTorch %.6f), %d gradients, %d teacher tensors compared; monitors", method, loss,
            want, p.nseg, tseg);
     for (int i = 0; i < mon.n; i++) printf(" %s %.4f", mon.name[i], mon.v[i]);
