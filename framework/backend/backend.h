@@ -183,6 +183,13 @@ typedef struct ssl_backend {
      * the gradient of ce wrt the student's scaled logits. vt <= 8. */
     void (*dino_xent_rows)(ssl_ctx *c, int64_t R, int64_t D, int vt, int vs, const float *P,
                            const float *LS, float g, float *dS, double *ce_sum);
+    /* MAE's reconstruction loss over rows (patches) of pred and target (rows, F) (REFERENCE §5.3):
+     * t = target, or with norm_eps > 0 (norm_pix_loss) (target - mean) / sqrt(var + norm_eps), mean
+     * and UNBIASED variance over the row's F values (torch .var); e_r = mean over F of (pred - t)^2.
+     * *loss_sum = sum_r mask[r] e_r (host, in row order, so thread-count invariant); dpred (may be
+     * NULL) = g * mask[r] * 2 (pred - t) / F, g times the gradient of that sum. mask (rows) device. */
+    void (*mae_loss_rows)(ssl_ctx *c, int64_t rows, int64_t F, float norm_eps, const float *pred,
+                          const float *target, const float *mask, float g, float *dpred, double *loss_sum);
 
     /* --- token / row movement ---------------------------------------------------------------- */
     /* dst[r, 0:cols] = src[r, 0:cols] with leading dimensions lds / ldd (concat, slice). */
@@ -203,6 +210,10 @@ typedef struct ssl_backend {
      * flattened (D, C, p, p) conv weight. unpatchify is its exact inverse (dx = ..., assigns). */
     void (*patchify)(ssl_ctx *c, int N, int C, int H, int W, int p, const float *x, float *out);
     void (*unpatchify)(ssl_ctx *c, int N, int C, int H, int W, int p, const float *in, float *x);
+    /* MAE's patchify (models_mae.py), the pixel targets its decoder predicts: out (N, T, p*p*C) with
+     * features ordered (i, j, c), channels last (torch: reshape (N, C, h, p, w, p), einsum
+     * nchpwq->nhwpqc), patches in row-major order. */
+    void (*patchify_hwc)(ssl_ctx *c, int N, int C, int H, int W, int p, const float *x, float *out);
     /* Bicubic resize of a channels-last grid x (hi, wi, D) -> y (ho, wo, D) (ViT position
      * embeddings at another patch grid), as torch's F.interpolate(mode="bicubic",
      * align_corners=False) on the (1, D, hi, wi) view: cubic convolution with A = -0.75, source

@@ -5,23 +5,15 @@
  * Inputs may be any multiple of the patch size (DINO's local crops, fine-tuning at another
  * resolution): the patch positions are resized bicubically from the planned grid per call, as
  * torch's F.interpolate(mode="bicubic") in MAE's / DINO's interpolate_pos_embed; the CLS position
- * is kept. */
+ * is kept. The token path (embedding, optional subset of patches, blocks, LN) is shared by the
+ * pooled forward and ssl_vit_forward_tokens (vit.h). */
+#include "framework/models/vit.h"
+
 #include "framework/core/check.h"
-#include "framework/layers/attention.h"
-#include "framework/layers/layernorm.h"
-#include "framework/layers/linear.h"
-#include "framework/models/model.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-typedef struct {
-    ssl_layernorm ln1, ln2;
-    ssl_attention attn;
-    ssl_linear fc1, fc2;
-    ssl_tensor h1; /* fc1 output (GELU input) */
-} vit_block;
 
 typedef struct {
     int D, depth, heads, p, C, img, T; /* planned: img side, T patches per image */
@@ -32,19 +24,20 @@ typedef struct {
     int owns_pos;                      /* 0 in instances: the source frees pos_data */
     int freeze_embed;                  /* conv_proj frozen: backward skips its gradient */
     int freeze_pos;                    /* sin-cos positions: frozen, no gradient */
-    vit_block *blocks;
+    ssl_vit_block *blocks;
     ssl_layernorm ln;
     int has_head;
     ssl_linear head;
     /* per call, forward -> backward (own in every instance) */
     int64_t B;
     int gh, gw, Tc;                    /* this call's patch grid and patches per image */
-    float *tokens;                     /* (B, Tc+1, D) after the final LN */
+    int64_t n;                         /* patch tokens the blocks saw per image (Tc, or the kept) */
+    const int32_t *rows;               /* device row index of the kept subset; NULL: all tokens */
 } vit;
 
-/* MoCo v3's 2-D sin-cos embedding: D/4 frequencies each for sin(w), cos(w), sin(h), cos(h),
- * temperature 1e4; the CLS position is zero. */
-static float *sincos_table(int gh, int gw, int D)
+/* MAE's table (util/pos_embed.py, see vit.h). MoCo v3's vits.py builds the same values with the
+ * two halves swapped (its meshgrid makes "w" the row), i.e. its table for the transposed grid. */
+float *ssl_vit_sincos_table(int gh, int gw, int D)
 {
     float *t = ssl_calloc((size_t)(gh * gw + 1) * D, sizeof(float));
     int q = D / 4;
@@ -62,7 +55,19 @@ static float *sincos_table(int gh, int gw, int D)
     return t;
 }
 
-static ssl_tensor block_forward(ssl_ctx *c, vit_block *b, const ssl_weights *w, ssl_tensor x)
+void ssl_vit_block_init(ssl_vit_block *b, ssl_plan *pl, const char *name, int D, int heads)
+{
+    char n[112];
+#define SUB(s) (ssl_layer_name(n, name, s), n)
+    ssl_layernorm_init(&b->ln1, pl, SUB("ln_1"), D, 1e-6f);
+    ssl_attention_init(&b->attn, pl, SUB("self_attention"), D, heads);
+    ssl_layernorm_init(&b->ln2, pl, SUB("ln_2"), D, 1e-6f);
+    ssl_linear_init_ex(&b->fc1, pl, SUB("mlp.0"), D, 4 * D, 1, SSL_INIT_TRUNC_NORMAL, 0.02f);
+    ssl_linear_init_ex(&b->fc2, pl, SUB("mlp.3"), 4 * D, D, 1, SSL_INIT_TRUNC_NORMAL, 0.02f);
+#undef SUB
+}
+
+ssl_tensor ssl_vit_block_forward(ssl_ctx *c, ssl_vit_block *b, const ssl_weights *w, ssl_tensor x)
 {
     size_t n = ssl_tensor_numel(x);
     ssl_tensor h = ssl_layernorm_forward(c, &b->ln1, w, x);
@@ -81,7 +86,7 @@ static ssl_tensor block_forward(ssl_ctx *c, vit_block *b, const ssl_weights *w, 
     return h;
 }
 
-static ssl_tensor block_backward(ssl_ctx *c, vit_block *b, const ssl_weights *w, ssl_tensor dy)
+ssl_tensor ssl_vit_block_backward(ssl_ctx *c, ssl_vit_block *b, const ssl_weights *w, ssl_tensor dy)
 {
     size_t n = ssl_tensor_numel(dy);
     ssl_tensor d = ssl_linear_backward(c, &b->fc2, w, dy);
@@ -142,10 +147,44 @@ static void positions_backward(ssl_ctx *c, const vit *v, const ssl_weights *w, c
     c->be->resize_bicubic_bwd(c, v->g, v->g, v->gh, v->gw, D, dq + D, g + D); /* accumulates */
 }
 
-static ssl_tensor vit_forward(ssl_ctx *c, ssl_model *m, const ssl_weights *w, ssl_tensor x, int train)
+ssl_tensor ssl_vit_select_tokens(ssl_ctx *c, ssl_tensor x, int64_t n, const int32_t *ids, const int32_t **rows)
 {
-    (void)train;
-    vit *v = m->impl;
+    SSL_ASSERT(x.ndim == 3 && x.shape[1] >= 1 && n >= 0);
+    const int64_t B = x.shape[0], T = x.shape[1] - 1, D = x.shape[2];
+    int32_t *h = ssl_malloc((size_t)(B * (n + 1)) * sizeof *h);
+    for (int64_t b = 0; b < B; b++) {
+        int32_t *r = h + b * (n + 1);
+        r[0] = (int32_t)(b * (T + 1));
+        for (int64_t j = 0; j < n; j++) {
+            const int32_t t = ids[b * n + j];
+            SSL_ASSERTF(t >= 0 && t < T, "select_tokens: index %d outside [0, %lld)", t, (long long)T);
+            r[1 + j] = (int32_t)(b * (T + 1) + 1 + t);
+        }
+    }
+    /* int32 fits the arena's float slots */
+    int32_t *d = (int32_t *)(void *)ssl_arena_floats(&c->act, (size_t)(B * (n + 1)));
+    c->be->upload(d, h, (size_t)(B * (n + 1)) * sizeof *h);
+    ssl_free(h);
+    ssl_tensor y = ssl_tensor_3d(ssl_arena_floats(&c->act, (size_t)(B * (n + 1) * D)), B, n + 1, D);
+    c->be->gather_rows(c, B * (n + 1), D, d, x.data, y.data);
+    *rows = d;
+    return y;
+}
+
+ssl_tensor ssl_vit_select_tokens_backward(ssl_ctx *c, ssl_tensor dy, int64_t T, const int32_t *rows)
+{
+    const int64_t B = dy.shape[0], D = dy.shape[2];
+    ssl_tensor dx = ssl_tensor_3d(ssl_arena_floats(&c->act, (size_t)(B * (T + 1) * D)), B, T + 1, D);
+    c->be->fill(c, dx.data, ssl_tensor_numel(dx), 0.0f);
+    c->be->scatter_add_rows(c, B * dy.shape[1], D, rows, dy.data, dx.data); /* rows are distinct */
+    return dx;
+}
+
+/* The token path: tokens (B, 1 + n, D) after the final LN, n = keep for a subset ids (B, keep) of
+ * the patches, else all Tc. The subset is taken after adding the positions, so each kept token
+ * carries its own patch's position (MAE's forward_encoder). */
+static ssl_tensor encode(ssl_ctx *c, vit *v, const ssl_weights *w, ssl_tensor x, const int32_t *ids, int keep)
+{
     set_call_grid(v, x);
     const int64_t B = v->B, T = v->Tc, D = v->D, F = (int64_t)v->C * v->p * v->p;
     const int H = v->gh * v->p, W = v->gw * v->p;
@@ -159,31 +198,29 @@ static ssl_tensor vit_forward(ssl_ctx *c, ssl_model *m, const ssl_weights *w, ss
     c->be->copy2d(c, B, D, w->p + v->cls, 0, h.data, (T + 1) * D);            /* CLS per image */
     c->be->copy2d(c, B, T * D, e.data, T * D, h.data + D, (T + 1) * D);       /* patch tokens */
     c->be->bias_add(c, B, (T + 1) * D, 1, call_positions(c, v, w), h.data);  /* + position */
+    v->rows = NULL;
+    v->n = T;
+    if (ids) {
+        SSL_ASSERTF(keep >= 0 && keep <= T, "vit: keep %d of %lld patches", keep, (long long)T);
+        h = ssl_vit_select_tokens(c, h, keep, ids, &v->rows);
+        v->n = keep;
+    }
     ssl_prof_end(c, SSL_PROF_TOKENS_FWD, t0, 0);
-    for (int i = 0; i < v->depth; i++) h = block_forward(c, &v->blocks[i], w, h);
-    h = ssl_layernorm_forward(c, &v->ln, w, h);
-    v->tokens = h.data;
-    ssl_tensor out = ssl_tensor_2d(ssl_arena_floats(&c->act, (size_t)(B * D)), B, D);
-    c->be->copy2d(c, B, D, h.data, (T + 1) * D, out.data, D);
-    if (v->has_head) out = ssl_linear_forward(c, &v->head, w, out);
-    return out;
+    for (int i = 0; i < v->depth; i++) h = ssl_vit_block_forward(c, &v->blocks[i], w, h);
+    return ssl_layernorm_forward(c, &v->ln, w, h);
 }
 
-static void vit_backward(ssl_ctx *c, ssl_model *m, const ssl_weights *w, ssl_tensor dy)
+/* d(tokens) (B, 1 + n, D) of encode's output back to the parameters. */
+static void encode_backward(ssl_ctx *c, vit *v, const ssl_weights *w, ssl_tensor dh)
 {
-    vit *v = m->impl;
+    SSL_ASSERTF(dh.ndim == 3 && dh.shape[0] == v->B && dh.shape[1] == v->n + 1 && dh.shape[2] == v->D,
+                "vit: token gradient must be (%lld, %lld, %d)", (long long)v->B, (long long)v->n + 1, v->D);
     const int64_t B = v->B, T = v->Tc, D = v->D;
-    ssl_tensor d = dy;
-    if (v->has_head) d = ssl_linear_backward(c, &v->head, w, d);
-    double t0 = ssl_prof_begin(c);
-    ssl_tensor dh = ssl_tensor_3d(ssl_arena_floats(&c->act, (size_t)(B * (T + 1) * D)), B, T + 1, D);
-    c->be->fill(c, dh.data, ssl_tensor_numel(dh), 0.0f);
-    c->be->copy2d(c, B, D, d.data, D, dh.data, (T + 1) * D);
-    ssl_prof_end(c, SSL_PROF_TOKENS_BWD, t0, 0);
     dh = ssl_layernorm_backward(c, &v->ln, w, dh);
-    for (int i = v->depth - 1; i >= 0; i--) dh = block_backward(c, &v->blocks[i], w, dh);
+    for (int i = v->depth - 1; i >= 0; i--) dh = ssl_vit_block_backward(c, &v->blocks[i], w, dh);
     if (!w->g) return;
-    t0 = ssl_prof_begin(c);
+    double t0 = ssl_prof_begin(c);
+    if (v->rows) dh = ssl_vit_select_tokens_backward(c, dh, T, v->rows); /* dropped patches: zero */
     positions_backward(c, v, w, dh.data);
     float *dcls = ssl_arena_floats(&c->act, (size_t)(B * D));
     c->be->copy2d(c, B, D, dh.data, (T + 1) * D, dcls, D);
@@ -196,6 +233,51 @@ static void vit_backward(ssl_ctx *c, ssl_model *m, const ssl_weights *w, ssl_ten
     c->be->copy2d(c, B, T * D, dh.data + D, (T + 1) * D, de, T * D);
     ssl_prof_end(c, SSL_PROF_TOKENS_BWD, t0, 0);
     ssl_linear_backward(c, &v->embed, w, ssl_tensor_3d(de, B, T, D)); /* skip_dx */
+}
+
+static ssl_tensor vit_forward(ssl_ctx *c, ssl_model *m, const ssl_weights *w, ssl_tensor x, int train)
+{
+    (void)train;
+    vit *v = m->impl;
+    ssl_tensor h = encode(c, v, w, x, NULL, 0);
+    const int64_t B = v->B, D = v->D;
+    ssl_tensor out = ssl_tensor_2d(ssl_arena_floats(&c->act, (size_t)(B * D)), B, D);
+    c->be->copy2d(c, B, D, h.data, (v->n + 1) * D, out.data, D);
+    if (v->has_head) out = ssl_linear_forward(c, &v->head, w, out);
+    return out;
+}
+
+static void vit_backward(ssl_ctx *c, ssl_model *m, const ssl_weights *w, ssl_tensor dy)
+{
+    vit *v = m->impl;
+    const int64_t B = v->B, n = v->n, D = v->D;
+    ssl_tensor d = dy;
+    if (v->has_head) d = ssl_linear_backward(c, &v->head, w, d);
+    double t0 = ssl_prof_begin(c);
+    ssl_tensor dh = ssl_tensor_3d(ssl_arena_floats(&c->act, (size_t)(B * (n + 1) * D)), B, n + 1, D);
+    c->be->fill(c, dh.data, ssl_tensor_numel(dh), 0.0f);
+    c->be->copy2d(c, B, D, d.data, D, dh.data, (n + 1) * D);
+    ssl_prof_end(c, SSL_PROF_TOKENS_BWD, t0, 0);
+    encode_backward(c, v, w, dh);
+}
+
+/* The impl of a model built by ssl_vit_build (its forward is this file's). */
+static vit *vit_of(ssl_model *m)
+{
+    SSL_ASSERTF(m->forward == vit_forward, "vit tokens: '%s' is not a ViT", m->cfg.arch);
+    return m->impl;
+}
+
+ssl_tensor ssl_vit_forward_tokens(ssl_ctx *c, ssl_model *m, const ssl_weights *w, ssl_tensor x,
+                                  const int32_t *ids_keep, int keep, int train)
+{
+    (void)train;
+    return encode(c, vit_of(m), w, x, ids_keep, keep);
+}
+
+void ssl_vit_backward_tokens(ssl_ctx *c, ssl_model *m, const ssl_weights *w, ssl_tensor dy)
+{
+    encode_backward(c, vit_of(m), w, dy);
 }
 
 static void vit_free(ssl_model *m)
@@ -268,7 +350,7 @@ int ssl_vit_build(ssl_model *m, ssl_plan *pl, const char *prefix, char *err)
     v->cls = ssl_params_add(pl->params, n, 3, cs, tok, SSL_INIT_ZERO, 0);
     ssl_layer_name(n, prefix, "encoder.pos_embedding");
     if (cfg->sincos_pos) {
-        v->pos_data = sincos_table(g, g, D);
+        v->pos_data = ssl_vit_sincos_table(g, g, D);
         v->owns_pos = 1;
         v->freeze_pos = 1;
         v->pos = ssl_params_add(pl->params, n, 3, ps, tok | SSL_SEG_FROZEN, SSL_INIT_CONST_DATA, 0);
@@ -278,17 +360,10 @@ int ssl_vit_build(ssl_model *m, ssl_plan *pl, const char *prefix, char *err)
     }
     v->blocks = ssl_calloc((size_t)depth, sizeof *v->blocks);
     for (int i = 0; i < depth; i++) {
-        vit_block *b = &v->blocks[i];
         char base[112];
         snprintf(sub, sizeof sub, "encoder.layers.encoder_layer_%d", i);
         ssl_layer_name(base, prefix, sub);
-#define SUB(s) (ssl_layer_name(n, base, s), n)
-        ssl_layernorm_init(&b->ln1, pl, SUB("ln_1"), D, 1e-6f);
-        ssl_attention_init(&b->attn, pl, SUB("self_attention"), D, heads);
-        ssl_layernorm_init(&b->ln2, pl, SUB("ln_2"), D, 1e-6f);
-        ssl_linear_init_ex(&b->fc1, pl, SUB("mlp.0"), D, 4 * D, 1, SSL_INIT_TRUNC_NORMAL, 0.02f);
-        ssl_linear_init_ex(&b->fc2, pl, SUB("mlp.3"), 4 * D, D, 1, SSL_INIT_TRUNC_NORMAL, 0.02f);
-#undef SUB
+        ssl_vit_block_init(&v->blocks[i], pl, base, D, heads);
     }
     ssl_layer_name(n, prefix, "encoder.ln");
     ssl_layernorm_init(&v->ln, pl, n, D, 1e-6f);

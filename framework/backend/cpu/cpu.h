@@ -1,6 +1,6 @@
 /* CPU backend: private declarations shared by the backend/cpu/ files. Each op family lives in its
  * own file (blas.c, conv.c, elementwise.c, norm.c, pool.c, rows.c, tokens.c, resize.c, reduce.c,
- * optim.c); table.c assembles them into the ssl_backend vtable. Kernels parallelise with OpenMP. */
+ * optim.c, mae.c); table.c assembles them into the ssl_backend vtable. Kernels parallelise with OpenMP. */
 #ifndef SSL_BACKEND_CPU_CPU_H
 #define SSL_BACKEND_CPU_CPU_H
 
@@ -58,6 +58,8 @@ void ssl_cpu_adam_direction(ssl_ctx *c, size_t n, float b1, float b2, float eps,
 void ssl_cpu_bn_finalize(ssl_ctx *c, int64_t C, int train, const double *sum, const double *sumsq, double count, float eps, float momentum, float *running_mean, float *running_var, float *mean, float *invstd);
 void ssl_cpu_patchify(ssl_ctx *c, int N, int C, int H, int W, int p, const float *x, float *out);
 void ssl_cpu_unpatchify(ssl_ctx *c, int N, int C, int H, int W, int p, const float *in, float *x);
+void ssl_cpu_patchify_hwc(ssl_ctx *c, int N, int C, int H, int W, int p, const float *x, float *out);
+void ssl_cpu_mae_loss_rows(ssl_ctx *c, int64_t rows, int64_t F, float norm_eps, const float *pred, const float *target, const float *mask, float g, float *dpred, double *loss_sum);
 void ssl_cpu_resize_bicubic_fwd(ssl_ctx *c, int hi, int wi, int ho, int wo, int64_t D, const float *x, float *y);
 void ssl_cpu_resize_bicubic_bwd(ssl_ctx *c, int hi, int wi, int ho, int wo, int64_t D, const float *dy, float *dx);
 void ssl_cpu_bn_param_grads(ssl_ctx *c, int64_t C, const double *sum_dy, const double *sum_dy_xhat, float *dgamma, float *dbeta);

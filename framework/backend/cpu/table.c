@@ -55,6 +55,7 @@ static const ssl_backend cpu_backend = {
     .bn_finalize = ssl_cpu_bn_finalize,
     .patchify = ssl_cpu_patchify,
     .unpatchify = ssl_cpu_unpatchify,
+    .patchify_hwc = ssl_cpu_patchify_hwc,
     .resize_bicubic_fwd = ssl_cpu_resize_bicubic_fwd,
     .resize_bicubic_bwd = ssl_cpu_resize_bicubic_bwd,
     .bn_param_grads = ssl_cpu_bn_param_grads,
@@ -63,6 +64,7 @@ static const ssl_backend cpu_backend = {
     .row_sumexp = ssl_cpu_row_sumexp,
     .softmax_apply = ssl_cpu_softmax_apply,
     .dino_xent_rows = ssl_cpu_dino_xent_rows,
+    .mae_loss_rows = ssl_cpu_mae_loss_rows,
     .xlogx_sum = ssl_cpu_xlogx_sum,
 };
 
