@@ -186,7 +186,9 @@ static int write_1d(hid_t file, const io_group *g, const char *name, hid_t ftype
         H5Sselect_none(mem);
     }
     hid_t dxpl = transfer(g);
-    herr_t st = ds < 0 ? -1 : H5Dwrite(ds, mtype, mem, sp, dxpl, data);
+    /* an empty array (a ViT's BN buffers) is the dataset alone: a collective MPI-IO write of nothing
+     * fails, and every rank skips it alike (total is the same on all) */
+    herr_t st = ds < 0 ? -1 : total == 0 ? 0 : H5Dwrite(ds, mtype, mem, sp, dxpl, data);
     H5Pclose(dxpl);
     if (ds >= 0) H5Dclose(ds);
     H5Sclose(mem);
@@ -600,7 +602,8 @@ static int load_unlocked(ssl_ckpt *ck, const char *path, char *err, size_t errle
         hid_t dxpl = transfer(&g);
         /* every rank joins the collective read, one holding no elements of a sharded array too */
         int64_t none;
-        if (st >= 0) st = H5Dread(ds, mem_type(a->dtype), mem, sp, dxpl, a->n ? a->data : &none);
+        /* an empty array has no storage to read (write_1d writes none); all ranks agreed on n above */
+        if (st >= 0 && n > 0) st = H5Dread(ds, mem_type(a->dtype), mem, sp, dxpl, a->n ? a->data : &none);
         if (st < 0)
             snprintf(err, errlen, "%s: cannot read dataset '%s': %s", path, a->name, h5_reason(why));
         H5Pclose(dxpl);

@@ -48,6 +48,7 @@ typedef struct {
     bool sincos_pos;
     bool freeze_patch_embed;
     bool sync_bn;
+    int vit_dim, vit_depth, vit_heads; /* 0: the arch's defaults */
 } ssl_config_model;
 
 typedef struct {
@@ -101,7 +102,16 @@ typedef struct {
     int local_crops;
     int local_size;
     ssl_config_floats local_scale;
+    bool shard_head;
 } ssl_config_dino;
+
+typedef struct {
+    double mask_ratio;
+    int decoder_depth;
+    int decoder_dim;
+    int decoder_heads;
+    bool norm_pix_loss;
+} ssl_config_mae;
 
 typedef struct {
     char train[SSL_CONFIG_PATH_MAX];
@@ -180,6 +190,23 @@ typedef struct {
     double timeout_s;
 } ssl_config_comm;
 
+/* `sslrun finetune`: supervised training of the encoder + a linear head on data.train's labels. */
+typedef struct {
+    char name[SSL_CONFIG_NAME_MAX]; /* RUN_DIR/<name>/: one directory per fine-tuning protocol */
+    int epochs;
+    int batch_size; /* 0: data.batch_size */
+    double lr;
+    char optimizer[SSL_CONFIG_ENUM_MAX];
+    double weight_decay;
+    double warmup_epochs;
+    double label_smoothing;
+    double layer_decay;
+    double label_fraction;
+    int img_size; /* 0: model.img_size */
+    ssl_config_floats crop_scale;
+    double flip_p;
+} ssl_config_finetune;
+
 typedef struct {
     ssl_config_run run;
     ssl_config_model model;
@@ -189,6 +216,7 @@ typedef struct {
     ssl_config_moco_v2 moco_v2;
     ssl_config_moco_v3 moco_v3;
     ssl_config_dino dino;
+    ssl_config_mae mae;
     ssl_config_data data;
     ssl_config_augment augment;
     ssl_config_optim optim;
@@ -197,6 +225,7 @@ typedef struct {
     ssl_config_eval eval;
     ssl_config_device device;
     ssl_config_comm comm;
+    ssl_config_finetune finetune;
 } ssl_config;
 
 /* ---- schema ---------------------------------------------------------------------------------- */

@@ -55,10 +55,13 @@ static const ssl_config_key schema[] = {
     B(model, sincos_pos, "false", "ViT: fixed 2-D sin-cos position embedding instead of learned"),
     B(model, freeze_patch_embed, "false", "ViT: random, frozen patch projection (MoCo v3's stop-grad-conv1)"),
     B(model, sync_bn, "true", "BatchNorm statistics over the global batch of all ranks (false: per rank)"),
+    I(model, vit_dim, "0", 0, 65536, "ViT token width (0: the arch's, 192 / 384 / 768)"),
+    I(model, vit_depth, "0", 0, 1024, "ViT blocks (0: the arch's, 12)"),
+    I(model, vit_heads, "0", 0, 1024, "ViT attention heads (0: the arch's, 3 / 6 / 12)"),
 
     /* method.name's choices are the method registry's names (methods/registry.c), each with a
      * section of its own below; tests/unit/test_method_registry.c holds the two together */
-    E(method, name, "simclr", "simclr|moco_v2|moco_v3|byol|dino", "self-supervised method (its settings: the section of that name)"),
+    E(method, name, "simclr", "simclr|moco_v2|moco_v3|byol|dino|mae", "self-supervised method (its settings: the section of that name)"),
 
     F(simclr, temperature, "0.2", 0, NOMAX, LO_OPEN, "NT-Xent temperature"),
     I(simclr, proj_hidden, "2048", 1, 65536, "projector hidden width"),
@@ -100,6 +103,14 @@ static const ssl_config_key schema[] = {
     I(dino, local_crops, "8", 0, 14, "local crops per image (the 2 global crops are augment.crop_scale at model.img_size)"),
     I(dino, local_size, "0", 0, 4096, "local crop size, px (0: 3/7 of model.img_size in whole patches, 96 at 224)"),
     FL(dino, local_scale, "[0.05, 0.4]", 2, 2, 0, 1, LO_OPEN | ORDERED, "local crops: area fraction [min, max]"),
+    B(dino, shard_head, "false", "prototypes (last layer, its teacher, the centre) sharded over ranks: head memory "
+      "per rank falls as 1 / ranks; the same loss and gradients as replicated"),
+
+    F(mae, mask_ratio, "0.75", 0, 1, HI_OPEN, "fraction of each image's patches removed (the encoder sees the rest)"),
+    I(mae, decoder_depth, "8", 0, 1024, "decoder transformer blocks"),
+    I(mae, decoder_dim, "512", 4, 65536, "decoder token width (a multiple of decoder_heads and of 4)"),
+    I(mae, decoder_heads, "16", 1, 1024, "decoder attention heads"),
+    B(mae, norm_pix_loss, "true", "targets are each patch's pixels normalised by its own mean and variance"),
 
     S(data, train, "", 0, "training shards: an HDF5 file, a directory or a glob"),
     S(data, test, "", 0, "evaluation shards for kNN / linear probe (\"\" = none)"),
@@ -174,6 +185,26 @@ static const ssl_config_key schema[] = {
 
     F(comm, timeout_s, "900", 0, NOMAX, 0,
       "seconds one collective may wait before the job is ended with a report naming it (0 = never)"),
+
+    S(finetune, name, "finetune", NONEMPTY, "fine-tuning directory inside the run directory (one per label fraction, "
+      "say)"),
+    I(finetune, epochs, "10", 1, 1000000, "fine-tuning epochs (over the label_fraction subset)"),
+    I(finetune, batch_size, "0", 0, 1 << 24, "images per fine-tuning step, all ranks together (0 = data.batch_size)"),
+    F(finetune, lr, "5e-4", 0, NOMAX, LO_OPEN, "base learning rate; peak = lr * batch / 256 (MAE's blr)"),
+    E(finetune, optimizer, "adamw", "sgd|adamw|lars|lamb",
+      "fine-tuning optimizer, at its reference defaults (AdamW betas 0.9/0.999, eps 1e-8; SGD/LARS momentum 0.9)"),
+    F(finetune, weight_decay, "0.05", 0, NOMAX, 0, "weight decay (not on biases, norm parameters, tokens)"),
+    F(finetune, warmup_epochs, "1", 0, NOMAX, 0, "linear lr warmup, epochs, then cosine to 0"),
+    F(finetune, label_smoothing, "0.1", 0, 1, HI_OPEN, "cross-entropy target: (1 - s) one-hot + s / classes"),
+    F(finetune, layer_decay, "1.0", 0, 1, LO_OPEN,
+      "layer-wise lr decay: layer i of L gets lr * decay^(L+1-i) (ViT: embeddings 0, blocks 1..depth, head "
+      "depth+1, as MAE; ResNet: stem 0, layer1-4 1..4, fc 5); 1 = off"),
+    F(finetune, label_fraction, "1.0", 0, 1, LO_OPEN,
+      "fraction of each class of data.train used (0.01 / 0.1: the label-efficiency protocol; seeded by run.seed)"),
+    I(finetune, img_size, "0", 0, 4096, "fine-tuning input size, px (0 = model.img_size; a ViT resizes its positions)"),
+    FL(finetune, crop_scale, "[0.08, 1.0]", 2, 2, 0, 1, LO_OPEN | ORDERED,
+       "random resized crop area fraction [min, max] (the only augmentation with the flip)"),
+    F(finetune, flip_p, "0.5", 0, 1, 0, "horizontal flip probability"),
 };
 
 const ssl_config_key *ssl_config_schema(int *n)

@@ -664,6 +664,7 @@ int ssl_dataset_width(const ssl_dataset *d) { return d->width; }
 int ssl_dataset_channels(const ssl_dataset *d) { return d->channels; }
 int ssl_dataset_num_classes(const ssl_dataset *d) { return d->num_classes; }
 int ssl_dataset_has_labels(const ssl_dataset *d) { return d->has_labels; }
+const int32_t *ssl_dataset_labels(const ssl_dataset *d) { return d->has_labels ? d->labels : NULL; }
 int ssl_dataset_num_shards(const ssl_dataset *d) { return d->nshards; }
 
 const char *ssl_dataset_shard_path(const ssl_dataset *d, int shard)

@@ -28,6 +28,8 @@ int ssl_dataset_width(const ssl_dataset *d);
 int ssl_dataset_channels(const ssl_dataset *d);
 int ssl_dataset_num_classes(const ssl_dataset *d); /* 0 when the shards do not say */
 int ssl_dataset_has_labels(const ssl_dataset *d);
+/* Every sample's label (ssl_dataset_size entries, held in memory), or NULL without labels. */
+const int32_t *ssl_dataset_labels(const ssl_dataset *d);
 int ssl_dataset_num_shards(const ssl_dataset *d);
 const char *ssl_dataset_shard_path(const ssl_dataset *d, int shard);
 

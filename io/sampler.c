@@ -90,6 +90,9 @@ int ssl_sampler_batch(ssl_sampler *s, int64_t epoch, int64_t step, int64_t *out_
     int64_t pos = step * s->global_batch + (int64_t)s->rank * s->local_batch;
     /* Without drop_last the final batch runs past n and wraps to the permutation's start, so every
      * rank still gets a full local batch (fixed shapes, equal work per rank). */
-    for (int i = 0; i < s->local_batch; i++) out_indices[i] = s->perm[(pos + i) % s->n_samples];
+    for (int i = 0; i < s->local_batch; i++) {
+        int64_t v = s->perm[(pos + i) % s->n_samples];
+        out_indices[i] = s->map ? s->map[v] : v;
+    }
     return 0;
 }

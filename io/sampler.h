@@ -16,6 +16,10 @@ typedef struct {
     int drop_last;          /* 1: steps = floor(n / B), no sample repeats in an epoch;
                                0: steps = ceil(n / B), the last batch wraps to the epoch's start */
     int shuffle;            /* 1 after init; set 0 for identity order (evaluation passes) */
+    /* NULL after init; else (n_samples) dataset indices: the sampler permutes positions 0..n-1 and
+     * hands out map[position], so a subset of a dataset (fine-tuning's label fraction) is sampled
+     * exactly as a dataset of that size. Not owned; must outlive the sampler and its loader. */
+    const int64_t *map;
     int64_t steps_per_epoch;
     /* private: permutation cache of one epoch */
     int64_t *perm;          /* (n_samples) */
@@ -29,7 +33,7 @@ int ssl_sampler_init(ssl_sampler *s, int64_t n_samples, int global_batch, int ra
                      uint64_t seed, int drop_last, char *err, size_t errlen);
 void ssl_sampler_free(ssl_sampler *s);
 
-/* This rank's local_batch global sample indices for (epoch >= 0, 0 <= step < steps_per_epoch):
+/* This rank's local_batch global sample indices (through map when set) for (epoch >= 0, 0 <= step < steps_per_epoch):
  * positions [step*B + rank*B/W, step*B + (rank+1)*B/W) of the epoch's permutation. Not thread-safe
  * (it caches the epoch's permutation); returns -1 for an out-of-range epoch or step. */
 int ssl_sampler_batch(ssl_sampler *s, int64_t epoch, int64_t step, int64_t *out_indices);

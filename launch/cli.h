@@ -3,17 +3,36 @@
 #ifndef SSL_LAUNCH_CLI_H
 #define SSL_LAUNCH_CLI_H
 
+#include "io/config.h"
+
 int ssl_cmd_pretrain(int argc, char **argv);
 int ssl_cmd_prep(int argc, char **argv);
 int ssl_cmd_augment_preview(int argc, char **argv);
+int ssl_cmd_mae_preview(int argc, char **argv);
 int ssl_cmd_config(int argc, char **argv);
 int ssl_cmd_eval(int argc, char **argv);
 int ssl_cmd_export(int argc, char **argv);
 int ssl_cmd_plot(int argc, char **argv);
+int ssl_cmd_finetune(int argc, char **argv);
+
+struct ssl_comm;
+/* A training command's job (launch/job.c): the MPI communicator under mpirun (a local one otherwise), and
+ * with several ranks every message prefixed "rank R: " and any SSL_ASSERT failure ending all ranks. */
+struct ssl_comm *ssl_cli_job_begin(void);
+const char *ssl_cli_job_prefix(void); /* "rank R: " or "" */
+void ssl_cli_job_end(struct ssl_comm *comm); /* frees it and finalises MPI */
+/* SIGTERM / SIGUSR1 (a scheduler's preemption warning) set a flag the loop checks at a step boundary. */
+void ssl_cli_catch_stop_signals(void);
+int ssl_cli_stop_requested(void);
 
 /* Remove "--name VALUE" from argv (compacting it) and return VALUE, or NULL when absent. */
 const char *ssl_cli_take_value(int *argc, char **argv, const char *name);
 /* Remove the flag "--name" from argv; returns 1 when it was there. */
 int ssl_cli_take_flag(int *argc, char **argv, const char *name);
+
+struct ssl_comm;
+/* OpenMP threads for one rank (pretrain.c): device.threads, else OMP_NUM_THREADS, else the cores the
+ * launcher bound it to, else its share of the node. */
+int ssl_cli_rank_threads(const ssl_config *cfg, const struct ssl_comm *comm);
 
 #endif

@@ -12,25 +12,14 @@
 #include "launch/cli.h"
 
 #include <omp.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop_signal;
-static void on_signal(int sig) { stop_signal = sig; }
-
-/* The job communicator for the abort hook (SSL_ASSERT failures anywhere end every rank). */
-static ssl_comm *job_comm;
-static void abort_job(void)
-{
-    if (job_comm && job_comm->world > 1) job_comm->ops->abort(job_comm, 1);
-}
-
 /* CPU ranks share the node's cores: unless the user chose (device.threads, OMP_NUM_THREADS), a rank
  * bound by the launcher uses the cores it was given, an unbound one its share of the node. */
-static int rank_threads(const ssl_config *cfg, const ssl_comm *comm)
+int ssl_cli_rank_threads(const ssl_config *cfg, const ssl_comm *comm)
 {
     if (cfg->device.threads > 0) return cfg->device.threads;
     if (getenv("OMP_NUM_THREADS")) return omp_get_max_threads();
@@ -45,15 +34,8 @@ int ssl_cmd_pretrain(int argc, char **argv)
         fprintf(stderr, "usage: sslrun CONFIG.yaml [section.key=value ...]\n");
         return 2;
     }
-    /* one process started by hand needs no MPI (and pays no MPI_Init) */
-    ssl_comm *comm = ssl_comm_mpi_launched() ? ssl_comm_mpi_world(NULL, NULL) : ssl_comm_local();
-    job_comm = comm;
-    char prefix[32] = "";
-    if (comm->world > 1) {
-        snprintf(prefix, sizeof prefix, "rank %d: ", comm->rank);
-        ssl_set_message_prefix(prefix);
-        ssl_set_abort_hook(abort_job);
-    }
+    ssl_comm *comm = ssl_cli_job_begin();
+    const char *prefix = ssl_cli_job_prefix();
     const int rank0 = comm->rank == 0;
     char err[2048];
     ssl_config cfg;
@@ -63,20 +45,18 @@ int ssl_cmd_pretrain(int argc, char **argv)
         /* every rank reads the same file and fails the same way: one message, a clean exit; the
          * method's checks (views, its section against the rest) are config errors too */
         if (rank0) fprintf(stderr, "sslrun: %s\n", err);
-        ssl_comm_free(comm);
-        ssl_comm_mpi_finalize();
+        ssl_cli_job_end(comm);
         return 2;
     }
-    omp_set_num_threads(rank_threads(&cfg, comm));
+    omp_set_num_threads(ssl_cli_rank_threads(&cfg, comm));
     ssl_comm_watchdog_start(comm, cfg.comm.timeout_s);
     ssl_trainer *t = ssl_calloc(1, sizeof *t); /* the session must not move: the method points into it */
     int rc = 1, nan = 0;
     if (ssl_train_setup(t, &cfg, comm, err, sizeof err) || ssl_train_resume(t, err, sizeof err)) goto out;
-    signal(SIGTERM, on_signal);
-    signal(SIGUSR1, on_signal);
+    ssl_cli_catch_stop_signals();
     while (t->step < t->total_steps) {
         ssl_step_record r;
-        if (ssl_train_step(t, stop_signal > 0, &r, &nan, err, sizeof err)) goto out;
+        if (ssl_train_step(t, ssl_cli_stop_requested(), &r, &nan, err, sizeof err)) goto out;
         ssl_train_log(t, &r);
         if (ssl_train_epoch_end(t, err, sizeof err)) goto out;
         if (ssl_train_save_due(t, &r) && ssl_train_save(t, err, sizeof err)) goto out;
@@ -104,8 +84,6 @@ out:
     }
     ssl_train_free(t);
     ssl_free(t);
-    job_comm = NULL;
-    ssl_comm_free(comm);
-    ssl_comm_mpi_finalize();
+    ssl_cli_job_end(comm);
     return rc;
 }

@@ -26,6 +26,14 @@ static const command commands[] = {
      "kNN + linear probe of a checkpoint",
      "kNN (every eval.knn_k) and linear probe on frozen features of the run's newest checkpoint\n"
      "(--ckpt: another one); --random-init and --raw-pixels give the baselines. Writes eval.json."},
+    {"finetune", ssl_cmd_finetune, "CONFIG.yaml [k=v ...] [--from CKPT.h5 | --weights FILE.safetensors | --scratch]",
+     "fine-tune the pretrained encoder with a linear head on the labels",
+     "The encoder of the run's newest pretraining checkpoint (--from: another checkpoint; --weights: an\n"
+     "exported, torchvision or timm-ViT safetensors file; --scratch: random init, the supervised baseline)\n"
+     "plus a linear head, trained end to end on data.train's labels (the finetune section: label_fraction,\n"
+     "layer_decay, label_smoothing, ...), then top-1 on data.test. Resumes, stops on SIGTERM / SIGUSR1 /\n"
+     "run.max_steps and runs under mpirun as pretraining does. Writes RUN_DIR/finetune/: config.yaml,\n"
+     "metrics.jsonl, checkpoints/, source.txt and finetune.json (top-1, label fraction, epochs, images/s, source)."},
     {"export", ssl_cmd_export, "CHECKPOINT.h5 --out encoder.safetensors [--teacher]",
      "encoder as safetensors with torchvision names",
      "The encoder of a checkpoint (no projector) as safetensors with torchvision's names:\n"
@@ -42,6 +50,11 @@ static const command commands[] = {
     {"augment-preview", ssl_cmd_augment_preview, "CONFIG.yaml [k=v ...] --out grid.png",
      "look at the training views",
      "A grid of training views as the config's augmentation makes them."},
+    {"mae-preview", ssl_cmd_mae_preview, "CONFIG.yaml [k=v ...] [--ckpt PATH] --out recon.png",
+     "what an MAE run reconstructs",
+     "Eight test images (data.test) through an MAE checkpoint (the run's newest, or --ckpt), in three\n"
+     "rows: original, masked input (removed patches grey), reconstruction (predicted patches, with\n"
+     "norm_pix de-normalised by each patch's own mean and variance, visible patches pasted back)."},
     {"config", ssl_cmd_config, "[CONFIG.yaml [k=v ...]]",
      "the resolved config, or every key",
      "Print the resolved config of CONFIG.yaml with overrides, or, without one, every key with its\n"

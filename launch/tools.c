@@ -145,7 +145,9 @@ int ssl_cmd_config(int argc, char **argv)
     }
     char err[2048];
     ssl_config cfg;
-    if (ssl_config_load(&cfg, argv[0], argc - 1, argv + 1, err, sizeof err)) {
+    ssl_view_plan plan;
+    if (ssl_config_load(&cfg, argv[0], argc - 1, argv + 1, err, sizeof err) ||
+        ssl_method_configure(&cfg, &plan, err, sizeof err)) { /* the method's own checks: what pretrain would refuse */
         fprintf(stderr, "sslrun: %s\n", err);
         return 2;
     }

@@ -14,13 +14,19 @@
  *         momentum 0.9 over the batch mean of the teacher outputs, all-reduced over ranks; teacher
  *         temperature linear warm-up per epoch (np.linspace over the warm-up epochs), student 0.1.
  * The weight-decay schedule (0.04 -> 0.4) and per-tensor clipping (3.0) are the trainer's
- * (schedule.wd_end, optim.clip_mode: per_tensor); the recipes in configs/ set them. */
+ * (schedule.wd_end, optim.clip_mode: per_tensor); the recipes in configs/ set them.
+ * dino.shard_head: the last layer, its teacher and the centre sharded over ranks (methods/dino_shard.h);
+ * the bottleneck rows of all ranks meet at the sharded layer, the loss is the distributed one
+ * (framework/layers/dino_loss.h). Prototypes are drawn per row in both modes (ssl_dino_prototypes_init),
+ * so replicated and sharded runs on any rank count start alike. */
 #include "framework/comm/comm.h"
 #include "framework/core/check.h"
 #include "framework/layers/dino_loss.h"
 #include "framework/layers/wnorm_linear.h"
 #include "framework/optim/schedule.h"
 #include "framework/tensor/teacher.h"
+#include "io/optim_config.h"
+#include "methods/dino_shard.h"
 #include "methods/heads.h"
 #include "methods/method.h"
 
@@ -32,8 +38,10 @@ typedef struct {
     ssl_model *enc[2];       /* the session's encoder (global crops); an instance for the local crops */
     ssl_model enc_local, tenc;
     ssl_mlp mlp, tmlp;
-    ssl_wnorm_linear last, tlast;
-    int last_seg;            /* segment index of last_layer.weight_v */
+    ssl_wnorm_linear last, tlast; /* replicated last layer */
+    int last_seg;            /* its segment index (weight_v) */
+    int sharded;             /* dino.shard_head: the last layer is sh instead */
+    ssl_dino_shard_head sh;
     ssl_params *params;
     ssl_teacher teacher;
     ssl_dino_loss loss;
@@ -71,6 +79,16 @@ static int dino_configure(const ssl_config *cfg, ssl_view_plan *v, char *err, si
                  ls, cfg->model.img_size);
         return -1;
     }
+    if (o->shard_head && (!strcmp(cfg->optim.name, "lars") || !strcmp(cfg->optim.name, "lamb"))) {
+        snprintf(err, errlen, "dino.shard_head: optim.name %s needs per-tensor norms of the sharded prototypes; "
+                 "use adamw or sgd", cfg->optim.name);
+        return -1;
+    }
+    if (o->shard_head && cfg->optim.clip_grad > 0 && strcmp(cfg->optim.clip_mode, "per_tensor")) {
+        snprintf(err, errlen, "dino.shard_head clips the sharded prototypes per tensor; set optim.clip_mode: "
+                 "per_tensor (DINO's clip_gradients) or optim.clip_grad: 0");
+        return -1;
+    }
     v->ngroups = o->local_crops > 0 ? 2 : 1;
     v->group[0] = (ssl_view_group){2, cfg->model.img_size};
     v->group[1] = (ssl_view_group){o->local_crops, ls};
@@ -97,11 +115,15 @@ static int dino_plan(ssl_method *m, const ssl_config *cfg, ssl_plan *pl, char *e
     ssl_mlp_spec head = {.layers = 3, .in = d->feat, .hidden = o->hidden_dim, .out = o->bottleneck_dim, .bias = 1,
                          .last_bias = 1, .act = SSL_ACT_GELU, .trunc_std = 0.02f};
     if (ssl_mlp_init(&d->mlp, pl, "head.mlp", &head, err, errlen)) return -1;
-    ssl_wnorm_linear_init(&d->last, pl, "head.last_layer", o->bottleneck_dim, o->out_dim, 0, o->out_dim);
-    d->last_seg = pl->params->nseg - 1;
+    d->sharded = o->shard_head;
+    d->last_seg = -1;
+    if (!d->sharded) {
+        ssl_wnorm_linear_init(&d->last, pl, "head.last_layer", o->bottleneck_dim, o->out_dim, 0, o->out_dim);
+        d->last_seg = pl->params->nseg - 1;
+        d->tlast = d->last;
+        d->tlast.skip_dx = 1;
+    }
     d->tmlp = d->mlp;
-    d->tlast = d->last;
-    d->tlast.skip_dx = 1;
     ssl_model_instance(&d->enc_local, m->encoder);
     ssl_model_instance(&d->tenc, m->encoder);
     d->enc[0] = m->encoder;
@@ -116,8 +138,22 @@ static int dino_alloc(ssl_method *m, ssl_ctx *c, ssl_params *params, const ssl_p
     dino *d = m->impl;
     const ssl_config_dino *o = &m->cfg->dino;
     d->params = params;
+    const uint64_t seed = (uint64_t)m->cfg->run.seed;
+    int64_t off = 0, k = o->out_dim;
+    if (d->sharded) {
+        ssl_optim_config oc = ssl_optim_config_from(m->cfg);
+        ssl_dino_shard_head_init(&d->sh, c, c->comm, o->out_dim, o->bottleneck_dim, seed, &oc,
+                                 (float)m->cfg->optim.clip_grad);
+        off = d->sh.off, k = d->sh.k;
+    } else {
+        const ssl_segment *sg = &params->seg[d->last_seg];
+        float *host = ssl_malloc(sg->n * sizeof(float));
+        ssl_dino_prototypes_init(host, 0, o->out_dim, o->bottleneck_dim, seed);
+        c->be->upload(params->data + sg->off, host, sg->n * sizeof(float));
+        ssl_free(host);
+    }
     ssl_teacher_init(&d->teacher, params, params->numel, buffers, buffers->numel); /* all of the student */
-    ssl_dino_loss_init(&d->loss, c->be, o->out_dim, 0, o->out_dim, 2 + o->local_crops, (float)o->student_temp,
+    ssl_dino_loss_init(&d->loss, c->be, o->out_dim, off, k, 2 + o->local_crops, (float)o->student_temp,
                        (float)o->center_momentum);
     return 0;
 }
@@ -127,13 +163,20 @@ static void dino_state(ssl_method *m, ssl_ckpt *ck)
     dino *d = m->impl;
     ssl_ckpt_add(ck, "teacher/params", d->teacher.p, d->teacher.n);
     ssl_ckpt_add(ck, "teacher/buffers", d->teacher.buf, d->teacher.nbuf);
-    ssl_ckpt_add(ck, "dino/center", d->loss.center, (size_t)d->loss.k);
+    if (!d->sharded) {
+        ssl_ckpt_add(ck, "dino/center", d->loss.center, (size_t)d->loss.k);
+        return;
+    }
+    ssl_ckpt_add_sharded(ck, "dino/center", d->loss.center, (size_t)d->loss.k, (size_t)d->loss.off,
+                         (size_t)d->loss.K);
+    ssl_dino_shard_head_state(&d->sh, ck);
 }
 
 static void dino_start(ssl_method *m, ssl_ctx *c, const ssl_weights *w, int resumed)
 {
     dino *d = m->impl;
     if (!resumed) ssl_teacher_copy(c, &d->teacher, w);
+    if (d->sharded) ssl_dino_shard_head_start(&d->sh, c, resumed);
 }
 
 /* Teacher temperature of an epoch: np.linspace(warmup, final, E)[epoch] for epoch < E, then final. */
@@ -156,14 +199,20 @@ static ssl_tensor concat_rows(ssl_ctx *c, ssl_tensor a, const ssl_tensor *b)
     return y;
 }
 
-/* Head trunk -> L2 -> last layer; norms saved into *norm when not NULL. */
-static ssl_tensor head_forward(ssl_ctx *c, ssl_mlp *mlp, ssl_wnorm_linear *last, const ssl_weights *w, ssl_tensor f,
-                               ssl_tensor *hn, float **norm)
+/* Head trunk -> L2: the bottleneck rows (norms into *norm when not NULL). */
+static ssl_tensor trunk_forward(ssl_ctx *c, ssl_mlp *mlp, const ssl_weights *w, ssl_tensor f, float **norm)
 {
-    ssl_tensor h = ssl_mlp_forward(c, mlp, w, f, 1);
-    ssl_tensor n = ssl_normalized(c, h, norm);
-    if (hn) *hn = n;
-    return ssl_wnorm_linear_forward(c, last, w, n);
+    return ssl_normalized(c, ssl_mlp_forward(c, mlp, w, f, 1), norm);
+}
+
+/* Bottleneck rows (views * n of this rank) -> scores against the prototypes: replicated, this rank's
+ * rows against all K; sharded, every rank's rows against this rank's k (*R becomes W * n). */
+static ssl_tensor last_forward(ssl_ctx *c, dino *d, const ssl_weights *w, ssl_tensor hn, int views, int teacher,
+                               int64_t *R)
+{
+    if (!d->sharded) return ssl_wnorm_linear_forward(c, teacher ? &d->tlast : &d->last, w, hn);
+    *R *= c->comm->world;
+    return ssl_dino_shard_head_forward(c, &d->sh, ssl_dino_rows_gather(c, c->comm, hn, views), teacher);
 }
 
 static double dino_step(ssl_method *m, ssl_ctx *c, const ssl_weights *w, const ssl_views *v, const ssl_progress *p,
@@ -177,25 +226,35 @@ static double dino_step(ssl_method *m, ssl_ctx *c, const ssl_weights *w, const s
     ssl_tensor fg = d->enc[0]->forward(c, d->enc[0], w, v->group[0], 1), fl = {0};
     if (local) fl = d->enc[1]->forward(c, d->enc[1], w, v->group[1], 1);
     ssl_tensor f = concat_rows(c, fg, local ? &fl : NULL);
-    ssl_tensor s = head_forward(c, &d->mlp, &d->last, w, f, &d->hn, &d->hnorm);
+    const int vs = 2 + o->local_crops;
+    d->hn = trunk_forward(c, &d->mlp, w, f, &d->hnorm);
+    int64_t R = N, Rt = N;
+    ssl_tensor s = last_forward(c, d, w, d->hn, vs, 0, &R);
     /* teacher: global crops only, no gradient */
     ssl_weights tw = ssl_teacher_weights(&d->teacher);
-    ssl_tensor t = head_forward(c, &d->tmlp, &d->tlast, &tw, d->tenc.forward(c, &d->tenc, &tw, v->group[0], 1),
-                                NULL, NULL);
+    ssl_tensor thn = trunk_forward(c, &d->tmlp, &tw, d->tenc.forward(c, &d->tenc, &tw, v->group[0], 1), NULL);
+    ssl_tensor t = last_forward(c, d, &tw, thn, 2, 1, &Rt);
     const int64_t rows = s.shape[0], K = s.shape[1];
     float *ds = ssl_arena_floats(&c->act, (size_t)(rows * K));
     ssl_dino_monitors mon;
     const double temp_t = teacher_temp(o, (int64_t)floor(p->epoch));
-    double loss = ssl_dino_loss_compute(c, NULL, &d->loss, s.data, t.data, N, (float)temp_t, ds, &mon);
-    ssl_dino_center_accumulate(c, &d->loss, t.data, N);
-    /* backward: last layer -> L2 -> trunk -> each resolution's encoder pass */
-    ssl_tensor dhn = ssl_wnorm_linear_backward(c, &d->last, w, ssl_tensor_2d(ds, rows, K));
-    const int64_t B = d->hn.shape[1];
-    ssl_tensor dh = ssl_tensor_2d(ssl_arena_floats(&c->act, (size_t)(rows * B)), rows, B);
-    c->be->l2norm_bwd(c, rows, B, d->hn.data, d->hnorm, dhn.data, dh.data);
+    double loss = ssl_dino_loss_compute(c, d->sharded ? c->comm : NULL, &d->loss, s.data, t.data, R, (float)temp_t,
+                                        ds, &mon);
+    ssl_dino_center_accumulate(c, &d->loss, t.data, R);
+    /* backward: last layer (sharded: partial sums to the rows' owners, x W for the trainer's average)
+     * -> L2 -> trunk -> each resolution's encoder pass */
+    ssl_tensor dhn;
+    if (d->sharded)
+        dhn = ssl_dino_rows_scatter(c, c->comm, ssl_dino_shard_head_backward(c, &d->sh, ssl_tensor_2d(ds, rows, K)), vs,
+                                    (float)c->comm->world);
+    else
+        dhn = ssl_wnorm_linear_backward(c, &d->last, w, ssl_tensor_2d(ds, rows, K));
+    const int64_t B = d->hn.shape[1], nr = d->hn.shape[0];
+    ssl_tensor dh = ssl_tensor_2d(ssl_arena_floats(&c->act, (size_t)(nr * B)), nr, B);
+    c->be->l2norm_bwd(c, nr, B, d->hn.data, d->hnorm, dhn.data, dh.data);
     ssl_tensor df = ssl_mlp_backward(c, &d->mlp, w, dh);
     const int64_t F = d->feat, rg = fg.shape[0];
-    if (local) d->enc[1]->backward(c, d->enc[1], w, ssl_tensor_2d(df.data + rg * F, rows - rg, F));
+    if (local) d->enc[1]->backward(c, d->enc[1], w, ssl_tensor_2d(df.data + rg * F, nr - rg, F));
     d->enc[0]->backward(c, d->enc[0], w, ssl_tensor_2d(df.data, rg, F));
     ssl_scalars_add(out, "teacher_entropy", mon.teacher_entropy);
     ssl_scalars_add(out, "kl_uniform", mon.kl_uniform);
@@ -207,9 +266,11 @@ static double dino_step(ssl_method *m, ssl_ctx *c, const ssl_weights *w, const s
 static void dino_after_optim(ssl_method *m, ssl_ctx *c, const ssl_weights *w, const ssl_progress *p)
 {
     dino *d = m->impl;
-    ssl_dino_center_apply(c, c->comm, &d->loss);
+    /* sharded: every rank saw all rows, and its centre entries are its own */
+    ssl_dino_center_apply(c, d->sharded ? NULL : c->comm, &d->loss);
     double mom = ssl_sched_ema_momentum(m->cfg->dino.momentum, (double)p->step, (double)p->total_steps);
     ssl_teacher_ema(c, &d->teacher, w, (float)mom);
+    if (d->sharded) ssl_dino_shard_head_update(&d->sh, c, p->lr, p->wd, mom);
 }
 
 /* cancel_gradients_last_layer: the prototypes stay as drawn for the first epochs. */
@@ -217,9 +278,14 @@ static void dino_on_epoch(ssl_method *m, ssl_ctx *c, int64_t epoch)
 {
     (void)c;
     dino *d = m->impl;
-    d->last.freeze = epoch < m->cfg->dino.freeze_last_layer;
+    const int frozen = epoch < m->cfg->dino.freeze_last_layer;
+    if (d->sharded) {
+        ssl_dino_shard_head_freeze(&d->sh, frozen);
+        return;
+    }
+    d->last.freeze = frozen;
     unsigned *flags = &d->params->seg[d->last_seg].flags;
-    *flags = d->last.freeze ? *flags | SSL_SEG_FROZEN : *flags & ~(unsigned)SSL_SEG_FROZEN;
+    *flags = frozen ? *flags | SSL_SEG_FROZEN : *flags & ~(unsigned)SSL_SEG_FROZEN;
 }
 
 /* The teacher's BatchNorm statistics ran over per-rank batches unless synchronised. */
@@ -236,6 +302,7 @@ static void dino_free(ssl_method *m)
     if (!d) return;
     ssl_teacher_free(&d->teacher);
     ssl_dino_loss_free(&d->loss);
+    if (d->sharded) ssl_dino_shard_head_free(&d->sh);
     if (d->enc_local.impl) ssl_model_free(&d->enc_local);
     if (d->tenc.impl) ssl_model_free(&d->tenc);
     ssl_free(d);

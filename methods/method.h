@@ -38,6 +38,8 @@ typedef struct {
     int64_t steps_per_epoch;
     double epoch;            /* fractional epochs done when this step began: step / steps_per_epoch */
     int micro, accum;        /* micro-batch index within the step, and how many make a step */
+    double lr, wd;           /* the step's scheduled values; set for after_optim (parameters a method
+                              * owns and updates itself: DINO's sharded prototypes) */
 } ssl_progress;
 
 /* Views a method consumes, in groups of one size (DINO: 2 global + N local crops; others: one
@@ -61,6 +63,9 @@ typedef struct {
     int n; /* images (this rank's micro-batch) */
     int ngroups;
     ssl_tensor group[SSL_VIEW_GROUPS_MAX];
+    /* (n) HOST: each image's global dataset index, the key of per-sample randomness a method draws
+     * itself (MAE's masks), so a sample draws the same on any rank count; NULL where no trainer ran */
+    const int64_t *index;
 } ssl_views;
 
 /* Named monitors a step reports (collapse detectors, logit means); the trainer averages them over
@@ -132,5 +137,6 @@ extern const ssl_method_vtable ssl_method_moco_v2;
 extern const ssl_method_vtable ssl_method_moco_v3;
 extern const ssl_method_vtable ssl_method_byol;
 extern const ssl_method_vtable ssl_method_dino;
+extern const ssl_method_vtable ssl_method_mae;
 
 #endif

@@ -13,6 +13,7 @@ static const ssl_method_vtable *const methods[] = {
     &ssl_method_moco_v3,
     &ssl_method_byol,
     &ssl_method_dino,
+    &ssl_method_mae,
 };
 #define NMETHODS ((int)(sizeof methods / sizeof methods[0]))
 

@@ -181,11 +181,12 @@ void ssl_optim_step(ssl_optim *o, ssl_ctx *c, float lr, float wd)
         const ssl_segment *s = &o->p->seg[i];
         if (s->flags & SSL_SEG_FROZEN) continue;
         float swd = seg_wd(s, wd);
+        float slr = o->seg_lr_scale ? lr * o->seg_lr_scale[i] : lr;
         switch (o->cfg.kind) {
-        case SSL_OPTIM_SGD: step_sgd(o, c, s, lr, swd); break;
-        case SSL_OPTIM_ADAMW: step_adamw(o, c, s, o->seg_step[i], lr, swd); break;
-        case SSL_OPTIM_LARS: step_lars(o, c, s, lr, swd); break;
-        case SSL_OPTIM_LAMB: step_lamb(o, c, s, o->seg_step[i], lr, swd); break;
+        case SSL_OPTIM_SGD: step_sgd(o, c, s, slr, swd); break;
+        case SSL_OPTIM_ADAMW: step_adamw(o, c, s, o->seg_step[i], slr, swd); break;
+        case SSL_OPTIM_LARS: step_lars(o, c, s, slr, swd); break;
+        case SSL_OPTIM_LAMB: step_lamb(o, c, s, o->seg_step[i], slr, swd); break;
         }
         o->seg_step[i]++;
     }

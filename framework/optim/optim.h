@@ -46,6 +46,10 @@ typedef struct {
      * v: AdamW/LAMB second moment, NULL otherwise. */
     float *m;
     float *v;
+    /* Host, p->nseg entries, or NULL (all 1): segment i steps with lr * seg_lr_scale[i] (AdamW's
+     * decoupled decay too, as a torch param group's lr). Set and owned by the caller after init:
+     * fine-tuning's layer-wise lr decay. */
+    const float *seg_lr_scale;
 } ssl_optim;
 
 /* Reference defaults for `kind`: SGD momentum 0.9; AdamW betas (0.9, 0.999), eps 1e-8 (torch);

@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 /* "name offset count d0,d1,..\n" per tensor: with the flat arrays, enough to rebuild a state_dict
- * from the file alone (h5py + numpy). */
-static char *segment_table(const ssl_params *p)
+ * from the file alone (h5py + numpy). Public for the fine-tuning trainer's checkpoints. */
+char *ssl_train_segment_table(const ssl_params *p)
 {
     size_t cap = (size_t)p->nseg * 200 + 1, len = 0;
     char *s = ssl_malloc(cap);
@@ -85,7 +85,7 @@ int ssl_train_save(ssl_trainer *t, char *err, size_t errlen)
     ssl_session_ckpt_arrays(&t->s, &ck, &t->opt);
     if (replicas_agree(t, &ck, err, errlen)) return -1;
     char *yaml = ssl_config_to_yaml(cfg);
-    char *segs = segment_table(&t->s.params), *bsegs = segment_table(&t->s.buffers);
+    char *segs = ssl_train_segment_table(&t->s.params), *bsegs = ssl_train_segment_table(&t->s.buffers);
     ck.config_yaml = yaml;
     ck.segments = segs;
     ck.buffer_segments = bsegs;

@@ -46,6 +46,7 @@ int ssl_session_init(ssl_session *s, const ssl_config *cfg, int in_chans, struct
     mc.patch_size = cfg->model.patch_size;
     mc.sincos_pos = cfg->model.sincos_pos;
     mc.freeze_patch_embed = cfg->model.freeze_patch_embed;
+    mc.vit_dim = cfg->model.vit_dim, mc.vit_depth = cfg->model.vit_depth, mc.vit_heads = cfg->model.vit_heads;
     char e[256];
     if (ssl_model_build(&s->encoder, &mc, &pl, "", e)) {
         snprintf(err, errlen, "model: %s", e);

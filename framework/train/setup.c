@@ -2,23 +2,13 @@
 #include "framework/comm/comm.h"
 #include "framework/core/check.h"
 #include "framework/train/trainer.h"
+#include "io/optim_config.h"
 #include "io/prep.h"
 
 #include <omp.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-
-static ssl_optim_kind optim_kind(const char *name)
-{
-    static const struct {
-        const char *name;
-        ssl_optim_kind kind;
-    } kinds[] = {{"sgd", SSL_OPTIM_SGD}, {"adamw", SSL_OPTIM_ADAMW}, {"lars", SSL_OPTIM_LARS}, {"lamb", SSL_OPTIM_LAMB}};
-    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
-        if (!strcmp(name, kinds[i].name)) return kinds[i].kind;
-    return SSL_OPTIM_SGD; /* the config schema admits only the names above */
-}
 
 /* Batch geometry, sampler and schedules. */
 static int plan_steps(ssl_trainer *t, const ssl_config *cfg, char *err, size_t errlen)
@@ -86,13 +76,7 @@ int ssl_train_setup(ssl_trainer *t, const ssl_config *cfg, ssl_comm *comm, char 
     t->s.ctx.bn_comm = cfg->model.sync_bn ? comm : NULL;
     t->s.ctx.prof = &t->prof;
     if (plan_steps(t, cfg, err, errlen)) return -1;
-    ssl_optim_config oc = ssl_optim_config_default(optim_kind(cfg->optim.name));
-    oc.momentum = (float)cfg->optim.momentum;
-    oc.nesterov = cfg->optim.nesterov;
-    oc.beta1 = (float)cfg->optim.beta1;
-    oc.beta2 = (float)cfg->optim.beta2;
-    oc.eps = (float)cfg->optim.eps;
-    oc.eta = (float)cfg->optim.eta;
+    ssl_optim_config oc = ssl_optim_config_from(cfg);
     oc.grad_scale = 1.0f / (float)t->accum;
     ssl_optim_init(&t->opt, &t->s.ctx, &t->s.params, &oc);
 

@@ -85,6 +85,7 @@ int ssl_train_step(ssl_trainer *t, int signalled, ssl_step_record *r, int *nan, 
     ssl_method *m = &t->s.method;
     if (m->vt->after_optim) {
         ssl_weights w = {t->s.params.data, t->s.params.grad, t->s.buffers.data};
+        p.lr = r->lr, p.wd = r->wd;
         m->vt->after_optim(m, &t->s.ctx, &w, &p);
     }
     t->step = step + 1;

@@ -82,6 +82,9 @@ int ssl_train_save(ssl_trainer *t, char *err, size_t errlen);
 /* Whether a checkpoint is due after the step just taken (every_steps, stop, end of training). */
 int ssl_train_save_due(const ssl_trainer *t, const ssl_step_record *r);
 void ssl_train_report(ssl_trainer *t);
+/* A checkpoint's segment table ("name offset count d0,d1,..\n" per tensor), malloc'd (ssl_free);
+ * shared with the fine-tuning trainer (finetune.h). */
+char *ssl_train_segment_table(const ssl_params *p);
 void ssl_train_free(ssl_trainer *t);
 
 #endif

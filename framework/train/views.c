@@ -45,6 +45,7 @@ void ssl_view_pipes_run(const ssl_view_pipes *vp, uint64_t seed, int64_t epoch, 
 {
     v->n = n;
     v->ngroups = vp->plan.ngroups;
+    v->index = sample_index;
     int id = 0;
     for (int g = 0; g < vp->plan.ngroups; g++) {
         const int cnt = vp->plan.group[g].count, S = vp->plan.group[g].size;

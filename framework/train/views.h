@@ -22,7 +22,7 @@ size_t ssl_view_pipes_floats(const ssl_view_pipes *vp, int n, int C);
 
 /* Augment n images (H, W, C) into out (ssl_view_pipes_floats of them): group after group, each
  * (count * n, C, size, size) view-major; view id k (over all groups) is keyed by (seed, epoch,
- * sample, k). Fills v with the group tensors. */
+ * sample, k). Fills v with the group tensors and v->index = sample_index. */
 void ssl_view_pipes_run(const ssl_view_pipes *vp, uint64_t seed, int64_t epoch, const uint8_t *images, int n, int H,
                         int W, int C, const int64_t *sample_index, float *out, ssl_views *v);
 

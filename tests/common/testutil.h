@@ -73,6 +73,12 @@ int ssl_fixture_copy_segments(const ssl_fixture *f, const char *prefix, const ss
 void ssl_fixture_compare_segments(const ssl_fixture *f, const char *prefix, const ssl_params *p, const float *got,
                                   int nseg, double rtol);
 
+/* got against a float64 reference: the largest error relative to want's largest element, printed and
+ * checked against rtol; returns it (for a summary of the worst). */
+double ssl_test_close_rel(const char *what, const float *got, const float *want, size_t n, double rtol);
+/* A scalar's relative error, printed and checked; returns it. */
+double ssl_test_close_scalar(const char *what, double got, double want, double rtol);
+
 /* max |x_i|: the scale of a reference tensor, for tolerances relative to it. */
 float ssl_test_max_abs(const float *x, size_t n);
 

@@ -29,6 +29,11 @@ expect 2 "moco_v2.shuffle_bn_groups 3 does not divide data.batch_size" -- "$SSLR
 expect 2 "dino.local_size (40 px) is larger than the global crops' model.img_size (32 px)" -- "$SSLRUN" \
   "$WORK/ok.yaml" method.name=dino dino.local_size=40
 expect 2 "dino takes 2 global crops per image" -- "$SSLRUN" "$WORK/ok.yaml" method.name=dino augment.views=4
+expect 2 "mae needs a ViT encoder (model.arch: vit_tiny, vit_small or vit_base); model.arch is resnet18" -- "$SSLRUN" \
+  "$WORK/ok.yaml" method.name=mae augment.views=1
+expect 2 "mae takes 1 view per image (augment.views: 1); augment.views is 2" -- "$SSLRUN" "$WORK/ok.yaml" \
+  method.name=mae model.arch=vit_tiny
+expect 2 "dino.local_size (40 px) is larger" -- "$SSLRUN" config "$WORK/ok.yaml" method.name=dino dino.local_size=40
 
 printf 'data:\n  train: %s/missing/*.h5\n' "$WORK" > "$WORK/nodata.yaml"
 expect 1 "missing" -- "$SSLRUN" "$WORK/nodata.yaml"

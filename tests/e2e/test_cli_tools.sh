@@ -11,7 +11,7 @@ write_config
 export OMP_NUM_THREADS=1
 
 # --help and --version
-for c in pretrain eval export plot prep augment-preview config; do
+for c in pretrain eval export plot prep augment-preview mae-preview config; do
   "$SSLRUN" "$c" --help >"$WORK/help" 2>&1 || fail "sslrun $c --help: exit $?"
   grep -q "^usage: sslrun $c " "$WORK/help" || { cat "$WORK/help"; fail "sslrun $c --help: no usage line"; }
   grep -q "exit codes: 0" "$WORK/help" || fail "sslrun $c --help: exit codes not documented"
@@ -48,6 +48,23 @@ done
   fail "augment-preview, solarize_p 0"
 cmp -s "$WORK/views-base.png" "$WORK/views-0.0-0.0.png" || fail "view_solarize_p [0, 0] differs from solarize_p 0"
 cmp -s "$WORK/views-0.0-0.0.png" "$WORK/views-0.0-1.0.png" && fail "view_solarize_p [0, 1] did not solarize view 2"
+
+# mae-preview: a 2-step MAE run, then 8 test images x 3 rows (original, masked, reconstruction) of 16 px:
+# 8 * 18 + 2 = 146 by 3 * 18 + 2 = 56 px; the masks are keyed by the checkpoint's step (the PNG is the same twice)
+M=(run.name=mae method.name=mae model.arch=vit_tiny model.patch_size=4 model.sincos_pos=true model.vit_dim=16
+  model.vit_depth=1 model.vit_heads=2 augment.views=1 mae.decoder_depth=1 mae.decoder_dim=16 mae.decoder_heads=2
+  optim.name=adamw optim.lr=0.001 run.max_steps=2)
+"$SSLRUN" "$WORK/tiny.yaml" "${M[@]}" >"$WORK/mae.log" 2>&1 || { cat "$WORK/mae.log"; fail "mae training for mae-preview"; }
+for f in recon recon2; do
+  "$SSLRUN" mae-preview "$WORK/tiny.yaml" "${M[@]}" --out "$WORK/$f.png" >"$WORK/maep.log" 2>&1 || { cat "$WORK/maep.log"; fail "mae-preview"; }
+done
+grep -q "wrote $WORK/recon2.png: 8 test images of 16x16 .* at step 2, loss on the masked patches [0-9.]*$" "$WORK/maep.log" ||
+  { cat "$WORK/maep.log"; fail "mae-preview summary"; }
+read -r w h < <(png_size "$WORK/recon.png")
+[ "${w:-0}" = 146 ] && [ "${h:-0}" = 56 ] || fail "mae-preview: PNG of ${w:-?}x${h:-?}, expected 146x56 (8 images x 3 rows of 16 px)"
+cmp -s "$WORK/recon.png" "$WORK/recon2.png" || fail "mae-preview: two runs drew different masks"
+rc=0; "$SSLRUN" mae-preview "$WORK/tiny.yaml" --out "$WORK/x.png" >"$WORK/maep.log" 2>&1 || rc=$?
+[ $rc = 2 ] && grep -q "mae-preview needs method.name mae" "$WORK/maep.log" || fail "mae-preview of a simclr config: exit $rc, $(cat "$WORK/maep.log")"
 
 # plot: a short run with the kNN monitor, then its PNG
 "$SSLRUN" "$WORK/tiny.yaml" run.name=p schedule.epochs=1 eval.knn_every_epochs=1 eval.train_limit=2000 >"$WORK/p.log" 2>&1 ||

@@ -16,12 +16,12 @@ need_fmnist
 write_config
 equiv_setup
 
-check_method() { # check_method NAME MONITORS DATASETS -- overrides...
-  local m=$1 monitors=$2 datasets=$3; shift 4
-  local o=(method.name="$m" "$@")
+check_method() { # check_method METHOD[:VARIANT] MONITORS DATASETS -- overrides... (runs are named METHOD[_VARIANT]N)
+  local m=${1/:/_} method=${1%%:*} monitors=$2 datasets=$3; shift 4
+  local o=(method.name="$method" "$@")
   go 1 "${m}1" "${o[@]}"
   for k in $monitors; do grep -q "\"$k\":" "$WORK/runs/${m}1/metrics.jsonl" || fail "$m: no '$k' in metrics.jsonl"; done
-  grep -q "\"method\":\"$m\"" "$WORK/runs/${m}1/metrics.jsonl" || fail "$m: the metrics header does not name the method"
+  grep -q "\"method\":\"$method\"" "$WORK/runs/${m}1/metrics.jsonl" || fail "$m: the metrics header does not name the method"
   go 2 "${m}2" "${o[@]}"
   go 4 "${m}4" "${o[@]}"
   # shellcheck disable=SC2086
@@ -47,11 +47,12 @@ check_method() { # check_method NAME MONITORS DATASETS -- overrides...
   same "${m}1" "${m}c" $datasets
 }
 
-# BYOL at lr 0.05 meets a ReLU input within fp32 noise of zero at step 6 (np=1 and np=2 take its two
-# sides) and its small heads amplify that to 2% in two steps; at lr 0.1 (below) no such kink is met
-# and np=1/2/4 agree to 1e-6. A dropped collective or teacher update moves values by > 1e-2.
+# BYOL's small heads amplify a ReLU input within fp32 noise of zero taking the other side at one rank
+# count: on an AVX2 EPYC lr 0.1 meets one at step 6 (np=1 and np=2 then differ by 2e-3 two steps later),
+# on an AVX-512 Xeon lr 0.05 does; at lr 0.02 np=1/2/4 agree to 1e-7 on the EPYC. A dropped collective
+# or teacher update moves values by > 1e-2.
 check_method byol "emb_std online_target_cos" "params buffers teacher/params teacher/buffers" -- \
-  optim.lr=0.1 byol.proj_hidden=32 byol.proj_dim=16 byol.pred_hidden=32 byol.momentum=0.99
+  optim.lr=0.02 byol.proj_hidden=32 byol.proj_dim=16 byol.pred_hidden=32 byol.momentum=0.99
 # MoCo v3: the keys of every rank are gathered (the loss at np=2 and 4 needs them all). At lr 0.1 np=2
 # meets a kink at step 5 (the case above); at 0.02 np=1/2/4 agree to 2e-6 over the 8 steps.
 check_method moco_v3 "emb_std pos_cos neg_cos" "params buffers teacher/params teacher/buffers" -- \
@@ -71,6 +72,30 @@ check_method dino "teacher_entropy kl_uniform center_norm" "params buffers teach
   schedule.wd_end=0.4 optim.clip_grad=3.0 optim.clip_mode=per_tensor dino.out_dim=64 dino.hidden_dim=32 \
   dino.bottleneck_dim=16 dino.local_crops=2 dino.local_size=8 dino.momentum=0.99 dino.warmup_teacher_temp_epochs=2 \
   dino.teacher_temp=0.07
+dino_o=(schedule.epochs=2 data.limit=256 optim.name=adamw optim.lr=0.002 optim.lr_scaling=none optim.weight_decay=0.04
+  schedule.wd_end=0.4 optim.clip_grad=3.0 optim.clip_mode=per_tensor dino.out_dim=64 dino.hidden_dim=32
+  dino.bottleneck_dim=16 dino.local_crops=2 dino.local_size=8 dino.momentum=0.99 dino.warmup_teacher_temp_epochs=2
+  dino.teacher_temp=0.07)
+# The sharded head: the 64 prototypes, their teacher rows, AdamW moments and centre entries split over the
+# ranks (21/21/22 would be P=3; here 32 and 16 per rank), the same checks as above, resumed 4 -> 2 -> 1
+# re-sharding every array; and the same losses and centre as the replicated head.
+check_method dino:sharded "teacher_entropy kl_uniform center_norm" \
+  "params buffers teacher/params teacher/buffers dino/center dino/prototypes teacher/prototypes" -- \
+  "${dino_o[@]}" dino.shard_head=true
+same dino1 dino_sharded2 buffers teacher/buffers dino/center
+same dino1 dino_sharded4 buffers teacher/buffers dino/center
+# P = 3: 64 prototypes split 22/21/21 (a global batch of 48, 8 steps in one epoch) = the replicated head
+go 1 dino_b48 "${dino_o[@]}" method.name=dino schedule.epochs=1 data.batch_size=48 data.limit=384
+go 3 dino_sharded3 "${dino_o[@]}" method.name=dino schedule.epochs=1 data.batch_size=48 data.limit=384 dino.shard_head=true
+same dino_b48 dino_sharded3 buffers teacher/buffers dino/center
+# MAE: a 2-block ViT (16 wide) over 16 patches of 4 px, 4 kept, a 1-block decoder. The masks are keyed by
+# (seed, step, global sample index), so np=1/2/4 remove the same patches of the same images; each rank's
+# loss is the mean over its own removed patches (the same count per sample), so the ranks' mean is the
+# batch's. No state beyond the parameters: the resumes check the step-keyed masks and the schedules.
+check_method mae "visible_loss pred_std" "params" -- \
+  model.arch=vit_tiny model.patch_size=4 model.sincos_pos=true model.vit_dim=16 model.vit_depth=2 model.vit_heads=2 \
+  augment.views=1 augment.crop_scale=[0.2,1.0] mae.decoder_depth=1 mae.decoder_dim=16 mae.decoder_heads=2 \
+  optim.name=adamw optim.lr=0.001 optim.lr_scaling=none optim.weight_decay=0.05 optim.beta2=0.95
 # shuffle-BN (the paper's) through the binary: the keys of the shuffled global batch of 64 are encoded
 # in 4 groups of 16 with BN over each alone (one rank: 4 groups; np=2: 2 per rank; np=4: 1), so np=1/2/4
 # are one computation. Each rank's key encoder keeps BN running statistics of its own groups, which the

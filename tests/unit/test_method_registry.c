@@ -11,7 +11,8 @@
 #include <string.h>
 
 static const char *const trainer_sections[] = {"run",  "model",      "method", "data",   "augment", "optim",
-                                               "schedule", "checkpoint", "eval", "device", "comm"};
+                                               "schedule", "checkpoint", "eval", "device", "comm",
+                                               "finetune"};
 
 static int is_trainer_section(const char *s)
 {
@@ -50,6 +51,10 @@ int main(void)
         ssl_config_defaults(cfg);
         snprintf(cfg->method.name, sizeof cfg->method.name, "%s", vt->name);
         cfg->model.width = 4;
+        if (!strcmp(vt->name, "mae")) { /* MAE refuses a ResNet and takes one view */
+            snprintf(cfg->model.arch, sizeof cfg->model.arch, "vit_tiny");
+            cfg->augment.views = 1;
+        }
         char err[512];
         ssl_view_plan views;
         SSL_EXPECT(ssl_method_configure(cfg, &views, err, sizeof err) == 0 && views.ngroups >= 1 &&
@@ -61,7 +66,7 @@ int main(void)
         ssl_plan pl = {&p, &b};
         ssl_model_config mc;
         ssl_model_config_default(&mc, cfg->model.arch);
-        mc.width = 4, mc.small_stem = 1, mc.img_size = cfg->model.img_size;
+        mc.width = 4, mc.small_stem = 1, mc.img_size = cfg->model.img_size, mc.patch_size = cfg->model.patch_size;
         ssl_model enc;
         SSL_ASSERTF(ssl_model_build(&enc, &mc, &pl, "", err) == 0, "%s", err);
         int before = p.nseg;
