@@ -151,27 +151,9 @@ void ssl_finetune_log(ssl_finetuner *f, const ssl_step_record *r)
 {
     const ssl_config *cfg = &f->cfg;
     int log_now = f->rank0 && (r->step % cfg->run.log_every == 0 || r->step == f->total_steps || f->tty);
-    if (!log_now) return;
-    const int64_t step = r->step - 1, epoch = step / f->steps_per_epoch, es = step % f->steps_per_epoch;
-    double eta = (double)(f->total_steps - r->step) * f->batch / f->ips;
-    char line[256];
-    snprintf(line, sizeof line, "finetune epoch %lld/%d  step %lld/%lld  loss %.4f  lr %.4g  %.1f img/s  ETA %dm%02ds",
-             (long long)epoch + 1, cfg->finetune.epochs, (long long)es + 1, (long long)f->steps_per_epoch, r->loss,
-             r->lr, f->ips, (int)(eta / 60), (int)fmod(eta, 60));
-    if (f->tty) fprintf(stderr, "\r%-100s", line);
-    else fprintf(stderr, "%s\n", line);
-    ssl_metrics *m = &f->metrics;
-    ssl_metrics_begin(m);
-    ssl_metrics_int(m, "step", r->step);
-    ssl_metrics_int(m, "epoch", epoch + 1);
-    ssl_metrics_num(m, "loss", r->loss);
-    ssl_metrics_num(m, "lr", r->lr);
-    ssl_metrics_num(m, "wd", r->wd);
-    ssl_metrics_num(m, "img_per_s", f->ips);
-    ssl_metrics_num(m, "step_s", r->step_s);
-    ssl_metrics_num(m, "data_s", r->data_s);
-    ssl_metrics_time(m, "time", ssl_wall_time());
-    ssl_metrics_end(m);
+    if (log_now)
+        ssl_train_log_step(&f->metrics, f->tty, "finetune ", r, cfg->finetune.epochs, f->steps_per_epoch,
+                           f->total_steps, f->batch, f->ips);
 }
 
 int ssl_finetune_save_due(const ssl_finetuner *f, const ssl_step_record *r)

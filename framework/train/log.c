@@ -7,35 +7,40 @@
 #include <stdio.h>
 #include <string.h>
 
-void ssl_train_log(ssl_trainer *t, const ssl_step_record *r)
+void ssl_train_log_step(ssl_metrics *m, int tty, const char *what, const ssl_step_record *r, int epochs,
+                        int64_t steps_per_epoch, int64_t total_steps, int batch, double ips)
 {
-    const ssl_config *cfg = &t->s.cfg;
-    const int64_t step = r->step - 1; /* 0-based index of the step just taken */
-    int log_now = t->rank0 && (r->step % cfg->run.log_every == 0 || r->step == t->total_steps || t->tty);
-    if (!log_now) return;
     /* steps and epochs are 1-based everywhere a user reads them: "epoch 1/10", metrics, kNN */
-    int64_t epoch = step / t->steps_per_epoch, es = step % t->steps_per_epoch;
-    double eta = (double)(t->total_steps - r->step) * cfg->data.batch_size / t->ips;
+    const int64_t step = r->step - 1, epoch = step / steps_per_epoch, es = step % steps_per_epoch;
+    double eta = (double)(total_steps - r->step) * batch / ips;
     char line[256];
-    snprintf(line, sizeof line, "epoch %lld/%d  step %lld/%lld  loss %.4f  lr %.4g  %.1f img/s  ETA %dm%02ds",
-             (long long)epoch + 1, cfg->schedule.epochs, (long long)es + 1, (long long)t->steps_per_epoch, r->loss,
-             r->lr, t->ips, (int)(eta / 60), (int)fmod(eta, 60));
-    if (t->tty) fprintf(stderr, "\r%-100s", line);
+    snprintf(line, sizeof line, "%sepoch %lld/%d  step %lld/%lld  loss %.4f  lr %.4g  %.1f img/s  ETA %dm%02ds", what,
+             (long long)epoch + 1, epochs, (long long)es + 1, (long long)steps_per_epoch, r->loss, r->lr, ips,
+             (int)(eta / 60), (int)fmod(eta, 60));
+    if (tty) fprintf(stderr, "\r%-100s", line);
     else fprintf(stderr, "%s\n", line);
-    ssl_metrics *m = &t->metrics;
     ssl_metrics_begin(m);
     ssl_metrics_int(m, "step", r->step);
     ssl_metrics_int(m, "epoch", epoch + 1);
     ssl_metrics_num(m, "loss", r->loss);
     ssl_metrics_num(m, "lr", r->lr);
     ssl_metrics_num(m, "wd", r->wd);
-    ssl_metrics_num(m, "grad_norm", r->grad_norm);
-    ssl_metrics_num(m, "img_per_s", t->ips);
+    if (!isnan(r->grad_norm)) ssl_metrics_num(m, "grad_norm", r->grad_norm);
+    ssl_metrics_num(m, "img_per_s", ips);
     ssl_metrics_num(m, "step_s", r->step_s);
     ssl_metrics_num(m, "data_s", r->data_s);
     for (int i = 0; i < r->monitors.n; i++) ssl_metrics_num(m, r->monitors.name[i], r->monitors.v[i]);
     ssl_metrics_time(m, "time", ssl_wall_time());
     ssl_metrics_end(m);
+}
+
+void ssl_train_log(ssl_trainer *t, const ssl_step_record *r)
+{
+    const ssl_config *cfg = &t->s.cfg;
+    int log_now = t->rank0 && (r->step % cfg->run.log_every == 0 || r->step == t->total_steps || t->tty);
+    if (log_now)
+        ssl_train_log_step(&t->metrics, t->tty, "", r, cfg->schedule.epochs, t->steps_per_epoch, t->total_steps,
+                           cfg->data.batch_size, t->ips);
 }
 
 /* Rank 0 prints the per-rank step breakdown: where the time goes, and how much is communication. */

@@ -76,6 +76,10 @@ int ssl_train_resume(ssl_trainer *t, char *err, size_t errlen);
  * at the same step, and *nan is set so the caller need not end the job from this rank alone). */
 int ssl_train_step(ssl_trainer *t, int signalled, ssl_step_record *r, int *nan, char *err, size_t errlen);
 void ssl_train_log(ssl_trainer *t, const ssl_step_record *r);
+/* The progress line ("<what>epoch e/E  step ...", live on a terminal) and the step's metrics.jsonl record
+ * (grad_norm only when measured): what every trainer logs. */
+void ssl_train_log_step(ssl_metrics *m, int tty, const char *what, const ssl_step_record *r, int epochs,
+                        int64_t steps_per_epoch, int64_t total_steps, int batch, double ips);
 /* After a step that ended an epoch: kNN monitor when due, then the method's epoch hook. */
 int ssl_train_epoch_end(ssl_trainer *t, char *err, size_t errlen);
 int ssl_train_save(ssl_trainer *t, char *err, size_t errlen);

@@ -221,6 +221,21 @@ int ssl_test_gradcheck_dir(const char *what, ssl_test_loss_fn loss, void *ud, fl
     return ok;
 }
 
+ssl_plan ssl_test_bench_init(ssl_ctx *c, ssl_params *p, ssl_params *b)
+{
+    ssl_ctx_init(c, "cpu");
+    ssl_params_init(p);
+    ssl_params_init(b);
+    return (ssl_plan){p, b};
+}
+
+void ssl_test_bench_free(ssl_ctx *c, ssl_params *p, ssl_params *b)
+{
+    ssl_params_free(p);
+    ssl_params_free(b);
+    ssl_ctx_free(c);
+}
+
 int ssl_fixture_copy_segments(const ssl_fixture *f, const char *prefix, const ssl_params *p, float *dst, int nseg)
 {
     char key[160];

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "framework/layers/layer.h"
 #include "framework/tensor/params.h"
 
 /* Number of failed checks so far; tests `return ssl_test_exit();`. */
@@ -51,6 +52,11 @@ struct ssl_comm;
 /* The end of an MPI test: every rank's failures summed (all verdicts count), the communicator freed,
  * MPI finalised; the exit status for main. */
 int ssl_test_mpi_exit(struct ssl_comm *comm);
+
+/* The set-up of most model tests: a CPU context, empty parameter and buffer sets, and the plan over
+ * them that models and heads are built into. */
+ssl_plan ssl_test_bench_init(ssl_ctx *c, ssl_params *p, ssl_params *b);
+void ssl_test_bench_free(ssl_ctx *c, ssl_params *p, ssl_params *b);
 
 /* Fixture files: a sequence of records [u32 name_len][name][u32 ndim][i64 shape[ndim]][f32 data]. */
 typedef struct ssl_fixture ssl_fixture;

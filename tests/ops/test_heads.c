@@ -32,11 +32,8 @@ static double loss_fn(void *ud)
 static void check_head(const char *what, const ssl_mlp_spec *spec, const char *const *names, int nnames)
 {
     ssl_ctx c;
-    ssl_ctx_init(&c, "cpu");
     ssl_params p, b;
-    ssl_params_init(&p);
-    ssl_params_init(&b);
-    ssl_plan pl = {&p, &b};
+    ssl_plan pl = ssl_test_bench_init(&c, &p, &b);
     ssl_mlp h;
     char err[256];
     SSL_ASSERTF(ssl_mlp_init(&h, &pl, "head", spec, err, sizeof err) == 0, "%s", err);
@@ -92,9 +89,7 @@ static void check_head(const char *what, const ssl_mlp_spec *spec, const char *c
     free(gx);
     free(x);
     free(r);
-    ssl_params_free(&p);
-    ssl_params_free(&b);
-    ssl_ctx_free(&c);
+    ssl_test_bench_free(&c, &p, &b);
 }
 
 int main(void)

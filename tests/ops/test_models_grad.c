@@ -79,11 +79,8 @@ typedef struct {
 static void check_model(const model_case *mc)
 {
     ssl_ctx c;
-    ssl_ctx_init(&c, "cpu");
     ssl_params p, b;
-    ssl_params_init(&p);
-    ssl_params_init(&b);
-    ssl_plan pl = {&p, &b};
+    ssl_plan pl = ssl_test_bench_init(&c, &p, &b);
     ssl_model_config cfg;
     ssl_model_config_default(&cfg, mc->arch);
     cfg.small_stem = mc->small_stem;
@@ -158,9 +155,7 @@ static void check_model(const model_case *mc)
     for (int i = 0; i < mc->ncalls; i++) free(h.calls[i].x), free(h.calls[i].r);
     ssl_model_free(&inst);
     ssl_model_free(&m);
-    ssl_params_free(&p);
-    ssl_params_free(&b);
-    ssl_ctx_free(&c);
+    ssl_test_bench_free(&c, &p, &b);
 }
 
 int main(void)

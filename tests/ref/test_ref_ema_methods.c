@@ -54,11 +54,8 @@ static void run(const char *method, const char *fixture, setup_fn setup, int pro
         return;
     }
     ssl_ctx c;
-    ssl_ctx_init(&c, "cpu");
     ssl_params p, b;
-    ssl_params_init(&p);
-    ssl_params_init(&b);
-    ssl_plan pl = {&p, &b};
+    ssl_plan pl = ssl_test_bench_init(&c, &p, &b);
     ssl_model_config mc;
     ssl_model_config_default(&mc, "resnet18");
     mc.width = 4, mc.in_chans = 1, mc.small_stem = 1, mc.img_size = 12;
@@ -149,9 +146,7 @@ static void run(const char *method, const char *fixture, setup_fn setup, int pro
     free(views);
     ssl_method_free(&m);
     ssl_model_free(&enc);
-    ssl_params_free(&p);
-    ssl_params_free(&b);
-    ssl_ctx_free(&c);
+    ssl_test_bench_free(&c, &p, &b);
     ssl_fixture_free(f);
 }
 

@@ -51,11 +51,8 @@ int main(void)
     const float *h = ssl_fixture_get(f, "hyper", NULL);
     const int N = (int)h[H_N], S = (int)h[H_IMG], K = (int)h[H_K];
     ssl_ctx c;
-    ssl_ctx_init(&c, "cpu");
     ssl_params p, b;
-    ssl_params_init(&p);
-    ssl_params_init(&b);
-    ssl_plan pl = {&p, &b};
+    ssl_plan pl = ssl_test_bench_init(&c, &p, &b);
     ssl_model_config mc;
     ssl_model_config_default(&mc, "vit_tiny");
     mc.in_chans = 1, mc.img_size = S, mc.patch_size = (int)h[H_PATCH], mc.num_classes = K;
@@ -116,9 +113,7 @@ int main(void)
     free(scale);
     ssl_optim_free(&opt);
     ssl_model_free(&m);
-    ssl_params_free(&p);
-    ssl_params_free(&b);
-    ssl_ctx_free(&c);
+    ssl_test_bench_free(&c, &p, &b);
     ssl_fixture_free(f);
     return ssl_test_exit();
 }

@@ -19,11 +19,8 @@ static void check(const char *file, ssl_model_config *cfg, int N)
         return;
     }
     ssl_ctx c;
-    ssl_ctx_init(&c, "cpu");
     ssl_params p, b;
-    ssl_params_init(&p);
-    ssl_params_init(&b);
-    ssl_plan pl = {&p, &b};
+    ssl_plan pl = ssl_test_bench_init(&c, &p, &b);
     ssl_model m;
     char err[256];
     SSL_ASSERTF(ssl_model_build(&m, cfg, &pl, "", err) == 0, "%s", err);
@@ -78,9 +75,7 @@ static void check(const char *file, ssl_model_config *cfg, int N)
     free(xin);
     free(dy);
     ssl_model_free(&m);
-    ssl_params_free(&p);
-    ssl_params_free(&b);
-    ssl_ctx_free(&c);
+    ssl_test_bench_free(&c, &p, &b);
     ssl_fixture_free(f);
 }
 

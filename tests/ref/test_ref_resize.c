@@ -71,11 +71,8 @@ static void check_vit(void)
         return;
     }
     ssl_ctx c;
-    ssl_ctx_init(&c, "cpu");
     ssl_params p, b;
-    ssl_params_init(&p);
-    ssl_params_init(&b);
-    ssl_plan pl = {&p, &b};
+    ssl_plan pl = ssl_test_bench_init(&c, &p, &b);
     ssl_model_config cfg;
     ssl_model_config_default(&cfg, "vit_tiny");
     cfg.in_chans = 2, cfg.num_classes = 3, cfg.img_size = 12, cfg.patch_size = 4;
@@ -117,9 +114,7 @@ static void check_vit(void)
     free(xin);
     free(dy);
     ssl_model_free(&m);
-    ssl_params_free(&p);
-    ssl_params_free(&b);
-    ssl_ctx_free(&c);
+    ssl_test_bench_free(&c, &p, &b);
     ssl_fixture_free(f);
 }
 

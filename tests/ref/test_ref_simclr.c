@@ -15,11 +15,8 @@ int main(void)
     ssl_fixture *f = ssl_fixture_load("simclr_step.bin");
     if (!f) return 1;
     ssl_ctx c;
-    ssl_ctx_init(&c, "cpu");
     ssl_params p, b;
-    ssl_params_init(&p);
-    ssl_params_init(&b);
-    ssl_plan pl = {&p, &b};
+    ssl_plan pl = ssl_test_bench_init(&c, &p, &b);
     ssl_model_config mc;
     ssl_model_config_default(&mc, "resnet18");
     mc.width = 4, mc.in_chans = 1, mc.small_stem = 1, mc.img_size = 12;
@@ -72,9 +69,7 @@ int main(void)
     free(views);
     ssl_method_free(&m);
     ssl_model_free(&enc);
-    ssl_params_free(&p);
-    ssl_params_free(&b);
-    ssl_ctx_free(&c);
+    ssl_test_bench_free(&c, &p, &b);
     ssl_fixture_free(f);
     return ssl_test_exit();
 }

@@ -98,9 +98,7 @@ static void check_step(const char *arch, int sincos, ssl_optim_kind kind)
     ssl_optim_free(&o);
     meth.vt->free(&meth);
     ssl_model_free(&m);
-    ssl_params_free(&p);
-    ssl_params_free(&b);
-    ssl_ctx_free(&c);
+    ssl_test_bench_free(&c, &p, &b);
 }
 
 /* A small ViT with or without freeze_patch_embed: flags, init, backward, optimizer step. */
@@ -108,11 +106,8 @@ static void check_freeze(int freeze, ssl_optim_kind kind)
 {
     const char *what = freeze ? "freeze_patch_embed" : "trainable patch embed";
     ssl_ctx c;
-    ssl_ctx_init(&c, "cpu");
     ssl_params p, b;
-    ssl_params_init(&p);
-    ssl_params_init(&b);
-    ssl_plan pl = {&p, &b};
+    ssl_plan pl = ssl_test_bench_init(&c, &p, &b);
     ssl_model_config cfg;
     ssl_model_config_default(&cfg, "vit_tiny");
     cfg.img_size = 16, cfg.patch_size = 4, cfg.vit_dim = 24, cfg.vit_depth = 2, cfg.vit_heads = 3;
@@ -179,9 +174,7 @@ static void check_freeze(int freeze, ssl_optim_kind kind)
     free(x);
     ssl_optim_free(&o);
     ssl_model_free(&m);
-    ssl_params_free(&p);
-    ssl_params_free(&b);
-    ssl_ctx_free(&c);
+    ssl_test_bench_free(&c, &p, &b);
 }
 
 int main(void)

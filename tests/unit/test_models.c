@@ -115,11 +115,8 @@ static size_t step_allocs(ssl_ctx *c, ssl_model *m, ssl_params *p, ssl_params *b
 static void test_no_alloc_after_first_step(const char *arch)
 {
     ssl_ctx c;
-    ssl_ctx_init(&c, "cpu");
     ssl_params p, b;
-    ssl_params_init(&p);
-    ssl_params_init(&b);
-    ssl_plan pl = {&p, &b};
+    ssl_plan pl = ssl_test_bench_init(&c, &p, &b);
     ssl_model_config cfg;
     ssl_model_config_default(&cfg, arch);
     cfg.small_stem = 1;
@@ -147,9 +144,7 @@ static void test_no_alloc_after_first_step(const char *arch)
     SSL_EXPECT(second <= 1, "%s: second step made %zu allocations", arch, second);
     SSL_EXPECT(third == 0, "%s: a steady-state step made %zu allocations", arch, third);
     ssl_model_free(&m);
-    ssl_params_free(&p);
-    ssl_params_free(&b);
-    ssl_ctx_free(&c);
+    ssl_test_bench_free(&c, &p, &b);
 }
 
 int main(void)
