@@ -1,13 +1,14 @@
 #!/bin/bash
 # Training speed of every Fashion-MNIST recipe next to its PyTorch twin, measured side by side in one
 # run on this machine: the real `sslrun` binary on configs/fmnist_<method>.yaml and
-# benchmarks/torch_fmnist_{simclr,methods}.py, the same steps (batch 128 x 2 views, augmentation
-# included), the same thread count, alternating sslrun / PyTorch per method so drift hits both.
+# benchmarks/torch_fmnist_{simclr,methods}.py, the same steps (batch 128 of each method's views: 2 views,
+# DINO 2 x 28 px + 4 x 12 px crops, MAE 1 view; augmentation included), the same thread count,
+# alternating sslrun / PyTorch per method so drift hits both.
 # Steady-state images/s over steps 10..STEPS (sslrun: the `time` of those metrics.jsonl records).
 #   benchmarks/fmnist_methods_speed.sh [--threads 2] [--steps 60] [--data DIR] [--sslrun build/launch/sslrun]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-threads=$(nproc) steps=60 data=data/fmnist sslrun=build/launch/sslrun methods="simclr moco_v2 moco_v3 byol"
+threads=$(nproc) steps=60 data=data/fmnist sslrun=build/launch/sslrun methods="simclr moco_v2 moco_v3 byol dino mae"
 while [ $# -gt 0 ]; do
     case "$1" in
         --threads) threads=$2; shift 2 ;;
@@ -22,7 +23,7 @@ done
 py=/usr/bin/python3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-echo "CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -n1), $threads threads; $steps steps of batch 128 x 2 views"
+echo "CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -n1), $threads threads; $steps steps of batch 128"
 echo "sslrun $("$sslrun" --version | cut -d' ' -f2-); PyTorch $("$py" -c 'import torch; print(torch.__version__)')"
 printf '%-8s %12s %12s %8s\n' method "sslrun img/s" "torch img/s" ratio
 for m in $methods; do
