@@ -275,6 +275,8 @@ void ssl_fixture_compare_segments(const ssl_fixture *f, const char *prefix, cons
     }
 }
 
+double ssl_test_worst_rel;
+
 double ssl_test_close_rel(const char *what, const float *got, const float *want, size_t n, double rtol)
 {
     double mx = 0, err = 0;
@@ -283,6 +285,7 @@ double ssl_test_close_rel(const char *what, const float *got, const float *want,
     const double rel = err / fmax(mx, 1e-30);
     printf("  %-50s max err %.3g (%.3g of max |%.4g|)\n", what, err, rel, mx);
     SSL_EXPECT(rel <= rtol, "%s: max error %.3g of the largest element, tolerance %.3g", what, rel, rtol);
+    ssl_test_worst_rel = fmax(ssl_test_worst_rel, rel);
     return rel;
 }
 
@@ -291,6 +294,7 @@ double ssl_test_close_scalar(const char *what, double got, double want, double r
     const double rel = fabs(got - want) / fmax(fabs(want), 1e-30);
     printf("  %-50s %.9f torch %.9f (rel %.3g)\n", what, got, want, rel);
     SSL_EXPECT(rel <= rtol, "%s: %.9g, torch %.9g (rel %.3g > %.3g)", what, got, want, rel, rtol);
+    ssl_test_worst_rel = fmax(ssl_test_worst_rel, rel);
     return rel;
 }
 

@@ -82,6 +82,8 @@ void ssl_fixture_compare_segments(const ssl_fixture *f, const char *prefix, cons
 /* got against a float64 reference: the largest error relative to want's largest element, printed and
  * checked against rtol; returns it (for a summary of the worst). */
 double ssl_test_close_rel(const char *what, const float *got, const float *want, size_t n, double rtol);
+/* The largest relative error ssl_test_close_rel / _scalar have seen, for a summary line. */
+extern double ssl_test_worst_rel;
 /* A scalar's relative error, printed and checked; returns it. */
 double ssl_test_close_scalar(const char *what, double got, double want, double rtol);
 

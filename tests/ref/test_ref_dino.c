@@ -14,18 +14,6 @@
 #include <string.h>
 
 static ssl_ctx C;
-static double worst; /* the largest error relative to the tensor's largest element, for the summary */
-
-static void close_rel(const char *what, const float *got, const float *want, size_t n, double rtol)
-{
-    worst = fmax(worst, ssl_test_close_rel(what, got, want, n, rtol));
-}
-
-static void close_scalar(const char *what, double got, double want, double rtol)
-{
-    worst = fmax(worst, ssl_test_close_scalar(what, got, want, rtol));
-}
-
 /* A one-segment parameter set holding V (k, in) from the fixture, with a zeroed gradient. */
 static void plan_layer(ssl_wnorm_linear *l, ssl_params *p, const float *v, int in, int64_t K)
 {
@@ -52,9 +40,9 @@ static void check_layer(const ssl_fixture *f, int64_t rows_s, int64_t rows_t, in
     ssl_tensor xs = ssl_tensor_2d((float *)ssl_fixture_get(f, "x_s", NULL), rows_s, in);
     ssl_tensor xt = ssl_tensor_2d((float *)ssl_fixture_get(f, "x_t", NULL), rows_t, in);
     ssl_tensor ys = ssl_wnorm_linear_forward(&C, &ls, &ws, xs);
-    close_rel("student logits", ys.data, ssl_fixture_get(f, "s", NULL), (size_t)(rows_s * K), 1e-6);
+    ssl_test_close_rel("student logits", ys.data, ssl_fixture_get(f, "s", NULL), (size_t)(rows_s * K), 1e-6);
     ssl_tensor yt = ssl_wnorm_linear_forward(&C, &lt, &wt, xt);
-    close_rel("teacher logits", yt.data, ssl_fixture_get(f, "t", NULL), (size_t)(rows_t * K), 1e-6);
+    ssl_test_close_rel("teacher logits", yt.data, ssl_fixture_get(f, "t", NULL), (size_t)(rows_t * K), 1e-6);
     const char *temps[2] = {"t004", "t007"};
     for (int i = 0; i < 2; i++) {
         char key[64];
@@ -63,9 +51,9 @@ static void check_layer(const ssl_fixture *f, int64_t rows_s, int64_t rows_t, in
         memset(ps.grad, 0, sizeof(float) * ps.numel);
         ssl_tensor dx = ssl_wnorm_linear_backward(&C, &ls, &ws, dy);
         snprintf(key, sizeof key, "%s/dv", temps[i]);
-        close_rel(key, ps.grad + ls.v, ssl_fixture_get(f, key, NULL), (size_t)(K * in), 1e-5);
+        ssl_test_close_rel(key, ps.grad + ls.v, ssl_fixture_get(f, key, NULL), (size_t)(K * in), 1e-5);
         snprintf(key, sizeof key, "%s/dx", temps[i]);
-        close_rel(key, dx.data, ssl_fixture_get(f, key, NULL), (size_t)(rows_s * in), 1e-5);
+        ssl_test_close_rel(key, dx.data, ssl_fixture_get(f, key, NULL), (size_t)(rows_s * in), 1e-5);
     }
     ssl_params_free(&ps);
     ssl_params_free(&pt);
@@ -91,19 +79,19 @@ static void check_loss(const ssl_fixture *f, int64_t n, int vs, int64_t K)
         const double loss = ssl_dino_loss_compute(&C, NULL, &L, s, t, n, temp_t, ds, &mon);
         printf(" temp_t %.2f\n", temp_t);
         snprintf(key, sizeof key, "%s/loss", temps[i]);
-        close_scalar(key, loss, ssl_fixture_get(f, key, NULL)[0], 2e-6);
+        ssl_test_close_scalar(key, loss, ssl_fixture_get(f, key, NULL)[0], 2e-6);
         snprintf(key, sizeof key, "%s/ds", temps[i]);
-        close_rel(key, ds, ssl_fixture_get(f, key, NULL), (size_t)(vs * n * K), 1e-5);
+        ssl_test_close_rel(key, ds, ssl_fixture_get(f, key, NULL), (size_t)(vs * n * K), 1e-5);
         snprintf(key, sizeof key, "%s/entropy", temps[i]);
-        close_scalar(key, mon.teacher_entropy, ssl_fixture_get(f, key, NULL)[0], 1e-5);
+        ssl_test_close_scalar(key, mon.teacher_entropy, ssl_fixture_get(f, key, NULL)[0], 1e-5);
         snprintf(key, sizeof key, "%s/kl_uniform", temps[i]);
-        close_scalar(key, mon.kl_uniform, ssl_fixture_get(f, key, NULL)[0], 1e-5);
-        close_scalar("center_norm", mon.center_norm, ssl_fixture_get(f, "center_norm", NULL)[0], 1e-6);
+        ssl_test_close_scalar(key, mon.kl_uniform, ssl_fixture_get(f, key, NULL)[0], 1e-5);
+        ssl_test_close_scalar("center_norm", mon.center_norm, ssl_fixture_get(f, "center_norm", NULL)[0], 1e-6);
     }
     memcpy(L.center, center, sizeof(float) * (size_t)K);
     ssl_ctx_step_begin(&C);
     ssl_dino_center_update(&C, NULL, &L, t, n);
-    close_rel("center_after", L.center, ssl_fixture_get(f, "center_after", NULL), (size_t)K, 1e-6);
+    ssl_test_close_rel("center_after", L.center, ssl_fixture_get(f, "center_after", NULL), (size_t)K, 1e-6);
     ssl_free(ds);
     ssl_dino_loss_free(&L);
 }
@@ -123,7 +111,7 @@ int main(void)
     printf("dino vs torch: %d views x %lld images, K %lld, bottleneck %d\n", vs, (long long)n, (long long)K, in);
     check_layer(f, vs * n, 2 * n, in, K);
     check_loss(f, n, vs, K);
-    printf("largest relative error: %.3g\n", worst);
+    printf("largest relative error: %.3g\n", ssl_test_worst_rel);
     ssl_ctx_free(&C);
     ssl_fixture_free(f);
     return ssl_test_exit();

@@ -16,18 +16,6 @@
 #include <string.h>
 
 static ssl_ctx C;
-static double worst; /* the largest error relative to the tensor's largest element, for the summary */
-
-static void close_rel(const char *what, const float *got, const float *want, size_t n, double rtol)
-{
-    worst = fmax(worst, ssl_test_close_rel(what, got, want, n, rtol));
-}
-
-static void close_scalar(const char *what, double got, double want, double rtol)
-{
-    worst = fmax(worst, ssl_test_close_scalar(what, got, want, rtol));
-}
-
 static const float *get(const ssl_fixture *f, const char *name, size_t want)
 {
     size_t n;
@@ -79,7 +67,7 @@ static void load_params(mae *m, const ssl_fixture *f)
         SSL_ASSERTF(s >= 0, "no segment %s", tables[i]);
         SSL_EXPECT(m->p_.seg[s].flags & SSL_SEG_FROZEN, "%s is not frozen", tables[i]);
         snprintf(key, sizeof key, "param/%s", tables[i]);
-        close_rel(tables[i], m->p_.data + m->p_.seg[s].off, get(f, key, m->p_.seg[s].n), m->p_.seg[s].n, 1e-6);
+        ssl_test_close_rel(tables[i], m->p_.data + m->p_.seg[s].off, get(f, key, m->p_.seg[s].n), m->p_.seg[s].n, 1e-6);
     }
     SSL_ASSERTF(ssl_fixture_load_segments(f, &m->p_, "param"), "parameters missing from the fixture");
 }
@@ -113,7 +101,7 @@ static void check_grads(const mae *m, const ssl_fixture *f)
         }
         snprintf(key, sizeof key, "grad/%s", s->name);
         snprintf(what, sizeof what, "d %s", s->name);
-        close_rel(what, g, get(f, key, s->n), s->n, 1e-4);
+        ssl_test_close_rel(what, g, get(f, key, s->n), s->n, 1e-4);
     }
 }
 
@@ -137,12 +125,12 @@ int main(void)
     ssl_tensor imgs = ssl_tensor_4d((float *)get(f, "imgs", (size_t)m.N * m.C * m.img * m.img), m.N, m.C, m.img, m.img);
     ssl_tensor lat = ssl_vit_forward_tokens(&C, &m.enc, &w, imgs, ids_keep, m.keep, 1);
     SSL_ASSERT(lat.ndim == 3 && lat.shape[0] == m.N && lat.shape[1] == 1 + m.keep);
-    close_rel("encoder tokens (N, 1 + keep, D)", lat.data, get(f, "latent", ssl_tensor_numel(lat)), ssl_tensor_numel(lat),
+    ssl_test_close_rel("encoder tokens (N, 1 + keep, D)", lat.data, get(f, "latent", ssl_tensor_numel(lat)), ssl_tensor_numel(lat),
               1e-5);
     ssl_tensor pred = ssl_mae_decoder_forward(&C, &m.dec, &w, lat, ids_restore);
     SSL_ASSERT(ssl_tensor_numel(pred) == npred);
-    close_rel("decoder pred (N, L, p*p*C)", pred.data, get(f, "pred", npred), npred, 1e-5);
-    close_rel("patchify (MAE's order)", ssl_mae_patchify(&C, imgs, m.p).data, get(f, "target", npred), npred, 0);
+    ssl_test_close_rel("decoder pred (N, L, p*p*C)", pred.data, get(f, "pred", npred), npred, 1e-5);
+    ssl_test_close_rel("patchify (MAE's order)", ssl_mae_patchify(&C, imgs, m.p).data, get(f, "target", npred), npred, 0);
 
     float *dpred = ssl_arena_floats(&C.act, npred);
     const char *tags[2] = {"raw", "norm"};
@@ -150,16 +138,16 @@ int main(void)
         char key[64];
         const double loss = ssl_mae_loss(&C, imgs, m.p, pred, mask, norm_pix, dpred);
         snprintf(key, sizeof key, "%s/loss", tags[norm_pix]);
-        close_scalar(key, loss, get(f, key, 1)[0], 2e-6);
+        ssl_test_close_scalar(key, loss, get(f, key, 1)[0], 2e-6);
         snprintf(key, sizeof key, "%s/dpred", tags[norm_pix]);
-        close_rel(key, dpred, get(f, key, npred), npred, 1e-5);
+        ssl_test_close_rel(key, dpred, get(f, key, npred), npred, 1e-5);
     }
     ssl_params_zero_grad(&C, &m.p_);
     ssl_tensor dlat = ssl_mae_decoder_backward(&C, &m.dec, &w, ssl_tensor_3d(dpred, m.N, m.L, m.F));
     SSL_ASSERT(dlat.ndim == 3 && dlat.shape[1] == 1 + m.keep);
     ssl_vit_backward_tokens(&C, &m.enc, &w, dlat);
     check_grads(&m, f);
-    printf("largest relative error: %.3g\n", worst);
+    printf("largest relative error: %.3g\n", ssl_test_worst_rel);
 
     ssl_free(ids_keep), ssl_free(ids_restore), ssl_free(mask);
     ssl_mae_decoder_free(&m.dec);
