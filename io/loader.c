@@ -1,6 +1,7 @@
 /* Prefetching loader (see loader.h). Batch sequence number k (k-th batch after the start) always
  * goes to ring slot k % nslots, and workers claim sequence numbers in order, so which thread reads a
- * batch never changes what the caller sees. HDF5 reads are serialised inside ssl_dataset_read. */
+ * batch never changes what the caller sees. HDF5 reads are serialised inside ssl_dataset_read; the
+ * transform runs outside every lock. */
 #include "io/loader.h"
 
 #include "framework/core/check.h"
@@ -17,6 +18,7 @@ struct ssl_loader_slot {
     uint8_t *images;      /* (local_batch, H, W, C) */
     int32_t *labels;      /* (local_batch) or NULL */
     int64_t *indices;     /* (local_batch) */
+    float *out;           /* (tf.out_floats) or NULL */
     char err[1024];
 };
 
@@ -31,9 +33,16 @@ static void seq_position(const ssl_loader *l, int64_t seq, int64_t *epoch, int64
 static void lock(ssl_loader *l) { SSL_ASSERT(pthread_mutex_lock(&l->mu) == 0); }
 static void unlock(ssl_loader *l) { SSL_ASSERT(pthread_mutex_unlock(&l->mu) == 0); }
 
+typedef struct {
+    ssl_loader *l;
+    int id;
+} worker_arg;
+
 static void *worker(void *arg)
 {
-    ssl_loader *l = arg;
+    ssl_loader *l = ((worker_arg *)arg)->l;
+    void *scratch = l->scratch[((worker_arg *)arg)->id];
+    ssl_free(arg);
     lock(l);
     for (;;) {
         /* A slot is reusable once the caller moved past the batch it held (nslots = depth + 1). */
@@ -53,6 +62,11 @@ static void *worker(void *arg)
                                   slot->labels, slot->err, sizeof slot->err);
         else
             snprintf(slot->err, sizeof slot->err, "sampler has no such batch");
+        if (rc == 0 && l->tf.fn) {
+            ssl_batch b = {slot->images, slot->labels, slot->indices, l->sampler.local_batch, slot->epoch,
+                           slot->step, NULL};
+            l->tf.fn(l->tf.ctx, &b, slot->out, scratch);
+        }
         lock(l);
         slot->state = rc == 0 ? SLOT_READY : SLOT_FAILED;
         if (rc != 0) {
@@ -72,7 +86,12 @@ static void free_parts(ssl_loader *l)
             ssl_free(l->slots[i].images);
             ssl_free(l->slots[i].labels);
             ssl_free(l->slots[i].indices);
+            ssl_free(l->slots[i].out);
         }
+    if (l->scratch)
+        for (int i = 0; i < l->nthreads; i++) ssl_free(l->scratch[i]);
+    ssl_free(l->scratch);
+    l->scratch = NULL;
     ssl_free(l->slots);
     ssl_free(l->threads);
     ssl_free(l->error);
@@ -83,7 +102,8 @@ static void free_parts(ssl_loader *l)
 }
 
 int ssl_loader_start(ssl_loader *l, ssl_dataset *d, const ssl_sampler *s, int64_t epoch,
-                     int64_t start_step, int nthreads, int depth, char *err, size_t errlen)
+                     int64_t start_step, int nthreads, int depth, const ssl_loader_transform *tf,
+                     char *err, size_t errlen)
 {
     memset(l, 0, sizeof *l);
     const char *why = NULL;
@@ -119,13 +139,21 @@ int ssl_loader_start(ssl_loader *l, ssl_dataset *d, const ssl_sampler *s, int64_
         sl->labels = ssl_dataset_has_labels(d)
                          ? ssl_malloc((size_t)s->local_batch * sizeof *sl->labels) : NULL;
         sl->indices = ssl_malloc((size_t)s->local_batch * sizeof *sl->indices);
+        sl->out = tf && tf->fn ? ssl_malloc(tf->out_floats * sizeof(float)) : NULL;
     }
+    if (tf) l->tf = *tf;
     l->threads = ssl_calloc((size_t)nthreads, sizeof *l->threads);
+    l->scratch = ssl_calloc((size_t)nthreads, sizeof *l->scratch);
+    for (int t = 0; t < nthreads; t++)
+        l->scratch[t] = l->tf.fn && l->tf.scratch_bytes ? ssl_malloc(l->tf.scratch_bytes) : NULL;
     if (pthread_mutex_init(&l->mu, NULL) != 0 || pthread_cond_init(&l->cv_free, NULL) != 0 ||
         pthread_cond_init(&l->cv_ready, NULL) != 0)
         SSL_ABORT("loader: cannot initialise pthread mutex/condition variables");
     for (int t = 0; t < nthreads; t++) {
-        if (pthread_create(&l->threads[t], NULL, worker, l) != 0) {
+        worker_arg *wa = ssl_malloc(sizeof *wa);
+        *wa = (worker_arg){l, t};
+        if (pthread_create(&l->threads[t], NULL, worker, wa) != 0) {
+            ssl_free(wa);
             lock(l);
             l->stop = 1;
             SSL_ASSERT(pthread_cond_broadcast(&l->cv_free) == 0);
@@ -174,6 +202,7 @@ int ssl_loader_next(ssl_loader *l, ssl_batch *batch, char *err, size_t errlen)
             batch->n = l->sampler.local_batch;
             batch->epoch = slot->epoch;
             batch->step = slot->step;
+            batch->out = slot->out;
             l->next_take++;
             l->holding = 1;
         }

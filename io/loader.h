@@ -1,6 +1,7 @@
 /* Prefetching batch loader: background threads read the next batches (indices from the sampler)
- * into a small ring of preallocated buffers while the training step runs. Batches come out in
- * (epoch, step) order whatever the thread count, and a reader error reaches the caller as a message. */
+ * into a small ring of preallocated buffers, and run the caller's transform on them (the trainer's
+ * augmentation), while the training step runs. Batches come out in (epoch, step) order whatever the
+ * thread count, and a reader error reaches the caller as a message. */
 #ifndef SSL_IO_LOADER_H
 #define SSL_IO_LOADER_H
 
@@ -17,7 +18,18 @@ typedef struct {
     const int64_t *indices; /* (n) global sample indices (key the augmentation RNG with these) */
     int n;                  /* the sampler's local batch */
     int64_t epoch, step;
+    float *out;             /* the transform's output (NULL without one); the caller may write it */
 } ssl_batch;
+
+/* Work done on every batch in the loader's threads once it is read, so that the training thread
+ * only waits when the loader is truly behind. fn fills out (out_floats floats) from b (b->out is
+ * NULL during the call); scratch is scratch_bytes owned by the calling thread. It must not depend
+ * on which thread runs it (key randomness by sample index and epoch, as the augmentation does). */
+typedef struct {
+    void (*fn)(void *ctx, const ssl_batch *b, float *out, void *scratch);
+    void *ctx;
+    size_t out_floats, scratch_bytes;
+} ssl_loader_transform;
 
 typedef struct ssl_loader_slot ssl_loader_slot;
 
@@ -30,6 +42,8 @@ typedef struct {
     pthread_cond_t cv_free;   /* a slot was released, or stop/failure */
     pthread_cond_t cv_ready;  /* a slot was filled (or failed) */
     pthread_t *threads;
+    void **scratch;           /* (nthreads) transform scratch, one per thread */
+    ssl_loader_transform tf;
     int nthreads, nslots;
     ssl_loader_slot *slots;
     int64_t next_claim;       /* next batch sequence number a worker will read */
@@ -42,10 +56,12 @@ typedef struct {
 } ssl_loader;
 
 /* Starts nthreads (>= 1) readers that prefetch up to depth (>= 1) batches ahead, beginning at
- * (epoch, start_step) and continuing into later epochs until stopped. The sampler's settings are
- * copied; d must stay open until ssl_loader_stop. Returns 0, or -1 with a message. */
+ * (epoch, start_step) and continuing into later epochs until stopped, each batch passed through tf
+ * (NULL: none; copied). The sampler's settings are copied; d must stay open until ssl_loader_stop.
+ * Returns 0, or -1 with a message. */
 int ssl_loader_start(ssl_loader *l, ssl_dataset *d, const ssl_sampler *s, int64_t epoch,
-                     int64_t start_step, int nthreads, int depth, char *err, size_t errlen);
+                     int64_t start_step, int nthreads, int depth, const ssl_loader_transform *tf,
+                     char *err, size_t errlen);
 
 /* Blocks until the next batch in order is ready. Its buffers stay valid until the next call or
  * ssl_loader_stop. Returns 0, or -1 with a message (naming epoch, step, shard and dataset) once a

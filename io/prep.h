@@ -27,28 +27,47 @@ int ssl_prep_fashion_mnist(const char *src_dir, const char *out_dir, int shard_s
 int ssl_prep_cifar(const char *src_dir, const char *out_dir, int cifar100, int shard_size,
                    char *err, size_t errlen);
 
+/* Shard encodings of `prep images`. */
+typedef enum {
+    SSL_PREP_RAW = 0, /* uint8 HWC pixels, every image the same size (shard_writer.h, version 2) */
+    SSL_PREP_JPEG     /* JPEG files, each image its own size (shard_writer.h, version 3) */
+} ssl_prep_format;
+
+typedef struct {
+    const char *prefix; /* shards are out_dir/<prefix>-NNNNN.h5; NULL or "": "train" */
+    int size;           /* S > 0: shorter side to S (raw: then the centre S x S); 0: keep the size */
+    int shard_size;     /* samples per shard; <= 0 means 10000 */
+    ssl_prep_format format;
+    int quality;        /* JPEG: quality of re-encoded images, 1..100; 0 means 90 */
+} ssl_prep_images_opts;
+
 /* An ImageFolder tree (src_dir/<class>/<file>; class index = position of the folder name in byte
- * order, as torchvision's sorted() of UTF-8 names) into out_dir/<prefix>-NNNNN.h5 (prefix NULL:
- * "train") as uint8 HWC RGB with labels, and out_dir/classes.txt (one class name per line, in
- * index order). Samples are class by class, files in name order: the sampler's global permutation
+ * order, as torchvision's sorted() of UTF-8 names) into out_dir/<prefix>-NNNNN.h5 with labels, and
+ * out_dir/classes.txt (one class name per line, in index order). opts NULL: the defaults (raw, keep
+ * the size). Samples are class by class, files in name order: the sampler's global permutation
  * shuffles them, so contiguous classes do no harm.
  * Files are PNG (gray, gray+alpha, RGB, RGBA, palette; 1-16 bit) or JPEG (gray, RGB, CMYK),
  * recognised by their first bytes, not their names, and become RGB: gray is replicated, alpha is
  * dropped (not composited), 16-bit samples are rounded to 8 bits, no gamma or ICC conversion and
  * no EXIF rotation (as PIL's convert("RGB") in torchvision's loader). Names starting with '.' are
  * ignored; other files are skipped and counted; folders inside class folders are not searched.
- * size S > 0: the shorter side is resized to S (the longer to floor(long * S / short), as
- * torchvision's Resize(S)) and the centre S x S cut out (offset floor((long' - S) / 2)). Shrinking
- * averages the covered source area (PIL's BOX filter: antialiased), enlarging is bilinear with
- * half-pixel centres (PIL's and OpenCV's bilinear); an image already S x S is copied exactly.
- * size 0: every image keeps its size, which must be the size of the first one.
- * shard_size <= 0 means 10000. Everything is listed and the class folders checked before anything
- * is written; a folder without images, an unreadable or corrupt file (including a truncated JPEG)
- * or a size mismatch stops the prep with a message naming it. An existing classes.txt that lists
- * other classes is an error too: shards of another prefix there would carry other labels.
+ * Resizing (size S > 0): the shorter side goes to S (the longer to floor(long * S / short), as
+ * torchvision's Resize(S)). Shrinking averages the covered source area (PIL's BOX filter:
+ * antialiased), enlarging is bilinear with half-pixel centres (PIL's and OpenCV's bilinear).
+ * Raw format: uint8 HWC RGB. With S > 0 the centre S x S is cut out of the resized image (offset
+ * floor((long' - S) / 2)); an image already S x S is copied exactly. With S = 0 every image keeps
+ * its size, which must be the size of the first one.
+ * JPEG format: every image keeps its own (resized) size, no crop. A JPEG file whose shorter side
+ * is already S (or S = 0) and that is YCbCr or grayscale and decodes without any warning is stored
+ * byte for byte; anything else (PNG, CMYK or RGB JPEG, resized) is encoded from its RGB pixels
+ * with TurboJPEG, 4:2:0, at opts->quality.
+ * Everything is listed and the class folders checked before anything is written; a folder without
+ * images, an unreadable or corrupt file (including a truncated JPEG) or a size mismatch stops the
+ * prep with a message naming it. An existing classes.txt that lists other classes is an error
+ * too: shards of another prefix there would carry other labels.
  * Progress goes to stderr every 1000 images. */
-int ssl_prep_images(const char *src_dir, const char *out_dir, const char *prefix, int size,
-                    int shard_size, char *err, size_t errlen);
+int ssl_prep_images(const char *src_dir, const char *out_dir, const ssl_prep_images_opts *opts,
+                    char *err, size_t errlen);
 
 /* mkdir -p dir; 0, or -1 with a message naming the directory that could not be created. */
 int ssl_make_dirs(const char *dir, char *err, size_t errlen);

@@ -5,6 +5,7 @@
 #include "io/prep.h"
 
 #include "framework/core/check.h"
+#include "io/jpeg_shard_writer.h"
 #include "io/shard_writer.h"
 
 #include <dirent.h>
@@ -17,10 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <jpeglib.h> /* needs stdio.h first */
 #include <jerror.h>
 #include <png.h>
+#include <turbojpeg.h>
 
 #define PATH_LEN 4096
 #define DEFAULT_SHARD_SIZE 10000
@@ -31,6 +34,7 @@
 #define MAX_SIDE 32768
 #define MAX_PIXELS ((int64_t)1 << 27)
 #define BLOCK_BYTES ((size_t)16 << 20) /* decoded samples handed to the writer per call */
+#define MAX_FILE_BYTES (256 << 20) /* a JPEG file read whole into memory */
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...) SSL_PRINTF(3, 4);
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -245,6 +249,11 @@ typedef struct {
     png_bytep *rows;
     size_t rowscap;
     int w, h;
+    uint8_t *src; /* a JPEG file's bytes (JPEG shards store them as they are) */
+    size_t srccap, srclen;
+    int kind;     /* KIND_PNG or KIND_JPEG */
+    int jcs;      /* a JPEG's colour space (J_COLOR_SPACE) */
+    int warned;   /* the JPEG decoder warned (damage it tolerates): not stored as it is */
     char msg[JMSG_LENGTH_MAX + 64];
 } decoder;
 
@@ -359,6 +368,7 @@ static void jpeg_fail(j_common_ptr c)
 static void jpeg_message(j_common_ptr c, int level)
 {
     int code = c->err->msg_code;
+    if (level < 0) ((jpeg_err *)c->err)->d->warned = 1;
     if (level < 0 && (code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER || code == JWRN_MUST_RESYNC ||
                       code == JWRN_HUFF_BAD_CODE || code == JWRN_ARITH_BAD_CODE))
         jpeg_fail(c);
@@ -382,7 +392,7 @@ static void cmyk_to_rgb(const uint8_t *in, uint8_t *out, int w, int adobe)
     }
 }
 
-static int jpeg_run(jpeg_job *j, decoder *d, FILE *f)
+static int jpeg_run(jpeg_job *j, decoder *d)
 {
     struct jpeg_decompress_struct *ci = &j->cinfo;
     ci->err = jpeg_std_error(&j->jerr.pub);
@@ -393,8 +403,9 @@ static int jpeg_run(jpeg_job *j, decoder *d, FILE *f)
     if (setjmp(j->jerr.jb)) return -1;
     jpeg_create_decompress(ci);
     j->created = 1;
-    jpeg_stdio_src(ci, f);
+    jpeg_mem_src(ci, d->src, d->srclen);
     jpeg_read_header(ci, TRUE);
+    d->jcs = ci->jpeg_color_space;
     const int cmyk = ci->jpeg_color_space == JCS_CMYK || ci->jpeg_color_space == JCS_YCCK;
     ci->out_color_space = cmyk ? JCS_CMYK : JCS_RGB; /* libjpeg-turbo replicates gray to RGB */
     jpeg_start_decompress(ci);
@@ -419,11 +430,30 @@ static int jpeg_run(jpeg_job *j, decoder *d, FILE *f)
     return 0;
 }
 
+/* The whole file is read first: JPEG shards may store these very bytes. */
 static int decode_jpeg(decoder *d, FILE *f)
 {
+    d->srclen = 0;
+    if (fseek(f, 0, SEEK_END) != 0) {
+        snprintf(d->msg, sizeof d->msg, "cannot seek: %s", strerror(errno));
+        return -1;
+    }
+    long len = ftell(f);
+    if (len < 0 || len > MAX_FILE_BYTES) {
+        snprintf(d->msg, sizeof d->msg, "file size %ld is outside the supported range (up to %d MiB)",
+                 len, MAX_FILE_BYTES >> 20);
+        return -1;
+    }
+    rewind(f);
+    d->src = grow(d->src, &d->srccap, (size_t)len + 1);
+    if (fread(d->src, 1, (size_t)len, f) != (size_t)len) {
+        snprintf(d->msg, sizeof d->msg, "read error: %s", ferror(f) ? strerror(errno) : "file shrank");
+        return -1;
+    }
+    d->srclen = (size_t)len;
     jpeg_job j;
     memset(&j, 0, sizeof j);
-    int rc = jpeg_run(&j, d, f);
+    int rc = jpeg_run(&j, d);
     if (j.created) jpeg_destroy_decompress(&j.cinfo);
     return rc;
 }
@@ -438,6 +468,8 @@ static int decode_file(decoder *d, const char *path, char *err, size_t errlen)
         return -1;
     }
     d->msg[0] = '\0';
+    d->kind = kind;
+    d->warned = 0;
     int rc = kind == KIND_PNG ? decode_png(d, f) : decode_jpeg(d, f);
     fclose(f);
     if (rc < 0)
@@ -499,26 +531,32 @@ static void axis_free(axis_map *m)
     ssl_free(m->w);
 }
 
-/* The decoded image resized (shorter side S) and centre-cropped into out (S x S x 3). */
-static void fit(const decoder *d, int S, uint8_t *out)
+/* Shorter side to S, the longer to floor(long * S / short), as torchvision's Resize(S). */
+static void scaled_size(const decoder *d, int S, int *sw, int *sh)
 {
     const int w = d->w, h = d->h;
-    const int sw = w <= h ? S : (int)((int64_t)w * S / h), sh = w <= h ? (int)((int64_t)h * S / w) : S;
-    const int ox = (sw - S) / 2, oy = (sh - S) / 2;
+    *sw = w <= h ? S : (int)((int64_t)w * S / h);
+    *sh = w <= h ? (int)((int64_t)h * S / w) : S;
+}
+
+/* The decoded image resized to sw x sh, of which the cw x ch window at (ox, oy) goes to out. */
+static void resize_crop(const decoder *d, int sw, int sh, int ox, int oy, int cw, int ch, uint8_t *out)
+{
+    const int w = d->w, h = d->h;
     if (sw == w && sh == h) { /* crop only: exact bytes */
-        for (int y = 0; y < S; y++)
-            memcpy(out + (size_t)y * S * 3, d->px + ((size_t)(y + oy) * w + ox) * 3, (size_t)S * 3);
+        for (int y = 0; y < ch; y++)
+            memcpy(out + (size_t)y * cw * 3, d->px + ((size_t)(y + oy) * w + ox) * 3, (size_t)cw * 3);
         return;
     }
     axis_map mx, my;
-    axis_build(&mx, w, sw, ox, S);
-    axis_build(&my, h, sh, oy, S);
-    const int y0 = my.first[0], y1 = my.first[S - 1] + my.count[S - 1];
-    float *tmp = ssl_malloc((size_t)(y1 - y0) * S * 3 * sizeof *tmp);
+    axis_build(&mx, w, sw, ox, cw);
+    axis_build(&my, h, sh, oy, ch);
+    const int y0 = my.first[0], y1 = my.first[ch - 1] + my.count[ch - 1];
+    float *tmp = ssl_malloc((size_t)(y1 - y0) * cw * 3 * sizeof *tmp);
     for (int y = y0; y < y1; y++) { /* horizontal pass over the rows the vertical pass needs */
         const uint8_t *src = d->px + (size_t)y * w * 3;
-        float *dst = tmp + (size_t)(y - y0) * S * 3;
-        for (int k = 0; k < S; k++) {
+        float *dst = tmp + (size_t)(y - y0) * cw * 3;
+        for (int k = 0; k < cw; k++) {
             const float *wt = mx.w + (size_t)k * mx.maxt;
             const uint8_t *p = src + (size_t)mx.first[k] * 3;
             float a0 = 0, a1 = 0, a2 = 0;
@@ -530,13 +568,13 @@ static void fit(const decoder *d, int S, uint8_t *out)
             dst[3 * k] = a0, dst[3 * k + 1] = a1, dst[3 * k + 2] = a2;
         }
     }
-    for (int k = 0; k < S; k++) {
+    for (int k = 0; k < ch; k++) {
         const float *wt = my.w + (size_t)k * my.maxt;
-        uint8_t *o = out + (size_t)k * S * 3;
-        for (int x = 0; x < S * 3; x++) {
+        uint8_t *o = out + (size_t)k * cw * 3;
+        for (int x = 0; x < cw * 3; x++) {
             float a = 0;
             for (int t = 0; t < my.count[k]; t++)
-                a += wt[t] * tmp[(size_t)(my.first[k] + t - y0) * S * 3 + x];
+                a += wt[t] * tmp[(size_t)(my.first[k] + t - y0) * cw * 3 + x];
             a += 0.5f;
             o[x] = (uint8_t)(a < 0 ? 0 : a > 255 ? 255 : a);
         }
@@ -544,6 +582,14 @@ static void fit(const decoder *d, int S, uint8_t *out)
     ssl_free(tmp);
     axis_free(&mx);
     axis_free(&my);
+}
+
+/* Raw shards: shorter side to S and the centre S x S (offset floor((long' - S) / 2)). */
+static void fit(const decoder *d, int S, uint8_t *out)
+{
+    int sw, sh;
+    scaled_size(d, S, &sw, &sh);
+    resize_crop(d, sw, sh, (sw - S) / 2, (sh - S) / 2, S, S, out);
 }
 
 /* ---- classes.txt ---------------------------------------------------------------------------- */
@@ -610,13 +656,78 @@ static int write_classes_file(const char *path, const char *text, size_t len, ch
     return 0;
 }
 
+/* ---- JPEG shards --------------------------------------------------------------------------- */
+
+typedef struct {
+    ssl_jpeg_shard_writer *w;
+    tjhandle tj;
+    unsigned char *out; /* tjAlloc'ed, tjBufSize of the largest image so far */
+    unsigned long outcap;
+    uint8_t *px;        /* resized pixels */
+    size_t pxcap;
+    int size, quality;
+    int64_t verbatim, encoded;
+} jpeg_sink;
+
+/* The file's own bytes when they are what a re-encode would only degrade: no resize, YCbCr or gray
+ * (what every JPEG decoder turns into the same RGB; CMYK/YCCK and Adobe RGB are decoded by the
+ * rules above instead) and no decoder warning (the loader decodes with TJFLAG_STOPONWARNING). */
+static int jpeg_sink_add(jpeg_sink *s, const decoder *d, const char *path, int32_t label, char *err,
+                         size_t errlen)
+{
+    int sw = d->w, sh = d->h;
+    if (s->size > 0 && (d->w < d->h ? d->w : d->h) != s->size) scaled_size(d, s->size, &sw, &sh);
+    const int resized = sw != d->w || sh != d->h;
+    if (!resized && d->kind == KIND_JPEG && !d->warned &&
+        (d->jcs == JCS_YCbCr || d->jcs == JCS_GRAYSCALE)) {
+        s->verbatim++;
+        return ssl_jpeg_shard_writer_add(s->w, d->src, d->srclen, d->h, d->w, label, err, errlen);
+    }
+    const uint8_t *px = d->px;
+    if (resized) {
+        s->px = grow(s->px, &s->pxcap, (size_t)sw * sh * 3);
+        resize_crop(d, sw, sh, 0, 0, sw, sh, s->px);
+        px = s->px;
+    }
+    const unsigned long need = tjBufSize(sw, sh, TJSAMP_420);
+    if (need == (unsigned long)-1) {
+        seterr(err, errlen, "%s: %dx%d is too large to encode as JPEG", path, sw, sh);
+        return -1;
+    }
+    if (need > s->outcap) {
+        tjFree(s->out);
+        s->out = tjAlloc((int)need);
+        SSL_ASSERTF(s->out != NULL, "out of memory for a %lu-byte JPEG buffer", need);
+        s->outcap = need;
+    }
+    unsigned long len = s->outcap;
+    if (tjCompress2(s->tj, px, sw, 0, sh, TJPF_RGB, &s->out, &len, TJSAMP_420, s->quality,
+                    TJFLAG_NOREALLOC) != 0) {
+        seterr(err, errlen, "%s: JPEG encoding of %dx%d failed: %s", path, sw, sh,
+               tjGetErrorStr2(s->tj));
+        return -1;
+    }
+    s->encoded++;
+    return ssl_jpeg_shard_writer_add(s->w, s->out, len, sh, sw, label, err, errlen);
+}
+
 /* ---- the converter -------------------------------------------------------------------------- */
 
-int ssl_prep_images(const char *src_dir, const char *out_dir, const char *prefix, int size,
-                    int shard_size, char *err, size_t errlen)
+static double seconds(void)
 {
-    if (!prefix || !prefix[0]) prefix = "train";
-    if (shard_size <= 0) shard_size = DEFAULT_SHARD_SIZE;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+int ssl_prep_images(const char *src_dir, const char *out_dir, const ssl_prep_images_opts *opts,
+                    char *err, size_t errlen)
+{
+    const ssl_prep_images_opts defaults = {0};
+    if (!opts) opts = &defaults;
+    const char *prefix = opts->prefix && opts->prefix[0] ? opts->prefix : "train";
+    const int size = opts->size, shard_size = opts->shard_size > 0 ? opts->shard_size : DEFAULT_SHARD_SIZE;
+    const int as_jpeg = opts->format == SSL_PREP_JPEG, quality = opts->quality ? opts->quality : 90;
     if (!src_dir || !out_dir) {
         seterr(err, errlen, "prep images: source and output folders are required");
         return -1;
@@ -630,17 +741,25 @@ int ssl_prep_images(const char *src_dir, const char *out_dir, const char *prefix
                size, MAX_OUT_SIZE);
         return -1;
     }
+    if ((opts->format != SSL_PREP_RAW && !as_jpeg) || quality < 1 || quality > 100) {
+        seterr(err, errlen, "prep images: bad format %d or JPEG quality %d (1..100)", (int)opts->format,
+               quality);
+        return -1;
+    }
     tree t;
     memset(&t, 0, sizeof t);
     decoder dec;
     memset(&dec, 0, sizeof dec);
     ssl_shard_writer *w = NULL;
+    jpeg_sink js;
+    memset(&js, 0, sizeof js);
     uint8_t *block = NULL;
     int32_t *labels = NULL;
     char *ctext = NULL, cpath[PATH_LEN], path[PATH_LEN], first[PATH_LEN] = "", what[PATH_LEN];
     int rc = -1, H = size, W = size, nblock = 0, fill = 0;
     size_t clen = 0, sample = 0;
     int64_t done = 0;
+    const double t0 = seconds();
 
     struct stat out_st;
     int out_exists = stat(out_dir, &out_st) == 0;
@@ -657,6 +776,20 @@ int ssl_prep_images(const char *src_dir, const char *out_dir, const char *prefix
     if (check_classes_file(cpath, ctext, clen, err, errlen) < 0 || ssl_make_dirs(out_dir, err, errlen) < 0)
         goto done;
     snprintf(what, sizeof what, "%s/%s", out_dir, prefix);
+    if (as_jpeg) {
+        ssl_jpeg_shard_spec spec = {.out_dir = out_dir, .prefix = prefix,
+                                    .num_classes = (int)t.classes.n, .with_labels = 1,
+                                    .shard_size = shard_size};
+        js.size = size;
+        js.quality = quality;
+        js.w = ssl_jpeg_shard_writer_open(&spec, err, errlen);
+        if (!js.w) goto done;
+        js.tj = tjInitCompress();
+        if (!js.tj) {
+            seterr(err, errlen, "prep images: TurboJPEG: %s", tjGetErrorStr2(NULL));
+            goto done;
+        }
+    }
 
     for (size_t c = 0; c < t.classes.n; c++) {
         for (size_t i = 0; i < t.files[c].n; i++) {
@@ -666,49 +799,75 @@ int ssl_prep_images(const char *src_dir, const char *out_dir, const char *prefix
                 goto done;
             }
             if (decode_file(&dec, path, err, errlen) < 0) goto done;
-            if (!w) { /* the first image fixes the sample size when size is 0 */
-                if (size == 0) H = dec.h, W = dec.w;
-                snprintf(first, sizeof first, "%s", path);
-                ssl_shard_spec spec = {.out_dir = out_dir, .prefix = prefix, .height = H, .width = W,
-                                       .channels = 3, .num_classes = (int)t.classes.n,
-                                       .with_labels = 1, .shard_size = shard_size, .deflate = 0};
-                w = ssl_shard_writer_open(&spec, err, errlen);
-                if (!w) goto done;
-                sample = (size_t)H * W * 3;
-                const size_t fits = BLOCK_BYTES / sample;
-                nblock = fits < 1 ? 1 : fits > 1000 ? 1000 : (int)fits;
-                block = ssl_malloc((size_t)nblock * sample);
-                labels = ssl_malloc((size_t)nblock * sizeof *labels);
-            }
-            uint8_t *slot = block + (size_t)fill * sample;
-            if (size == 0) {
-                if (dec.w != W || dec.h != H) {
-                    seterr(err, errlen, "%s: image is %dx%d (width x height) but %s is %dx%d; pass "
-                           "--size S to resize every image to S x S", path, dec.w, dec.h, first, W, H);
-                    goto done;
-                }
-                memcpy(slot, dec.px, sample);
+            if (as_jpeg) {
+                if (jpeg_sink_add(&js, &dec, path, (int32_t)c, err, errlen) < 0) goto done;
             } else {
-                fit(&dec, size, slot);
-            }
-            labels[fill++] = (int32_t)c;
-            if (fill == nblock) {
-                if (ssl_shard_writer_add(w, block, labels, fill, err, errlen) < 0) goto done;
-                fill = 0;
+                if (!w) { /* the first image fixes the sample size when size is 0 */
+                    if (size == 0) H = dec.h, W = dec.w;
+                    snprintf(first, sizeof first, "%s", path);
+                    ssl_shard_spec spec = {.out_dir = out_dir, .prefix = prefix, .height = H,
+                                           .width = W, .channels = 3,
+                                           .num_classes = (int)t.classes.n, .with_labels = 1,
+                                           .shard_size = shard_size, .deflate = 0};
+                    w = ssl_shard_writer_open(&spec, err, errlen);
+                    if (!w) goto done;
+                    sample = (size_t)H * W * 3;
+                    const size_t fits = BLOCK_BYTES / sample;
+                    nblock = fits < 1 ? 1 : fits > 1000 ? 1000 : (int)fits;
+                    block = ssl_malloc((size_t)nblock * sample);
+                    labels = ssl_malloc((size_t)nblock * sizeof *labels);
+                }
+                uint8_t *slot = block + (size_t)fill * sample;
+                if (size == 0) {
+                    if (dec.w != W || dec.h != H) {
+                        seterr(err, errlen, "%s: image is %dx%d (width x height) but %s is %dx%d; "
+                               "pass --size S to resize every image to S x S", path, dec.w, dec.h,
+                               first, W, H);
+                        goto done;
+                    }
+                    memcpy(slot, dec.px, sample);
+                } else {
+                    fit(&dec, size, slot);
+                }
+                labels[fill++] = (int32_t)c;
+                if (fill == nblock) {
+                    if (ssl_shard_writer_add(w, block, labels, fill, err, errlen) < 0) goto done;
+                    fill = 0;
+                }
             }
             if (++done % PROGRESS_EVERY == 0 && done < t.total)
                 fprintf(stderr, "prep: %s: %lld/%lld images\n", what, (long long)done, (long long)t.total);
         }
     }
-    if (fill > 0 && ssl_shard_writer_add(w, block, labels, fill, err, errlen) < 0) goto done;
-    const int nshards = ssl_shard_writer_nshards(w) + (ssl_shard_writer_count(w) % shard_size != 0);
-    rc = ssl_shard_writer_close(w, err, errlen);
-    w = NULL;
+    int nshards;
+    int64_t bytes = 0;
+    if (as_jpeg) {
+        bytes = ssl_jpeg_shard_writer_bytes(js.w);
+        nshards = ssl_jpeg_shard_writer_nshards(js.w) + (ssl_jpeg_shard_writer_count(js.w) % shard_size != 0);
+        rc = ssl_jpeg_shard_writer_close(js.w, err, errlen);
+        js.w = NULL;
+    } else {
+        if (fill > 0 && ssl_shard_writer_add(w, block, labels, fill, err, errlen) < 0) goto done;
+        nshards = ssl_shard_writer_nshards(w) + (ssl_shard_writer_count(w) % shard_size != 0);
+        rc = ssl_shard_writer_close(w, err, errlen);
+        w = NULL;
+    }
     if (rc == 0) rc = write_classes_file(cpath, ctext, clen, err, errlen);
     if (rc == 0) {
-        fprintf(stderr, "prep: %s: %lld images of %zu class%s, %dx%dx3, %d shard%s\n", what,
-                (long long)done, t.classes.n, t.classes.n == 1 ? "" : "es", H, W, nshards,
-                nshards == 1 ? "" : "s");
+        if (as_jpeg) {
+            const double secs = seconds() - t0;
+            fprintf(stderr, "prep: %s: %lld images of %zu class%s, JPEG (%lld stored as they are, %lld "
+                    "encoded at quality %d), %d shard%s\n", what, (long long)done, t.classes.n,
+                    t.classes.n == 1 ? "" : "es", (long long)js.verbatim, (long long)js.encoded,
+                    quality, nshards, nshards == 1 ? "" : "s");
+            fprintf(stderr, "prep: %s: %lld bytes of JPEG, %.0f bytes/image, %.1f images/s\n", what,
+                    (long long)bytes, (double)bytes / (double)done,
+                    secs > 0 ? (double)done / secs : 0.0);
+        } else {
+            fprintf(stderr, "prep: %s: %lld images of %zu class%s, %dx%dx3, %d shard%s\n", what,
+                    (long long)done, t.classes.n, t.classes.n == 1 ? "" : "es", H, W, nshards,
+                    nshards == 1 ? "" : "s");
+        }
         if (t.skipped)
             fprintf(stderr, "prep: skipped %lld file%s that %s neither PNG nor JPEG (first: %s)\n",
                     (long long)t.skipped, t.skipped == 1 ? "" : "s", t.skipped == 1 ? "is" : "are",
@@ -719,12 +878,17 @@ int ssl_prep_images(const char *src_dir, const char *out_dir, const char *prefix
     }
 done:
     if (w) ssl_shard_writer_abort(w);
+    if (js.w) ssl_jpeg_shard_writer_abort(js.w);
+    if (js.tj) tjDestroy(js.tj);
+    tjFree(js.out);
+    ssl_free(js.px);
     ssl_free(block);
     ssl_free(labels);
     ssl_free(ctext);
     ssl_free(dec.px);
     ssl_free(dec.row);
     ssl_free(dec.rows);
+    ssl_free(dec.src);
     tree_free(&t);
     return rc;
 }

@@ -20,6 +20,22 @@
 #define SSL_SHARD_FORMAT "sslrun-shard"
 #define SSL_SHARD_VERSION 2
 
+/* JPEG shards, version 3 (attribute encoding = "jpeg"; raw shards stay version 2, so an older
+ * sslrun refuses these by version instead of misreading them). Each image keeps its own size:
+ *   dataset  jpeg     uint8 (B), the encoded files back to back, chunked, Fletcher-32, no deflate
+ *                     (JPEG does not compress further)
+ *   dataset  offsets  int64 (N + 1), offsets[0] = 0, offsets[N] = B: sample i is
+ *                     jpeg[offsets[i]:offsets[i + 1]], chunked, Fletcher-32
+ *   dataset  sizes    int32 (N, 2), each stored image's (height, width), chunked, Fletcher-32
+ *   dataset  labels   int32 (N), optional, as above
+ *   file attributes   format, version = 3, encoding = "jpeg" (fixed-length strings), channels
+ *                     (3: decoded as RGB), num_classes, height = width = 0 (sizes vary)
+ * A JPEG source that needs no resizing is stored byte for byte; anything else is decoded, its
+ * shorter side resized (prep --size), and encoded at prep --quality. h5py reads a sample as
+ * f["jpeg"][f["offsets"][i]:f["offsets"][i + 1]].tobytes(). */
+#define SSL_SHARD_VERSION_JPEG 3
+#define SSL_SHARD_ENCODING_JPEG "jpeg"
+
 typedef struct {
     const char *out_dir;  /* existing directory */
     const char *prefix;   /* shards are out_dir/<prefix>-%05d.h5 */

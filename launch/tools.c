@@ -4,6 +4,7 @@
 #include "io/dataset.h"
 #include "io/png_grid.h"
 #include "io/prep.h"
+#include "io/shard_verify.h"
 #include "framework/core/check.h"
 #include "launch/cli.h"
 #include "framework/train/session.h"
@@ -31,23 +32,43 @@ int ssl_cmd_prep(int argc, char **argv)
     const char *out = ssl_cli_take_value(&argc, argv, "--out"), *src = ssl_cli_take_value(&argc, argv, "--src");
     const char *shard = ssl_cli_take_value(&argc, argv, "--shard-size");
     const char *size = ssl_cli_take_value(&argc, argv, "--size"), *prefix = ssl_cli_take_value(&argc, argv, "--prefix");
+    const char *format = ssl_cli_take_value(&argc, argv, "--format"), *quality = ssl_cli_take_value(&argc, argv, "--quality");
+    const char *verify = ssl_cli_take_value(&argc, argv, "--verify");
+    if (verify && argc == 0 && !out && !src && !shard && !size && !prefix && !format && !quality)
+        return ssl_shard_verify(verify, stdout) == 0 ? 0 : 1;
     const int images = argc >= 1 && !strcmp(argv[0], "images");
     if (images && argc == 2 && !src) { /* the source folder may also come positionally */
         src = argv[1];
         argc = 1;
     }
-    if (argc != 1 || !out || (!images && (size || prefix)) || (images && !src)) {
+    if (argc != 1 || !out || verify || (!images && (size || prefix || format || quality)) || (images && !src)) {
         fprintf(stderr, "usage: sslrun prep fashion-mnist|cifar10|cifar100 [--src DIR] --out DIR "
                         "[--shard-size N]\n"
                         "       sslrun prep images SRC_DIR --out DIR [--size S] [--prefix NAME] "
-                        "[--shard-size N]\n"
+                        "[--shard-size N] [--format raw|jpeg] [--quality Q]\n"
+                        "       sslrun prep --verify DIR|GLOB|SHARD\n"
                         "  images: SRC_DIR/<class>/<image> (PNG, JPEG) -> DIR/NAME-*.h5 (NAME: train) "
                         "and DIR/classes.txt;\n"
                         "  --size S: shorter side to S, centre S x S crop (default: keep the size, "
-                        "which must be the same for all)\n");
+                        "which must be the same for all)\n"
+                        "  --format jpeg: JPEG shards, each image its own size (--size S: shorter side "
+                        "to S, no crop);\n"
+                        "    JPEG files stored as they are when not resized, others encoded at "
+                        "--quality Q (default 90)\n"
+                        "  --verify: read every shard whole (checksums) and decode every JPEG; "
+                        "exit 1 if any is bad\n");
         return 2;
     }
-    int ss = 10000, S = 0;
+    int ss = 10000, S = 0, Q = 90;
+    if (format && strcmp(format, "raw") && strcmp(format, "jpeg")) {
+        fprintf(stderr, "sslrun prep: --format expects raw or jpeg, got '%s'\n", format);
+        return 2;
+    }
+    if (quality && (parse_int(quality, 1, 100, &Q) || !format || strcmp(format, "jpeg"))) {
+        fprintf(stderr, "sslrun prep: --quality expects an integer in [1, 100] with --format jpeg, "
+                        "got '%s'\n", quality);
+        return 2;
+    }
     if (shard && parse_int(shard, 1, INT_MAX, &ss)) {
         fprintf(stderr, "sslrun prep: --shard-size expects a positive integer, got '%s'\n", shard);
         return 2;
@@ -62,9 +83,12 @@ int ssl_cmd_prep(int argc, char **argv)
         rc = ssl_prep_fashion_mnist(src ? src : "/usr/share/datasets/fashion-mnist", out, ss, err, sizeof err);
     else if (!strcmp(argv[0], "cifar10") || !strcmp(argv[0], "cifar100"))
         rc = src ? ssl_prep_cifar(src, out, !strcmp(argv[0], "cifar100"), ss, err, sizeof err) : -1;
-    else if (images)
-        rc = ssl_prep_images(src, out, prefix ? prefix : "train", S, ss, err, sizeof err);
-    else {
+    else if (images) {
+        const ssl_prep_images_opts o = {.prefix = prefix ? prefix : "train", .size = S, .shard_size = ss,
+                                        .format = format && !strcmp(format, "jpeg") ? SSL_PREP_JPEG : SSL_PREP_RAW,
+                                        .quality = Q};
+        rc = ssl_prep_images(src, out, &o, err, sizeof err);
+    } else {
         fprintf(stderr, "sslrun prep: unknown dataset '%s' (fashion-mnist, cifar10, cifar100, images)\n", argv[0]);
         return 2;
     }

@@ -5,9 +5,10 @@
 # clang with libFuzzer and its OpenMP runtime (the fuzz harnesses).
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config libdnnl-dev libopenblas-dev libopenmpi-dev openmpi-bin
-      libhdf5-openmpi-dev hdf5-tools libyaml-dev zlib1g-dev libpng-dev libjpeg-dev dataset-fashion-mnist)
+      libhdf5-openmpi-dev hdf5-tools libyaml-dev zlib1g-dev libpng-dev libjpeg-dev libturbojpeg0-dev
+      dataset-fashion-mnist)
 if [ "${1:-}" = --test ]; then
-  PKGS+=(python3-torch python3-torchvision python3-h5py clang libclang-rt-14-dev libomp-dev)
+  PKGS+=(python3-torch python3-torchvision python3-h5py python3-pil clang libclang-rt-14-dev libomp-dev)
 fi
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

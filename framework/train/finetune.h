@@ -58,7 +58,6 @@ typedef struct {
     ssl_metrics metrics;
     int metrics_open;
     ssl_augment_config aug;   /* random resized crop + flip, normalised */
-    float *views;             /* (local batch, C, S, S) host staging */
     int32_t *labels;          /* (local batch) */
     int64_t steps_per_epoch, total_steps, step, first_step;
     double lr_peak, ips, t_start;

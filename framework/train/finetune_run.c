@@ -109,6 +109,16 @@ static int open_metrics(ssl_finetuner *f, char *err, size_t errlen)
     return 0;
 }
 
+/* The loader's transform: the batch's training crops, in a reader thread (read-only use of f). */
+static void augment(void *ctx, const ssl_batch *b, float *out, void *scratch)
+{
+    const ssl_finetuner *f = ctx;
+    const int H = ssl_dataset_height(f->ds), W = ssl_dataset_width(f->ds), C = f->in_chans, S = f->img_size;
+    for (int i = 0; i < b->n; i++)
+        ssl_augment_one(&f->aug, f->seed, b->epoch, b->images + (size_t)i * H * W * C, H, W, C, b->indices[i], 0,
+                        out + (size_t)i * C * S * S, scratch);
+}
+
 int ssl_finetune_resume(ssl_finetuner *f, const ssl_ft_source *src, char *err, size_t errlen)
 {
     int found = load_newest(f, err, errlen);
@@ -137,9 +147,12 @@ int ssl_finetune_resume(ssl_finetuner *f, const ssl_ft_source *src, char *err, s
     if (f->rank0 && open_metrics(f, err, errlen)) return -1;
     f->first_step = f->step;
     if (f->step < f->total_steps) {
+        const ssl_loader_transform tf = {augment, f, (size_t)f->sampler.local_batch * f->in_chans * f->img_size *
+                                                         f->img_size,
+                                         ssl_augment_workspace_bytes(f->img_size)};
         if (ssl_loader_start(&f->loader, f->ds, &f->sampler, f->step / f->steps_per_epoch,
-                             f->step % f->steps_per_epoch, f->cfg.data.workers > 0 ? f->cfg.data.workers : 1, 2, err,
-                             errlen))
+                             f->step % f->steps_per_epoch, f->cfg.data.workers > 0 ? f->cfg.data.workers : 1, 2, &tf,
+                             err, errlen))
             return -1;
         f->loader_started = 1;
     }

@@ -208,8 +208,7 @@ int ssl_finetune_setup(ssl_finetuner *f, const ssl_config *cfg, ssl_comm *comm, 
     if (choose_subset(f, err, errlen) || build_model(f, err, errlen) || plan_training(f, err, errlen) ||
         augmentation(f, err, errlen))
         return -1;
-    const size_t S = (size_t)f->img_size, nb = (size_t)f->sampler.local_batch;
-    f->views = ssl_malloc(nb * (size_t)f->in_chans * S * S * sizeof(float));
+    const size_t nb = (size_t)f->sampler.local_batch;
     f->labels = ssl_malloc(nb * sizeof(int32_t));
     char path[1300];
     if (f->rank0 && ssl_make_dirs(f->ckpt_dir, err, errlen)) return -1;
@@ -224,7 +223,6 @@ void ssl_finetune_free(ssl_finetuner *f)
 {
     if (f->loader_started) ssl_loader_stop(&f->loader);
     if (f->metrics_open) ssl_metrics_close(&f->metrics);
-    ssl_free(f->views);
     ssl_free(f->labels);
     ssl_optim_free(&f->opt);
     ssl_free(f->lr_scale);

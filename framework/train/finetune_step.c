@@ -41,13 +41,11 @@ int ssl_finetune_step(ssl_finetuner *f, int signalled, ssl_step_record *r, int *
     ssl_batch b;
     if (ssl_loader_next(&f->loader, &b, err, errlen)) return -1;
     const int C = f->in_chans, S = f->img_size;
-    ssl_augment_view(&f->aug, f->seed, b.epoch, b.images, b.n, ssl_dataset_height(f->ds), ssl_dataset_width(f->ds),
-                     C, b.indices, 0, f->views);
     memcpy(f->labels, b.labels, (size_t)b.n * sizeof(int32_t));
     double tb = ssl_now();
     ssl_ctx_step_begin(&f->ctx);
     ssl_weights w = {f->params.data, f->params.grad, f->buffers.data};
-    ssl_tensor logits = f->model.forward(&f->ctx, &f->model, &w, ssl_tensor_4d(f->views, b.n, C, S, S), 1);
+    ssl_tensor logits = f->model.forward(&f->ctx, &f->model, &w, ssl_tensor_4d(b.out, b.n, C, S, S), 1);
     ssl_tensor dl = ssl_tensor_2d(ssl_arena_floats(&f->ctx.act, (size_t)ssl_tensor_numel(logits)), logits.shape[0],
                                   logits.shape[1]);
     double local = ssl_finetune_loss(&f->ctx, logits, f->labels, (float)cfg->finetune.label_smoothing, dl.data);

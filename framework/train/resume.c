@@ -56,6 +56,17 @@ static int open_metrics(ssl_trainer *t, char *err, size_t errlen)
     return 0;
 }
 
+/* The loader's transform: a micro-batch's views, in a reader thread (read-only use of t). */
+static void augment(void *ctx, const ssl_batch *b, float *out, void *scratch)
+{
+    const ssl_trainer *t = ctx;
+    const int H = ssl_dataset_height(t->ds), W = ssl_dataset_width(t->ds), C = t->s.in_chans;
+    const size_t img = (size_t)H * (size_t)W * (size_t)C;
+    for (int i = 0; i < b->n; i++)
+        ssl_view_pipes_sample(&t->pipes, (uint64_t)t->s.cfg.run.seed, b->epoch, b->images + (size_t)i * img, H, W, C,
+                              b->indices[i], i, b->n, out, scratch);
+}
+
 int ssl_train_resume(ssl_trainer *t, char *err, size_t errlen)
 {
     int found = load_newest(t, err, errlen);
@@ -71,8 +82,11 @@ int ssl_train_resume(ssl_trainer *t, char *err, size_t errlen)
     int64_t epoch = t->step / t->steps_per_epoch;
     if (m->vt->on_epoch) m->vt->on_epoch(m, &t->s.ctx, epoch);
     /* loader positions are in micro-batches */
+    const ssl_loader_transform tf = {augment, t,
+                                     ssl_view_pipes_floats(&t->pipes, t->sampler.local_batch, t->s.in_chans),
+                                     ssl_view_pipes_scratch_bytes(&t->pipes)};
     if (ssl_loader_start(&t->loader, t->ds, &t->sampler, epoch, (t->step % t->steps_per_epoch) * t->accum,
-                         t->s.cfg.data.workers, 2, err, errlen))
+                         t->s.cfg.data.workers, 2, &tf, err, errlen))
         return -1;
     t->loader_started = 1;
     t->t_start = ssl_now();

@@ -87,7 +87,6 @@ int ssl_train_setup(ssl_trainer *t, const ssl_config *cfg, ssl_comm *comm, char 
                      g, t->pipes.plan.group[g].size, cfg->model.patch_size);
             return -1;
         }
-    t->views = ssl_malloc(ssl_view_pipes_floats(&t->pipes, t->sampler.local_batch, t->s.in_chans) * sizeof(float));
 
     char path[1200];
     if (t->rank0 && ssl_make_dirs(t->s.ckpt_dir, err, errlen)) return -1;
@@ -100,7 +99,6 @@ int ssl_train_setup(ssl_trainer *t, const ssl_config *cfg, ssl_comm *comm, char 
 
 void ssl_train_free(ssl_trainer *t)
 {
-    ssl_free(t->views);
     if (t->loader_started) ssl_loader_stop(&t->loader);
     if (t->metrics_open) ssl_metrics_close(&t->metrics);
     ssl_optim_free(&t->opt);

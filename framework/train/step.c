@@ -7,18 +7,18 @@
 #include <stdio.h>
 #include <string.h>
 
-/* One micro-batch: next batch from the loader, augmented into the view groups, through the method.
- * Adds this rank's loss / accum to *loss and the monitors to *mon. */
+/* One micro-batch: the next batch from the loader, its views already augmented there, through the
+ * method. Adds this rank's loss / accum to *loss and the monitors to *mon; *data_s is the time spent
+ * waiting for the loader. */
 static int micro_step(ssl_trainer *t, const ssl_progress *p, double *loss, ssl_scalars *mon, double *data_s,
                       double *compute_s, char *err, size_t errlen)
 {
-    const ssl_config *cfg = &t->s.cfg;
     double ta = ssl_now();
     ssl_batch b;
     if (ssl_loader_next(&t->loader, &b, err, errlen)) return -1;
     ssl_views v;
-    ssl_view_pipes_run(&t->pipes, (uint64_t)cfg->run.seed, b.epoch, b.images, b.n, ssl_dataset_height(t->ds),
-                       ssl_dataset_width(t->ds), t->s.in_chans, b.indices, t->views, &v);
+    ssl_view_pipes_bind(&t->pipes, b.n, t->s.in_chans, b.out, &v);
+    v.index = b.indices;
     double tb = ssl_now();
     *data_s += tb - ta;
     ssl_ctx_step_begin(&t->s.ctx);

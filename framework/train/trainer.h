@@ -53,7 +53,6 @@ typedef struct {
     ssl_metrics metrics;
     int metrics_open;
     ssl_view_pipes pipes;      /* the method's views: one pipeline each */
-    float *views;              /* host staging of one micro-batch's views, group after group */
     int64_t steps_per_epoch, total_steps, accum;
     int64_t step;              /* optimizer steps done: the next step's 0-based index */
     int64_t first_step;        /* step this invocation started at */

@@ -56,3 +56,38 @@ void ssl_view_pipes_run(const ssl_view_pipes *vp, uint64_t seed, int64_t epoch, 
         out += (size_t)cnt * per_view;
     }
 }
+
+size_t ssl_view_pipes_scratch_bytes(const ssl_view_pipes *vp)
+{
+    size_t b = 0;
+    for (int g = 0; g < vp->plan.ngroups; g++) {
+        size_t w = ssl_augment_workspace_bytes(vp->plan.group[g].size);
+        if (w > b) b = w;
+    }
+    return b;
+}
+
+void ssl_view_pipes_sample(const ssl_view_pipes *vp, uint64_t seed, int64_t epoch, const uint8_t *image, int H, int W,
+                           int C, int64_t sample_index, int i, int n, float *out, void *scratch)
+{
+    int id = 0;
+    for (int g = 0; g < vp->plan.ngroups; g++) {
+        const int cnt = vp->plan.group[g].count, S = vp->plan.group[g].size;
+        const size_t img = (size_t)C * (size_t)S * (size_t)S, per_view = (size_t)n * img;
+        for (int j = 0; j < cnt; j++, id++)
+            ssl_augment_one(&vp->pipe[id], seed, epoch, image, H, W, C, sample_index, id,
+                            out + (size_t)j * per_view + (size_t)i * img, scratch);
+        out += (size_t)cnt * per_view;
+    }
+}
+
+void ssl_view_pipes_bind(const ssl_view_pipes *vp, int n, int C, float *out, ssl_views *v)
+{
+    v->n = n;
+    v->ngroups = vp->plan.ngroups;
+    for (int g = 0; g < vp->plan.ngroups; g++) {
+        const int cnt = vp->plan.group[g].count, S = vp->plan.group[g].size;
+        v->group[g] = ssl_tensor_4d(out, (int64_t)cnt * n, C, S, S);
+        out += (size_t)cnt * (size_t)n * (size_t)C * (size_t)S * (size_t)S;
+    }
+}

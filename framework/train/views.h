@@ -26,4 +26,16 @@ size_t ssl_view_pipes_floats(const ssl_view_pipes *vp, int n, int C);
 void ssl_view_pipes_run(const ssl_view_pipes *vp, uint64_t seed, int64_t epoch, const uint8_t *images, int n, int H,
                         int W, int C, const int64_t *sample_index, float *out, ssl_views *v);
 
+/* Scratch bytes ssl_view_pipes_sample needs (the largest view's augmentation workspace). */
+size_t ssl_view_pipes_scratch_bytes(const ssl_view_pipes *vp);
+
+/* Every view of sample i of an n-sample batch: image (H, W, C), written into out at the places
+ * ssl_view_pipes_run gives that sample (out is the whole batch's staging). Single-threaded; equals
+ * ssl_view_pipes_run byte for byte. */
+void ssl_view_pipes_sample(const ssl_view_pipes *vp, uint64_t seed, int64_t epoch, const uint8_t *image, int H, int W,
+                           int C, int64_t sample_index, int i, int n, float *out, void *scratch);
+
+/* The group tensors of a staged batch of n (v->index is left to the caller). */
+void ssl_view_pipes_bind(const ssl_view_pipes *vp, int n, int C, float *out, ssl_views *v);
+
 #endif

@@ -1,6 +1,7 @@
 /* Prefetching loader: batches equal direct sampler + dataset reads, in order, for 1 and 3 threads
  * and several depths (the direct reads run concurrently with the readers, exercising the HDF5
- * lock); starting mid-epoch equals skipping; a corrupt chunk surfaces as an error message. */
+ * lock); starting mid-epoch equals skipping; the transform's output belongs to its batch, with its
+ * own thread's scratch, whatever the thread count; a corrupt chunk surfaces as an error message. */
 #include <stdio.h>
 
 #include "common/shard_testutil.h"
@@ -49,7 +50,7 @@ static void test_order(ssl_dataset *d)
     const int threads[] = {1, 3, 3}, depths[] = {1, 4, 2};
     for (int c = 0; c < 3; c++) {
         ssl_loader l;
-        SSL_EXPECT(ssl_loader_start(&l, d, &s, 0, 0, threads[c], depths[c], err, sizeof err) == 0,
+        SSL_EXPECT(ssl_loader_start(&l, d, &s, 0, 0, threads[c], depths[c], NULL, err, sizeof err) == 0,
                    "start: %s", err);
         int ok = 1;
         for (int k = 0; k < 30; k++) { /* two and a half epochs, across the boundaries */
@@ -68,7 +69,7 @@ static void test_order(ssl_dataset *d)
 
     /* resume mid-epoch: starting at (1, 5) equals the uninterrupted run from its 17th batch */
     ssl_loader l;
-    SSL_EXPECT(ssl_loader_start(&l, d, &s, 1, 5, 3, 3, err, sizeof err) == 0, "start: %s", err);
+    SSL_EXPECT(ssl_loader_start(&l, d, &s, 1, 5, 3, 3, NULL, err, sizeof err) == 0, "start: %s", err);
     int ok = 1;
     for (int64_t k = 12 + 5; k < 12 + 5 + 15; k++) {
         ssl_batch b;
@@ -82,18 +83,18 @@ static void test_order(ssl_dataset *d)
     ssl_loader_stop(&l);
 
     /* stop while readers wait on a full ring, and right after start */
-    SSL_EXPECT(ssl_loader_start(&l, d, &s, 0, 0, 3, 2, err, sizeof err) == 0, "start: %s", err);
+    SSL_EXPECT(ssl_loader_start(&l, d, &s, 0, 0, 3, 2, NULL, err, sizeof err) == 0, "start: %s", err);
     ssl_batch b;
     SSL_EXPECT(ssl_loader_next(&l, &b, err, sizeof err) == 0, "next: %s", err);
     ssl_loader_stop(&l);
-    SSL_EXPECT(ssl_loader_start(&l, d, &s, 0, 0, 4, 1, err, sizeof err) == 0, "start: %s", err);
+    SSL_EXPECT(ssl_loader_start(&l, d, &s, 0, 0, 4, 1, NULL, err, sizeof err) == 0, "start: %s", err);
     ssl_loader_stop(&l);
 
     /* bad arguments */
-    SSL_EXPECT(ssl_loader_start(&l, d, &s, 0, spe, 1, 1, err, sizeof err) == -1 &&
+    SSL_EXPECT(ssl_loader_start(&l, d, &s, 0, spe, 1, 1, NULL, err, sizeof err) == -1 &&
                    strstr(err, "start position outside the epoch"), "bad start: %s", err);
     printf("rejected: %s\n", err);
-    SSL_EXPECT(ssl_loader_start(&l, d, &s, 0, 0, 0, 1, err, sizeof err) == -1 &&
+    SSL_EXPECT(ssl_loader_start(&l, d, &s, 0, 0, 0, 1, NULL, err, sizeof err) == -1 &&
                    strstr(err, "threads and depth must be >= 1"), "bad threads: %s", err);
     ssl_loader_stop(&l); /* safe after a failed start */
     ssl_sampler_free(&s);
@@ -101,6 +102,53 @@ static void test_order(ssl_dataset *d)
 
 /* Overwrites the stored (deflated) chunk holding `row` of path's images with bytes that do not
  * inflate, as a bad disk block would. Done before open: validation reads metadata and labels only. */
+/* A transform whose output depends on the batch only: per sample, its index, the epoch and the sum
+ * of its pixels; the scratch is written and read back, so a shared or missing one shows. */
+static void tf_sum(void *ctx, const ssl_batch *b, float *out, void *scratch)
+{
+    int *calls = ctx;
+    __atomic_add_fetch(calls, 1, __ATOMIC_RELAXED);
+    for (int i = 0; i < b->n; i++) {
+        float *sc = scratch;
+        sc[0] = (float)b->indices[i];
+        double sum = 0;
+        for (size_t k = 0; k < SB; k++) sum += b->images[(size_t)i * SB + k];
+        for (volatile int spin = 0; spin < 200; spin++) { } /* let another thread interleave */
+        out[3 * i] = sc[0], out[3 * i + 1] = (float)b->epoch, out[3 * i + 2] = (float)sum;
+    }
+    SSL_ASSERT(b->out == NULL);
+}
+
+static void test_transform(ssl_dataset *d)
+{
+    ssl_sampler s;
+    char err[512];
+    SSL_ASSERT(ssl_sampler_init(&s, N, GB, RANK, WORLD, 99, 1, err, sizeof err) == 0);
+    const int threads[] = {1, 3};
+    for (int c = 0; c < 2; c++) {
+        int calls = 0;
+        const ssl_loader_transform tf = {tf_sum, &calls, (size_t)s.local_batch * 3, sizeof(float)};
+        ssl_loader l;
+        SSL_ASSERT(ssl_loader_start(&l, d, &s, 0, 0, threads[c], 2, &tf, err, sizeof err) == 0);
+        int ok = 1, k;
+        for (k = 0; k < 20 && ok; k++) {
+            ssl_batch b;
+            SSL_ASSERT(ssl_loader_next(&l, &b, err, sizeof err) == 0);
+            ok &= b.out != NULL;
+            for (int i = 0; ok && i < b.n; i++) {
+                double sum = 0;
+                for (size_t q = 0; q < SB; q++) sum += b.images[(size_t)i * SB + q];
+                ok &= b.out[3 * i] == (float)b.indices[i] && b.out[3 * i + 1] == (float)b.epoch &&
+                      b.out[3 * i + 2] == (float)sum;
+            }
+        }
+        ssl_loader_stop(&l);
+        SSL_EXPECT(ok, "threads %d: batch %d carries another batch's transform output", threads[c], k - 1);
+        SSL_EXPECT(calls >= 20, "threads %d: the transform ran %d times for 20 batches", threads[c], calls);
+    }
+    ssl_sampler_free(&s);
+}
+
 static void corrupt_chunk(const char *path, hsize_t row)
 {
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -138,7 +186,7 @@ static void test_io_error(const char *root)
     }
     SSL_ASSERT(want >= 0);
     ssl_loader l;
-    SSL_ASSERT(ssl_loader_start(&l, d, &s, 0, 0, 3, 3, err, sizeof err) == 0);
+    SSL_ASSERT(ssl_loader_start(&l, d, &s, 0, 0, 3, 3, NULL, err, sizeof err) == 0);
     int64_t k = 0;
     ssl_batch b;
     int rc = 0;
@@ -173,7 +221,7 @@ static void test_unlabelled(const char *root)
     ssl_sampler s;
     SSL_ASSERT(ssl_sampler_init(&s, 50, 8, 0, 1, 1, 0, err, sizeof err) == 0);
     ssl_loader l;
-    SSL_ASSERT(ssl_loader_start(&l, d, &s, 0, 0, 2, 2, err, sizeof err) == 0);
+    SSL_ASSERT(ssl_loader_start(&l, d, &s, 0, 0, 2, 2, NULL, err, sizeof err) == 0);
     for (int k = 0; k < 10; k++) {
         ssl_batch b;
         SSL_EXPECT(ssl_loader_next(&l, &b, err, sizeof err) == 0, "next: %s", err);
@@ -194,6 +242,7 @@ int main(void)
     ssl_dataset *d = ssl_dataset_open(pat, err, sizeof err);
     SSL_EXPECT(d, "open: %s", err);
     if (d) test_order(d);
+    if (d) test_transform(d);
     ssl_dataset_close(d);
     test_io_error(root);
     test_unlabelled(root);
