@@ -119,6 +119,7 @@ typedef struct {
     int batch_size;
     int workers;
     bool drop_last;
+    char on_corrupt[SSL_CONFIG_ENUM_MAX]; /* skip | stop: a JPEG that does not decode */
     int limit;
 } ssl_config_data;
 

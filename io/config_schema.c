@@ -118,6 +118,8 @@ static const ssl_config_key schema[] = {
     I(data, workers, "2", 0, 256, "reader threads per rank"),
     B(data, drop_last, "true", "drop each epoch's last incomplete batch"),
     I(data, limit, "0", 0, NOMAX, "use only the first N training samples (0 = all)"),
+    E(data, on_corrupt, "skip", "skip|stop", "a JPEG that does not decode: skip it (its batch slot takes the next "
+      "image's views; counted and named in the log) or stop the run"),
 
     I(augment, views, "2", 1, 16, "augmented views per image"),
     FL(augment, crop_scale, "[0.08, 1.0]", 2, 2, 0, 1, LO_OPEN | ORDERED,

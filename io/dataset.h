@@ -23,7 +23,7 @@ ssl_dataset *ssl_dataset_open(const char *path_or_glob, char *err, size_t errlen
 int ssl_dataset_close(ssl_dataset *d);
 
 int64_t ssl_dataset_size(const ssl_dataset *d);   /* total samples over all shards */
-int ssl_dataset_height(const ssl_dataset *d);
+int ssl_dataset_height(const ssl_dataset *d);     /* 0 for JPEG shards: each image has its own */
 int ssl_dataset_width(const ssl_dataset *d);
 int ssl_dataset_channels(const ssl_dataset *d);
 int ssl_dataset_num_classes(const ssl_dataset *d); /* 0 when the shards do not say */
@@ -40,5 +40,21 @@ const char *ssl_dataset_shard_path(const ssl_dataset *d, int shard);
  * Returns 0, or -1 with a message naming the shard and dataset (outputs then undefined). */
 int ssl_dataset_read(ssl_dataset *d, const int64_t *indices, int n, uint8_t *out_images,
                      int32_t *out_labels, char *err, size_t errlen);
+
+/* JPEG shards (format in shard_writer.h): images keep their own sizes and are decoded by the reader
+ * of a batch (io/jpeg_decode.h). */
+int ssl_dataset_is_jpeg(const ssl_dataset *d);
+/* (ssl_dataset_size, 2): each sample's stored (height, width), held in memory; NULL for raw shards. */
+const int32_t *ssl_dataset_sizes(const ssl_dataset *d);
+
+/* The encoded bytes of samples at the given global indices, back to back into *buf (grown with
+ * ssl_malloc as needed; *cap its size), sample i at (*buf)[off[i]] .. (*buf)[off[i + 1]] (off: n + 1
+ * entries), labels as ssl_dataset_read. Runs of consecutive indices within one shard are one read.
+ * Thread-safe as ssl_dataset_read. 0, or -1 with a message naming the shard and dataset. */
+int ssl_dataset_read_encoded(ssl_dataset *d, const int64_t *indices, int n, uint8_t **buf, size_t *cap,
+                             size_t *off, int32_t *out_labels, char *err, size_t errlen);
+
+/* Which shard file holds global sample idx, and its row there (for messages). */
+const char *ssl_dataset_locate(const ssl_dataset *d, int64_t idx, int64_t *row);
 
 #endif

@@ -19,6 +19,9 @@ struct ssl_loader_slot {
     int32_t *labels;      /* (local_batch) or NULL */
     int64_t *indices;     /* (local_batch) */
     float *out;           /* (tf.out_floats) or NULL */
+    uint8_t *enc;         /* JPEG shards: the batch's encoded bytes (grown as needed) */
+    size_t enc_cap, *enc_off;
+    int32_t *hw;
     char err[1024];
 };
 
@@ -32,6 +35,32 @@ static void seq_position(const ssl_loader *l, int64_t seq, int64_t *epoch, int64
 
 static void lock(ssl_loader *l) { SSL_ASSERT(pthread_mutex_lock(&l->mu) == 0); }
 static void unlock(ssl_loader *l) { SSL_ASSERT(pthread_mutex_unlock(&l->mu) == 0); }
+
+static void fill_batch(const ssl_loader *l, const ssl_loader_slot *slot, ssl_batch *b)
+{
+    *b = (ssl_batch){.images = slot->hw ? NULL : slot->images, .encoded = slot->enc, .enc_off = slot->enc_off,
+                     .hw = slot->hw, .H = ssl_dataset_height(l->ds), .W = ssl_dataset_width(l->ds),
+                     .C = ssl_dataset_channels(l->ds), .labels = slot->labels, .indices = slot->indices,
+                     .n = l->sampler.local_batch, .epoch = slot->epoch, .step = slot->step, .out = slot->out};
+}
+
+void ssl_batch_size(const ssl_batch *b, int i, int *h, int *w)
+{
+    *h = b->hw ? b->hw[2 * i] : b->H;
+    *w = b->hw ? b->hw[2 * i + 1] : b->W;
+}
+
+int ssl_batch_pixels(const ssl_batch *b, int i, ssl_jpeg_decoder *dec, ssl_augment_params *p, const int *out_size,
+                     int np, const uint8_t **px, int *H, int *W, char *err, size_t errlen)
+{
+    if (!b->hw) {
+        *px = b->images + (size_t)i * (size_t)b->H * (size_t)b->W * (size_t)b->C;
+        *H = b->H, *W = b->W;
+        return 0;
+    }
+    return ssl_jpeg_decode_crops(dec, b->encoded + b->enc_off[i], b->enc_off[i + 1] - b->enc_off[i], b->hw[2 * i],
+                                 b->hw[2 * i + 1], b->C, p, out_size, np, px, H, W, err, errlen);
+}
 
 typedef struct {
     ssl_loader *l;
@@ -57,15 +86,22 @@ static void *worker(void *arg)
         /* under the lock: the sampler caches the epoch's permutation */
         int rc = ssl_sampler_batch(&l->sampler, slot->epoch, slot->step, slot->indices);
         unlock(l);
-        if (rc == 0)
-            rc = ssl_dataset_read(l->ds, slot->indices, l->sampler.local_batch, slot->images,
-                                  slot->labels, slot->err, sizeof slot->err);
-        else
+        const int n = l->sampler.local_batch;
+        if (rc != 0)
             snprintf(slot->err, sizeof slot->err, "sampler has no such batch");
+        else if (slot->hw) {
+            rc = ssl_dataset_read_encoded(l->ds, slot->indices, n, &slot->enc, &slot->enc_cap, slot->enc_off,
+                                          slot->labels, slot->err, sizeof slot->err);
+            const int32_t *hw = ssl_dataset_sizes(l->ds);
+            for (int i = 0; rc == 0 && i < n; i++)
+                slot->hw[2 * i] = hw[2 * slot->indices[i]], slot->hw[2 * i + 1] = hw[2 * slot->indices[i] + 1];
+        } else
+            rc = ssl_dataset_read(l->ds, slot->indices, n, slot->images, slot->labels, slot->err, sizeof slot->err);
         if (rc == 0 && l->tf.fn) {
-            ssl_batch b = {slot->images, slot->labels, slot->indices, l->sampler.local_batch, slot->epoch,
-                           slot->step, NULL};
-            l->tf.fn(l->tf.ctx, &b, slot->out, scratch);
+            ssl_batch b;
+            fill_batch(l, slot, &b);
+            b.out = NULL;
+            rc = l->tf.fn(l->tf.ctx, &b, slot->out, scratch, slot->err, sizeof slot->err);
         }
         lock(l);
         slot->state = rc == 0 ? SLOT_READY : SLOT_FAILED;
@@ -87,9 +123,15 @@ static void free_parts(ssl_loader *l)
             ssl_free(l->slots[i].labels);
             ssl_free(l->slots[i].indices);
             ssl_free(l->slots[i].out);
+            ssl_free(l->slots[i].enc);
+            ssl_free(l->slots[i].enc_off);
+            ssl_free(l->slots[i].hw);
         }
     if (l->scratch)
-        for (int i = 0; i < l->nthreads; i++) ssl_free(l->scratch[i]);
+        for (int i = 0; i < l->nthreads; i++) {
+            if (l->scratch[i] && l->tf.scratch_free) l->tf.scratch_free(l->scratch[i]);
+            ssl_free(l->scratch[i]);
+        }
     ssl_free(l->scratch);
     l->scratch = NULL;
     ssl_free(l->slots);
@@ -135,17 +177,21 @@ int ssl_loader_start(ssl_loader *l, ssl_dataset *d, const ssl_sampler *s, int64_
         ssl_loader_slot *sl = &l->slots[i];
         sl->seq = -1;
         sl->state = SLOT_FREE;
-        sl->images = ssl_malloc(img_bytes);
+        sl->images = img_bytes ? ssl_malloc(img_bytes) : NULL;
         sl->labels = ssl_dataset_has_labels(d)
                          ? ssl_malloc((size_t)s->local_batch * sizeof *sl->labels) : NULL;
         sl->indices = ssl_malloc((size_t)s->local_batch * sizeof *sl->indices);
         sl->out = tf && tf->fn ? ssl_malloc(tf->out_floats * sizeof(float)) : NULL;
+        if (ssl_dataset_is_jpeg(d)) {
+            sl->enc_off = ssl_malloc(((size_t)s->local_batch + 1) * sizeof *sl->enc_off);
+            sl->hw = ssl_malloc((size_t)s->local_batch * 2 * sizeof *sl->hw);
+        }
     }
     if (tf) l->tf = *tf;
     l->threads = ssl_calloc((size_t)nthreads, sizeof *l->threads);
     l->scratch = ssl_calloc((size_t)nthreads, sizeof *l->scratch);
     for (int t = 0; t < nthreads; t++)
-        l->scratch[t] = l->tf.fn && l->tf.scratch_bytes ? ssl_malloc(l->tf.scratch_bytes) : NULL;
+        l->scratch[t] = l->tf.fn && l->tf.scratch_bytes ? ssl_calloc(1, l->tf.scratch_bytes) : NULL;
     if (pthread_mutex_init(&l->mu, NULL) != 0 || pthread_cond_init(&l->cv_free, NULL) != 0 ||
         pthread_cond_init(&l->cv_ready, NULL) != 0)
         SSL_ABORT("loader: cannot initialise pthread mutex/condition variables");
@@ -196,13 +242,7 @@ int ssl_loader_next(ssl_loader *l, ssl_batch *batch, char *err, size_t errlen)
             snprintf(l->error, len, "loader: epoch %lld step %lld: %s", (long long)slot->epoch,
                      (long long)slot->step, slot->err);
         } else {
-            batch->images = slot->images;
-            batch->labels = slot->labels;
-            batch->indices = slot->indices;
-            batch->n = l->sampler.local_batch;
-            batch->epoch = slot->epoch;
-            batch->step = slot->step;
-            batch->out = slot->out;
+            fill_batch(l, slot, batch);
             l->next_take++;
             l->holding = 1;
         }

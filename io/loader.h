@@ -10,10 +10,15 @@
 #include <stdint.h>
 
 #include "io/dataset.h"
+#include "io/jpeg_decode.h"
 #include "io/sampler.h"
 
 typedef struct {
-    const uint8_t *images;  /* (n, H, W, C) uint8 */
+    const uint8_t *images;  /* raw shards: (n, H, W, C) uint8; NULL for JPEG shards */
+    const uint8_t *encoded; /* JPEG shards: sample i is encoded[enc_off[i]] .. encoded[enc_off[i + 1]] */
+    const size_t *enc_off;  /* (n + 1) */
+    const int32_t *hw;      /* JPEG shards: (n, 2) stored (height, width) */
+    int H, W, C;            /* raw: every image's size; JPEG: H = W = 0 */
     const int32_t *labels;  /* (n), or NULL when the dataset has no labels */
     const int64_t *indices; /* (n) global sample indices (key the augmentation RNG with these) */
     int n;                  /* the sampler's local batch */
@@ -21,12 +26,24 @@ typedef struct {
     float *out;             /* the transform's output (NULL without one); the caller may write it */
 } ssl_batch;
 
+/* Sample i's stored size (what crops are drawn for). */
+void ssl_batch_size(const ssl_batch *b, int i, int *h, int *w);
+
+/* Sample i's pixels (HWC, b->C channels) for crops p[0..np) drawn at ssl_batch_size with outputs
+ * out_size[k]: raw images as stored; JPEG ones decoded by dec at the coarsest scale the crops allow,
+ * p mapped onto the decoded image (io/jpeg_decode.h). 0, or -1 with the reason. */
+int ssl_batch_pixels(const ssl_batch *b, int i, ssl_jpeg_decoder *dec, ssl_augment_params *p, const int *out_size,
+                     int np, const uint8_t **px, int *H, int *W, char *err, size_t errlen);
+
 /* Work done on every batch in the loader's threads once it is read, so that the training thread
  * only waits when the loader is truly behind. fn fills out (out_floats floats) from b (b->out is
- * NULL during the call); scratch is scratch_bytes owned by the calling thread. It must not depend
- * on which thread runs it (key randomness by sample index and epoch, as the augmentation does). */
+ * NULL during the call); scratch is scratch_bytes owned by the calling thread, zeroed at start and
+ * handed to scratch_free (if set) at stop. fn must not depend on which thread runs it (key
+ * randomness by sample index and epoch, as the augmentation does). 0, or -1 with a message: the
+ * batch then fails as a read error does. */
 typedef struct {
-    void (*fn)(void *ctx, const ssl_batch *b, float *out, void *scratch);
+    int (*fn)(void *ctx, const ssl_batch *b, float *out, void *scratch, char *err, size_t errlen);
+    void (*scratch_free)(void *scratch);
     void *ctx;
     size_t out_floats, scratch_bytes;
 } ssl_loader_transform;

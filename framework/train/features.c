@@ -6,6 +6,7 @@
 #include "framework/core/check.h"
 #include "framework/eval/knn.h"
 #include "io/dataset.h"
+#include "io/eval_views.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +40,7 @@ static int extract_range(ssl_session *s, ssl_comm *pace, const char *path, int64
         snprintf(err, errlen, "%s: another rank could not open it", path);
         goto out;
     }
-    const int H = ssl_dataset_height(ds), W = ssl_dataset_width(ds), C = ssl_dataset_channels(ds);
+    const int C = ssl_dataset_channels(ds);
     int64_t n = ssl_dataset_size(ds);
     if (limit > 0 && limit < n) n = limit;
     *total = n;
@@ -53,7 +54,7 @@ static int extract_range(ssl_session *s, ssl_comm *pace, const char *path, int64
     f->num_classes = ssl_dataset_num_classes(ds);
     f->x = ssl_malloc((size_t)n * f->dim * sizeof(float));
     f->y = ssl_malloc((size_t)n * sizeof(int32_t));
-    uint8_t *img = ssl_malloc((size_t)B * H * W * C);
+    ssl_eval_reader rd = {0};
     float *views = ssl_malloc((size_t)B * C * S * S * sizeof(float));
     int64_t idx[256];
     /* every rank runs the rounds of the largest slice, idle once its own is done */
@@ -63,10 +64,9 @@ static int extract_range(ssl_session *s, ssl_comm *pace, const char *path, int64
         int nb = (int)(n - i0 < B ? n - i0 : B), bad = 0;
         if (nb > 0) {
             for (int i = 0; i < nb; i++) idx[i] = lo + i0 + i;
-            bad = ssl_dataset_read(ds, idx, nb, img, f->y + i0, err, errlen) != 0;
+            bad = ssl_eval_read_views(&rd, ds, &a, idx, nb, views, f->y + i0, err, errlen) != 0;
         }
         if (nb > 0 && !bad) {
-            ssl_augment_batch(&a, 0, 0, img, nb, H, W, C, idx, views);
             if (raw_pixels) {
                 memcpy(f->x + i0 * f->dim, views, (size_t)nb * f->dim * sizeof(float));
             } else {
@@ -85,7 +85,7 @@ static int extract_range(ssl_session *s, ssl_comm *pace, const char *path, int64
         if (f->y[i] + 1 > f->num_classes) f->num_classes = f->y[i] + 1;
     rc = 0;
 out_free:
-    ssl_free(img);
+    ssl_eval_reader_free(&rd);
     ssl_free(views);
 out:
     if (ds) ssl_dataset_close(ds);

@@ -4,6 +4,8 @@
 #include "framework/core/check.h"
 #include "framework/core/version.h"
 #include "framework/train/finetune.h"
+#include "framework/train/views.h"
+#include "io/eval_views.h"
 #include "framework/train/finetune_weights.h"
 
 #include <math.h>
@@ -109,14 +111,30 @@ static int open_metrics(ssl_finetuner *f, char *err, size_t errlen)
     return 0;
 }
 
-/* The loader's transform: the batch's training crops, in a reader thread (read-only use of f). */
-static void augment(void *ctx, const ssl_batch *b, float *out, void *scratch)
+/* The loader's transform: the batch's training crops, in a reader thread (read-only use of f). The
+ * scratch is ssl_view_pipes_scratch_bytes' layout: a JPEG decoder, then the workspace. */
+enum { FT_SCRATCH_HEAD = 64 };
+static int augment(void *ctx, const ssl_batch *b, float *out, void *scratch, char *err, size_t errlen)
 {
     const ssl_finetuner *f = ctx;
-    const int H = ssl_dataset_height(f->ds), W = ssl_dataset_width(f->ds), C = f->in_chans, S = f->img_size;
-    for (int i = 0; i < b->n; i++)
-        ssl_augment_one(&f->aug, f->seed, b->epoch, b->images + (size_t)i * H * W * C, H, W, C, b->indices[i], 0,
-                        out + (size_t)i * C * S * S, scratch);
+    const int C = f->in_chans, S = f->img_size;
+    for (int i = 0; i < b->n; i++) {
+        ssl_augment_params p;
+        int h, w, H, W;
+        const uint8_t *px;
+        ssl_batch_size(b, i, &h, &w);
+        ssl_augment_draw(&f->aug, f->seed, b->epoch, b->indices[i], 0, h, w, C, &p);
+        char why[512];
+        if (ssl_batch_pixels(b, i, scratch, &p, &S, 1, &px, &H, &W, why, sizeof why)) {
+            int64_t row = 0;
+            const char *path = ssl_dataset_locate(f->ds, b->indices[i], &row);
+            snprintf(err, errlen, "%s: dataset 'jpeg' row %lld (sample %lld): %s", path, (long long)row,
+                     (long long)b->indices[i], why);
+            return -1;
+        }
+        ssl_augment_apply(&f->aug, &p, px, H, W, C, out + (size_t)i * C * S * S, (char *)scratch + FT_SCRATCH_HEAD);
+    }
+    return 0;
 }
 
 int ssl_finetune_resume(ssl_finetuner *f, const ssl_ft_source *src, char *err, size_t errlen)
@@ -147,9 +165,9 @@ int ssl_finetune_resume(ssl_finetuner *f, const ssl_ft_source *src, char *err, s
     if (f->rank0 && open_metrics(f, err, errlen)) return -1;
     f->first_step = f->step;
     if (f->step < f->total_steps) {
-        const ssl_loader_transform tf = {augment, f, (size_t)f->sampler.local_batch * f->in_chans * f->img_size *
-                                                         f->img_size,
-                                         ssl_augment_workspace_bytes(f->img_size)};
+        const ssl_loader_transform tf = {augment, ssl_view_scratch_free, f,
+                                         (size_t)f->sampler.local_batch * f->in_chans * f->img_size * f->img_size,
+                                         FT_SCRATCH_HEAD + ssl_augment_workspace_bytes(f->img_size)};
         if (ssl_loader_start(&f->loader, f->ds, &f->sampler, f->step / f->steps_per_epoch,
                              f->step % f->steps_per_epoch, f->cfg.data.workers > 0 ? f->cfg.data.workers : 1, 2, &tf,
                              err, errlen))
@@ -218,8 +236,7 @@ int ssl_finetune_evaluate(ssl_finetuner *f, double *top1, int64_t *ntest, char *
     const int64_t n = bad ? 0 : ssl_dataset_size(ds), lo = n * f->comm->rank / f->comm->world,
                   hi = n * (f->comm->rank + 1) / f->comm->world;
     const int B = 256, C = f->in_chans, S = f->img_size, K = f->num_classes;
-    const int H = bad ? 0 : ssl_dataset_height(ds), W = bad ? 0 : ssl_dataset_width(ds);
-    uint8_t *img = ssl_malloc((size_t)B * (size_t)(H * W * C) + 1);
+    ssl_eval_reader rd = {0};
     float *x = ssl_malloc((size_t)B * C * S * S * sizeof(float)), *lg = ssl_malloc((size_t)B * K * sizeof(float));
     int32_t *y = ssl_malloc((size_t)B * sizeof(int32_t));
     int64_t idx[256];
@@ -227,11 +244,10 @@ int ssl_finetune_evaluate(ssl_finetuner *f, double *top1, int64_t *ntest, char *
     for (int64_t i0 = lo; i0 < hi && !bad; i0 += B) {
         const int nb = (int)(hi - i0 < B ? hi - i0 : B);
         for (int i = 0; i < nb; i++) idx[i] = i0 + i;
-        if (ssl_dataset_read(ds, idx, nb, img, y, err, errlen)) {
+        if (ssl_eval_read_views(&rd, ds, &a, idx, nb, x, y, err, errlen)) {
             bad = 1;
             break;
         }
-        ssl_augment_batch(&a, 0, 0, img, nb, H, W, C, idx, x);
         ssl_ctx_step_begin(&f->ctx);
         ssl_tensor out = f->model.forward(&f->ctx, &f->model, &w, ssl_tensor_4d(x, nb, C, S, S), 0);
         f->ctx.be->download(lg, out.data, (size_t)nb * K * sizeof(float));
@@ -242,7 +258,7 @@ int ssl_finetune_evaluate(ssl_finetuner *f, double *top1, int64_t *ntest, char *
             cnt[0] += best == y[i];
         }
     }
-    ssl_free(img);
+    ssl_eval_reader_free(&rd);
     ssl_free(x);
     ssl_free(lg);
     ssl_free(y);

@@ -56,15 +56,35 @@ static int open_metrics(ssl_trainer *t, char *err, size_t errlen)
     return 0;
 }
 
-/* The loader's transform: a micro-batch's views, in a reader thread (read-only use of t). */
-static void augment(void *ctx, const ssl_batch *b, float *out, void *scratch)
+/* The loader's transform: a micro-batch's views, in a reader thread (read-only use of t but for the
+ * corrupt-image counter). An image that does not decode is named and, by data.on_corrupt, stops the
+ * run or is stood in for by the next decodable image of the batch. */
+static int augment(void *ctx, const ssl_batch *b, float *out, void *scratch, char *err, size_t errlen)
 {
-    const ssl_trainer *t = ctx;
-    const int H = ssl_dataset_height(t->ds), W = ssl_dataset_width(t->ds), C = t->s.in_chans;
-    const size_t img = (size_t)H * (size_t)W * (size_t)C;
-    for (int i = 0; i < b->n; i++)
-        ssl_view_pipes_sample(&t->pipes, (uint64_t)t->s.cfg.run.seed, b->epoch, b->images + (size_t)i * img, H, W, C,
-                              b->indices[i], i, b->n, out, scratch);
+    ssl_trainer *t = ctx;
+    const uint64_t seed = (uint64_t)t->s.cfg.run.seed;
+    for (int i = 0; i < b->n; i++) {
+        char why[512];
+        if (ssl_view_pipes_sample(&t->pipes, seed, b, i, i, out, scratch, why, sizeof why) == 0) continue;
+        int64_t row = 0;
+        const char *path = ssl_dataset_locate(t->ds, b->indices[i], &row);
+        const long long bad = __atomic_add_fetch(&t->corrupt, 1, __ATOMIC_RELAXED);
+        if (!strcmp(t->s.cfg.data.on_corrupt, "stop")) {
+            snprintf(err, errlen, "%s: dataset 'jpeg' row %lld (sample %lld): %s (data.on_corrupt: stop)", path,
+                     (long long)row, (long long)b->indices[i], why);
+            return -1;
+        }
+        fprintf(stderr, "warning: rank %d: %s: dataset 'jpeg' row %lld (sample %lld): %s; skipped (%lld so far)\n",
+                t->comm->rank, path, (long long)row, (long long)b->indices[i], why, bad);
+        int k = 1;
+        for (; k < b->n; k++)
+            if (ssl_view_pipes_sample(&t->pipes, seed, b, (i + k) % b->n, i, out, scratch, why, sizeof why) == 0) break;
+        if (k == b->n) {
+            snprintf(err, errlen, "%s: no image of this batch decodes (the last: %s)", path, why);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 int ssl_train_resume(ssl_trainer *t, char *err, size_t errlen)
@@ -82,7 +102,7 @@ int ssl_train_resume(ssl_trainer *t, char *err, size_t errlen)
     int64_t epoch = t->step / t->steps_per_epoch;
     if (m->vt->on_epoch) m->vt->on_epoch(m, &t->s.ctx, epoch);
     /* loader positions are in micro-batches */
-    const ssl_loader_transform tf = {augment, t,
+    const ssl_loader_transform tf = {augment, ssl_view_scratch_free, t,
                                      ssl_view_pipes_floats(&t->pipes, t->sampler.local_batch, t->s.in_chans),
                                      ssl_view_pipes_scratch_bytes(&t->pipes)};
     if (ssl_loader_start(&t->loader, t->ds, &t->sampler, epoch, (t->step % t->steps_per_epoch) * t->accum,

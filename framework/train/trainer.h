@@ -56,6 +56,7 @@ typedef struct {
     int64_t steps_per_epoch, total_steps, accum;
     int64_t step;              /* optimizer steps done: the next step's 0-based index */
     int64_t first_step;        /* step this invocation started at */
+    int64_t corrupt;           /* images that did not decode (reader threads add atomically) */
     double lr_peak, ips, t_start;
     ssl_sched_lr_config lr;
 } ssl_trainer;

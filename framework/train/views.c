@@ -57,28 +57,46 @@ void ssl_view_pipes_run(const ssl_view_pipes *vp, uint64_t seed, int64_t epoch, 
     }
 }
 
+enum { SCRATCH_HEAD = 64 }; /* the decoder, padded so the workspace stays 64-byte aligned */
+
 size_t ssl_view_pipes_scratch_bytes(const ssl_view_pipes *vp)
 {
+    _Static_assert(sizeof(ssl_jpeg_decoder) <= SCRATCH_HEAD, "decoder outgrew the scratch head");
     size_t b = 0;
     for (int g = 0; g < vp->plan.ngroups; g++) {
         size_t w = ssl_augment_workspace_bytes(vp->plan.group[g].size);
         if (w > b) b = w;
     }
-    return b;
+    return SCRATCH_HEAD + b;
 }
 
-void ssl_view_pipes_sample(const ssl_view_pipes *vp, uint64_t seed, int64_t epoch, const uint8_t *image, int H, int W,
-                           int C, int64_t sample_index, int i, int n, float *out, void *scratch)
+void ssl_view_scratch_free(void *scratch) { ssl_jpeg_decoder_free(scratch); }
+
+int ssl_view_pipes_sample(const ssl_view_pipes *vp, uint64_t seed, const ssl_batch *b, int src, int dst, float *out,
+                          void *scratch, char *err, size_t errlen)
 {
-    int id = 0;
+    ssl_augment_params p[SSL_VIEWS_MAX];
+    int size[SSL_VIEWS_MAX], h, w, id = 0;
+    ssl_batch_size(b, src, &h, &w);
+    for (int g = 0; g < vp->plan.ngroups; g++)
+        for (int j = 0; j < vp->plan.group[g].count; j++, id++) {
+            ssl_augment_draw(&vp->pipe[id], seed, b->epoch, b->indices[src], id, h, w, b->C, &p[id]);
+            size[id] = vp->plan.group[g].size;
+        }
+    const uint8_t *px;
+    int H, W;
+    if (ssl_batch_pixels(b, src, scratch, p, size, vp->nviews, &px, &H, &W, err, errlen)) return -1;
+    void *ws = (char *)scratch + SCRATCH_HEAD;
+    id = 0;
     for (int g = 0; g < vp->plan.ngroups; g++) {
         const int cnt = vp->plan.group[g].count, S = vp->plan.group[g].size;
-        const size_t img = (size_t)C * (size_t)S * (size_t)S, per_view = (size_t)n * img;
+        const size_t img = (size_t)b->C * (size_t)S * (size_t)S, per_view = (size_t)b->n * img;
         for (int j = 0; j < cnt; j++, id++)
-            ssl_augment_one(&vp->pipe[id], seed, epoch, image, H, W, C, sample_index, id,
-                            out + (size_t)j * per_view + (size_t)i * img, scratch);
+            ssl_augment_apply(&vp->pipe[id], &p[id], px, H, W, b->C, out + (size_t)j * per_view + (size_t)dst * img,
+                              ws);
         out += (size_t)cnt * per_view;
     }
+    return 0;
 }
 
 void ssl_view_pipes_bind(const ssl_view_pipes *vp, int n, int C, float *out, ssl_views *v)

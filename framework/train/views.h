@@ -4,6 +4,7 @@
 #ifndef SSL_TRAIN_VIEWS_H
 #define SSL_TRAIN_VIEWS_H
 
+#include "io/loader.h"
 #include "methods/method.h"
 
 typedef struct {
@@ -26,14 +27,18 @@ size_t ssl_view_pipes_floats(const ssl_view_pipes *vp, int n, int C);
 void ssl_view_pipes_run(const ssl_view_pipes *vp, uint64_t seed, int64_t epoch, const uint8_t *images, int n, int H,
                         int W, int C, const int64_t *sample_index, float *out, ssl_views *v);
 
-/* Scratch bytes ssl_view_pipes_sample needs (the largest view's augmentation workspace). */
+/* A reader thread's scratch for ssl_view_pipes_sample: a JPEG decoder, then the largest view's
+ * augmentation workspace. ssl_view_pipes_scratch_bytes of zeroed memory; release with
+ * ssl_view_scratch_free (the decoder's buffers) before freeing it. */
 size_t ssl_view_pipes_scratch_bytes(const ssl_view_pipes *vp);
+void ssl_view_scratch_free(void *scratch);
 
-/* Every view of sample i of an n-sample batch: image (H, W, C), written into out at the places
- * ssl_view_pipes_run gives that sample (out is the whole batch's staging). Single-threaded; equals
- * ssl_view_pipes_run byte for byte. */
-void ssl_view_pipes_sample(const ssl_view_pipes *vp, uint64_t seed, int64_t epoch, const uint8_t *image, int H, int W,
-                           int C, int64_t sample_index, int i, int n, float *out, void *scratch);
+/* Every view of sample src of batch b, written where ssl_view_pipes_run puts sample dst (out is the
+ * whole batch's staging; dst != src only to stand in for an undecodable image). Crops are drawn for
+ * the sample's stored size; a JPEG is decoded at the coarsest scale they allow. Single-threaded;
+ * for raw images equal to ssl_view_pipes_run byte for byte. 0, or -1 with the decoder's reason. */
+int ssl_view_pipes_sample(const ssl_view_pipes *vp, uint64_t seed, const ssl_batch *b, int src, int dst, float *out,
+                          void *scratch, char *err, size_t errlen);
 
 /* The group tensors of a staged batch of n (v->index is left to the caller). */
 void ssl_view_pipes_bind(const ssl_view_pipes *vp, int n, int C, float *out, ssl_views *v);

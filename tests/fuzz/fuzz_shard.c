@@ -13,6 +13,7 @@
 #define FZ_DEFAULT_INIT
 #include "fuzz_common.h"
 
+#include "framework/core/check.h"
 #include "io/dataset.h"
 
 /* The harness allocates the output of a read itself: samples larger than this are not read (the
@@ -33,13 +34,41 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     int64_t n = ssl_dataset_size(d);
     int h = ssl_dataset_height(d), w = ssl_dataset_width(d), c = ssl_dataset_channels(d);
-    int nc = ssl_dataset_num_classes(d), hl = ssl_dataset_has_labels(d);
-    FZ_CHECK(n > 0 && h > 0 && w > 0 && c > 0 && nc >= 0, "open dataset: n %lld shape %dx%dx%d "
-             "classes %d", (long long)n, h, w, c, nc);
+    int nc = ssl_dataset_num_classes(d), hl = ssl_dataset_has_labels(d), jpeg = ssl_dataset_is_jpeg(d);
+    FZ_CHECK(n > 0 && (jpeg ? h == 0 && w == 0 : h > 0 && w > 0) && c > 0 && nc >= 0,
+             "open dataset: n %lld shape %dx%dx%d classes %d jpeg %d", (long long)n, h, w, c, nc, jpeg);
     FZ_CHECK(ssl_dataset_num_shards(d) == 1 && ssl_dataset_shard_path(d, 0) &&
                  strcmp(ssl_dataset_shard_path(d, 0), path) == 0,
              "one file is one shard");
 
+    if (jpeg) {
+        /* sizes held in memory within JPEG's limits; encoded reads of {0, n-1} and {0, 1} fit the
+         * offsets; an index past the end is refused naming the file */
+        const int32_t *hw = ssl_dataset_sizes(d);
+        FZ_CHECK(hw != NULL, "JPEG dataset without sizes");
+        for (int64_t i = 0; i < n; i++)
+            FZ_CHECK(hw[2 * i] > 0 && hw[2 * i + 1] > 0 && hw[2 * i] <= 65535 && hw[2 * i + 1] <= 65535,
+                     "row %lld size %d x %d", (long long)i, hw[2 * i], hw[2 * i + 1]);
+        int64_t idx[4] = {0, n - 1, 0, 1};
+        int k = n >= 2 ? 4 : 2;
+        uint8_t *buf = NULL;
+        size_t cap = 0, off[5];
+        int32_t lab[4];
+        if (ssl_dataset_read_encoded(d, idx, k, &buf, &cap, off, lab, err, sizeof err) != 0)
+            FZ_CHECK(err[0] != '\0' && strstr(err, path) != NULL, "read error does not name the file: %s", err);
+        else
+            FZ_CHECK(off[k] <= cap, "encoded bytes %zu past the buffer of %zu", off[k], cap);
+        int64_t bad = n;
+        err[0] = '\0';
+        FZ_CHECK(ssl_dataset_read_encoded(d, &bad, 1, &buf, &cap, off, NULL, err, sizeof err) != 0 &&
+                     strstr(err, path) != NULL,
+                 "index %lld of %lld rows was not refused with a message naming the file: %s", (long long)bad,
+                 (long long)n, err);
+        ssl_free(buf);
+        ssl_dataset_close(d);
+        check_no_open_objects();
+        return 0;
+    }
     size_t sample = (size_t)h * (size_t)w * (size_t)c;
     if (sample <= READ_MAX_BYTES / 4) {
         int64_t idx[4] = {0, n - 1, 0, 1};

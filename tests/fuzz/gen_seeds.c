@@ -18,7 +18,10 @@
 
 #include "io/checkpoint.h"
 #include "io/config.h"
+#include "io/jpeg_shard_writer.h"
 #include "io/shard_writer.h"
+
+#include <turbojpeg.h>
 
 #include <hdf5.h>
 
@@ -71,6 +74,29 @@ static void shard_seed(const char *dir, const char *prefix, int h, int w, int c,
     rc = ssl_shard_writer_close(wr, err, sizeof err);
     REQUIRE(rc == 0, "%s", err);
     free(img);
+}
+
+/* A JPEG shard (version 3) of n tiny 8 x 12 images, encoded here with TurboJPEG. */
+static void jpeg_shard_seed(const char *dir, const char *prefix, int n, int ncls)
+{
+    ssl_jpeg_shard_spec sp = {dir, prefix, ncls, ncls > 0, n, 256};
+    char err[1024];
+    ssl_jpeg_shard_writer *wr = ssl_jpeg_shard_writer_open(&sp, err, sizeof err);
+    REQUIRE(wr, "%s", err);
+    if (!wr) return;
+    tjhandle tj = tjInitCompress();
+    uint8_t img[8 * 12 * 3];
+    for (int k = 0; k < n; k++) {
+        for (int i = 0; i < (int)sizeof img; i++) img[i] = (uint8_t)(i * 7 + k * 31);
+        unsigned char *buf = NULL;
+        unsigned long len = 0;
+        REQUIRE(tjCompress2(tj, img, 12, 0, 8, TJPF_RGB, &buf, &len, TJSAMP_420, 75, 0) == 0, "tjCompress2");
+        REQUIRE(ssl_jpeg_shard_writer_add(wr, buf, len, 8, 12, ncls ? k % ncls : 0, err, sizeof err) == 0, "%s",
+                err);
+        tjFree(buf);
+    }
+    tjDestroy(tj);
+    REQUIRE(ssl_jpeg_shard_writer_close(wr, err, sizeof err) == 0, "%s", err);
 }
 
 static void int_attr(hid_t f, const char *name, int v)
@@ -291,6 +317,7 @@ int main(int argc, char **argv)
     shard_seed(dir, "seed-labels-8x8x1", 8, 8, 1, 4, 10, 2, 0);
     shard_seed(dir, "seed-nolabels-8x8x3", 8, 8, 3, 8, 0, 0, 1);
     shard_seed(dir, "seed-labels-8x8x1-deflate", 8, 8, 1, 16, 4, 16, 6);
+    jpeg_shard_seed(dir, "seed-jpeg-labels", 6, 3);
     snprintf(path, sizeof path, "%s/seed-h5py-style.h5", dir);
     shard_h5py_style(path);
 

@@ -104,8 +104,9 @@ static void test_order(ssl_dataset *d)
  * inflate, as a bad disk block would. Done before open: validation reads metadata and labels only. */
 /* A transform whose output depends on the batch only: per sample, its index, the epoch and the sum
  * of its pixels; the scratch is written and read back, so a shared or missing one shows. */
-static void tf_sum(void *ctx, const ssl_batch *b, float *out, void *scratch)
+static int tf_sum(void *ctx, const ssl_batch *b, float *out, void *scratch, char *err, size_t errlen)
 {
+    (void)err, (void)errlen;
     int *calls = ctx;
     __atomic_add_fetch(calls, 1, __ATOMIC_RELAXED);
     for (int i = 0; i < b->n; i++) {
@@ -117,6 +118,7 @@ static void tf_sum(void *ctx, const ssl_batch *b, float *out, void *scratch)
         out[3 * i] = sc[0], out[3 * i + 1] = (float)b->epoch, out[3 * i + 2] = (float)sum;
     }
     SSL_ASSERT(b->out == NULL);
+    return 0;
 }
 
 static void test_transform(ssl_dataset *d)
@@ -127,7 +129,7 @@ static void test_transform(ssl_dataset *d)
     const int threads[] = {1, 3};
     for (int c = 0; c < 2; c++) {
         int calls = 0;
-        const ssl_loader_transform tf = {tf_sum, &calls, (size_t)s.local_batch * 3, sizeof(float)};
+        const ssl_loader_transform tf = {tf_sum, NULL, &calls, (size_t)s.local_batch * 3, sizeof(float)};
         ssl_loader l;
         SSL_ASSERT(ssl_loader_start(&l, d, &s, 0, 0, threads[c], 2, &tf, err, sizeof err) == 0);
         int ok = 1, k;

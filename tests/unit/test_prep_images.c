@@ -239,7 +239,7 @@ static void test_tree(const char *root)
     at(out, root, "out");
     SSL_ASSERT(mkdir(src, 0777) == 0);
     build_tree(src);
-    int rc = ssl_prep_images(src, out, NULL, S, 5, err, sizeof err);
+    int rc = ssl_prep_images(src, out, &(ssl_prep_images_opts){.size = S, .shard_size = 5}, err, sizeof err);
     SSL_EXPECT(rc == 0, "prep failed: %s", err);
     if (rc) return;
     char text[256];
@@ -282,7 +282,7 @@ static void test_tree(const char *root)
     ssl_dataset_close(d);
 
     /* A validation split next to it: same classes (classes.txt agrees), another prefix. */
-    rc = ssl_prep_images(src, out, "val", S, 0, err, sizeof err);
+    rc = ssl_prep_images(src, out, &(ssl_prep_images_opts){.prefix = "val", .size = S}, err, sizeof err);
     SSL_EXPECT(rc == 0, "val prep failed: %s", err);
     d = ssl_dataset_open(at(p, out, "val-*.h5"), err, sizeof err);
     SSL_EXPECT(d && ssl_dataset_size(d) == N_IMAGES && ssl_dataset_num_shards(d) == 1,
@@ -295,13 +295,13 @@ static void test_tree(const char *root)
     SSL_ASSERT(mkdir(src2, 0777) == 0);
     mkdir_at(src2, "x");
     write_rgb_png(at(p, src2, "x/a.png"), 16, 16, px_exact);
-    rc = ssl_prep_images(src2, out, "test", S, 0, err, sizeof err);
+    rc = ssl_prep_images(src2, out, &(ssl_prep_images_opts){.prefix = "test", .size = S}, err, sizeof err);
     SSL_EXPECT(rc != 0 && strstr(err, "classes.txt") && strstr(err, "line 1"),
                "other classes: rc %d, '%s'", rc, err);
     SSL_EXPECT(access(at(p, out, "test-00000.h5"), F_OK) != 0, "test shard written despite the error");
 
     /* The output folder inside the source folder would become a class. */
-    rc = ssl_prep_images(root, out, NULL, S, 0, err, sizeof err);
+    rc = ssl_prep_images(root, out, &(ssl_prep_images_opts){.size = S}, err, sizeof err);
     SSL_EXPECT(rc != 0 && strstr(err, "output folder is inside"), "out inside src: rc %d, '%s'", rc, err);
 }
 
@@ -310,7 +310,7 @@ static void test_tree(const char *root)
 static void expect_fail(const char *src, const char *out, int size, const char *want, const char *want2)
 {
     char err[1024] = "";
-    int rc = ssl_prep_images(src, out, NULL, size, 0, err, sizeof err);
+    int rc = ssl_prep_images(src, out, &(ssl_prep_images_opts){.size = size}, err, sizeof err);
     SSL_EXPECT(rc != 0, "prep of %s succeeded, expected an error with '%s'", src, want);
     SSL_EXPECT(strstr(err, want) != NULL, "message '%s' lacks '%s'", err, want);
     if (want2) SSL_EXPECT(strstr(err, want2) != NULL, "message '%s' lacks '%s'", err, want2);
@@ -370,7 +370,7 @@ static void test_errors(const char *root)
     SSL_ASSERT(unlink(p) == 0);
     write_solid_jpeg(p, 20, 12, 3, (const uint8_t[]){1, 2, 3});
     char err[1024];
-    int rc = ssl_prep_images(src, at(out, root, "o_size"), NULL, 0, 0, err, sizeof err);
+    int rc = ssl_prep_images(src, at(out, root, "o_size"), NULL, err, sizeof err);
     SSL_EXPECT(rc == 0, "size 0: %s", err);
     ssl_dataset *d = rc ? NULL : ssl_dataset_open(out, err, sizeof err);
     SSL_EXPECT(!d || (ssl_dataset_size(d) == 2 && ssl_dataset_height(d) == 12 && ssl_dataset_width(d) == 20),
