@@ -62,6 +62,44 @@ int ssl_batch_pixels(const ssl_batch *b, int i, ssl_jpeg_decoder *dec, ssl_augme
                                  b->hw[2 * i + 1], b->C, p, out_size, np, px, H, W, err, errlen);
 }
 
+int ssl_batch_read(ssl_dataset *d, const int64_t *indices, int n, int64_t epoch, ssl_batch_buf *buf, ssl_batch *b,
+                   char *err, size_t errlen)
+{
+    memset(buf, 0, sizeof *buf);
+    const int jpeg = ssl_dataset_is_jpeg(d);
+    const size_t img = (size_t)ssl_dataset_height(d) * ssl_dataset_width(d) * ssl_dataset_channels(d);
+    buf->indices = ssl_malloc((size_t)n * sizeof *buf->indices);
+    memcpy(buf->indices, indices, (size_t)n * sizeof *indices);
+    buf->labels = ssl_malloc((size_t)n * sizeof *buf->labels);
+    int rc;
+    if (jpeg) {
+        buf->enc_off = ssl_malloc(((size_t)n + 1) * sizeof *buf->enc_off);
+        buf->hw = ssl_malloc((size_t)n * 2 * sizeof *buf->hw);
+        rc = ssl_dataset_read_encoded(d, indices, n, &buf->enc, &buf->enc_cap, buf->enc_off, buf->labels, err, errlen);
+        for (int i = 0; rc == 0 && i < n; i++)
+            buf->hw[2 * i] = ssl_dataset_sizes(d)[2 * indices[i]],
+            buf->hw[2 * i + 1] = ssl_dataset_sizes(d)[2 * indices[i] + 1];
+    } else {
+        buf->images = ssl_malloc((size_t)n * img);
+        rc = ssl_dataset_read(d, indices, n, buf->images, buf->labels, err, errlen);
+    }
+    *b = (ssl_batch){.images = buf->images, .encoded = buf->enc, .enc_off = buf->enc_off, .hw = buf->hw,
+                     .H = ssl_dataset_height(d), .W = ssl_dataset_width(d), .C = ssl_dataset_channels(d),
+                     .labels = buf->labels, .indices = buf->indices, .n = n, .epoch = epoch};
+    return rc;
+}
+
+void ssl_batch_buf_free(ssl_batch_buf *buf)
+{
+    ssl_free(buf->images);
+    ssl_free(buf->enc);
+    ssl_free(buf->enc_off);
+    ssl_free(buf->hw);
+    ssl_free(buf->labels);
+    ssl_free(buf->indices);
+    memset(buf, 0, sizeof *buf);
+}
+
 typedef struct {
     ssl_loader *l;
     int id;

@@ -35,6 +35,18 @@ void ssl_batch_size(const ssl_batch *b, int i, int *h, int *w);
 int ssl_batch_pixels(const ssl_batch *b, int i, ssl_jpeg_decoder *dec, ssl_augment_params *p, const int *out_size,
                      int np, const uint8_t **px, int *H, int *W, char *err, size_t errlen);
 
+/* A batch read on the calling thread, for tools that want a few samples rather than a loader
+ * (sslrun augment-preview): buffers owned by buf, released with ssl_batch_buf_free. */
+typedef struct {
+    uint8_t *images, *enc;
+    size_t enc_cap, *enc_off;
+    int32_t *hw, *labels;
+    int64_t *indices;
+} ssl_batch_buf;
+int ssl_batch_read(ssl_dataset *d, const int64_t *indices, int n, int64_t epoch, ssl_batch_buf *buf, ssl_batch *b,
+                   char *err, size_t errlen);
+void ssl_batch_buf_free(ssl_batch_buf *buf);
+
 /* Work done on every batch in the loader's threads once it is read, so that the training thread
  * only waits when the loader is truly behind. fn fills out (out_floats floats) from b (b->out is
  * NULL during the call); scratch is scratch_bytes owned by the calling thread, zeroed at start and

@@ -10,6 +10,7 @@
 #include "framework/layers/mae_loss.h"
 #include "framework/train/session.h"
 #include "io/dataset.h"
+#include "io/eval_views.h"
 #include "io/png_grid.h"
 #include "launch/cli.h"
 #include "methods/mae.h"
@@ -90,11 +91,11 @@ int ssl_cmd_mae_preview(int argc, char **argv)
     memset(&s, 0, sizeof s);
     int rc = 1;
     const int n = PREVIEW_IMAGES;
-    uint8_t *img = NULL;
+    ssl_eval_reader rd = {0};
     float *orig = NULL, *pred = NULL, *grid = NULL;
     ssl_dataset *ds = ssl_dataset_open(cfg.data.test, err, sizeof err);
     if (!ds) goto done;
-    const int H = ssl_dataset_height(ds), W = ssl_dataset_width(ds), C = ssl_dataset_channels(ds);
+    const int C = ssl_dataset_channels(ds);
     if (ssl_session_init(&s, &cfg, C, NULL, err, sizeof err)) goto done;
     ssl_ckpt ck = {0};
     ssl_session_ckpt_arrays(&s, &ck, NULL);
@@ -108,15 +109,13 @@ int ssl_cmd_mae_preview(int argc, char **argv)
     }
     int64_t idx[PREVIEW_IMAGES];
     for (int i = 0; i < n; i++) idx[i] = i * (ssl_dataset_size(ds) / n);
-    img = ssl_malloc((size_t)n * H * W * C);
-    if (ssl_dataset_read(ds, idx, n, img, NULL, err, sizeof err)) goto done;
     ssl_augment_config a;
     ssl_session_eval_transform(&cfg, C, &a);
     const int S = a.out_size, p = ssl_mae_patch_size(&s.method);
     const int64_t L = ssl_mae_patches(&s.method), F = (int64_t)p * p * C;
     const size_t per = (size_t)C * S * S;
     orig = ssl_malloc((size_t)n * per * sizeof(float));
-    ssl_augment_batch(&a, 0, 0, img, n, H, W, C, idx, orig);
+    if (ssl_eval_read_views(&rd, ds, &a, idx, n, orig, NULL, err, sizeof err)) goto done;
 
     ssl_ctx *c = &s.ctx;
     ssl_ctx_step_begin(c);
@@ -137,7 +136,8 @@ int ssl_cmd_mae_preview(int argc, char **argv)
     rc = 0;
 done:
     if (rc) fprintf(stderr, "sslrun: %s\n", err);
-    ssl_free(grid), ssl_free(pred), ssl_free(orig), ssl_free(img);
+    ssl_free(grid), ssl_free(pred), ssl_free(orig);
+    ssl_eval_reader_free(&rd);
     if (s.params.data) ssl_session_free(&s);
     if (ds) ssl_dataset_close(ds);
     return rc;

@@ -119,22 +119,27 @@ int ssl_cmd_augment_preview(int argc, char **argv)
         fprintf(stderr, "sslrun: %s\n", err);
         return 1;
     }
-    const int n = 8, H = ssl_dataset_height(ds), W = ssl_dataset_width(ds), C = ssl_dataset_channels(ds);
+    const int n = 8, C = ssl_dataset_channels(ds);
     ssl_view_plan plan;
     ssl_view_pipes vp;
     int rc = 1;
-    uint8_t *img = ssl_malloc((size_t)n * H * W * C);
+    ssl_batch_buf buf = {0};
+    ssl_batch b;
+    void *scratch = NULL;
     float *views = NULL, *grid = NULL;
     int64_t idx[8];
     for (int i = 0; i < n; i++) idx[i] = i * (ssl_dataset_size(ds) / n);
     if (ssl_method_configure(&cfg, &plan, err, sizeof err) ||
         ssl_view_pipes_init(&vp, ssl_method_find(cfg.method.name), &plan, &cfg, C, err, sizeof err) ||
-        ssl_dataset_read(ds, idx, n, img, NULL, err, sizeof err))
+        ssl_batch_read(ds, idx, n, 0, &buf, &b, err, sizeof err))
         goto done;
     views = ssl_malloc(ssl_view_pipes_floats(&vp, n, C) * sizeof(float));
     grid = ssl_malloc(ssl_view_pipes_floats(&vp, n, C) * sizeof(float));
+    scratch = ssl_calloc(1, ssl_view_pipes_scratch_bytes(&vp));
+    for (int i = 0; i < n; i++) /* the trainer's per-sample path: JPEG decoded at the crops' scale */
+        if (ssl_view_pipes_sample(&vp, (uint64_t)cfg.run.seed, &b, i, i, views, scratch, err, sizeof err)) goto done;
     ssl_views v;
-    ssl_view_pipes_run(&vp, (uint64_t)cfg.run.seed, 0, img, n, H, W, C, idx, views, &v);
+    ssl_view_pipes_bind(&vp, n, C, views, &v);
     /* one PNG per view group (its own size): one image per row, its views side by side */
     for (int g = 0, first = 0; g < v.ngroups; first += plan.group[g++].count) {
         const int cnt = plan.group[g].count, S = plan.group[g].size;
@@ -155,7 +160,9 @@ int ssl_cmd_augment_preview(int argc, char **argv)
 done:
     if (rc) fprintf(stderr, "sslrun: %s\n", err);
     ssl_free(grid);
-    ssl_free(img);
+    ssl_batch_buf_free(&buf);
+    if (scratch) ssl_view_scratch_free(scratch);
+    ssl_free(scratch);
     ssl_free(views);
     ssl_dataset_close(ds);
     return rc ? 1 : 0;

@@ -117,6 +117,29 @@ int main(void)
     SSL_EXPECT(!same(v.group[1].data, one, loc), "local view 0 reused global view 0's random stream");
     SSL_EXPECT(same(all, got, per), "group 0 of a two-group plan differs from the one-group plan");
 
+    /* the reader threads' per-sample path (ssl_view_pipes_sample, sample by sample in any order, and
+     * standing in for another slot) is the batch path byte for byte */
+    ssl_batch b = {0};
+    b.images = img, b.indices = idx, b.n = N, b.epoch = 3;
+#undef H
+#undef C
+    b.H = b.W = 28, b.C = 1;
+#define H 28
+#define C 1
+    float *per_sample = ssl_calloc(2 * per + 3 * loc, sizeof *per_sample);
+    void *scratch = ssl_calloc(1, ssl_view_pipes_scratch_bytes(&vp));
+    for (int i = N - 1; i >= 0; i--)
+        SSL_ASSERT(ssl_view_pipes_sample(&vp, 9, &b, i, i, per_sample, scratch, err, sizeof err) == 0);
+    SSL_EXPECT(same(per_sample, all, 2 * per + 3 * loc), "per-sample views differ from ssl_view_pipes_run");
+    SSL_ASSERT(ssl_view_pipes_sample(&vp, 9, &b, 2, 0, per_sample, scratch, err, sizeof err) == 0);
+    const size_t img1 = (size_t)C * 12 * 12;
+    SSL_EXPECT(same(per_sample + 2 * per, all + 2 * per + 2 * img1, img1) &&
+                   same(per_sample + 2 * per + img1, all + 2 * per + img1, img1),
+               "sample 2 standing in for slot 0: slot 0 holds sample 2's views, slot 1 is untouched");
+    ssl_view_scratch_free(scratch);
+    ssl_free(scratch);
+    ssl_free(per_sample);
+
     /* a pipeline a hook breaks is reported with its group and view */
     vt.view_pipeline = bad_crop;
     SSL_EXPECT(ssl_view_pipes_init(&vp, &vt, &plan, cfg, C, err, sizeof err) == -1 &&
