@@ -213,6 +213,8 @@ int ssl_ds_read_str_attr(hid_t file, const char *name, char *buf, size_t len)
     hid_t t = H5Aget_type(at), sp = H5Aget_space(at), mt = H5Tcopy(H5T_C_S1);
     int ok = t >= 0 && sp >= 0 && mt >= 0 && H5Tget_class(t) == H5T_STRING &&
              H5Sget_simple_extent_npoints(sp) == 1;
+    /* the stored character set (h5py writes a str as UTF-8): HDF5 does not convert ASCII <-> UTF-8 */
+    if (ok) ok = H5Tset_cset(mt, H5Tget_cset(t)) >= 0;
     htri_t var = ok ? H5Tis_variable_str(t) : -1;
     if (var > 0) {
         char *p = NULL;

@@ -42,7 +42,8 @@ static const command commands[] = {
     {"plot", ssl_cmd_plot, "RUN_DIR [--out FILE.png]",
      "loss, lr and kNN accuracy over steps", "Loss, learning rate and kNN top-1 of a run over steps (default RUN_DIR/plot.png)."},
     {"prep", ssl_cmd_prep, "fashion-mnist|cifar10|cifar100 [--src DIR] --out DIR [--shard-size N]\n"
-     "       sslrun prep images SRC_DIR --out DIR [--size S] [--prefix NAME] [--shard-size N]",
+     "       sslrun prep images SRC_DIR --out DIR [--size S] [--prefix NAME] [--shard-size N] [--format raw|jpeg] [--quality Q]\n"
+     "       sslrun prep --verify DIR|GLOB|SHARD",
      "write a dataset as HDF5 shards",
      "Write a dataset as HDF5 shards (DIR/train-*.h5, DIR/test-*.h5). images: SRC_DIR/<class>/<image>\n"
      "(PNG, JPEG) -> DIR/NAME-*.h5 and DIR/classes.txt; --size S resizes the shorter side to S and\n"

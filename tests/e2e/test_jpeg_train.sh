@@ -3,7 +3,7 @@
 # images at varying sizes, tests/tools/make_jpeg_folder.py) -> `sslrun prep images --format jpeg` ->
 # `--verify` -> a few SimCLR steps (reader threads decode at the DCT scale the crops allow and
 # augment) -> kNN eval (centre crops) -> eval.json. Then a shard whose image 3 is a truncated JPEG
-# (valid checksums: written by h5py) is skipped with a warning naming shard and row under
+# (valid checksums and h5py's string attributes: written by h5py) is skipped with a warning naming shard and row under
 # data.on_corrupt=skip, and stops the run, naming them, under stop.
 source "$(dirname "$0")/common.sh"
 PY=/usr/bin/python3
@@ -51,8 +51,9 @@ with h5py.File(src, "r") as f, h5py.File(dst, "w", libver=("v110", "latest")) as
     g.create_dataset("offsets", data=new, chunks=True, fletcher32=True)
     for k in ("sizes", "labels"):
         g.create_dataset(k, data=f[k][:], chunks=True, fletcher32=True)
-    for k, v in f.attrs.items():
+    for k, v in f.attrs.items():  # as h5py copies them: fixed-length, null-padded strings ...
         g.attrs[k] = v
+    g.attrs["format"] = "sslrun-shard"  # ... and a Python str (variable-length UTF-8)
 PY
 "$SSLRUN" "$WORK/jpeg.yaml" device.threads=1 "data.train=$WORK/bad/train-*.h5" data.test= run.name=skip \
   >"$WORK/skip.log" 2>&1 || { cat "$WORK/skip.log"; fail "on_corrupt=skip stopped the run"; }

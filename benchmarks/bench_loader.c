@@ -1,0 +1,199 @@
+/* Data-path benchmark: the real ssl_loader over JPEG shards with the trainer's own per-sample
+ * transform for SimCLR (ssl_view_pipes_sample: both views' crops drawn at the stored size, one decode
+ * at the DCT scale they allow, augmentation into (2, B, 3, S, S) floats), batches taken on the main
+ * thread as fast as they come. benchmarks/torch_loader.py is PyTorch's DataLoader on the same JPEGs;
+ * benchmarks/bench_loader.sh runs both.
+ *   bench_loader --data 'DIR/train-*.h5' [--workers "1 2 4"] [--batch 64] [--img 224] [--batches 30]
+ *                [--warmup 3] [--depth D] [--seed 0] [--raw-data 'RAW/train-*.h5'] */
+#include "framework/core/check.h"
+#include "framework/core/timer.h"
+#include "framework/train/views.h"
+#include "io/dataset.h"
+#include "io/loader.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    ssl_view_pipes vp;
+    uint64_t seed;
+} bench_ctx;
+
+static int transform(void *ctx, const ssl_batch *b, float *out, void *scratch, char *err, size_t errlen)
+{
+    const bench_ctx *c = ctx;
+    for (int i = 0; i < b->n; i++) {
+        char why[512];
+        if (ssl_view_pipes_sample(&c->vp, c->seed, b, i, i, out, scratch, why, sizeof why)) {
+            snprintf(err, errlen, "sample %lld: %s", (long long)b->indices[i], why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void cpu_model(char *buf, size_t len)
+{
+    snprintf(buf, len, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) || !colon) continue;
+        colon += 1 + (colon[1] == ' ');
+        colon[strcspn(colon, "\n")] = 0;
+        snprintf(buf, len, "%s", colon);
+        break;
+    }
+    fclose(f);
+}
+
+typedef struct {
+    int batch, batches, warmup, depth;
+    uint64_t seed;
+} bench_opts;
+
+/* images/s over o->batches batches after o->warmup, or -1 with a message. */
+static double run(ssl_dataset *ds, bench_ctx *c, const bench_opts *o, int workers, int depth, char *err,
+                  size_t errlen)
+{
+    const int C = ssl_dataset_channels(ds);
+    ssl_sampler s;
+    if (ssl_sampler_init(&s, ssl_dataset_size(ds), o->batch, 0, 1, o->seed, 1, err, errlen)) return -1;
+    const ssl_loader_transform tf = {transform, ssl_view_scratch_free, c, ssl_view_pipes_floats(&c->vp, o->batch, C),
+                                     ssl_view_pipes_scratch_bytes(&c->vp)};
+    ssl_loader l;
+    int rc = ssl_loader_start(&l, ds, &s, 0, 0, workers, depth, &tf, err, errlen);
+    ssl_sampler_free(&s);
+    if (rc) return -1;
+    double t0 = 0, sink = 0;
+    ssl_batch b;
+    for (int k = 0; k < o->warmup + o->batches && rc == 0; k++) {
+        if (k == o->warmup) t0 = ssl_now();
+        rc = ssl_loader_next(&l, &b, err, errlen);
+        if (rc == 0) sink += b.out[(size_t)k * 7919 % tf.out_floats]; /* read the batch, as a step would */
+    }
+    const double dt = ssl_now() - t0;
+    ssl_loader_stop(&l);
+    if (rc) return -1;
+    if (sink != sink) fprintf(stderr, "bench_loader: NaN in the views\n");
+    return (double)o->batches * o->batch / dt;
+}
+
+static ssl_dataset *open_data(const char *path, const bench_opts *o, char *err, size_t errlen)
+{
+    ssl_dataset *ds = ssl_dataset_open(path, err, errlen);
+    if (ds && ssl_dataset_size(ds) < o->batch) {
+        snprintf(err, errlen, "%s: %lld images, fewer than one batch of %d", path, (long long)ssl_dataset_size(ds),
+                 o->batch);
+        ssl_dataset_close(ds);
+        return NULL;
+    }
+    return ds;
+}
+
+static void describe(const char *kind, const char *path, ssl_dataset *ds)
+{
+    const int64_t n = ssl_dataset_size(ds);
+    double h = ssl_dataset_height(ds), w = ssl_dataset_width(ds);
+    if (ssl_dataset_is_jpeg(ds)) {
+        const int32_t *hw = ssl_dataset_sizes(ds);
+        h = w = 0;
+        for (int64_t i = 0; i < n; i++) h += hw[2 * i], w += hw[2 * i + 1];
+        h /= (double)n, w /= (double)n;
+    }
+    printf("%s data: %s: %lld images in %d shards, mean size %.0f x %.0f, %d channels\n", kind, path, (long long)n,
+           ssl_dataset_num_shards(ds), h, w, ssl_dataset_channels(ds));
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: bench_loader --data 'DIR/train-*.h5' [--workers \"1 2 4\"] [--batch 64] [--img 224] "
+                    "[--batches 30] [--warmup 3] [--depth D (default 2 x workers)] [--seed S] "
+                    "[--raw-data 'RAW/train-*.h5']\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    const char *data = NULL, *raw = NULL, *workers = "1 2 4";
+    bench_opts o = {.batch = 64, .batches = 30, .warmup = 3, .depth = 0, .seed = 0};
+    int img = 224;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) usage();
+        i++;
+        if (!strcmp(a, "--data")) data = v;
+        else if (!strcmp(a, "--raw-data")) raw = v;
+        else if (!strcmp(a, "--workers")) workers = v;
+        else if (!strcmp(a, "--batch")) o.batch = atoi(v);
+        else if (!strcmp(a, "--img")) img = atoi(v);
+        else if (!strcmp(a, "--batches")) o.batches = atoi(v);
+        else if (!strcmp(a, "--warmup")) o.warmup = atoi(v);
+        else if (!strcmp(a, "--depth")) o.depth = atoi(v);
+        else if (!strcmp(a, "--seed")) o.seed = strtoull(v, NULL, 10);
+        else usage();
+    }
+    int wlist[16], nw = 0;
+    for (char *p = (char *)workers, *end; nw < 16; p = end) {
+        long w = strtol(p, &end, 10);
+        if (end == p) break;
+        if (w < 1) usage();
+        wlist[nw++] = (int)w;
+    }
+    if (!data || !nw || o.batch < 1 || img < 8 || o.batches < 1 || o.warmup < 0 || o.depth < 0) usage();
+
+    char err[2048], cpu[256];
+    ssl_dataset *ds = open_data(data, &o, err, sizeof err);
+    if (!ds) {
+        fprintf(stderr, "bench_loader: %s\n", err);
+        return 1;
+    }
+    /* SimCLR's ImageNet pipeline, as the trainer builds it: one group of 2 views, view ids 0 and 1 */
+    bench_ctx c = {.seed = o.seed};
+    c.vp.plan.ngroups = 1;
+    c.vp.plan.group[0] = (ssl_view_group){2, img};
+    c.vp.nviews = 2;
+    for (int v = 0; v < 2; v++) {
+        ssl_augment_config_default(&c.vp.pipe[v], ssl_dataset_channels(ds), img);
+        c.vp.pipe[v].views = 1;
+        if (ssl_augment_config_check(&c.vp.pipe[v], ssl_dataset_channels(ds), err, sizeof err)) {
+            fprintf(stderr, "bench_loader: %s\n", err);
+            return 2;
+        }
+    }
+    cpu_model(cpu, sizeof cpu);
+    printf("CPU: %s, %ld cores\n", cpu, sysconf(_SC_NPROCESSORS_ONLN));
+    describe(ssl_dataset_is_jpeg(ds) ? "jpeg" : "raw", data, ds);
+    printf("batch %d, 2 views of %d x %d (SimCLR ImageNet augmentation), %d batches timed after %d warm-up\n",
+           o.batch, img, img, o.batches, o.warmup);
+    int rc = 0;
+    for (int k = 0; k < nw && rc == 0; k++) {
+        /* PyTorch's DataLoader keeps prefetch_factor (2) x num_workers batches in flight */
+        const int depth = o.depth ? o.depth : 2 * wlist[k];
+        double r = run(ds, &c, &o, wlist[k], depth, err, sizeof err);
+        if (r < 0) rc = 1;
+        else
+            printf("%s workers %d depth %d: %.1f img/s, %.1f img/s per worker\n", ssl_dataset_is_jpeg(ds) ? "jpeg" : "raw",
+                   wlist[k], depth, r, r / wlist[k]);
+        fflush(stdout);
+    }
+    ssl_dataset_close(ds);
+    if (rc == 0 && raw) {
+        /* one line: the data path without decoding, at the largest worker count */
+        int w = wlist[nw - 1];
+        ssl_dataset *rd = open_data(raw, &o, err, sizeof err);
+        double r = rd ? run(rd, &c, &o, w, o.depth ? o.depth : 2 * w, err, sizeof err) : -1;
+        if (rd) describe("raw", raw, rd);
+        if (r < 0) rc = 1;
+        else
+            printf("raw workers %d depth %d: %.1f img/s, %.1f img/s per worker\n", w, o.depth ? o.depth : 2 * w, r,
+                   r / w);
+        ssl_dataset_close(rd);
+    }
+    if (rc) fprintf(stderr, "bench_loader: %s\n", err);
+    return rc;
+}
