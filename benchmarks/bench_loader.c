@@ -5,7 +5,6 @@
  * benchmarks/bench_loader.sh runs both.
  *   bench_loader --data 'DIR/train-*.h5' [--workers "1 2 4"] [--batch 64] [--img 224] [--batches 30]
  *                [--warmup 3] [--depth D] [--seed 0] [--raw-data 'RAW/train-*.h5'] */
-#include "framework/core/check.h"
 #include "framework/core/timer.h"
 #include "framework/train/views.h"
 #include "io/dataset.h"
@@ -83,19 +82,7 @@ static double run(ssl_dataset *ds, bench_ctx *c, const bench_opts *o, int worker
     return (double)o->batches * o->batch / dt;
 }
 
-static ssl_dataset *open_data(const char *path, const bench_opts *o, char *err, size_t errlen)
-{
-    ssl_dataset *ds = ssl_dataset_open(path, err, errlen);
-    if (ds && ssl_dataset_size(ds) < o->batch) {
-        snprintf(err, errlen, "%s: %lld images, fewer than one batch of %d", path, (long long)ssl_dataset_size(ds),
-                 o->batch);
-        ssl_dataset_close(ds);
-        return NULL;
-    }
-    return ds;
-}
-
-static void describe(const char *kind, const char *path, ssl_dataset *ds)
+static void describe(const char *path, ssl_dataset *ds)
 {
     const int64_t n = ssl_dataset_size(ds);
     double h = ssl_dataset_height(ds), w = ssl_dataset_width(ds);
@@ -105,8 +92,46 @@ static void describe(const char *kind, const char *path, ssl_dataset *ds)
         for (int64_t i = 0; i < n; i++) h += hw[2 * i], w += hw[2 * i + 1];
         h /= (double)n, w /= (double)n;
     }
-    printf("%s data: %s: %lld images in %d shards, mean size %.0f x %.0f, %d channels\n", kind, path, (long long)n,
-           ssl_dataset_num_shards(ds), h, w, ssl_dataset_channels(ds));
+    printf("%s data: %s: %lld images in %d shard(s), mean size %.0f x %.0f, %d channels\n",
+           ssl_dataset_is_jpeg(ds) ? "jpeg" : "raw", path, (long long)n, ssl_dataset_num_shards(ds), h, w,
+           ssl_dataset_channels(ds));
+}
+
+/* One line per worker count for the shards at path. 0, or -1 with a message. */
+static int bench_data(const char *path, const int *wl, int nw, int img, const bench_opts *o, char *err, size_t errlen)
+{
+    ssl_dataset *ds = ssl_dataset_open(path, err, errlen);
+    if (!ds) return -1;
+    const int C = ssl_dataset_channels(ds);
+    /* SimCLR's ImageNet pipeline, as the trainer builds it: one group of 2 views, view ids 0 and 1 */
+    bench_ctx c = {.seed = o->seed};
+    c.vp.plan.ngroups = 1;
+    c.vp.plan.group[0] = (ssl_view_group){2, img};
+    c.vp.nviews = 2;
+    int rc = 0;
+    for (int v = 0; v < 2 && rc == 0; v++) {
+        ssl_augment_config_default(&c.vp.pipe[v], C, img);
+        c.vp.pipe[v].views = 1;
+        rc = ssl_augment_config_check(&c.vp.pipe[v], C, err, errlen);
+    }
+    if (rc == 0 && ssl_dataset_size(ds) < o->batch) {
+        snprintf(err, errlen, "%s: %lld images, fewer than one batch of %d", path, (long long)ssl_dataset_size(ds),
+                 o->batch);
+        rc = -1;
+    }
+    if (rc == 0) describe(path, ds);
+    for (int k = 0; k < nw && rc == 0; k++) {
+        /* PyTorch's DataLoader keeps prefetch_factor (2) x num_workers batches in flight */
+        const int depth = o->depth ? o->depth : 2 * wl[k];
+        const double r = run(ds, &c, o, wl[k], depth, err, errlen);
+        if (r < 0) rc = -1;
+        else
+            printf("%s workers %d depth %d: %.1f img/s, %.1f img/s per worker\n",
+                   ssl_dataset_is_jpeg(ds) ? "jpeg" : "raw", wl[k], depth, r, r / wl[k]);
+        fflush(stdout);
+    }
+    ssl_dataset_close(ds);
+    return rc;
 }
 
 static void usage(void)
@@ -138,62 +163,24 @@ int main(int argc, char **argv)
         else usage();
     }
     int wlist[16], nw = 0;
-    for (char *p = (char *)workers, *end; nw < 16; p = end) {
+    const char *p = workers;
+    for (char *end; nw < 16; p = end) {
         long w = strtol(p, &end, 10);
         if (end == p) break;
-        if (w < 1) usage();
+        if (w < 1 || w > 256) usage();
         wlist[nw++] = (int)w;
     }
-    if (!data || !nw || o.batch < 1 || img < 8 || o.batches < 1 || o.warmup < 0 || o.depth < 0) usage();
+    p += strspn(p, " \t");
+    if (*p || !data || !nw || o.batch < 1 || img < 8 || o.batches < 1 || o.warmup < 0 || o.depth < 0) usage();
 
     char err[2048], cpu[256];
-    ssl_dataset *ds = open_data(data, &o, err, sizeof err);
-    if (!ds) {
-        fprintf(stderr, "bench_loader: %s\n", err);
-        return 1;
-    }
-    /* SimCLR's ImageNet pipeline, as the trainer builds it: one group of 2 views, view ids 0 and 1 */
-    bench_ctx c = {.seed = o.seed};
-    c.vp.plan.ngroups = 1;
-    c.vp.plan.group[0] = (ssl_view_group){2, img};
-    c.vp.nviews = 2;
-    for (int v = 0; v < 2; v++) {
-        ssl_augment_config_default(&c.vp.pipe[v], ssl_dataset_channels(ds), img);
-        c.vp.pipe[v].views = 1;
-        if (ssl_augment_config_check(&c.vp.pipe[v], ssl_dataset_channels(ds), err, sizeof err)) {
-            fprintf(stderr, "bench_loader: %s\n", err);
-            return 2;
-        }
-    }
     cpu_model(cpu, sizeof cpu);
     printf("CPU: %s, %ld cores\n", cpu, sysconf(_SC_NPROCESSORS_ONLN));
-    describe(ssl_dataset_is_jpeg(ds) ? "jpeg" : "raw", data, ds);
     printf("batch %d, 2 views of %d x %d (SimCLR ImageNet augmentation), %d batches timed after %d warm-up\n",
            o.batch, img, img, o.batches, o.warmup);
-    int rc = 0;
-    for (int k = 0; k < nw && rc == 0; k++) {
-        /* PyTorch's DataLoader keeps prefetch_factor (2) x num_workers batches in flight */
-        const int depth = o.depth ? o.depth : 2 * wlist[k];
-        double r = run(ds, &c, &o, wlist[k], depth, err, sizeof err);
-        if (r < 0) rc = 1;
-        else
-            printf("%s workers %d depth %d: %.1f img/s, %.1f img/s per worker\n", ssl_dataset_is_jpeg(ds) ? "jpeg" : "raw",
-                   wlist[k], depth, r, r / wlist[k]);
-        fflush(stdout);
-    }
-    ssl_dataset_close(ds);
-    if (rc == 0 && raw) {
-        /* one line: the data path without decoding, at the largest worker count */
-        int w = wlist[nw - 1];
-        ssl_dataset *rd = open_data(raw, &o, err, sizeof err);
-        double r = rd ? run(rd, &c, &o, w, o.depth ? o.depth : 2 * w, err, sizeof err) : -1;
-        if (rd) describe("raw", raw, rd);
-        if (r < 0) rc = 1;
-        else
-            printf("raw workers %d depth %d: %.1f img/s, %.1f img/s per worker\n", w, o.depth ? o.depth : 2 * w, r,
-                   r / w);
-        ssl_dataset_close(rd);
-    }
+    int rc = bench_data(data, wlist, nw, img, &o, err, sizeof err);
+    /* raw: the same path without decoding, one line at the largest worker count */
+    if (rc == 0 && raw) rc = bench_data(raw, &wlist[nw - 1], 1, img, &o, err, sizeof err);
     if (rc) fprintf(stderr, "bench_loader: %s\n", err);
-    return rc;
+    return rc ? 1 : 0;
 }

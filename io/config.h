@@ -120,6 +120,7 @@ typedef struct {
     int workers;
     bool drop_last;
     char on_corrupt[SSL_CONFIG_ENUM_MAX]; /* skip | stop: a JPEG that does not decode */
+    char sampling[SSL_CONFIG_ENUM_MAX];   /* global | local: which samples a rank reads */
     int limit;
 } ssl_config_data;
 

@@ -118,6 +118,9 @@ static const ssl_config_key schema[] = {
     I(data, workers, "2", 0, 256, "reader threads per rank"),
     B(data, drop_last, "true", "drop each epoch's last incomplete batch"),
     I(data, limit, "0", 0, NOMAX, "use only the first N training samples (0 = all)"),
+    E(data, sampling, "global", "global|local", "global: one permutation of all samples per epoch, cut into "
+      "per-rank slices (any rank count sees the same batches); local: each rank permutes only its own "
+      "contiguous 1/ranks of the samples (its own shards), for node-local caches"),
     E(data, on_corrupt, "skip", "skip|stop", "a JPEG that does not decode: skip it (its batch slot takes the next "
       "image's views; counted and named in the log) or stop the run"),
 

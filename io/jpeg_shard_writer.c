@@ -360,6 +360,31 @@ int ssl_jpeg_shard_writer_close(ssl_jpeg_shard_writer *w, char *err, size_t errl
     return 0;
 }
 
+int ssl_jpeg_shard_writer_start_shard(ssl_jpeg_shard_writer *w, int shard, char *err, size_t errlen)
+{
+    if (w->failed || w->file >= 0 || shard < 0 || shard >= MAX_SHARDS) {
+        seterr(err, errlen, "%s/%s: cannot start shard %d (%s)", w->dir, w->prefix, shard,
+               w->failed ? "writer failed" : shard < 0 || shard >= MAX_SHARDS ? "out of range"
+                                                                               : "one is in progress");
+        return -1;
+    }
+    w->shard = shard;
+    return 0;
+}
+
+int ssl_jpeg_shard_writer_end_shard(ssl_jpeg_shard_writer *w, char *err, size_t errlen)
+{
+    if (w->failed) {
+        seterr(err, errlen, "%s/%s: writer already failed", w->dir, w->prefix);
+        return -1;
+    }
+    ssl_h5_lock();
+    int rc = w->file >= 0 ? finish_shard(w, err, errlen) : 0;
+    ssl_h5_unlock();
+    if (rc < 0) w->failed = 1;
+    return rc;
+}
+
 int64_t ssl_jpeg_shard_writer_count(const ssl_jpeg_shard_writer *w) { return w->total; }
 
 int64_t ssl_jpeg_shard_writer_bytes(const ssl_jpeg_shard_writer *w) { return w->total_bytes; }

@@ -42,6 +42,11 @@ int ssl_jpeg_shard_writer_close(ssl_jpeg_shard_writer *w, char *err, size_t errl
 /* Discards the shard in progress (its .tmp) and frees the writer; completed shards stay. */
 void ssl_jpeg_shard_writer_abort(ssl_jpeg_shard_writer *w);
 
+/* Parallel prep: the next samples go to shard number `shard`; end_shard completes a shorter one;
+ * free with abort (see ssl_shard_writer_start_shard). 0, or -1 with a message. */
+int ssl_jpeg_shard_writer_start_shard(ssl_jpeg_shard_writer *w, int shard, char *err, size_t errlen);
+int ssl_jpeg_shard_writer_end_shard(ssl_jpeg_shard_writer *w, char *err, size_t errlen);
+
 int64_t ssl_jpeg_shard_writer_count(const ssl_jpeg_shard_writer *w); /* samples accepted so far */
 int64_t ssl_jpeg_shard_writer_bytes(const ssl_jpeg_shard_writer *w); /* their encoded bytes */
 int ssl_jpeg_shard_writer_nshards(const ssl_jpeg_shard_writer *w);   /* shards completed so far */

@@ -202,6 +202,7 @@ int ssl_loader_start(ssl_loader *l, ssl_dataset *d, const ssl_sampler *s, int64_
                          s->drop_last, err, errlen) != 0)
         return -1;
     l->sampler.shuffle = s->shuffle;
+    if (s->local) ssl_sampler_set_local(&l->sampler);
     l->sampler.map = s->map;
     l->ds = d;
     l->start_epoch = epoch;

@@ -75,9 +75,47 @@ void ssl_sampler_free(ssl_sampler *s)
     s->perm_epoch = -1;
 }
 
+/* This rank's block [lo, lo + len) of positions in local mode. */
+static void block(const ssl_sampler *s, int rank, int64_t *lo, int64_t *len)
+{
+    *lo = s->n_samples * rank / s->world;
+    *len = s->n_samples * (rank + 1) / s->world - *lo;
+}
+
+void ssl_sampler_set_local(ssl_sampler *s)
+{
+    /* blocks differ by at most one sample and the last is never smaller; under drop_last n >= W * b,
+     * so even the smallest block holds a full local batch */
+    int64_t lo, smallest, largest;
+    block(s, 0, &lo, &smallest);
+    block(s, s->world - 1, &lo, &largest);
+    s->local = 1;
+    s->steps_per_epoch = s->drop_last ? smallest / s->local_batch : (largest + s->local_batch - 1) / s->local_batch;
+    s->perm_epoch = -1;
+}
+
 int ssl_sampler_batch(ssl_sampler *s, int64_t epoch, int64_t step, int64_t *out_indices)
 {
     if (!s->perm || epoch < 0 || step < 0 || step >= s->steps_per_epoch) return -1;
+    if (s->local) {
+        int64_t lo, len;
+        block(s, s->rank, &lo, &len);
+        if (s->perm_epoch != epoch || s->perm_shuffled != s->shuffle) {
+            /* the rank in the key: blocks are permuted independently */
+            if (s->shuffle) ssl_sampler_permutation(s->seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(s->rank + 1)), epoch,
+                                                    len, s->perm);
+            else
+                for (int64_t i = 0; i < len; i++) s->perm[i] = i;
+            s->perm_epoch = epoch;
+            s->perm_shuffled = s->shuffle;
+        }
+        const int64_t pos = step * s->local_batch;
+        for (int i = 0; i < s->local_batch; i++) {
+            int64_t v = lo + s->perm[(pos + i) % len];
+            out_indices[i] = s->map ? s->map[v] : v;
+        }
+        return 0;
+    }
     if (s->perm_epoch != epoch || s->perm_shuffled != s->shuffle) {
         if (s->shuffle) {
             ssl_sampler_permutation(s->seed, epoch, s->n_samples, s->perm);

@@ -16,6 +16,7 @@ typedef struct {
     int drop_last;          /* 1: steps = floor(n / B), no sample repeats in an epoch;
                                0: steps = ceil(n / B), the last batch wraps to the epoch's start */
     int shuffle;            /* 1 after init; set 0 for identity order (evaluation passes) */
+    int local;              /* 0 after init; 1 (ssl_sampler_set_local): rank-local blocks */
     /* NULL after init; else (n_samples) dataset indices: the sampler permutes positions 0..n-1 and
      * hands out map[position], so a subset of a dataset (fine-tuning's label fraction) is sampled
      * exactly as a dataset of that size. Not owned; must outlive the sampler and its loader. */
@@ -32,6 +33,15 @@ typedef struct {
 int ssl_sampler_init(ssl_sampler *s, int64_t n_samples, int global_batch, int rank, int world,
                      uint64_t seed, int drop_last, char *err, size_t errlen);
 void ssl_sampler_free(ssl_sampler *s);
+
+/* Shard locality (data.sampling: local): rank r reads only the block of positions
+ * [r*n/W, (r+1)*n/W): whole shards when the shards are equal and W divides their number, so a node's
+ * page cache (or local copy) holds only its own shards. Each epoch permutes the block by (seed,
+ * epoch, rank); step k takes positions [k*b, (k+1)*b) of it (b = local_batch). The global batch then
+ * depends on the rank count (np=1 and np=P see other batches, unlike the global permutation);
+ * steps per epoch = the smallest block / b (drop_last) or the largest block / b rounded up (wrapping
+ * within the block). */
+void ssl_sampler_set_local(ssl_sampler *s);
 
 /* This rank's local_batch global sample indices (through map when set) for (epoch >= 0, 0 <= step < steps_per_epoch):
  * positions [step*B + rank*B/W, step*B + (rank+1)*B/W) of the epoch's permutation. Not thread-safe

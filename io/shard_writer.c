@@ -374,6 +374,32 @@ int ssl_shard_writer_close(ssl_shard_writer *w, char *err, size_t errlen)
     return 0;
 }
 
+int ssl_shard_writer_start_shard(ssl_shard_writer *w, int shard, char *err, size_t errlen)
+{
+    if (w->failed || w->file >= 0 || w->nbuf > 0 || shard < 0 || shard >= MAX_SHARDS) {
+        seterr(err, errlen, "%s/%s: cannot start shard %d (%s)", w->dir, w->prefix, shard,
+               w->failed ? "writer failed" : shard < 0 || shard >= MAX_SHARDS ? "out of range"
+                                                                               : "one is in progress");
+        return -1;
+    }
+    w->shard = shard;
+    return 0;
+}
+
+int ssl_shard_writer_end_shard(ssl_shard_writer *w, char *err, size_t errlen)
+{
+    if (w->failed) {
+        seterr(err, errlen, "%s/%s: writer already failed", w->dir, w->prefix);
+        return -1;
+    }
+    ssl_h5_lock();
+    int rc = flush(w, err, errlen);
+    if (rc == 0 && w->file >= 0) rc = finish_shard(w, err, errlen);
+    ssl_h5_unlock();
+    if (rc < 0) w->failed = 1;
+    return rc;
+}
+
 int64_t ssl_shard_writer_count(const ssl_shard_writer *w) { return w->total; }
 
 int ssl_shard_writer_nshards(const ssl_shard_writer *w) { return w->shard; }

@@ -65,6 +65,14 @@ int ssl_shard_writer_close(ssl_shard_writer *w, char *err, size_t errlen);
 /* Discards the shard in progress (its .tmp) and frees the writer; completed shards stay. */
 void ssl_shard_writer_abort(ssl_shard_writer *w);
 
+/* Parallel prep (one writer per rank, each writing every P-th shard): the next samples go to shard
+ * number `shard` (<prefix>-<shard>.h5); nothing may be in progress. Adding shard_size samples
+ * completes it as usual; ssl_shard_writer_end_shard completes a shorter one. Neither deletes other
+ * shards, so free such a writer with ssl_shard_writer_abort (close would delete the other ranks'
+ * higher-numbered shards as stale). 0, or -1 with a message. */
+int ssl_shard_writer_start_shard(ssl_shard_writer *w, int shard, char *err, size_t errlen);
+int ssl_shard_writer_end_shard(ssl_shard_writer *w, char *err, size_t errlen);
+
 int64_t ssl_shard_writer_count(const ssl_shard_writer *w);   /* samples accepted so far */
 int ssl_shard_writer_nshards(const ssl_shard_writer *w);     /* shards completed (renamed) so far */
 

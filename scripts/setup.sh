@@ -6,7 +6,7 @@
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config libdnnl-dev libopenblas-dev libopenmpi-dev openmpi-bin
       libhdf5-openmpi-dev hdf5-tools libyaml-dev zlib1g-dev libpng-dev libjpeg-dev libturbojpeg0-dev
-      dataset-fashion-mnist)
+      dataset-fashion-mnist mate-backgrounds)
 if [ "${1:-}" = --test ]; then
   PKGS+=(python3-torch python3-torchvision python3-h5py python3-pil clang libclang-rt-14-dev libomp-dev)
 fi

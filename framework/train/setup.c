@@ -30,6 +30,7 @@ static int plan_steps(ssl_trainer *t, const ssl_config *cfg, char *err, size_t e
     if (ssl_sampler_init(&t->sampler, n, micro, t->comm->rank, t->comm->world, (uint64_t)cfg->run.seed,
                          cfg->data.drop_last, err, errlen))
         return -1;
+    if (!strcmp(cfg->data.sampling, "local")) ssl_sampler_set_local(&t->sampler);
     t->steps_per_epoch = t->sampler.steps_per_epoch / t->accum;
     if (t->steps_per_epoch < 1) {
         snprintf(err, errlen, "data: %lld samples give no full batch of %d", (long long)n, cfg->data.batch_size);
@@ -57,6 +58,9 @@ static void print_plan(const ssl_trainer *t, const ssl_config *cfg)
            ssl_dataset_channels(t->ds), ssl_dataset_num_shards(t->ds), (long long)t->steps_per_epoch,
            cfg->schedule.epochs, cfg->data.batch_size, comm->world, t->sampler.local_batch, (long long)t->accum,
            t->lr_peak, cfg->optim.lr_scaling, t->s.params.count);
+    if (t->sampler.local)
+        printf("data.sampling local: each rank reads its own 1/%d of the samples (rank 0: [0, %lld))\n", comm->world,
+               (long long)(t->sampler.n_samples / comm->world));
     printf("method: %s\n", t->s.method.vt->summary);
     printf("ranks: %d on %d node(s), up to %d per node; %d CPU threads per rank; %s BatchNorm; comm %s\n",
            comm->world, comm->nodes, comm->local_world, omp_get_max_threads(),

@@ -4,7 +4,8 @@
 # final checkpoint (read back from HDF5). Cases: LARS (the large-batch recipe); SGD with clip_grad
 # active; accum_steps=2 at np=1 and np=2; and accumulation against data parallelism (np=1 with two
 # micro-batches of 32 = np=2 with 32 per rank, given per-rank BN and per-rank negatives, which is
-# what makes the two the same computation); and a run resumed np=4 -> np=2 -> np=1.
+# what makes the two the same computation); a run resumed np=4 -> np=2 -> np=1; and local sampling
+# (each rank its own block of samples) at np=2, resumed.
 #
 # Tolerance. Ranks change only the order of fp32 sums: BN statistics, the gradient all-reduce, the
 # loss. A reordered sum of L terms differs by about eps*sqrt(L) relative (eps = 2^-23); the longest
@@ -94,4 +95,15 @@ go 1 chain "${LARS[@]}"
 resumed "$WORK/chain.log" 6
 once "$WORK/runs/chain/metrics.jsonl"
 same lars1 chain
+# 6. data.sampling=local: each rank permutes only its own half of the 512 samples. Other batches than
+#    the global permutation's (so other losses from step 1), and like any run it resumes exactly.
+go 2 loc "${LARS[@]}" data.sampling=local
+grep -q "data.sampling local: each rank reads its own 1/2 of the samples (rank 0: \[0, 256))" "$WORK/loc.log" ||
+  { cat "$WORK/loc.log"; fail "loc: no local-sampling line"; }
+[ "$(losses "$WORK/runs/loc/metrics.jsonl" | head -1)" != "$(losses "$WORK/runs/lars2/metrics.jsonl" | head -1)" ] ||
+  fail "data.sampling=local trains on the global permutation's first batch"
+go 2 locr "${LARS[@]}" data.sampling=local run.max_steps=3
+go 2 locr "${LARS[@]}" data.sampling=local
+resumed "$WORK/locr.log" 3
+same loc locr
 echo "trainer equivalence: all checks passed"
