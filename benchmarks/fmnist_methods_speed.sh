@@ -3,7 +3,8 @@
 # run on this machine: the real `sslrun` binary on configs/fmnist_<method>.yaml and
 # benchmarks/torch_fmnist_{simclr,methods}.py, the same steps (batch 128 of each method's views: 2 views,
 # DINO 2 x 28 px + 4 x 12 px crops, MAE 1 view; augmentation included), the same thread count,
-# alternating sslrun / PyTorch per method so drift hits both.
+# alternating sslrun / PyTorch per method so drift hits both. SimCLR also against the lean PyTorch loop
+# (torch_fmnist_simclr.py --aug batched: augmentation as whole-batch tensor ops, no per-image transforms).
 # Steady-state images/s over steps 10..STEPS (sslrun: the `time` of those metrics.jsonl records).
 #   benchmarks/fmnist_methods_speed.sh [--threads 2] [--steps 60] [--data DIR] [--sslrun build/launch/sslrun]
 set -euo pipefail
@@ -40,4 +41,9 @@ EOF
     if [ "$m" = simclr ]; then twin=(benchmarks/torch_fmnist_simclr.py); else twin=(benchmarks/torch_fmnist_methods.py --method "$m"); fi
     theirs=$("$py" "${twin[@]}" --threads "$threads" --max-steps "$steps" | sed -n 's/^steady \([0-9.]*\) img.*/\1/p')
     printf '%-8s %12s %12s %7.2fx\n' "$m" "$ours" "$theirs" "$(awk -v a="$ours" -v b="$theirs" 'BEGIN { print a / b }')"
+    if [ "$m" = simclr ]; then # the lean loop: the same augmentation as whole-batch tensor ops
+        lean=$("$py" "${twin[@]}" --aug batched --threads "$threads" --max-steps "$steps" |
+            sed -n 's/^steady \([0-9.]*\) img.*/\1/p')
+        printf '%-8s %12s %12s %7.2fx\n' "(lean)" "$ours" "$lean" "$(awk -v a="$ours" -v b="$lean" 'BEGIN { print a / b }')"
+    fi
 done

@@ -10,6 +10,10 @@ kNN k=20/200 T=0.07 on eval-mode features of the whole training split; linear pr
 features, SGD momentum 0.9, cosine lr 0.1, batch 256, 10 epochs). Prints the accuracies and images/s.
   /usr/bin/python3 benchmarks/torch_fmnist_simclr.py --threads 2   # defaults: the quickstart recipe
   /usr/bin/python3 benchmarks/torch_fmnist_simclr.py --threads 2 --limit 60000 --epochs 16  # the long one
+  /usr/bin/python3 benchmarks/torch_fmnist_simclr.py --threads 2 --aug batched  # the lean loop
+--aug batched is the lean loop a PyTorch user would write for speed: the same augmentation drawn per
+sample but applied to the whole batch as tensors (one affine_grid + grid_sample for crop and flip,
+jitter as batched arithmetic) instead of torchvision's per-image transforms.
 """
 import argparse
 import gzip
@@ -42,6 +46,38 @@ def idx(name, images):
 def augment(batch, tf):
     # per-sample torchvision transforms on (1, 28, 28) float tensors in [0, 1]
     return torch.stack([tf(x) for x in batch])
+
+
+def batched_views(b, scale, jitter, p_jitter=0.8, ratio=(3 / 4, 4 / 3), tries=10):
+    """RandomResizedCrop(28, scale, ratio) + flip + ColorJitter(jitter, jitter) with p, then Normalize, on a
+    whole (n, 1, H, W) batch in [0, 1]: torchvision's parameter draws, vectorised (first of `tries`
+    candidates that fits, else the whole image), bilinear resampling by grid_sample."""
+    n, _, H, W = b.shape
+    area = H * W * torch.empty(n, tries).uniform_(*scale)
+    logr = torch.empty(n, tries).uniform_(math.log(ratio[0]), math.log(ratio[1]))
+    w = torch.sqrt(area * logr.exp()).round()
+    h = torch.sqrt(area / logr.exp()).round()
+    ok = (w > 0) & (w <= W) & (h > 0) & (h <= H)
+    first = torch.where(ok.any(1), ok.float().argmax(1), torch.zeros(n, dtype=torch.long))
+    w = torch.where(ok.any(1), w.gather(1, first[:, None])[:, 0], torch.full((n,), float(W)))
+    h = torch.where(ok.any(1), h.gather(1, first[:, None])[:, 0], torch.full((n,), float(H)))
+    y0 = torch.floor(torch.rand(n) * (H - h + 1))
+    x0 = torch.floor(torch.rand(n) * (W - w + 1))
+    flip = torch.where(torch.rand(n) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = flip * w / W
+    theta[:, 0, 2] = (2 * x0 + w) / W - 1
+    theta[:, 1, 1] = h / H
+    theta[:, 1, 2] = (2 * y0 + h) / H - 1
+    grid = F.affine_grid(theta, (n, 1, 28, 28), align_corners=False)
+    v = F.grid_sample(b, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    on = (torch.rand(n) < p_jitter)[:, None, None, None]
+    bf = torch.empty(n, 1, 1, 1).uniform_(max(0.0, 1 - jitter), 1 + jitter)
+    cf = torch.empty(n, 1, 1, 1).uniform_(max(0.0, 1 - jitter), 1 + jitter)
+    jit = (v * bf).clamp(0, 1)
+    jit = (cf * jit + (1 - cf) * jit.mean((1, 2, 3), keepdim=True)).clamp(0, 1)
+    v = torch.where(on, jit, v)
+    return (v - 0.2860) / 0.3530
 
 
 def features(enc, x, bs=512):
@@ -102,6 +138,8 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3, help="AdamW peak lr")
     ap.add_argument("--seed", type=int, default=0, help="torch.manual_seed (sslrun: run.seed)")
     ap.add_argument("--jitter", type=float, default=1.0, help="ColorJitter brightness = contrast")
+    ap.add_argument("--aug", choices=("torchvision", "batched"), default="torchvision",
+                    help="torchvision: per-image transforms (the twin); batched: the lean loop's tensor ops")
     ap.add_argument("--proj-hidden", type=int, default=512)
     ap.add_argument("--proj-dim", type=int, default=128)
     ap.add_argument("--torch-default-init", action="store_true",
@@ -141,7 +179,10 @@ def main():
                 g["lr"] = lr
             b = xtr[perm[it * bs:(it + 1) * bs]].float().unsqueeze(1) / 255
             ta = time.perf_counter()
-            v = torch.cat([augment(b, tf), augment(b, tf)])
+            if args.aug == "batched":
+                v = torch.cat([batched_views(b, (0.3, 1.0), args.jitter), batched_views(b, (0.3, 1.0), args.jitter)])
+            else:
+                v = torch.cat([augment(b, tf), augment(b, tf)])
             aug_s += time.perf_counter() - ta
             z = F.normalize(proj(enc(v)), dim=1)
             logits = (z @ z.t() / tau).masked_fill(torch.eye(2 * bs, dtype=torch.bool), float("-inf"))

@@ -115,7 +115,8 @@ static const ssl_config_key schema[] = {
     S(data, train, "", 0, "training shards: an HDF5 file, a directory or a glob"),
     S(data, test, "", 0, "evaluation shards for kNN / linear probe (\"\" = none)"),
     I(data, batch_size, "256", 1, 1 << 24, "images per step, all ranks together"),
-    I(data, workers, "2", 0, 256, "reader threads per rank"),
+    I(data, workers, "2", 0, 256, "reader threads per rank: read, decode and augment batches ahead of the step "
+      "(0 = 1)"),
     B(data, drop_last, "true", "drop each epoch's last incomplete batch"),
     I(data, limit, "0", 0, NOMAX, "use only the first N training samples (0 = all)"),
     E(data, sampling, "global", "global|local", "global: one permutation of all samples per epoch, cut into "

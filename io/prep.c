@@ -4,6 +4,7 @@
 #include "io/prep.h"
 
 #include "framework/core/check.h"
+#include "io/pickle_cifar.h"
 #include "io/shard_writer.h"
 
 #include <errno.h>
@@ -318,9 +319,37 @@ static int cifar_file(ssl_shard_writer *w, const char *path, int label_bytes, in
     return rc;
 }
 
+/* Appends every image of one Python-release batch (a pickle, io/pickle_cifar.h), CHW -> HWC. */
+static int cifar_pickle_file(ssl_shard_writer *w, const char *path, int num_classes, const char *what,
+                             int64_t *done, char *err, size_t errlen)
+{
+    ssl_cifar_batch b;
+    if (ssl_pickle_cifar_read(path, num_classes == 100 ? "fine_labels" : "labels", num_classes, &b, err,
+                              errlen) < 0)
+        return -1;
+    uint8_t *hwc = ssl_malloc(BLOCK * (size_t)CIFAR_IMG);
+    int rc = 0;
+    for (int64_t i = 0; i < b.n && rc == 0; i += BLOCK) {
+        int m = b.n - i < BLOCK ? (int)(b.n - i) : BLOCK;
+        for (int k = 0; k < m; k++) {
+            const uint8_t *chw = b.data + (size_t)(i + k) * CIFAR_IMG;
+            uint8_t *out = hwc + (size_t)k * CIFAR_IMG;
+            for (int p = 0; p < CIFAR_PIX; p++)
+                for (int c = 0; c < 3; c++) out[p * 3 + c] = chw[c * CIFAR_PIX + p];
+        }
+        rc = ssl_shard_writer_add(w, hwc, b.labels + i, m, err, errlen);
+        *done += m;
+        if (rc == 0 && *done % PROGRESS_EVERY == 0) progress(what, *done, -1);
+    }
+    ssl_free(hwc);
+    ssl_cifar_batch_free(&b);
+    return rc;
+}
+
+/* files[i] names a binary batch; pickle: the Python release's file of the same name without .bin. */
 static int cifar_split(const char *dir, const char *const *files, int nfiles, int label_bytes,
-                       int num_classes, const char *out_dir, const char *prefix, int shard_size,
-                       char *err, size_t errlen)
+                       int num_classes, int pickle, const char *out_dir, const char *prefix,
+                       int shard_size, char *err, size_t errlen)
 {
     ssl_shard_spec spec = {.out_dir = out_dir, .prefix = prefix, .height = CIFAR_HW,
                            .width = CIFAR_HW, .channels = 3, .num_classes = num_classes,
@@ -337,7 +366,9 @@ static int cifar_split(const char *dir, const char *const *files, int nfiles, in
             ssl_shard_writer_abort(w);
             return -1;
         }
-        if (cifar_file(w, path, label_bytes, num_classes, what, &done, err, errlen) < 0) {
+        if (pickle) path[strlen(path) - 4] = '\0'; /* data_batch_1.bin -> data_batch_1 */
+        if ((pickle ? cifar_pickle_file(w, path, num_classes, what, &done, err, errlen)
+                    : cifar_file(w, path, label_bytes, num_classes, what, &done, err, errlen)) < 0) {
             ssl_shard_writer_abort(w);
             return -1;
         }
@@ -357,22 +388,32 @@ int ssl_prep_cifar(const char *src_dir, const char *out_dir, int cifar100, int s
     static const char *const c100_train[] = {"train.bin"};
     static const char *const c100_test[] = {"test.bin"};
     if (shard_size <= 0) shard_size = DEFAULT_SHARD_SIZE;
-    /* Accept the directory the archive unpacks to, or its parent. */
-    const char *first = cifar100 ? c100_train[0] : c10_train[0];
-    char dir[PATH_LEN], probe[PATH_LEN], sub[PATH_LEN];
-    if (snprintf(dir, sizeof dir, "%s", src_dir) >= (int)sizeof dir ||
-        join(probe, sizeof probe, dir, first) < 0 ||
-        join(sub, sizeof sub, src_dir, cifar100 ? "cifar-100-binary" : "cifar-10-batches-bin") < 0) {
-        seterr(err, errlen, "%s: path too long", src_dir);
+    /* The binary or the Python release: the directory an archive unpacks to, or its parent. */
+    const char *first = cifar100 ? "train" : "data_batch_1";
+    const char *const sub[2] = {"", cifar100 ? "cifar-100-binary" : "cifar-10-batches-bin"};
+    const char *const subpy[2] = {"", cifar100 ? "cifar-100-python" : "cifar-10-batches-py"};
+    char dir[PATH_LEN] = "", probe[PATH_LEN];
+    int pickle = -1;
+    for (int py = 0; py < 2 && pickle < 0; py++)
+        for (int s = 0; s < 2 && pickle < 0; s++) {
+            const char *d = (py ? subpy : sub)[s];
+            if (snprintf(dir, sizeof dir, "%s%s%s", src_dir, d[0] ? "/" : "", d) >= (int)sizeof dir ||
+                snprintf(probe, sizeof probe, "%s/%s%s", dir, first, py ? "" : ".bin") >= (int)sizeof probe) {
+                seterr(err, errlen, "%s: path too long", src_dir);
+                return -1;
+            }
+            if (file_exists(probe)) pickle = py;
+        }
+    if (pickle < 0) {
+        seterr(err, errlen, "%s: no CIFAR-%d batches (%s.bin of the binary release, or %s of the Python "
+               "release, here or in %s / %s)", src_dir, cifar100 ? 100 : 10, first, first, sub[1], subpy[1]);
         return -1;
     }
-    if (!file_exists(probe) && join(probe, sizeof probe, sub, first) == 0 && file_exists(probe))
-        memcpy(dir, sub, sizeof dir);
     if (ssl_make_dirs(out_dir, err, errlen) < 0) return -1;
     const int lb = cifar100 ? 2 : 1, nc = cifar100 ? 100 : 10;
-    if (cifar_split(dir, cifar100 ? c100_train : c10_train, cifar100 ? 1 : 5, lb, nc, out_dir,
+    if (cifar_split(dir, cifar100 ? c100_train : c10_train, cifar100 ? 1 : 5, lb, nc, pickle, out_dir,
                     "train", shard_size, err, errlen) < 0)
         return -1;
-    return cifar_split(dir, cifar100 ? c100_test : c10_test, 1, lb, nc, out_dir, "test",
+    return cifar_split(dir, cifar100 ? c100_test : c10_test, 1, lb, nc, pickle, out_dir, "test",
                        shard_size, err, errlen);
 }

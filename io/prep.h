@@ -23,6 +23,8 @@ int ssl_prep_fashion_mnist(const char *src_dir, const char *out_dir, int shard_s
 /* CIFAR-10: src_dir/data_batch_{1..5}.bin and test_batch.bin (records: 1 label byte + 3072 bytes
  * CHW); CIFAR-100 (cifar100 != 0): train.bin and test.bin (coarse byte, fine byte, 3072 bytes; the
  * fine label is used). src_dir may also be the parent of cifar-10-batches-bin / cifar-100-binary.
+ * Or the Python release (data_batch_{1..5}, test_batch; train, test: pickles, io/pickle_cifar.h) in
+ * src_dir or its cifar-10-batches-py / cifar-100-python; the binary release wins when both are there.
  * Writes out_dir/train-*.h5 and out_dir/test-*.h5 as 32x32x3 HWC. shard_size <= 0 means 10000. */
 int ssl_prep_cifar(const char *src_dir, const char *out_dir, int cifar100, int shard_size,
                    char *err, size_t errlen);
@@ -33,15 +35,31 @@ typedef enum {
     SSL_PREP_JPEG     /* JPEG files, each image its own size (shard_writer.h, version 3) */
 } ssl_prep_format;
 
+struct ssl_comm;
+
 typedef struct {
     const char *prefix; /* shards are out_dir/<prefix>-NNNNN.h5; NULL or "": "train" */
     int size;           /* S > 0: shorter side to S (raw: then the centre S x S); 0: keep the size */
     int shard_size;     /* samples per shard; <= 0 means 10000 */
     ssl_prep_format format;
     int quality;        /* JPEG: quality of re-encoded images, 1..100; 0 means 90 */
+    /* Flat folder (ImageNet's validation layout): src_dir/<image>, labelled by the file `labels`
+     * (LOC_val_solution.csv or "name class" lines) as indexes into `classes` (a train prep's
+     * classes.txt; NULL: out_dir/classes.txt). NULL labels: a class tree. */
+    const char *labels, *classes;
+    int force;             /* ignore an earlier prep's manifest and shards: start over */
+    struct ssl_comm *comm; /* the ranks that share the work (every rank calls); NULL: this process */
+    int quiet;             /* no progress lines (the summary still goes to stderr) */
 } ssl_prep_images_opts;
 
-/* An ImageFolder tree (src_dir/<class>/<file>; class index = position of the folder name in byte
+/* Parallel and resumable: every rank writes the shards k with k % P == rank (shard k = samples
+ * [k * shard_size, (k + 1) * shard_size) of the sorted list), so the shards do not depend on P.
+ * Rank 0 lists the source and broadcasts the list, writes out_dir/<prefix>.manifest first (options,
+ * file count, a hash of the list, shard count) and classes.txt last. A rerun with the same source
+ * and options keeps every shard that opens as complete and rewrites the rest; with other options or
+ * another file list it is refused (opts->force starts over). All ranks return the same result and
+ * message; a failed prep that completed no shard leaves nothing behind.
+ * An ImageFolder tree (src_dir/<class>/<file>; class index = position of the folder name in byte
  * order, as torchvision's sorted() of UTF-8 names) into out_dir/<prefix>-NNNNN.h5 with labels, and
  * out_dir/classes.txt (one class name per line, in index order). opts NULL: the defaults (raw, keep
  * the size). Samples are class by class, files in name order: the sampler's global permutation
@@ -65,7 +83,7 @@ typedef struct {
  * images, an unreadable or corrupt file (including a truncated JPEG) or a size mismatch stops the
  * prep with a message naming it. An existing classes.txt that lists other classes is an error
  * too: shards of another prefix there would carry other labels.
- * Progress goes to stderr every 1000 images. */
+ * Progress goes to stderr from rank 0 every 2 s (one live line on a terminal), then a summary. */
 int ssl_prep_images(const char *src_dir, const char *out_dir, const ssl_prep_images_opts *opts,
                     char *err, size_t errlen);
 

@@ -1,14 +1,12 @@
-/* ImageFolder trees of PNG/JPEG files into HDF5 shards (see prep.h). The tree is listed and every
- * file's first bytes checked before anything is written, so a wrong layout fails in seconds, not
- * after hours of decoding; libpng and libjpeg errors come back through setjmp as messages naming
- * the file instead of ending the process. */
-#include "io/prep.h"
+/* Decoding, resizing and encoding of `prep images`, one shard at a time (prep_internal.h; the
+ * listing is prep_list.c, the parallel driver prep_parallel.c). libpng and libjpeg errors come back
+ * through setjmp as messages naming the file instead of ending the process. */
+#include "io/prep_internal.h"
 
 #include "framework/core/check.h"
 #include "io/jpeg_shard_writer.h"
 #include "io/shard_writer.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -18,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include <jpeglib.h> /* needs stdio.h first */
 #include <jerror.h>
@@ -26,9 +23,6 @@
 #include <turbojpeg.h>
 
 #define PATH_LEN 4096
-#define DEFAULT_SHARD_SIZE 10000
-#define PROGRESS_EVERY 1000
-#define MAX_OUT_SIZE 8192
 /* Decoded-image limits: a header claiming more is corrupt or not a training photo, and would
  * otherwise make us allocate gigabytes before the first pixel is checked. */
 #define MAX_SIDE 32768
@@ -44,51 +38,6 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
-}
-
-static int join(char *out, size_t len, const char *dir, const char *name)
-{
-    return snprintf(out, len, "%s/%s", dir, name) < (int)len ? 0 : -1;
-}
-
-/* mkdir -p (prep.c has the same for the other converters; both are a few lines). */
-/* ---- listing -------------------------------------------------------------------------------- */
-
-typedef struct {
-    char **v;
-    size_t n, cap;
-} strlist;
-
-static void strlist_push(strlist *l, const char *s)
-{
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        char **v = realloc(l->v, cap * sizeof *v);
-        SSL_ASSERTF(v != NULL, "out of memory listing %zu names", cap);
-        l->v = v;
-        l->cap = cap;
-    }
-    l->v[l->n] = strdup(s);
-    SSL_ASSERTF(l->v[l->n] != NULL, "out of memory listing %s", s);
-    l->n++;
-}
-
-static int cmp_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Byte order of UTF-8 is code-point order, which is what Python's sorted() gives ImageFolder. */
-static void strlist_sort(strlist *l)
-{
-    if (l->n > 1) qsort(l->v, l->n, sizeof *l->v, cmp_name);
-}
-
-static void strlist_free(strlist *l)
-{
-    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
-    free(l->v);
-    memset(l, 0, sizeof *l);
 }
 
 enum { KIND_OTHER, KIND_PNG, KIND_JPEG };
@@ -123,117 +72,13 @@ static int open_image(const char *path, FILE **f, char *err, size_t errlen)
     return kind;
 }
 
-typedef struct {
-    strlist classes;
-    strlist *files;  /* per class: image file names, sorted */
-    int64_t total;   /* images in all classes */
-    int64_t skipped; /* files in class folders that are neither PNG nor JPEG */
-    int64_t nested;  /* folders inside class folders (not searched) */
-    char first_skipped[PATH_LEN];
-} tree;
-
-static void tree_free(tree *t)
+int ssl_prep_image_kind(const char *path, char *err, size_t errlen)
 {
-    for (size_t c = 0; t->files && c < t->classes.n; c++) strlist_free(&t->files[c]);
-    free(t->files);
-    strlist_free(&t->classes);
-}
-
-static int list_class(const char *cdir, tree *t, strlist *files, char *err, size_t errlen)
-{
-    DIR *d = opendir(cdir);
-    if (!d) {
-        seterr(err, errlen, "%s: cannot open class folder: %s", cdir, strerror(errno));
-        return -1;
-    }
-    int64_t skipped = 0;
-    int rc = 0;
-    char path[PATH_LEN];
-    for (struct dirent *e; rc == 0 && (e = readdir(d));) {
-        if (e->d_name[0] == '.') continue; /* ., .., .DS_Store, editor and sync droppings */
-        struct stat st;
-        if (join(path, sizeof path, cdir, e->d_name) < 0) {
-            seterr(err, errlen, "%s/%s: path too long", cdir, e->d_name);
-            rc = -1;
-        } else if (stat(path, &st) != 0) {
-            seterr(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
-            rc = -1;
-        } else if (S_ISDIR(st.st_mode)) {
-            t->nested++;
-        } else {
-            FILE *f = NULL;
-            int kind = S_ISREG(st.st_mode) ? open_image(path, &f, err, errlen) : KIND_OTHER;
-            if (f) fclose(f);
-            if (kind < 0) {
-                rc = -1;
-            } else if (kind == KIND_OTHER) {
-                if (t->skipped++ == 0) snprintf(t->first_skipped, sizeof t->first_skipped, "%s", path);
-                skipped++;
-            } else {
-                strlist_push(files, e->d_name);
-            }
-        }
-    }
-    closedir(d);
-    if (rc == 0 && files->n == 0) {
-        seterr(err, errlen, "%s: class folder has no PNG or JPEG images (%lld other files)", cdir,
-               (long long)skipped);
-        rc = -1;
-    }
-    strlist_sort(files);
-    t->total += (int64_t)files->n;
-    return rc;
-}
-
-/* out_st: the output folder when it exists already; as a subfolder of src it would be read as a
- * class (on the second run at the latest), so it is refused. */
-static int list_tree(const char *src, const struct stat *out_st, tree *t, char *err, size_t errlen)
-{
-    DIR *d = opendir(src);
-    if (!d) {
-        seterr(err, errlen, "%s: cannot open the source folder: %s", src, strerror(errno));
-        return -1;
-    }
-    char path[PATH_LEN];
-    int rc = 0;
-    for (struct dirent *e; rc == 0 && (e = readdir(d));) {
-        if (e->d_name[0] == '.') continue;
-        struct stat st;
-        if (join(path, sizeof path, src, e->d_name) < 0) {
-            seterr(err, errlen, "%s/%s: path too long", src, e->d_name);
-            rc = -1;
-        } else if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-            /* Files next to the class folders are ignored, as ImageFolder does. */
-            if (out_st && st.st_dev == out_st->st_dev && st.st_ino == out_st->st_ino) {
-                seterr(err, errlen, "%s: the output folder is inside the source folder and would "
-                       "be read as a class; choose another --out", path);
-                rc = -1;
-            } else if (strpbrk(e->d_name, "\n\r")) {
-                seterr(err, errlen, "%s: class folder name has a line break (classes.txt is one "
-                       "name per line)", path);
-                rc = -1;
-            } else {
-                strlist_push(&t->classes, e->d_name);
-            }
-        }
-    }
-    closedir(d);
-    if (rc) return -1;
-    if (t->classes.n == 0) {
-        seterr(err, errlen, "%s: no class folders (expected one subfolder of images per class)", src);
-        return -1;
-    }
-    strlist_sort(&t->classes);
-    t->files = calloc(t->classes.n, sizeof *t->files);
-    SSL_ASSERTF(t->files != NULL, "out of memory");
-    for (size_t c = 0; c < t->classes.n; c++) {
-        if (join(path, sizeof path, src, t->classes.v[c]) < 0) {
-            seterr(err, errlen, "%s/%s: path too long", src, t->classes.v[c]);
-            return -1;
-        }
-        if (list_class(path, t, &t->files[c], err, errlen) < 0) return -1;
-    }
-    return 0;
+    FILE *f = NULL;
+    int kind = open_image(path, &f, err, errlen);
+    if (f) fclose(f);
+    return kind < 0 ? -1 : kind == KIND_PNG ? SSL_PREP_KIND_PNG : kind == KIND_JPEG ? SSL_PREP_KIND_JPEG
+                                                                                   : SSL_PREP_KIND_OTHER;
 }
 
 /* ---- decoding ------------------------------------------------------------------------------- */
@@ -592,70 +437,6 @@ static void fit(const decoder *d, int S, uint8_t *out)
     resize_crop(d, sw, sh, (sw - S) / 2, (sh - S) / 2, S, S, out);
 }
 
-/* ---- classes.txt ---------------------------------------------------------------------------- */
-
-static char *classes_text(const strlist *cls, size_t *len)
-{
-    size_t n = 0;
-    for (size_t c = 0; c < cls->n; c++) n += strlen(cls->v[c]) + 1;
-    char *s = ssl_malloc(n + 1), *p = s;
-    for (size_t c = 0; c < cls->n; c++) p += sprintf(p, "%s\n", cls->v[c]);
-    *len = n;
-    return s;
-}
-
-/* An existing classes.txt must list the same classes: shards of another prefix in the folder (the
- * training split, for a validation prep) were labelled by it. */
-static int check_classes_file(const char *path, const char *want, size_t len, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f && errno == ENOENT) return 0;
-    if (!f) {
-        seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    char *have = ssl_malloc(len + 2);
-    size_t got = fread(have, 1, len + 1, f);
-    int bad = ferror(f);
-    fclose(f);
-    int rc = 0;
-    if (bad) {
-        seterr(err, errlen, "%s: read error", path);
-        rc = -1;
-    } else if (got != len || memcmp(have, want, len) != 0) {
-        int line = 1;
-        for (size_t i = 0; i < got && i < len && have[i] == want[i]; i++) line += have[i] == '\n';
-        seterr(err, errlen, "%s lists other classes than the source folder (from line %d on); "
-               "shards of another --prefix next to it would disagree on labels. Use another --out, "
-               "or delete it if those shards are gone", path, line);
-        rc = -1;
-    }
-    ssl_free(have);
-    return rc;
-}
-
-static int write_classes_file(const char *path, const char *text, size_t len, char *err, size_t errlen)
-{
-    char tmp[PATH_LEN];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-        seterr(err, errlen, "%s: path too long", path);
-        return -1;
-    }
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        seterr(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
-        return -1;
-    }
-    int ok = fwrite(text, 1, len, f) == len;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        seterr(err, errlen, "%s: cannot write: %s", path, strerror(errno));
-        remove(tmp);
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- JPEG shards --------------------------------------------------------------------------- */
 
 typedef struct {
@@ -711,184 +492,142 @@ static int jpeg_sink_add(jpeg_sink *s, const decoder *d, const char *path, int32
     return ssl_jpeg_shard_writer_add(s->w, s->out, len, sh, sw, label, err, errlen);
 }
 
-/* ---- the converter -------------------------------------------------------------------------- */
+/* ---- one shard at a time ------------------------------------------------------------------- */
 
-static double seconds(void)
+struct ssl_prep_job {
+    ssl_prep_job_spec spec;
+    char src[PATH_LEN], first[PATH_LEN];
+    decoder dec;
+    ssl_shard_writer *w; /* raw */
+    jpeg_sink js;        /* jpeg */
+    uint8_t *block;      /* raw: decoded samples handed to the writer together */
+    int32_t *labels;
+    int nblock;
+    size_t sample;
+};
+
+ssl_prep_job *ssl_prep_job_open(const ssl_prep_job_spec *spec, char *err, size_t errlen)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+    ssl_prep_job *j = ssl_calloc(1, sizeof *j);
+    j->spec = *spec;
+    snprintf(j->src, sizeof j->src, "%s", spec->src_dir);
+    snprintf(j->first, sizeof j->first, "%s", spec->first ? spec->first : "");
+    j->spec.src_dir = j->src;
+    j->spec.first = j->first;
+    if (spec->format == SSL_PREP_JPEG) {
+        ssl_jpeg_shard_spec js = {.out_dir = spec->out_dir, .prefix = spec->prefix,
+                                  .num_classes = spec->num_classes, .with_labels = 1,
+                                  .shard_size = spec->shard_size};
+        j->js.size = spec->size;
+        j->js.quality = spec->quality;
+        j->js.w = ssl_jpeg_shard_writer_open(&js, err, errlen);
+        if (!j->js.w) goto fail;
+        j->js.tj = tjInitCompress();
+        if (!j->js.tj) {
+            seterr(err, errlen, "prep images: TurboJPEG: %s", tjGetErrorStr2(NULL));
+            goto fail;
+        }
+    } else {
+        ssl_shard_spec rs = {.out_dir = spec->out_dir, .prefix = spec->prefix, .height = spec->height,
+                             .width = spec->width, .channels = 3, .num_classes = spec->num_classes,
+                             .with_labels = 1, .shard_size = spec->shard_size, .deflate = 0};
+        j->w = ssl_shard_writer_open(&rs, err, errlen);
+        if (!j->w) goto fail;
+        j->sample = (size_t)spec->height * spec->width * 3;
+        const size_t fits = BLOCK_BYTES / j->sample;
+        j->nblock = fits < 1 ? 1 : fits > 1000 ? 1000 : (int)fits;
+        j->block = ssl_malloc((size_t)j->nblock * j->sample);
+        j->labels = ssl_malloc((size_t)j->nblock * sizeof *j->labels);
+    }
+    return j;
+fail:
+    ssl_prep_job_close(j);
+    return NULL;
 }
 
-int ssl_prep_images(const char *src_dir, const char *out_dir, const ssl_prep_images_opts *opts,
-                    char *err, size_t errlen)
+/* Raw: the decoded image as one sample of the fixed size (resized and cropped, or checked). */
+static int raw_sample(ssl_prep_job *j, const char *path, uint8_t *slot, char *err, size_t errlen)
 {
-    const ssl_prep_images_opts defaults = {0};
-    if (!opts) opts = &defaults;
-    const char *prefix = opts->prefix && opts->prefix[0] ? opts->prefix : "train";
-    const int size = opts->size, shard_size = opts->shard_size > 0 ? opts->shard_size : DEFAULT_SHARD_SIZE;
-    const int as_jpeg = opts->format == SSL_PREP_JPEG, quality = opts->quality ? opts->quality : 90;
-    if (!src_dir || !out_dir) {
-        seterr(err, errlen, "prep images: source and output folders are required");
+    const decoder *d = &j->dec;
+    if (j->spec.size > 0) {
+        fit(d, j->spec.size, slot);
+        return 0;
+    }
+    if (d->w != j->spec.width || d->h != j->spec.height) {
+        seterr(err, errlen, "%s: image is %dx%d (width x height) but %s is %dx%d; pass --size S to "
+               "resize every image to S x S", path, d->w, d->h, j->first, j->spec.width, j->spec.height);
         return -1;
     }
-    if (strchr(prefix, '/')) {
-        seterr(err, errlen, "prep images: prefix '%s' must be a file name prefix, without '/'", prefix);
-        return -1;
-    }
-    if (size < 0 || size > MAX_OUT_SIZE) {
-        seterr(err, errlen, "prep images: size %d must be in [0, %d] (0 keeps the images' size)",
-               size, MAX_OUT_SIZE);
-        return -1;
-    }
-    if ((opts->format != SSL_PREP_RAW && !as_jpeg) || quality < 1 || quality > 100) {
-        seterr(err, errlen, "prep images: bad format %d or JPEG quality %d (1..100)", (int)opts->format,
-               quality);
-        return -1;
-    }
-    tree t;
-    memset(&t, 0, sizeof t);
-    decoder dec;
-    memset(&dec, 0, sizeof dec);
-    ssl_shard_writer *w = NULL;
-    jpeg_sink js;
-    memset(&js, 0, sizeof js);
-    uint8_t *block = NULL;
-    int32_t *labels = NULL;
-    char *ctext = NULL, cpath[PATH_LEN], path[PATH_LEN], first[PATH_LEN] = "", what[PATH_LEN];
-    int rc = -1, H = size, W = size, nblock = 0, fill = 0;
-    size_t clen = 0, sample = 0;
-    int64_t done = 0;
-    const double t0 = seconds();
+    memcpy(slot, d->px, j->sample);
+    return 0;
+}
 
-    struct stat out_st;
-    int out_exists = stat(out_dir, &out_st) == 0;
-    if (list_tree(src_dir, out_exists ? &out_st : NULL, &t, err, errlen) < 0) goto done;
-    if (t.classes.n > INT32_MAX) {
-        seterr(err, errlen, "%s: %zu class folders is too many", src_dir, t.classes.n);
-        goto done;
-    }
-    ctext = classes_text(&t.classes, &clen);
-    if (join(cpath, sizeof cpath, out_dir, "classes.txt") < 0) {
-        seterr(err, errlen, "%s: path too long", out_dir);
-        goto done;
-    }
-    if (check_classes_file(cpath, ctext, clen, err, errlen) < 0 || ssl_make_dirs(out_dir, err, errlen) < 0)
-        goto done;
-    snprintf(what, sizeof what, "%s/%s", out_dir, prefix);
-    if (as_jpeg) {
-        ssl_jpeg_shard_spec spec = {.out_dir = out_dir, .prefix = prefix,
-                                    .num_classes = (int)t.classes.n, .with_labels = 1,
-                                    .shard_size = shard_size};
-        js.size = size;
-        js.quality = quality;
-        js.w = ssl_jpeg_shard_writer_open(&spec, err, errlen);
-        if (!js.w) goto done;
-        js.tj = tjInitCompress();
-        if (!js.tj) {
-            seterr(err, errlen, "prep images: TurboJPEG: %s", tjGetErrorStr2(NULL));
-            goto done;
+int ssl_prep_job_shard(ssl_prep_job *j, int k, const ssl_prep_list *l, size_t begin, size_t end,
+                       void (*tick)(void *), void *ctx, char *err, size_t errlen)
+{
+    const int jpeg = j->spec.format == SSL_PREP_JPEG;
+    if (jpeg ? ssl_jpeg_shard_writer_start_shard(j->js.w, k, err, errlen)
+             : ssl_shard_writer_start_shard(j->w, k, err, errlen))
+        return -1;
+    char path[PATH_LEN];
+    int fill = 0;
+    for (size_t i = begin; i < end; i++) {
+        if (snprintf(path, sizeof path, "%s/%s", j->src, l->rel[i]) >= (int)sizeof path) {
+            seterr(err, errlen, "%s/%s: path too long", j->src, l->rel[i]);
+            return -1;
         }
-    }
-
-    for (size_t c = 0; c < t.classes.n; c++) {
-        for (size_t i = 0; i < t.files[c].n; i++) {
-            if (snprintf(path, sizeof path, "%s/%s/%s", src_dir, t.classes.v[c], t.files[c].v[i]) >=
-                (int)sizeof path) {
-                seterr(err, errlen, "%s/%s/%s: path too long", src_dir, t.classes.v[c], t.files[c].v[i]);
-                goto done;
-            }
-            if (decode_file(&dec, path, err, errlen) < 0) goto done;
-            if (as_jpeg) {
-                if (jpeg_sink_add(&js, &dec, path, (int32_t)c, err, errlen) < 0) goto done;
-            } else {
-                if (!w) { /* the first image fixes the sample size when size is 0 */
-                    if (size == 0) H = dec.h, W = dec.w;
-                    snprintf(first, sizeof first, "%s", path);
-                    ssl_shard_spec spec = {.out_dir = out_dir, .prefix = prefix, .height = H,
-                                           .width = W, .channels = 3,
-                                           .num_classes = (int)t.classes.n, .with_labels = 1,
-                                           .shard_size = shard_size, .deflate = 0};
-                    w = ssl_shard_writer_open(&spec, err, errlen);
-                    if (!w) goto done;
-                    sample = (size_t)H * W * 3;
-                    const size_t fits = BLOCK_BYTES / sample;
-                    nblock = fits < 1 ? 1 : fits > 1000 ? 1000 : (int)fits;
-                    block = ssl_malloc((size_t)nblock * sample);
-                    labels = ssl_malloc((size_t)nblock * sizeof *labels);
-                }
-                uint8_t *slot = block + (size_t)fill * sample;
-                if (size == 0) {
-                    if (dec.w != W || dec.h != H) {
-                        seterr(err, errlen, "%s: image is %dx%d (width x height) but %s is %dx%d; "
-                               "pass --size S to resize every image to S x S", path, dec.w, dec.h,
-                               first, W, H);
-                        goto done;
-                    }
-                    memcpy(slot, dec.px, sample);
-                } else {
-                    fit(&dec, size, slot);
-                }
-                labels[fill++] = (int32_t)c;
-                if (fill == nblock) {
-                    if (ssl_shard_writer_add(w, block, labels, fill, err, errlen) < 0) goto done;
-                    fill = 0;
-                }
-            }
-            if (++done % PROGRESS_EVERY == 0 && done < t.total)
-                fprintf(stderr, "prep: %s: %lld/%lld images\n", what, (long long)done, (long long)t.total);
-        }
-    }
-    int nshards;
-    int64_t bytes = 0;
-    if (as_jpeg) {
-        bytes = ssl_jpeg_shard_writer_bytes(js.w);
-        nshards = ssl_jpeg_shard_writer_nshards(js.w) + (ssl_jpeg_shard_writer_count(js.w) % shard_size != 0);
-        rc = ssl_jpeg_shard_writer_close(js.w, err, errlen);
-        js.w = NULL;
-    } else {
-        if (fill > 0 && ssl_shard_writer_add(w, block, labels, fill, err, errlen) < 0) goto done;
-        nshards = ssl_shard_writer_nshards(w) + (ssl_shard_writer_count(w) % shard_size != 0);
-        rc = ssl_shard_writer_close(w, err, errlen);
-        w = NULL;
-    }
-    if (rc == 0) rc = write_classes_file(cpath, ctext, clen, err, errlen);
-    if (rc == 0) {
-        if (as_jpeg) {
-            const double secs = seconds() - t0;
-            fprintf(stderr, "prep: %s: %lld images of %zu class%s, JPEG (%lld stored as they are, %lld "
-                    "encoded at quality %d), %d shard%s\n", what, (long long)done, t.classes.n,
-                    t.classes.n == 1 ? "" : "es", (long long)js.verbatim, (long long)js.encoded,
-                    quality, nshards, nshards == 1 ? "" : "s");
-            fprintf(stderr, "prep: %s: %lld bytes of JPEG, %.0f bytes/image, %.1f images/s\n", what,
-                    (long long)bytes, (double)bytes / (double)done,
-                    secs > 0 ? (double)done / secs : 0.0);
+        if (decode_file(&j->dec, path, err, errlen) < 0) return -1;
+        if (jpeg) {
+            if (jpeg_sink_add(&j->js, &j->dec, path, l->label[i], err, errlen) < 0) return -1;
         } else {
-            fprintf(stderr, "prep: %s: %lld images of %zu class%s, %dx%dx3, %d shard%s\n", what,
-                    (long long)done, t.classes.n, t.classes.n == 1 ? "" : "es", H, W, nshards,
-                    nshards == 1 ? "" : "s");
+            if (raw_sample(j, path, j->block + (size_t)fill * j->sample, err, errlen) < 0) return -1;
+            j->labels[fill++] = l->label[i];
+            if ((fill == j->nblock || i + 1 == end) &&
+                ssl_shard_writer_add(j->w, j->block, j->labels, fill, err, errlen) < 0)
+                return -1;
+            if (fill == j->nblock) fill = 0;
         }
-        if (t.skipped)
-            fprintf(stderr, "prep: skipped %lld file%s that %s neither PNG nor JPEG (first: %s)\n",
-                    (long long)t.skipped, t.skipped == 1 ? "" : "s", t.skipped == 1 ? "is" : "are",
-                    t.first_skipped);
-        if (t.nested)
-            fprintf(stderr, "prep: ignored %lld folder%s inside class folders (not searched)\n",
-                    (long long)t.nested, t.nested == 1 ? "" : "s");
+        if (tick) tick(ctx);
     }
-done:
-    if (w) ssl_shard_writer_abort(w);
-    if (js.w) ssl_jpeg_shard_writer_abort(js.w);
-    if (js.tj) tjDestroy(js.tj);
-    tjFree(js.out);
-    ssl_free(js.px);
-    ssl_free(block);
-    ssl_free(labels);
-    ssl_free(ctext);
-    ssl_free(dec.px);
-    ssl_free(dec.row);
-    ssl_free(dec.rows);
-    ssl_free(dec.src);
-    tree_free(&t);
+    return jpeg ? ssl_jpeg_shard_writer_end_shard(j->js.w, err, errlen)
+                : ssl_shard_writer_end_shard(j->w, err, errlen);
+}
+
+void ssl_prep_job_stats(const ssl_prep_job *j, int64_t *verbatim, int64_t *encoded, int64_t *bytes)
+{
+    *verbatim = j->js.verbatim;
+    *encoded = j->js.encoded;
+    *bytes = j->js.w ? ssl_jpeg_shard_writer_bytes(j->js.w) : 0;
+}
+
+void ssl_prep_job_close(ssl_prep_job *j)
+{
+    if (!j) return;
+    /* abort: close would delete the other ranks' higher-numbered shards as stale */
+    if (j->w) ssl_shard_writer_abort(j->w);
+    if (j->js.w) ssl_jpeg_shard_writer_abort(j->js.w);
+    if (j->js.tj) tjDestroy(j->js.tj);
+    tjFree(j->js.out);
+    ssl_free(j->js.px);
+    ssl_free(j->block);
+    ssl_free(j->labels);
+    ssl_free(j->dec.px);
+    ssl_free(j->dec.row);
+    ssl_free(j->dec.rows);
+    ssl_free(j->dec.src);
+    ssl_free(j);
+}
+
+int ssl_prep_probe_size(const char *path, int *height, int *width, char *err, size_t errlen)
+{
+    decoder d;
+    memset(&d, 0, sizeof d);
+    int rc = decode_file(&d, path, err, errlen);
+    *height = d.h;
+    *width = d.w;
+    ssl_free(d.px);
+    ssl_free(d.row);
+    ssl_free(d.rows);
+    ssl_free(d.src);
     return rc;
 }

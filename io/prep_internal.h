@@ -42,6 +42,10 @@ int ssl_prep_apply_labels(ssl_prep_list *l, const char *labels_path, const char 
 /* FNV-1a 64 of the list (names, labels and classes): what the manifest records. */
 uint64_t ssl_prep_list_hash(const ssl_prep_list *l);
 
+enum { SSL_PREP_KIND_OTHER, SSL_PREP_KIND_PNG, SSL_PREP_KIND_JPEG };
+/* PNG or JPEG by the first bytes (not the name), OTHER, or -1 with a message naming the file. */
+int ssl_prep_image_kind(const char *path, char *err, size_t errlen);
+
 /* Decodes one image (path under nothing: a full path) for its size; 0, or -1 naming the file. */
 int ssl_prep_probe_size(const char *path, int *height, int *width, char *err, size_t errlen);
 

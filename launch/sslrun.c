@@ -42,12 +42,17 @@ static const command commands[] = {
     {"plot", ssl_cmd_plot, "RUN_DIR [--out FILE.png]",
      "loss, lr and kNN accuracy over steps", "Loss, learning rate and kNN top-1 of a run over steps (default RUN_DIR/plot.png)."},
     {"prep", ssl_cmd_prep, "fashion-mnist|cifar10|cifar100 [--src DIR] --out DIR [--shard-size N]\n"
-     "       sslrun prep images SRC_DIR --out DIR [--size S] [--prefix NAME] [--shard-size N] [--format raw|jpeg] [--quality Q]\n"
+     "       [mpirun -np P] sslrun prep images SRC_DIR --out DIR [--size S] [--prefix NAME] [--shard-size N] [--format raw|jpeg] [--quality Q] [--force]\n"
+     "       [mpirun -np P] sslrun prep images VAL_DIR --out DIR --prefix val --labels FILE [--classes CLASSES.txt] [options as above]\n"
      "       sslrun prep --verify DIR|GLOB|SHARD",
      "write a dataset as HDF5 shards",
      "Write a dataset as HDF5 shards (DIR/train-*.h5, DIR/test-*.h5). images: SRC_DIR/<class>/<image>\n"
      "(PNG, JPEG) -> DIR/NAME-*.h5 and DIR/classes.txt; --size S resizes the shorter side to S and\n"
-     "centre-crops S x S."},
+     "centre-crops S x S. Under mpirun every rank writes every P-th shard (the same shards at any P);\n"
+     "a rerun keeps complete shards (DIR/NAME.manifest) and refuses other options unless --force.\n"
+     "--labels FILE: VAL_DIR is a flat folder labelled by FILE (LOC_val_solution.csv or 'name class'\n"
+     "lines), classes from --classes (default DIR/classes.txt). cifar10/cifar100 read the binary or\n"
+     "the Python (pickle) release."},
     {"augment-preview", ssl_cmd_augment_preview, "CONFIG.yaml [k=v ...] --out grid.png",
      "look at the training views",
      "A grid of training views as the config's augmentation makes them."},

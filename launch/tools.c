@@ -5,6 +5,7 @@
 #include "io/png_grid.h"
 #include "io/prep.h"
 #include "io/shard_verify.h"
+#include "framework/comm/comm.h"
 #include "framework/core/check.h"
 #include "launch/cli.h"
 #include "framework/train/session.h"
@@ -34,18 +35,24 @@ int ssl_cmd_prep(int argc, char **argv)
     const char *size = ssl_cli_take_value(&argc, argv, "--size"), *prefix = ssl_cli_take_value(&argc, argv, "--prefix");
     const char *format = ssl_cli_take_value(&argc, argv, "--format"), *quality = ssl_cli_take_value(&argc, argv, "--quality");
     const char *verify = ssl_cli_take_value(&argc, argv, "--verify");
-    if (verify && argc == 0 && !out && !src && !shard && !size && !prefix && !format && !quality)
+    const char *labels = ssl_cli_take_value(&argc, argv, "--labels"), *classes = ssl_cli_take_value(&argc, argv, "--classes");
+    const int force = ssl_cli_take_flag(&argc, argv, "--force");
+    if (verify && argc == 0 && !out && !src && !shard && !size && !prefix && !format && !quality && !labels &&
+        !classes && !force)
         return ssl_shard_verify(verify, stdout) == 0 ? 0 : 1;
     const int images = argc >= 1 && !strcmp(argv[0], "images");
     if (images && argc == 2 && !src) { /* the source folder may also come positionally */
         src = argv[1];
         argc = 1;
     }
-    if (argc != 1 || !out || verify || (!images && (size || prefix || format || quality)) || (images && !src)) {
+    if (argc != 1 || !out || verify || (!images && (size || prefix || format || quality || labels || classes || force)) ||
+        (images && !src) || (classes && !labels)) {
         fprintf(stderr, "usage: sslrun prep fashion-mnist|cifar10|cifar100 [--src DIR] --out DIR "
                         "[--shard-size N]\n"
-                        "       sslrun prep images SRC_DIR --out DIR [--size S] [--prefix NAME] "
-                        "[--shard-size N] [--format raw|jpeg] [--quality Q]\n"
+                        "       [mpirun -np P] sslrun prep images SRC_DIR --out DIR [--size S] [--prefix NAME] "
+                        "[--shard-size N] [--format raw|jpeg] [--quality Q] [--force]\n"
+                        "       [mpirun -np P] sslrun prep images VAL_DIR --out DIR --prefix val --labels FILE "
+                        "[--classes CLASSES.txt] ...\n"
                         "       sslrun prep --verify DIR|GLOB|SHARD\n"
                         "  images: SRC_DIR/<class>/<image> (PNG, JPEG) -> DIR/NAME-*.h5 (NAME: train) "
                         "and DIR/classes.txt;\n"
@@ -55,6 +62,11 @@ int ssl_cmd_prep(int argc, char **argv)
                         "to S, no crop);\n"
                         "    JPEG files stored as they are when not resized, others encoded at "
                         "--quality Q (default 90)\n"
+                        "  --labels FILE: VAL_DIR is a flat folder of images labelled by FILE (LOC_val_solution.csv,\n"
+                        "    or 'name class' lines) with classes from --classes (default DIR/classes.txt)\n"
+                        "  under mpirun every rank writes every P-th shard; a rerun resumes (DIR/NAME.manifest),\n"
+                        "    other options or files are refused unless --force (start over)\n"
+                        "  cifar10/cifar100: the binary or the Python (pickle) release\n"
                         "  --verify: read every shard whole (checksums) and decode every JPEG; "
                         "exit 1 if any is bad\n");
         return 2;
@@ -77,6 +89,10 @@ int ssl_cmd_prep(int argc, char **argv)
         fprintf(stderr, "sslrun prep: --size expects an integer in [1, 8192], got '%s'\n", size);
         return 2;
     }
+    if (!images && ssl_comm_mpi_launched()) {
+        fprintf(stderr, "sslrun prep %s: runs in one process; start it without mpirun\n", argv[0]);
+        return 2;
+    }
     char err[2048];
     int rc;
     if (!strcmp(argv[0], "fashion-mnist"))
@@ -84,10 +100,16 @@ int ssl_cmd_prep(int argc, char **argv)
     else if (!strcmp(argv[0], "cifar10") || !strcmp(argv[0], "cifar100"))
         rc = src ? ssl_prep_cifar(src, out, !strcmp(argv[0], "cifar100"), ss, err, sizeof err) : -1;
     else if (images) {
+        /* every rank runs the prep (ssl_prep_images shares the work) and reports the same result */
+        ssl_comm *comm = ssl_cli_job_begin();
         const ssl_prep_images_opts o = {.prefix = prefix ? prefix : "train", .size = S, .shard_size = ss,
                                         .format = format && !strcmp(format, "jpeg") ? SSL_PREP_JPEG : SSL_PREP_RAW,
-                                        .quality = Q};
+                                        .quality = Q, .labels = labels, .classes = classes, .force = force,
+                                        .comm = comm};
         rc = ssl_prep_images(src, out, &o, err, sizeof err);
+        const int rank = comm->rank;
+        ssl_cli_job_end(comm);
+        if (rank != 0) return rc ? 1 : 0;
     } else {
         fprintf(stderr, "sslrun prep: unknown dataset '%s' (fashion-mnist, cifar10, cifar100, images)\n", argv[0]);
         return 2;

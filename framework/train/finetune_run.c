@@ -169,7 +169,8 @@ int ssl_finetune_resume(ssl_finetuner *f, const ssl_ft_source *src, char *err, s
                                          (size_t)f->sampler.local_batch * f->in_chans * f->img_size * f->img_size,
                                          FT_SCRATCH_HEAD + ssl_augment_workspace_bytes(f->img_size)};
         if (ssl_loader_start(&f->loader, f->ds, &f->sampler, f->step / f->steps_per_epoch,
-                             f->step % f->steps_per_epoch, f->cfg.data.workers > 0 ? f->cfg.data.workers : 1, 2, &tf,
+                             f->step % f->steps_per_epoch, f->cfg.data.workers > 0 ? f->cfg.data.workers : 1,
+                             f->cfg.data.workers > 2 ? f->cfg.data.workers : 2, &tf,
                              err, errlen))
             return -1;
         f->loader_started = 1;

@@ -101,12 +101,14 @@ int ssl_train_resume(ssl_trainer *t, char *err, size_t errlen)
     t->first_step = t->step;
     int64_t epoch = t->step / t->steps_per_epoch;
     if (m->vt->on_epoch) m->vt->on_epoch(m, &t->s.ctx, epoch);
-    /* loader positions are in micro-batches */
+    /* loader positions are in micro-batches; a slot ahead per reader thread (with fewer, the extra
+     * threads would only wait) */
+    const int workers = t->s.cfg.data.workers > 0 ? t->s.cfg.data.workers : 1;
     const ssl_loader_transform tf = {augment, ssl_view_scratch_free, t,
                                      ssl_view_pipes_floats(&t->pipes, t->sampler.local_batch, t->s.in_chans),
                                      ssl_view_pipes_scratch_bytes(&t->pipes)};
     if (ssl_loader_start(&t->loader, t->ds, &t->sampler, epoch, (t->step % t->steps_per_epoch) * t->accum,
-                         t->s.cfg.data.workers, 2, &tf, err, errlen))
+                         workers, workers > 2 ? workers : 2, &tf, err, errlen))
         return -1;
     t->loader_started = 1;
     t->t_start = ssl_now();

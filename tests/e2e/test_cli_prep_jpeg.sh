@@ -179,9 +179,13 @@ rc=0; "$SSLRUN" prep images "$WORK/src2" --out "$WORK/cutdata" --format jpeg >"$
   { cat "$WORK/log"; fail "truncated JPEG: exit $rc"; }
 [ -z "$(ls "$WORK/cutdata")" ] || fail "a failed prep left $(ls "$WORK/cutdata")"
 
-# re-prep with larger shards removes the stale higher-numbered ones
-"$SSLRUN" prep images "$WORK/src" --out "$WORK/data" --format jpeg --shard-size 1000 >"$WORK/log" 2>&1 ||
-  { cat "$WORK/log"; fail "re-prep failed"; }
+# re-prep with larger shards: refused (the manifest says 64), then with --force it starts over and
+# removes the stale higher-numbered shards
+rc=0; "$SSLRUN" prep images "$WORK/src" --out "$WORK/data" --format jpeg --shard-size 1000 >"$WORK/log" 2>&1 || rc=$?
+[ $rc = 1 ] && grep -q "train.manifest says --shard-size 64 (now 1000).*--force" "$WORK/log" ||
+  { cat "$WORK/log"; fail "re-prep with another shard size: exit $rc"; }
+"$SSLRUN" prep images "$WORK/src" --out "$WORK/data" --format jpeg --shard-size 1000 --force >"$WORK/log" 2>&1 ||
+  { cat "$WORK/log"; fail "re-prep --force failed"; }
 [ "$(cd "$WORK/data" && ls train-*)" = "train-00000.h5" ] || fail "stale shards left: $(ls "$WORK/data")"
 rc=0; "$SSLRUN" prep images "$WORK/src" --out "$WORK/x" --quality 50 >"$WORK/log" 2>&1 || rc=$?
 [ $rc = 2 ] || fail "--quality without --format jpeg: exit $rc"
