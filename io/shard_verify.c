@@ -175,7 +175,8 @@ static hid_t open_ds(hid_t file, const char *path, const char *name, hid_t nativ
         say(msg, "%s: dataset '%s': cannot read its layout", path, name);
         ok = 0;
     } else {
-        hsize_t c[2] = {0, 0}, fsize = 0;
+        /* H5Pget_chunk writes up to `rank` dims (4 for 'images'): c[2] was overrun on the stack */
+        hsize_t c[H5S_MAX_RANK] = {0}, fsize = 0;
         double cbytes = (double)H5Tget_size(native), rows = 1;
         const int chunked = H5Pget_layout(dcpl) == H5D_CHUNKED;
         if (chunked && H5Pget_chunk(dcpl, rank, c) == rank)
