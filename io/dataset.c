@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <glob.h>
 #include <hdf5.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,15 +33,6 @@
  * the writer's chunks are ~256 KiB (or one sample, if larger), its label chunks 64 KiB. */
 #define MAX_ROWS ((hsize_t)1 << 40)
 #define MAX_CHUNK_BYTES ((size_t)64 << 20)
-
-void ssl_ds_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static char *dupstr(const char *s)
 {
@@ -94,11 +84,11 @@ static int list_shards(const char *spec, strlist *out, char *err, size_t errlen)
         glob_t g;
         int rc = glob(spec, 0, NULL, &g);
         if (rc == GLOB_NOMATCH) {
-            ssl_ds_seterr(err, errlen, "%s: no shards match this pattern", spec);
+            ssl_seterr(err, errlen, "%s: no shards match this pattern", spec);
             return -1;
         }
         if (rc != 0) {
-            ssl_ds_seterr(err, errlen, "%s: cannot expand pattern (%s)", spec,
+            ssl_seterr(err, errlen, "%s: cannot expand pattern (%s)", spec,
                    rc == GLOB_NOSPACE ? "out of memory" : "read error");
             return -1;
         }
@@ -110,16 +100,16 @@ static int list_shards(const char *spec, strlist *out, char *err, size_t errlen)
         }
         globfree(&g);
         if (out->n == 0) {
-            ssl_ds_seterr(err, errlen, "%s: only unfinished *.tmp shards match this pattern", spec);
+            ssl_seterr(err, errlen, "%s: only unfinished *.tmp shards match this pattern", spec);
             return -1;
         }
     } else if (stat(spec, &st) != 0) {
-        ssl_ds_seterr(err, errlen, "%s: %s", spec, strerror(errno));
+        ssl_seterr(err, errlen, "%s: %s", spec, strerror(errno));
         return -1;
     } else if (S_ISDIR(st.st_mode)) {
         DIR *dir = opendir(spec);
         if (!dir) {
-            ssl_ds_seterr(err, errlen, "%s: %s", spec, strerror(errno));
+            ssl_seterr(err, errlen, "%s: %s", spec, strerror(errno));
             return -1;
         }
         struct dirent *e;
@@ -136,7 +126,7 @@ static int list_shards(const char *spec, strlist *out, char *err, size_t errlen)
         }
         closedir(dir);
         if (out->n == 0) {
-            ssl_ds_seterr(err, errlen, "%s: directory holds no *.h5 shards", spec);
+            ssl_seterr(err, errlen, "%s: directory holds no *.h5 shards", spec);
             return -1;
         }
     } else {
@@ -308,7 +298,7 @@ int ssl_ds_check_storage(hid_t file, hid_t ds, const char *path, const char *nam
 {
     char why[200];
     if (ssl_h5_chunk_index_ok(ds, why, sizeof why)) {
-        ssl_ds_seterr(err, errlen, "%s: dataset '%s': %s", path, name, why);
+        ssl_seterr(err, errlen, "%s: dataset '%s': %s", path, name, why);
         return -1;
     }
     hid_t dcpl = H5Dget_create_plist(ds);
@@ -318,7 +308,7 @@ int ssl_ds_check_storage(hid_t file, hid_t ds, const char *path, const char *nam
     int nfilters = dcpl < 0 ? -1 : H5Pget_nfilters(dcpl);
     if (dcpl >= 0 && H5Pclose(dcpl) < 0) lay = H5D_LAYOUT_ERROR;
     if (lay < 0 || nfilters < 0 || crank != (lay == H5D_CHUNKED ? rank : 0)) {
-        ssl_ds_seterr(err, errlen, "%s: dataset '%s': cannot read its layout", path, name);
+        ssl_seterr(err, errlen, "%s: dataset '%s': cannot read its layout", path, name);
         return -1;
     }
     double cb = (double)elem, want = 1; /* chunk bytes, chunks needed: in double, as the chunk
@@ -328,7 +318,7 @@ int ssl_ds_check_storage(hid_t file, hid_t ds, const char *path, const char *nam
         want *= c[k] ? (double)((dims[k] + c[k] - 1) / c[k]) : 0;
     }
     if (cb > (double)MAX_CHUNK_BYTES && cb > (double)row_bytes) {
-        ssl_ds_seterr(err, errlen, "%s: dataset '%s': chunks of %.0f bytes exceed %zu MiB and one row "
+        ssl_seterr(err, errlen, "%s: dataset '%s': chunks of %.0f bytes exceed %zu MiB and one row "
                "(corrupt file? rewrite it with smaller chunks)", path, name, cb,
                MAX_CHUNK_BYTES >> 20);
         return -1;
@@ -340,7 +330,7 @@ int ssl_ds_check_storage(hid_t file, hid_t ds, const char *path, const char *nam
              (lay != H5D_CHUNKED || (sp >= 0 && H5Dget_num_chunks(ds, sp, &nchunks) >= 0));
     if (sp >= 0 && H5Sclose(sp) < 0) ok = 0;
     if (!ok) {
-        ssl_ds_seterr(err, errlen, "%s: dataset '%s': cannot read its storage", path, name);
+        ssl_seterr(err, errlen, "%s: dataset '%s': cannot read its storage", path, name);
         return -1;
     }
     double raw = (double)dims[0] * (double)row_bytes;
@@ -350,7 +340,7 @@ int ssl_ds_check_storage(hid_t file, hid_t ds, const char *path, const char *nam
                 : lay == H5D_CONTIGUOUS ? used == 0 || (double)used == raw
                                         : 1;
     if (!sized || used > fsize) {
-        ssl_ds_seterr(err, errlen, "%s: dataset '%s' claims %llu bytes of storage for %.0f raw bytes in a "
+        ssl_seterr(err, errlen, "%s: dataset '%s' claims %llu bytes of storage for %.0f raw bytes in a "
                "file of %llu (truncated or corrupt)", path, name, (unsigned long long)used, raw,
                (unsigned long long)fsize);
         return -1;
@@ -359,7 +349,7 @@ int ssl_ds_check_storage(hid_t file, hid_t ds, const char *path, const char *nam
                    : lay == H5D_CONTIGUOUS ? (double)used == raw
                                            : 1;
     if (written && dims[0] > 0 && !complete) {
-        ssl_ds_seterr(err, errlen, "%s: dataset '%s' is not completely written (%llu rows declared)", path,
+        ssl_seterr(err, errlen, "%s: dataset '%s' is not completely written (%llu rows declared)", path,
                name, (unsigned long long)dims[0]);
         return -1;
     }
@@ -375,49 +365,49 @@ static int open_shard(ssl_dataset *d, int i, char *err, size_t errlen)
     const char *ref = d->shards[0].path;
     char why[200];
     if (ssl_h5_superblock_ok(path, why, sizeof why)) {
-        ssl_ds_seterr(err, errlen, "%s: cannot open shard: %s", path, why);
+        ssl_seterr(err, errlen, "%s: cannot open shard: %s", path, why);
         return -1;
     }
     s->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (s->file < 0) {
-        if (access(path, R_OK) != 0) ssl_ds_seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        else ssl_ds_seterr(err, errlen, "%s: cannot open (truncated or not HDF5)", path);
+        if (access(path, R_OK) != 0) ssl_seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        else ssl_seterr(err, errlen, "%s: cannot open (truncated or not HDF5)", path);
         return -1;
     }
     char fmt[64];
     int rc = ssl_ds_read_str_attr(s->file, "format", fmt, sizeof fmt);
     if (rc < 0 || (rc > 0 && strcmp(fmt, SSL_SHARD_FORMAT) != 0)) {
-        ssl_ds_seterr(err, errlen, "%s: attribute 'format' is %s%s%s, expected '%s'", path,
+        ssl_seterr(err, errlen, "%s: attribute 'format' is %s%s%s, expected '%s'", path,
                rc < 0 ? "unreadable" : "'", rc < 0 ? "" : fmt, rc < 0 ? "" : "'", SSL_SHARD_FORMAT);
         return -1;
     }
     long long version = SSL_SHARD_VERSION;
     rc = ssl_ds_read_int_attr(s->file, "version", &version);
     if (rc < 0) {
-        ssl_ds_seterr(err, errlen, "%s: attribute 'version' is not an integer scalar", path);
+        ssl_seterr(err, errlen, "%s: attribute 'version' is not an integer scalar", path);
         return -1;
     }
     char enc[64] = "raw";
     rc = ssl_ds_read_str_attr(s->file, "encoding", enc, sizeof enc);
     const int jpeg = rc > 0 && !strcmp(enc, SSL_SHARD_ENCODING_JPEG);
     if (rc < 0 || (rc > 0 && !jpeg && strcmp(enc, "raw"))) {
-        ssl_ds_seterr(err, errlen, "%s: attribute 'encoding' is %s%s%s, expected '%s' or 'raw'", path,
+        ssl_seterr(err, errlen, "%s: attribute 'encoding' is %s%s%s, expected '%s' or 'raw'", path,
                       rc < 0 ? "unreadable" : "'", rc < 0 ? "" : enc, rc < 0 ? "" : "'", SSL_SHARD_ENCODING_JPEG);
         return -1;
     }
     if (i > 0 && jpeg != d->jpeg) {
-        ssl_ds_seterr(err, errlen, "%s: holds %s images but %s holds %s ones: one dataset is one format", path,
+        ssl_seterr(err, errlen, "%s: holds %s images but %s holds %s ones: one dataset is one format", path,
                       jpeg ? "JPEG" : "raw", ref, d->jpeg ? "JPEG" : "raw");
         return -1;
     }
     d->jpeg = jpeg;
     if (jpeg && version != SSL_SHARD_VERSION_JPEG) {
-        ssl_ds_seterr(err, errlen, "%s: JPEG shard of version %lld, this reader knows version %d", path, version,
+        ssl_seterr(err, errlen, "%s: JPEG shard of version %lld, this reader knows version %d", path, version,
                       SSL_SHARD_VERSION_JPEG);
         return -1;
     }
     if (!jpeg && version != SSL_SHARD_VERSION) {
-        ssl_ds_seterr(err, errlen, "%s: attribute 'version' is %lld, this reader knows version %d%s", path,
+        ssl_seterr(err, errlen, "%s: attribute 'version' is %lld, this reader knows version %d%s", path,
                version, SSL_SHARD_VERSION, version < SSL_SHARD_VERSION ? " (re-run `sslrun prep`)" : "");
         return -1;
     }
@@ -426,12 +416,12 @@ static int open_shard(ssl_dataset *d, int i, char *err, size_t errlen)
     for (int k = 0; k < 4; k++) {
         rc = ssl_ds_read_int_attr(s->file, attr_name[k], &attr[k]);
         if (rc < 0 || (rc == 0 && k < 3)) { /* num_classes may be absent: unknown */
-            ssl_ds_seterr(err, errlen, "%s: attribute '%s' is %s", path, attr_name[k],
+            ssl_seterr(err, errlen, "%s: attribute '%s' is %s", path, attr_name[k],
                    rc < 0 ? "not an integer scalar" : "missing");
             return -1;
         }
         if (attr[k] < 0 || attr[k] > (1 << 24) || (k < 3 && attr[k] == 0 && !(jpeg && k < 2))) {
-            ssl_ds_seterr(err, errlen, "%s: attribute '%s' = %lld is out of range", path, attr_name[k],
+            ssl_seterr(err, errlen, "%s: attribute '%s' = %lld is out of range", path, attr_name[k],
                    attr[k]);
             return -1;
         }
@@ -444,12 +434,12 @@ static int open_shard(ssl_dataset *d, int i, char *err, size_t errlen)
     int rank;
     if (jpeg) {
         if (attr[2] != 1 && attr[2] != 3) {
-            ssl_ds_seterr(err, errlen, "%s: attribute 'channels' = %lld, JPEG shards hold 1 or 3", path, attr[2]);
+            ssl_seterr(err, errlen, "%s: attribute 'channels' = %lld, JPEG shards hold 1 or 3", path, attr[2]);
             return -1;
         }
         if (i == 0) d->channels = (int)attr[2], d->num_classes = (int)attr[3];
         else if ((int)attr[2] != d->channels || (int)attr[3] != d->num_classes) {
-            ssl_ds_seterr(err, errlen, "%s: attributes channels = %lld, num_classes = %lld do not match %s (%d, %d)",
+            ssl_seterr(err, errlen, "%s: attributes channels = %lld, num_classes = %lld do not match %s (%d, %d)",
                           path, attr[2], attr[3], ref, d->channels, d->num_classes);
             return -1;
         }
@@ -460,37 +450,37 @@ static int open_shard(ssl_dataset *d, int i, char *err, size_t errlen)
     /* images: uint8, rank 4, (N, height, width, channels) */
     ex = H5Lexists(s->file, "images", H5P_DEFAULT);
     if (ex <= 0) {
-        ssl_ds_seterr(err, errlen, "%s: %s dataset 'images'", path, ex < 0 ? "cannot look up" : "missing");
+        ssl_seterr(err, errlen, "%s: %s dataset 'images'", path, ex < 0 ? "cannot look up" : "missing");
         return -1;
     }
     s->images = H5Dopen2(s->file, "images", H5P_DEFAULT);
     if (s->images < 0) {
-        ssl_ds_seterr(err, errlen, "%s: 'images' cannot be opened as a dataset", path);
+        ssl_seterr(err, errlen, "%s: 'images' cannot be opened as a dataset", path);
         return -1;
     }
     rc = ssl_ds_check_type(s->images, H5T_NATIVE_UINT8, tname, sizeof tname);
     if (rc <= 0) {
-        if (rc < 0) ssl_ds_seterr(err, errlen, "%s: dataset 'images': cannot read its type", path);
-        else ssl_ds_seterr(err, errlen, "%s: dataset 'images' has type %s, expected uint8", path, tname);
+        if (rc < 0) ssl_seterr(err, errlen, "%s: dataset 'images': cannot read its type", path);
+        else ssl_seterr(err, errlen, "%s: dataset 'images' has type %s, expected uint8", path, tname);
         return -1;
     }
     sp = H5Dget_space(s->images);
     rank = sp < 0 ? -1 : ssl_ds_get_dims(sp, dims);
     if (sp >= 0 && H5Sclose(sp) < 0) rank = -1;
     if (rank != 4) {
-        if (rank < 0) ssl_ds_seterr(err, errlen, "%s: dataset 'images': cannot read its shape", path);
-        else ssl_ds_seterr(err, errlen, "%s: dataset 'images' has rank %d, expected 4 (N,H,W,C)", path, rank);
+        if (rank < 0) ssl_seterr(err, errlen, "%s: dataset 'images': cannot read its shape", path);
+        else ssl_seterr(err, errlen, "%s: dataset 'images' has rank %d, expected 4 (N,H,W,C)", path, rank);
         return -1;
     }
     if (dims[0] > MAX_ROWS) {
-        ssl_ds_seterr(err, errlen, "%s: dataset 'images' has %llu rows (corrupt file?)", path,
+        ssl_seterr(err, errlen, "%s: dataset 'images' has %llu rows (corrupt file?)", path,
                (unsigned long long)dims[0]);
         return -1;
     }
     s->n = (int64_t)dims[0];
     if ((long long)dims[1] != attr[0] || (long long)dims[2] != attr[1] ||
         (long long)dims[3] != attr[2]) {
-        ssl_ds_seterr(err, errlen,
+        ssl_seterr(err, errlen,
                "%s: dataset 'images' shape (%llu,%llu,%llu,%llu) does not match attributes "
                "height=%lld width=%lld channels=%lld",
                path, (unsigned long long)dims[0], (unsigned long long)dims[1],
@@ -504,20 +494,20 @@ static int open_shard(ssl_dataset *d, int i, char *err, size_t errlen)
         d->num_classes = (int)attr[3];
         /* dims are <= 2^24 each (they equal the checked attributes); the product is not bounded */
         if ((double)dims[1] * (double)dims[2] * (double)dims[3] > (double)(1u << 31)) {
-            ssl_ds_seterr(err, errlen, "%s: dataset 'images': %llux%llux%llu samples are too large", path,
+            ssl_seterr(err, errlen, "%s: dataset 'images': %llux%llux%llu samples are too large", path,
                    (unsigned long long)dims[1], (unsigned long long)dims[2],
                    (unsigned long long)dims[3]);
             return -1;
         }
         d->sample_bytes = (size_t)dims[1] * (size_t)dims[2] * (size_t)dims[3];
     } else if ((int)dims[1] != d->height || (int)dims[2] != d->width || (int)dims[3] != d->channels) {
-        ssl_ds_seterr(err, errlen, "%s: dataset 'images' shape (%llu,%llu,%llu,%llu) does not match %s (%d,%d,%d)",
+        ssl_seterr(err, errlen, "%s: dataset 'images' shape (%llu,%llu,%llu,%llu) does not match %s (%d,%d,%d)",
                path, (unsigned long long)dims[0], (unsigned long long)dims[1],
                (unsigned long long)dims[2], (unsigned long long)dims[3], ref, d->height, d->width,
                d->channels);
         return -1;
     } else if ((int)attr[3] != d->num_classes) {
-        ssl_ds_seterr(err, errlen, "%s: attribute 'num_classes' = %lld does not match %s (%d)", path,
+        ssl_seterr(err, errlen, "%s: attribute 'num_classes' = %lld does not match %s (%d)", path,
                attr[3], ref, d->num_classes);
         return -1;
     }
@@ -530,7 +520,7 @@ static int open_shard(ssl_dataset *d, int i, char *err, size_t errlen)
     herr_t closed = H5Dclose(s->images);
     s->images = H5I_INVALID_HID; /* a failed close leaves nothing we could retry */
     if (closed < 0) {
-        ssl_ds_seterr(err, errlen, "%s: dataset 'images': cannot read its layout", path);
+        ssl_seterr(err, errlen, "%s: dataset 'images': cannot read its layout", path);
         return -1;
     }
     s->chunk_bytes = cb;
@@ -554,45 +544,45 @@ static int open_shard(ssl_dataset *d, int i, char *err, size_t errlen)
     if (dapl >= 0 && H5Pclose(dapl) < 0) ok = 0;
     if (ok && s->images >= 0) s->fspace = H5Dget_space(s->images);
     if (!ok || s->images < 0 || s->fspace < 0) {
-        ssl_ds_seterr(err, errlen, "%s: dataset 'images': cannot reopen with a chunk cache", path);
+        ssl_seterr(err, errlen, "%s: dataset 'images': cannot reopen with a chunk cache", path);
         return -1;
     }
 
 labels: /* int32 (N), present in all shards or in none */
     ex = H5Lexists(s->file, "labels", H5P_DEFAULT);
     if (ex < 0) {
-        ssl_ds_seterr(err, errlen, "%s: cannot look up dataset 'labels'", path);
+        ssl_seterr(err, errlen, "%s: cannot look up dataset 'labels'", path);
         return -1;
     }
     if (i == 0) {
         d->has_labels = ex > 0;
     } else if ((ex > 0) != d->has_labels) {
-        ssl_ds_seterr(err, errlen, "%s: %s dataset 'labels' but %s %s", path, ex > 0 ? "has" : "missing",
+        ssl_seterr(err, errlen, "%s: %s dataset 'labels' but %s %s", path, ex > 0 ? "has" : "missing",
                ref, ex > 0 ? "has none" : "has one");
         return -1;
     }
     if (ex == 0) return 0;
     s->labels = H5Dopen2(s->file, "labels", H5P_DEFAULT);
     if (s->labels < 0) {
-        ssl_ds_seterr(err, errlen, "%s: 'labels' cannot be opened as a dataset", path);
+        ssl_seterr(err, errlen, "%s: 'labels' cannot be opened as a dataset", path);
         return -1;
     }
     rc = ssl_ds_check_type(s->labels, H5T_NATIVE_INT32, tname, sizeof tname);
     if (rc <= 0) {
-        if (rc < 0) ssl_ds_seterr(err, errlen, "%s: dataset 'labels': cannot read its type", path);
-        else ssl_ds_seterr(err, errlen, "%s: dataset 'labels' has type %s, expected int32", path, tname);
+        if (rc < 0) ssl_seterr(err, errlen, "%s: dataset 'labels': cannot read its type", path);
+        else ssl_seterr(err, errlen, "%s: dataset 'labels' has type %s, expected int32", path, tname);
         return -1;
     }
     sp = H5Dget_space(s->labels);
     rank = sp < 0 ? -1 : ssl_ds_get_dims(sp, dims);
     if (sp >= 0 && H5Sclose(sp) < 0) rank = -1;
     if (rank != 1) {
-        if (rank < 0) ssl_ds_seterr(err, errlen, "%s: dataset 'labels': cannot read its shape", path);
-        else ssl_ds_seterr(err, errlen, "%s: dataset 'labels' has rank %d, expected 1 (N)", path, rank);
+        if (rank < 0) ssl_seterr(err, errlen, "%s: dataset 'labels': cannot read its shape", path);
+        else ssl_seterr(err, errlen, "%s: dataset 'labels' has rank %d, expected 1 (N)", path, rank);
         return -1;
     }
     if ((int64_t)dims[0] != s->n) {
-        ssl_ds_seterr(err, errlen, "%s: dataset 'labels' has %llu entries but dataset '%s' has %lld",
+        ssl_seterr(err, errlen, "%s: dataset 'labels' has %llu entries but dataset '%s' has %lld",
                path, (unsigned long long)dims[0], jpeg ? "offsets" : "images", (long long)s->n);
         return -1;
     }
@@ -606,22 +596,22 @@ static int load_labels(ssl_dataset *d, int i, char *err, size_t errlen)
     shard *s = &d->shards[i];
     int32_t *dst = d->labels + d->offsets[i];
     if (s->n > 0 && H5Dread(s->labels, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0) {
-        ssl_ds_seterr(err, errlen, "%s: dataset 'labels': read failed (corrupt file?)", s->path);
+        ssl_seterr(err, errlen, "%s: dataset 'labels': read failed (corrupt file?)", s->path);
         return -1;
     }
     herr_t st = H5Dclose(s->labels);
     s->labels = H5I_INVALID_HID;
     if (st < 0) {
-        ssl_ds_seterr(err, errlen, "%s: dataset 'labels': close failed", s->path);
+        ssl_seterr(err, errlen, "%s: dataset 'labels': close failed", s->path);
         return -1;
     }
     for (int64_t r = 0; r < s->n; r++)
         if (dst[r] < 0 || (d->num_classes > 0 && dst[r] >= d->num_classes)) {
             if (d->num_classes > 0)
-                ssl_ds_seterr(err, errlen, "%s: dataset 'labels' row %lld has value %d, outside [0, %d)",
+                ssl_seterr(err, errlen, "%s: dataset 'labels' row %lld has value %d, outside [0, %d)",
                        s->path, (long long)r, (int)dst[r], d->num_classes);
             else
-                ssl_ds_seterr(err, errlen, "%s: dataset 'labels' row %lld has negative value %d", s->path,
+                ssl_seterr(err, errlen, "%s: dataset 'labels' row %lld has negative value %d", s->path,
                        (long long)r, (int)dst[r]);
             return -1;
         }
@@ -631,7 +621,7 @@ static int load_labels(ssl_dataset *d, int i, char *err, size_t errlen)
 ssl_dataset *ssl_dataset_open(const char *path_or_glob, char *err, size_t errlen)
 {
     if (!path_or_glob || !path_or_glob[0]) {
-        ssl_ds_seterr(err, errlen, "dataset: empty path");
+        ssl_seterr(err, errlen, "dataset: empty path");
         return NULL;
     }
     strlist paths = {0};
@@ -654,7 +644,7 @@ ssl_dataset *ssl_dataset_open(const char *path_or_glob, char *err, size_t errlen
     ssl_h5_lock();
     /* Our messages name the file and dataset; HDF5's own stack dump would only add noise. */
     int ok = H5Eset_auto2(H5E_DEFAULT, NULL, NULL) >= 0;
-    if (!ok) ssl_ds_seterr(err, errlen, "%s: HDF5 error reporting could not be configured", path_or_glob);
+    if (!ok) ssl_seterr(err, errlen, "%s: HDF5 error reporting could not be configured", path_or_glob);
     for (int i = 0; ok && i < d->nshards; i++) {
         ok = open_shard(d, i, err, errlen) == 0;
         if (ok) d->offsets[i + 1] = d->offsets[i] + d->shards[i].n;
@@ -662,7 +652,7 @@ ssl_dataset *ssl_dataset_open(const char *path_or_glob, char *err, size_t errlen
     if (ok) {
         d->total = d->offsets[d->nshards];
         if (d->total == 0) {
-            ssl_ds_seterr(err, errlen, "%s: the shards hold no samples", path_or_glob);
+            ssl_seterr(err, errlen, "%s: the shards hold no samples", path_or_glob);
             ok = 0;
         }
     }
@@ -738,7 +728,7 @@ static int read_rows(ssl_dataset *d, int s, int64_t row, int len, uint8_t *out, 
     if (!ok) ssl_h5_reason(why, sizeof why); /* before the next call clears HDF5's error stack */
     if (msp >= 0 && H5Sclose(msp) < 0) ok = 0;
     if (!ok)
-        ssl_ds_seterr(err, errlen, "%s: dataset 'images': reading rows [%lld, %lld) failed: %s (corrupt or "
+        ssl_seterr(err, errlen, "%s: dataset 'images': reading rows [%lld, %lld) failed: %s (corrupt or "
                "unreadable data)", sh->path, (long long)row, (long long)row + len, why);
     return ok ? 0 : -1;
 }
@@ -747,13 +737,13 @@ int ssl_dataset_read(ssl_dataset *d, const int64_t *indices, int n, uint8_t *out
                      int32_t *out_labels, char *err, size_t errlen)
 {
     if (d->jpeg) {
-        ssl_ds_seterr(err, errlen, "%s: JPEG shards are read encoded (ssl_dataset_read_encoded), not as fixed-size "
+        ssl_seterr(err, errlen, "%s: JPEG shards are read encoded (ssl_dataset_read_encoded), not as fixed-size "
                       "images", d->spec);
         return -1;
     }
     for (int i = 0; i < n; i++)
         if (indices[i] < 0 || indices[i] >= d->total) {
-            ssl_ds_seterr(err, errlen, "%s: index %lld out of range [0, %lld)", d->spec,
+            ssl_seterr(err, errlen, "%s: index %lld out of range [0, %lld)", d->spec,
                    (long long)indices[i], (long long)d->total);
             return -1;
         }

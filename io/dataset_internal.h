@@ -32,7 +32,6 @@ struct ssl_dataset {
     int32_t *sizes;   /* JPEG shards: (total, 2) stored (height, width) */
 };
 
-void ssl_ds_seterr(char *err, size_t errlen, const char *fmt, ...) SSL_PRINTF(3, 4);
 /* 1: the dataset's type equals native; 0: another (its name in tname); -1: HDF5 error. */
 int ssl_ds_check_type(hid_t ds, hid_t native, char *tname, size_t len);
 /* Rank and dims (up to 4) of a dataspace; -1 on error. */

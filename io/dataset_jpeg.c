@@ -22,19 +22,19 @@ static int open_checked(shard *s, const char *name, hid_t native, int rank, hsiz
 {
     htri_t ex = H5Lexists(s->file, name, H5P_DEFAULT);
     if (ex <= 0) {
-        ssl_ds_seterr(err, errlen, "%s: %s dataset '%s'", s->path, ex < 0 ? "cannot look up" : "missing", name);
+        ssl_seterr(err, errlen, "%s: %s dataset '%s'", s->path, ex < 0 ? "cannot look up" : "missing", name);
         return -1;
     }
     *ds = H5Dopen2(s->file, name, dapl);
     if (*ds < 0) {
-        ssl_ds_seterr(err, errlen, "%s: '%s' cannot be opened as a dataset", s->path, name);
+        ssl_seterr(err, errlen, "%s: '%s' cannot be opened as a dataset", s->path, name);
         return -1;
     }
     char tname[64] = "";
     int rc = ssl_ds_check_type(*ds, native, tname, sizeof tname);
     if (rc <= 0) {
-        if (rc < 0) ssl_ds_seterr(err, errlen, "%s: dataset '%s': cannot read its type", s->path, name);
-        else ssl_ds_seterr(err, errlen, "%s: dataset '%s' has type %s", s->path, name, tname);
+        if (rc < 0) ssl_seterr(err, errlen, "%s: dataset '%s': cannot read its type", s->path, name);
+        else ssl_seterr(err, errlen, "%s: dataset '%s' has type %s", s->path, name, tname);
         return -1;
     }
     hid_t sp = H5Dget_space(*ds);
@@ -42,7 +42,7 @@ static int open_checked(shard *s, const char *name, hid_t native, int rank, hsiz
     if (sp >= 0 && H5Sclose(sp) < 0) r = -1;
     if (r != rank || dims[0] > MAX_ROWS ||
         (rank == 2 && dims[1] != dim1)) {
-        ssl_ds_seterr(err, errlen, "%s: dataset '%s' has an unexpected shape (rank %d, expected %d%s)", s->path, name,
+        ssl_seterr(err, errlen, "%s: dataset '%s' has an unexpected shape (rank %d, expected %d%s)", s->path, name,
                       r, rank, rank == 2 ? ", (N, 2)" : "");
         return -1;
     }
@@ -53,7 +53,7 @@ static int open_checked(shard *s, const char *name, hid_t native, int rank, hsiz
 static int read_all(shard *s, hid_t ds, const char *name, hid_t native, void *out, int *ok, char *err, size_t errlen)
 {
     if (H5Dread(ds, native, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0) {
-        ssl_ds_seterr(err, errlen, "%s: dataset '%s': read failed (checksum mismatch or corrupt file)", s->path, name);
+        ssl_seterr(err, errlen, "%s: dataset '%s': read failed (checksum mismatch or corrupt file)", s->path, name);
         *ok = 0;
     }
     if (H5Dclose(ds) < 0) *ok = 0;
@@ -70,7 +70,7 @@ int ssl_ds_jpeg_open(ssl_dataset *d, int i, char *err, size_t errlen)
     /* offsets: int64 (N + 1), from 0, non-decreasing, ending at the byte count */
     if (open_checked(s, "offsets", H5T_NATIVE_INT64, 1, 0, 8, H5P_DEFAULT, &ds, odims, NULL, err, errlen)) goto fail;
     if (odims[0] < 1) {
-        ssl_ds_seterr(err, errlen, "%s: dataset 'offsets' is empty (it holds N + 1 entries)", s->path);
+        ssl_seterr(err, errlen, "%s: dataset 'offsets' is empty (it holds N + 1 entries)", s->path);
         goto fail;
     }
     s->n = (int64_t)odims[0] - 1;
@@ -79,7 +79,7 @@ int ssl_ds_jpeg_open(ssl_dataset *d, int i, char *err, size_t errlen)
     /* sizes: int32 (N, 2) */
     if (open_checked(s, "sizes", H5T_NATIVE_INT32, 2, 2, 4, H5P_DEFAULT, &ds, sdims, NULL, err, errlen)) goto fail;
     if ((int64_t)sdims[0] != s->n) {
-        ssl_ds_seterr(err, errlen, "%s: dataset 'sizes' has %llu rows but 'offsets' describes %lld images", s->path,
+        ssl_seterr(err, errlen, "%s: dataset 'sizes' has %llu rows but 'offsets' describes %lld images", s->path,
                       (unsigned long long)sdims[0], (long long)s->n);
         goto fail;
     }
@@ -94,22 +94,22 @@ int ssl_ds_jpeg_open(ssl_dataset *d, int i, char *err, size_t errlen)
         const int64_t a = s->jpeg_off[r], b = s->jpeg_off[r + 1];
         const int32_t h = s->jpeg_hw[2 * r], w = s->jpeg_hw[2 * r + 1];
         if (r == 0 && a != 0) {
-            ssl_ds_seterr(err, errlen, "%s: dataset 'offsets' starts at %lld, not 0", s->path, (long long)a);
+            ssl_seterr(err, errlen, "%s: dataset 'offsets' starts at %lld, not 0", s->path, (long long)a);
             return -1;
         }
         if (b < a || b - a > MAX_IMAGE_BYTES) {
-            ssl_ds_seterr(err, errlen, "%s: dataset 'offsets' row %lld: [%lld, %lld) is not an image's byte range",
+            ssl_seterr(err, errlen, "%s: dataset 'offsets' row %lld: [%lld, %lld) is not an image's byte range",
                           s->path, (long long)r, (long long)a, (long long)b);
             return -1;
         }
         if (h < 1 || w < 1 || h > MAX_SIDE || w > MAX_SIDE) {
-            ssl_ds_seterr(err, errlen, "%s: dataset 'sizes' row %lld: %d x %d is not an image size", s->path,
+            ssl_seterr(err, errlen, "%s: dataset 'sizes' row %lld: %d x %d is not an image size", s->path,
                           (long long)r, (int)h, (int)w);
             return -1;
         }
     }
     if ((hsize_t)s->jpeg_off[s->n] != bdims[0]) {
-        ssl_ds_seterr(err, errlen, "%s: dataset 'offsets' ends at %lld but dataset 'jpeg' holds %llu bytes", s->path,
+        ssl_seterr(err, errlen, "%s: dataset 'offsets' ends at %lld but dataset 'jpeg' holds %llu bytes", s->path,
                       (long long)s->jpeg_off[s->n], (unsigned long long)bdims[0]);
         return -1;
     }
@@ -120,13 +120,13 @@ int ssl_ds_jpeg_open(ssl_dataset *d, int i, char *err, size_t errlen)
         s->jpeg = ok ? H5Dopen2(s->file, "jpeg", dapl) : H5I_INVALID_HID;
         if (dapl >= 0 && H5Pclose(dapl) < 0) ok = 0;
         if (!ok || s->jpeg < 0) {
-            ssl_ds_seterr(err, errlen, "%s: dataset 'jpeg': cannot reopen with a chunk cache", s->path);
+            ssl_seterr(err, errlen, "%s: dataset 'jpeg': cannot reopen with a chunk cache", s->path);
             return -1;
         }
     }
     s->fspace = H5Dget_space(s->jpeg);
     if (s->fspace < 0) {
-        ssl_ds_seterr(err, errlen, "%s: dataset 'jpeg': cannot read its dataspace", s->path);
+        ssl_seterr(err, errlen, "%s: dataset 'jpeg': cannot read its dataspace", s->path);
         return -1;
     }
     return 0;
@@ -168,7 +168,7 @@ static int read_bytes(ssl_dataset *d, int s, int64_t a, int64_t b, uint8_t *out,
     if (!ok) ssl_h5_reason(why, sizeof why);
     if (msp >= 0 && H5Sclose(msp) < 0) ok = 0;
     if (!ok)
-        ssl_ds_seterr(err, errlen, "%s: dataset 'jpeg': reading bytes [%lld, %lld) failed: %s (checksum mismatch or "
+        ssl_seterr(err, errlen, "%s: dataset 'jpeg': reading bytes [%lld, %lld) failed: %s (checksum mismatch or "
                       "corrupt data)", sh->path, (long long)a, (long long)b, why);
     return ok ? 0 : -1;
 }
@@ -177,13 +177,13 @@ int ssl_dataset_read_encoded(ssl_dataset *d, const int64_t *indices, int n, uint
                              size_t *off, int32_t *out_labels, char *err, size_t errlen)
 {
     if (!d->jpeg) {
-        ssl_ds_seterr(err, errlen, "%s: raw shards hold no encoded images", d->spec);
+        ssl_seterr(err, errlen, "%s: raw shards hold no encoded images", d->spec);
         return -1;
     }
     off[0] = 0;
     for (int i = 0; i < n; i++) {
         if (indices[i] < 0 || indices[i] >= d->total) {
-            ssl_ds_seterr(err, errlen, "%s: index %lld out of range [0, %lld)", d->spec, (long long)indices[i],
+            ssl_seterr(err, errlen, "%s: index %lld out of range [0, %lld)", d->spec, (long long)indices[i],
                           (long long)d->total);
             return -1;
         }

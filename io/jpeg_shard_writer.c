@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -39,16 +38,6 @@ struct ssl_jpeg_shard_writer {
     int64_t total, total_bytes;
     int failed;
 };
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...) SSL_PRINTF(3, 4);
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int write_int_attr(hid_t file, const char *name, int v)
 {
@@ -107,7 +96,7 @@ static int close_ids(ssl_jpeg_shard_writer *w)
 static int begin_shard(ssl_jpeg_shard_writer *w, char *err, size_t errlen)
 {
     if (w->shard >= MAX_SHARDS) {
-        seterr(err, errlen, "%s/%s: more than %d shards; raise shard_size", w->dir, w->prefix,
+        ssl_seterr(err, errlen, "%s/%s: more than %d shards; raise shard_size", w->dir, w->prefix,
                MAX_SHARDS);
         return -1;
     }
@@ -115,7 +104,7 @@ static int begin_shard(ssl_jpeg_shard_writer *w, char *err, size_t errlen)
                  w->shard) >= (int)sizeof w->final_path ||
         snprintf(w->tmp_path, sizeof w->tmp_path, "%s.tmp", w->final_path) >=
             (int)sizeof w->tmp_path) {
-        seterr(err, errlen, "%s/%s: path too long", w->dir, w->prefix);
+        ssl_seterr(err, errlen, "%s/%s: path too long", w->dir, w->prefix);
         return -1;
     }
     w->rows = w->written = 0;
@@ -126,7 +115,7 @@ static int begin_shard(ssl_jpeg_shard_writer *w, char *err, size_t errlen)
     w->file = H5Fcreate(w->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
     if (w->file < 0) {
-        seterr(err, errlen, "%s: cannot create file", w->tmp_path);
+        ssl_seterr(err, errlen, "%s: cannot create file", w->tmp_path);
         return -1;
     }
     if (write_str_attr(w->file, "format", SSL_SHARD_FORMAT) < 0 ||
@@ -135,13 +124,13 @@ static int begin_shard(ssl_jpeg_shard_writer *w, char *err, size_t errlen)
         write_int_attr(w->file, "channels", 3) < 0 ||
         write_int_attr(w->file, "num_classes", w->spec.num_classes) < 0 ||
         write_int_attr(w->file, "height", 0) < 0 || write_int_attr(w->file, "width", 0) < 0) {
-        seterr(err, errlen, "%s: cannot write file attributes", w->tmp_path);
+        ssl_seterr(err, errlen, "%s: cannot write file attributes", w->tmp_path);
         return -1;
     }
     hsize_t zero = 0, unlim = H5S_UNLIMITED, chunk = w->chunk;
     w->djpeg = create_chunked(w->file, "jpeg", H5T_STD_U8LE, 1, &zero, &unlim, &chunk);
     if (w->djpeg < 0) {
-        seterr(err, errlen, "%s: cannot create dataset 'jpeg'", w->tmp_path);
+        ssl_seterr(err, errlen, "%s: cannot create dataset 'jpeg'", w->tmp_path);
         return -1;
     }
     return 0;
@@ -160,7 +149,7 @@ static int write_bytes(ssl_jpeg_shard_writer *w, size_t n, char *err, size_t err
     if (msp >= 0 && H5Sclose(msp) < 0) ok = 0;
     if (fsp >= 0 && H5Sclose(fsp) < 0) ok = 0;
     if (!ok) {
-        seterr(err, errlen, "%s: dataset 'jpeg': writing bytes [%lld, %lld) failed", w->tmp_path,
+        ssl_seterr(err, errlen, "%s: dataset 'jpeg': writing bytes [%lld, %lld) failed", w->tmp_path,
                (long long)start, (long long)end);
         return -1;
     }
@@ -179,7 +168,7 @@ static int write_meta(ssl_jpeg_shard_writer *w, const char *name, hid_t ftype, h
     hid_t ds = create_chunked(w->file, name, ftype, rank, dims, NULL, chunk);
     int ok = ds >= 0 && H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0;
     if (ds >= 0 && H5Dclose(ds) < 0) ok = 0;
-    if (!ok) seterr(err, errlen, "%s: dataset '%s': writing %llu rows failed", w->tmp_path, name,
+    if (!ok) ssl_seterr(err, errlen, "%s: dataset '%s': writing %llu rows failed", w->tmp_path, name,
                     (unsigned long long)rows);
     return ok ? 0 : -1;
 }
@@ -196,18 +185,18 @@ static int finish_shard(ssl_jpeg_shard_writer *w, char *err, size_t errlen)
          write_meta(w, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, n, 1, w->labs, err, errlen) < 0))
         return -1;
     if (close_ids(w) < 0) {
-        seterr(err, errlen, "%s: closing the file failed (disk full?)", w->tmp_path);
+        ssl_seterr(err, errlen, "%s: closing the file failed (disk full?)", w->tmp_path);
         return -1;
     }
     int fd = open(w->tmp_path, O_RDONLY);
     if (fd < 0 || fsync(fd) != 0) {
-        seterr(err, errlen, "%s: fsync: %s", w->tmp_path, strerror(errno));
+        ssl_seterr(err, errlen, "%s: fsync: %s", w->tmp_path, strerror(errno));
         if (fd >= 0) close(fd);
         return -1;
     }
     close(fd);
     if (rename(w->tmp_path, w->final_path) != 0) {
-        seterr(err, errlen, "%s: rename to %s: %s", w->tmp_path, w->final_path, strerror(errno));
+        ssl_seterr(err, errlen, "%s: rename to %s: %s", w->tmp_path, w->final_path, strerror(errno));
         return -1;
     }
     w->shard++;
@@ -220,17 +209,17 @@ ssl_jpeg_shard_writer *ssl_jpeg_shard_writer_open(const ssl_jpeg_shard_spec *spe
 {
     const ssl_jpeg_shard_spec *s = spec;
     if (!s->out_dir || !s->prefix || !s->prefix[0]) {
-        seterr(err, errlen, "jpeg shard writer: out_dir and prefix are required");
+        ssl_seterr(err, errlen, "jpeg shard writer: out_dir and prefix are required");
         return NULL;
     }
     if (s->shard_size <= 0 || s->num_classes < 0 || s->chunk_bytes < 0 ||
         s->chunk_bytes > MAX_CHUNK_BYTES) {
-        seterr(err, errlen, "%s/%s: bad shard spec (shard_size %d, num_classes %d, chunk_bytes %d)",
+        ssl_seterr(err, errlen, "%s/%s: bad shard spec (shard_size %d, num_classes %d, chunk_bytes %d)",
                s->out_dir, s->prefix, s->shard_size, s->num_classes, s->chunk_bytes);
         return NULL;
     }
     if (strlen(s->out_dir) + strlen(s->prefix) + 16 >= PATH_LEN || strlen(s->prefix) >= 256) {
-        seterr(err, errlen, "%s/%s: path too long", s->out_dir, s->prefix);
+        ssl_seterr(err, errlen, "%s/%s: path too long", s->out_dir, s->prefix);
         return NULL;
     }
     ssl_h5_lock();
@@ -238,7 +227,7 @@ ssl_jpeg_shard_writer *ssl_jpeg_shard_writer_open(const ssl_jpeg_shard_spec *spe
     herr_t eauto = H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     ssl_h5_unlock();
     if (eauto < 0) {
-        seterr(err, errlen, "%s/%s: HDF5 error reporting could not be configured", s->out_dir,
+        ssl_seterr(err, errlen, "%s/%s: HDF5 error reporting could not be configured", s->out_dir,
                s->prefix);
         return NULL;
     }
@@ -269,13 +258,13 @@ int ssl_jpeg_shard_writer_add(ssl_jpeg_shard_writer *w, const uint8_t *bytes, si
                               int width, int32_t label, char *err, size_t errlen)
 {
     if (w->failed) {
-        seterr(err, errlen, "%s/%s: writer already failed", w->dir, w->prefix);
+        ssl_seterr(err, errlen, "%s/%s: writer already failed", w->dir, w->prefix);
         return -1;
     }
     const ssl_jpeg_shard_spec *s = &w->spec;
     if (!bytes || len == 0 || height <= 0 || width <= 0 ||
         (s->with_labels && (label < 0 || (s->num_classes > 0 && label >= s->num_classes)))) {
-        seterr(err, errlen, "%s/%s: sample %lld: bad add (%zu bytes, %dx%d, label %d, classes %d)",
+        ssl_seterr(err, errlen, "%s/%s: sample %lld: bad add (%zu bytes, %dx%d, label %d, classes %d)",
                w->dir, w->prefix, (long long)w->total, len, height, width, (int)label,
                s->num_classes);
         w->failed = 1;
@@ -335,7 +324,7 @@ void ssl_jpeg_shard_writer_abort(ssl_jpeg_shard_writer *w)
 int ssl_jpeg_shard_writer_close(ssl_jpeg_shard_writer *w, char *err, size_t errlen)
 {
     if (w->failed) {
-        seterr(err, errlen, "%s/%s: writer failed earlier; partial shard discarded", w->dir,
+        ssl_seterr(err, errlen, "%s/%s: writer failed earlier; partial shard discarded", w->dir,
                w->prefix);
         ssl_jpeg_shard_writer_abort(w);
         return -1;
@@ -363,7 +352,7 @@ int ssl_jpeg_shard_writer_close(ssl_jpeg_shard_writer *w, char *err, size_t errl
 int ssl_jpeg_shard_writer_start_shard(ssl_jpeg_shard_writer *w, int shard, char *err, size_t errlen)
 {
     if (w->failed || w->file >= 0 || shard < 0 || shard >= MAX_SHARDS) {
-        seterr(err, errlen, "%s/%s: cannot start shard %d (%s)", w->dir, w->prefix, shard,
+        ssl_seterr(err, errlen, "%s/%s: cannot start shard %d (%s)", w->dir, w->prefix, shard,
                w->failed ? "writer failed" : shard < 0 || shard >= MAX_SHARDS ? "out of range"
                                                                                : "one is in progress");
         return -1;
@@ -375,7 +364,7 @@ int ssl_jpeg_shard_writer_start_shard(ssl_jpeg_shard_writer *w, int shard, char 
 int ssl_jpeg_shard_writer_end_shard(ssl_jpeg_shard_writer *w, char *err, size_t errlen)
 {
     if (w->failed) {
-        seterr(err, errlen, "%s/%s: writer already failed", w->dir, w->prefix);
+        ssl_seterr(err, errlen, "%s/%s: writer already failed", w->dir, w->prefix);
         return -1;
     }
     ssl_h5_lock();

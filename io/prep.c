@@ -8,7 +8,6 @@
 #include "io/shard_writer.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,22 +22,12 @@
  * to a memcpy from the chunk cache instead of an inflate of a whole chunk per sample. */
 #define PREP_DEFLATE 0
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...) SSL_PRINTF(3, 4);
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* mkdir -p */
 int ssl_make_dirs(const char *dir, char *err, size_t errlen)
 {
     char p[PATH_LEN];
     if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) {
-        seterr(err, errlen, "%s: path too long", dir);
+        ssl_seterr(err, errlen, "%s: path too long", dir);
         return -1;
     }
     for (char *c = p + 1;; c++) {
@@ -46,7 +35,7 @@ int ssl_make_dirs(const char *dir, char *err, size_t errlen)
             char saved = *c;
             *c = '\0';
             if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-                seterr(err, errlen, "%s: cannot create directory: %s", p, strerror(errno));
+                ssl_seterr(err, errlen, "%s: cannot create directory: %s", p, strerror(errno));
                 return -1;
             }
             *c = saved;
@@ -55,7 +44,7 @@ int ssl_make_dirs(const char *dir, char *err, size_t errlen)
     }
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        seterr(err, errlen, "%s: not a directory", dir);
+        ssl_seterr(err, errlen, "%s: not a directory", dir);
         return -1;
     }
     return 0;
@@ -109,14 +98,14 @@ static gzFile idx_open(const char *path, uint32_t magic, int ndims, uint32_t *di
 {
     gzFile f = gzopen(path, "rb");
     if (!f) {
-        seterr(err, errlen, "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
+        ssl_seterr(err, errlen, "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
         return NULL;
     }
     unsigned char h[16];
     size_t hlen = 4 * (size_t)(1 + ndims);
     long long got = gz_read_full(f, h, hlen);
     if (got != (long long)hlen) {
-        seterr(err, errlen, "%s: %s reading the idx header", path,
+        ssl_seterr(err, errlen, "%s: %s reading the idx header", path,
                got < 0 ? gz_why(f) : "unexpected end of file");
         gzclose(f);
         return NULL;
@@ -126,7 +115,7 @@ static gzFile idx_open(const char *path, uint32_t magic, int ndims, uint32_t *di
         v[i] = (uint32_t)h[4 * i] << 24 | (uint32_t)h[4 * i + 1] << 16 | (uint32_t)h[4 * i + 2] << 8 |
                (uint32_t)h[4 * i + 3];
     if (v[0] != magic) {
-        seterr(err, errlen, "%s: idx magic 0x%08x, expected 0x%08x (unsigned bytes, %d dims)", path,
+        ssl_seterr(err, errlen, "%s: idx magic 0x%08x, expected 0x%08x (unsigned bytes, %d dims)", path,
                v[0], magic, ndims);
         gzclose(f);
         return NULL;
@@ -141,7 +130,7 @@ static int expect_eof(gzFile f, const char *path, char *err, size_t errlen)
     unsigned char extra;
     long long r = gz_read_full(f, &extra, 1);
     if (r != 0) {
-        seterr(err, errlen, "%s: %s", path, r < 0 ? gz_why(f) : "data continues past the count in "
+        ssl_seterr(err, errlen, "%s: %s", path, r < 0 ? gz_why(f) : "data continues past the count in "
                                                                   "the idx header");
         return -1;
     }
@@ -153,7 +142,7 @@ int ssl_prep_idx(const char *images_path, const char *labels_path, const char *o
 {
     if (shard_size <= 0) shard_size = DEFAULT_SHARD_SIZE;
     if (num_classes < 1 || num_classes > 256) {
-        seterr(err, errlen, "%s: num_classes %d must be in [1, 256]", labels_path, num_classes);
+        ssl_seterr(err, errlen, "%s: num_classes %d must be in [1, 256]", labels_path, num_classes);
         return -1;
     }
     if (ssl_make_dirs(out_dir, err, errlen) < 0) return -1;
@@ -171,18 +160,18 @@ int ssl_prep_idx(const char *images_path, const char *labels_path, const char *o
     int rc = -1;
     const int64_t n = ldims[0];
     if (idims[0] != ldims[0]) {
-        seterr(err, errlen, "%s: %u images but %s has %u labels", images_path, idims[0],
+        ssl_seterr(err, errlen, "%s: %u images but %s has %u labels", images_path, idims[0],
                labels_path, ldims[0]);
         goto done;
     }
     if (idims[1] < 1 || idims[1] > 4096 || idims[2] < 1 || idims[2] > 4096) {
-        seterr(err, errlen, "%s: image size %ux%u is out of range", images_path, idims[1], idims[2]);
+        ssl_seterr(err, errlen, "%s: image size %ux%u is out of range", images_path, idims[1], idims[2]);
         goto done;
     }
     labels8 = ssl_malloc(n > 0 ? (size_t)n : 1);
     long long got = gz_read_full(lf, labels8, (size_t)n);
     if (got != n) {
-        seterr(err, errlen, "%s: %s after %lld of %lld labels", labels_path,
+        ssl_seterr(err, errlen, "%s: %s after %lld of %lld labels", labels_path,
                got < 0 ? gz_why(lf) : "unexpected end of file", got < 0 ? 0 : got, (long long)n);
         goto done;
     }
@@ -190,7 +179,7 @@ int ssl_prep_idx(const char *images_path, const char *labels_path, const char *o
     labels = ssl_malloc((n > 0 ? (size_t)n : 1) * sizeof *labels);
     for (int64_t i = 0; i < n; i++) {
         if (labels8[i] >= num_classes) {
-            seterr(err, errlen, "%s: label %lld is %u, outside [0, %d)", labels_path, (long long)i,
+            ssl_seterr(err, errlen, "%s: label %lld is %u, outside [0, %d)", labels_path, (long long)i,
                    labels8[i], num_classes);
             goto done;
         }
@@ -209,7 +198,7 @@ int ssl_prep_idx(const char *images_path, const char *labels_path, const char *o
         int m = n - i < BLOCK ? (int)(n - i) : BLOCK;
         got = gz_read_full(imf, block, (size_t)m * sample);
         if (got != (long long)((size_t)m * sample)) {
-            seterr(err, errlen, "%s: %s after %lld of %lld images", images_path,
+            ssl_seterr(err, errlen, "%s: %s after %lld of %lld images", images_path,
                    got < 0 ? gz_why(imf) : "unexpected end of file",
                    got < 0 ? (long long)i : (long long)(i + got / (long long)sample), (long long)n);
             goto done;
@@ -253,7 +242,7 @@ int ssl_prep_fashion_mnist(const char *src_dir, const char *out_dir, int shard_s
         char img[PATH_LEN], lab[PATH_LEN];
         if (pick_source(img, sizeof img, src_dir, split[s][0]) < 0 ||
             pick_source(lab, sizeof lab, src_dir, split[s][1]) < 0) {
-            seterr(err, errlen, "%s: path too long", src_dir);
+            ssl_seterr(err, errlen, "%s: path too long", src_dir);
             return -1;
         }
         if (ssl_prep_idx(img, lab, out_dir, split[s][2], 10, shard_size, err, errlen) < 0) return -1;
@@ -272,12 +261,12 @@ static int cifar_file(ssl_shard_writer *w, const char *path, int label_bytes, in
     const size_t rec = (size_t)label_bytes + CIFAR_IMG;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        ssl_seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || st.st_size == 0 || (size_t)st.st_size % rec != 0) {
-        seterr(err, errlen, "%s: size %lld is not a positive multiple of the %zu-byte CIFAR record",
+        ssl_seterr(err, errlen, "%s: size %lld is not a positive multiple of the %zu-byte CIFAR record",
                path, (long long)st.st_size, rec);
         fclose(f);
         return -1;
@@ -289,7 +278,7 @@ static int cifar_file(ssl_shard_writer *w, const char *path, int label_bytes, in
     for (int64_t i = 0; i < n && rc == 0; i += BLOCK) {
         int m = n - i < BLOCK ? (int)(n - i) : BLOCK;
         if (fread(raw, rec, (size_t)m, f) != (size_t)m) {
-            seterr(err, errlen, "%s: read error after %lld records: %s", path, (long long)i,
+            ssl_seterr(err, errlen, "%s: read error after %lld records: %s", path, (long long)i,
                    ferror(f) ? strerror(errno) : "unexpected end of file");
             rc = -1;
             break;
@@ -298,7 +287,7 @@ static int cifar_file(ssl_shard_writer *w, const char *path, int label_bytes, in
             const uint8_t *r = raw + (size_t)k * rec;
             int label = r[label_bytes - 1]; /* CIFAR-100: [coarse, fine]; we train on fine */
             if (label >= num_classes) {
-                seterr(err, errlen, "%s: record %lld has label %d, outside [0, %d)", path,
+                ssl_seterr(err, errlen, "%s: record %lld has label %d, outside [0, %d)", path,
                        (long long)(i + k), label, num_classes);
                 rc = -1;
                 break;
@@ -362,7 +351,7 @@ static int cifar_split(const char *dir, const char *const *files, int nfiles, in
     for (int i = 0; i < nfiles; i++) {
         char path[PATH_LEN];
         if (join(path, sizeof path, dir, files[i]) < 0) {
-            seterr(err, errlen, "%s: path too long", dir);
+            ssl_seterr(err, errlen, "%s: path too long", dir);
             ssl_shard_writer_abort(w);
             return -1;
         }
@@ -399,13 +388,13 @@ int ssl_prep_cifar(const char *src_dir, const char *out_dir, int cifar100, int s
             const char *d = (py ? subpy : sub)[s];
             if (snprintf(dir, sizeof dir, "%s%s%s", src_dir, d[0] ? "/" : "", d) >= (int)sizeof dir ||
                 snprintf(probe, sizeof probe, "%s/%s%s", dir, first, py ? "" : ".bin") >= (int)sizeof probe) {
-                seterr(err, errlen, "%s: path too long", src_dir);
+                ssl_seterr(err, errlen, "%s: path too long", src_dir);
                 return -1;
             }
             if (file_exists(probe)) pickle = py;
         }
     if (pickle < 0) {
-        seterr(err, errlen, "%s: no CIFAR-%d batches (%s.bin of the binary release, or %s of the Python "
+        ssl_seterr(err, errlen, "%s: no CIFAR-%d batches (%s.bin of the binary release, or %s of the Python "
                "release, here or in %s / %s)", src_dir, cifar100 ? 100 : 10, first, first, sub[1], subpy[1]);
         return -1;
     }

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,16 +29,6 @@
 #define BLOCK_BYTES ((size_t)16 << 20) /* decoded samples handed to the writer per call */
 #define MAX_FILE_BYTES (256 << 20) /* a JPEG file read whole into memory */
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...) SSL_PRINTF(3, 4);
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 enum { KIND_OTHER, KIND_PNG, KIND_JPEG };
 
 /* Opens path and tells PNG from JPEG by the signature (8 bytes) or SOI + marker (FF D8 FF).
@@ -49,13 +38,13 @@ static int open_image(const char *path, FILE **f, char *err, size_t errlen)
     static const unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     *f = fopen(path, "rb");
     if (!*f) {
-        seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        ssl_seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     unsigned char b[8];
     size_t n = fread(b, 1, sizeof b, *f);
     if (ferror(*f)) {
-        seterr(err, errlen, "%s: read error: %s", path, strerror(errno));
+        ssl_seterr(err, errlen, "%s: read error: %s", path, strerror(errno));
         fclose(*f);
         *f = NULL;
         return -1;
@@ -309,7 +298,7 @@ static int decode_file(decoder *d, const char *path, char *err, size_t errlen)
     int kind = open_image(path, &f, err, errlen);
     if (kind < 0) return -1;
     if (kind == KIND_OTHER) {
-        seterr(err, errlen, "%s: no longer a PNG or JPEG file (changed during the prep?)", path);
+        ssl_seterr(err, errlen, "%s: no longer a PNG or JPEG file (changed during the prep?)", path);
         return -1;
     }
     d->msg[0] = '\0';
@@ -318,7 +307,7 @@ static int decode_file(decoder *d, const char *path, char *err, size_t errlen)
     int rc = kind == KIND_PNG ? decode_png(d, f) : decode_jpeg(d, f);
     fclose(f);
     if (rc < 0)
-        seterr(err, errlen, "%s: corrupt or unsupported %s: %s", path, kind == KIND_PNG ? "PNG" : "JPEG",
+        ssl_seterr(err, errlen, "%s: corrupt or unsupported %s: %s", path, kind == KIND_PNG ? "PNG" : "JPEG",
                d->msg[0] ? d->msg : "decoder error");
     return rc;
 }
@@ -472,7 +461,7 @@ static int jpeg_sink_add(jpeg_sink *s, const decoder *d, const char *path, int32
     }
     const unsigned long need = tjBufSize(sw, sh, TJSAMP_420);
     if (need == (unsigned long)-1) {
-        seterr(err, errlen, "%s: %dx%d is too large to encode as JPEG", path, sw, sh);
+        ssl_seterr(err, errlen, "%s: %dx%d is too large to encode as JPEG", path, sw, sh);
         return -1;
     }
     if (need > s->outcap) {
@@ -484,7 +473,7 @@ static int jpeg_sink_add(jpeg_sink *s, const decoder *d, const char *path, int32
     unsigned long len = s->outcap;
     if (tjCompress2(s->tj, px, sw, 0, sh, TJPF_RGB, &s->out, &len, TJSAMP_420, s->quality,
                     TJFLAG_NOREALLOC) != 0) {
-        seterr(err, errlen, "%s: JPEG encoding of %dx%d failed: %s", path, sw, sh,
+        ssl_seterr(err, errlen, "%s: JPEG encoding of %dx%d failed: %s", path, sw, sh,
                tjGetErrorStr2(s->tj));
         return -1;
     }
@@ -524,7 +513,7 @@ ssl_prep_job *ssl_prep_job_open(const ssl_prep_job_spec *spec, char *err, size_t
         if (!j->js.w) goto fail;
         j->js.tj = tjInitCompress();
         if (!j->js.tj) {
-            seterr(err, errlen, "prep images: TurboJPEG: %s", tjGetErrorStr2(NULL));
+            ssl_seterr(err, errlen, "prep images: TurboJPEG: %s", tjGetErrorStr2(NULL));
             goto fail;
         }
     } else {
@@ -554,7 +543,7 @@ static int raw_sample(ssl_prep_job *j, const char *path, uint8_t *slot, char *er
         return 0;
     }
     if (d->w != j->spec.width || d->h != j->spec.height) {
-        seterr(err, errlen, "%s: image is %dx%d (width x height) but %s is %dx%d; pass --size S to "
+        ssl_seterr(err, errlen, "%s: image is %dx%d (width x height) but %s is %dx%d; pass --size S to "
                "resize every image to S x S", path, d->w, d->h, j->first, j->spec.width, j->spec.height);
         return -1;
     }
@@ -573,7 +562,7 @@ int ssl_prep_job_shard(ssl_prep_job *j, int k, const ssl_prep_list *l, size_t be
     int fill = 0;
     for (size_t i = begin; i < end; i++) {
         if (snprintf(path, sizeof path, "%s/%s", j->src, l->rel[i]) >= (int)sizeof path) {
-            seterr(err, errlen, "%s/%s: path too long", j->src, l->rel[i]);
+            ssl_seterr(err, errlen, "%s/%s: path too long", j->src, l->rel[i]);
             return -1;
         }
         if (decode_file(&j->dec, path, err, errlen) < 0) return -1;

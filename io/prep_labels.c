@@ -6,45 +6,34 @@
 #include "io/prep_internal.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_TEXT_BYTES ((long)1 << 30)
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...) SSL_PRINTF(3, 4);
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static char *read_text(const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        ssl_seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
     char *s = NULL;
     if (n < 0 || n > MAX_TEXT_BYTES) {
-        seterr(err, errlen, "%s: cannot read (size %ld)", path, n);
+        ssl_seterr(err, errlen, "%s: cannot read (size %ld)", path, n);
     } else {
         rewind(f);
         s = ssl_malloc((size_t)n + 1);
         if (fread(s, 1, (size_t)n, f) != (size_t)n) {
-            seterr(err, errlen, "%s: read error", path);
+            ssl_seterr(err, errlen, "%s: read error", path);
             ssl_free(s);
             s = NULL;
         } else {
             s[n] = '\0';
             if (strlen(s) != (size_t)n) {
-                seterr(err, errlen, "%s: has a NUL byte; expected text", path);
+                ssl_seterr(err, errlen, "%s: has a NUL byte; expected text", path);
                 ssl_free(s);
                 s = NULL;
             }
@@ -96,7 +85,7 @@ static int read_classes(ssl_prep_list *l, const char *path, char *err, size_t er
     while (rc == 0 && (line = next_line(&p))) {
         ln++;
         if (!line[0] || strpbrk(line, "\t")) {
-            seterr(err, errlen, "%s line %d: %s; expected one class name per line", path, ln,
+            ssl_seterr(err, errlen, "%s line %d: %s; expected one class name per line", path, ln,
                    line[0] ? "a tab" : "an empty line");
             rc = -1;
         } else {
@@ -112,7 +101,7 @@ static int read_classes(ssl_prep_list *l, const char *path, char *err, size_t er
     }
     ssl_free(text);
     if (rc == 0 && l->nclasses == 0) {
-        seterr(err, errlen, "%s: no classes", path);
+        ssl_seterr(err, errlen, "%s: no classes", path);
         rc = -1;
     }
     return rc;
@@ -128,7 +117,7 @@ int ssl_prep_apply_labels(ssl_prep_list *l, const char *labels_path, const char 
     int rc = 0;
     for (size_t c = 1; rc == 0 && c < l->nclasses; c++)
         if (!strcmp(cls[c].name, cls[c - 1].name)) {
-            seterr(err, errlen, "%s: class '%s' is listed twice", classes_path, cls[c].name);
+            ssl_seterr(err, errlen, "%s: class '%s' is listed twice", classes_path, cls[c].name);
             rc = -1;
         }
     char *text = rc ? NULL : read_text(labels_path, err, errlen);
@@ -154,14 +143,14 @@ int ssl_prep_apply_labels(ssl_prep_list *l, const char *labels_path, const char 
             if (cname && strtok_r(NULL, " \t", &rest)) cname = NULL;
         }
         if (!name[0] || !cname) {
-            seterr(err, errlen, "%s line %d: expected %s", labels_path, ln,
+            ssl_seterr(err, errlen, "%s line %d: expected %s", labels_path, ln,
                    csv ? "ImageId,CLASS ... (LOC_val_solution.csv)" : "two fields: NAME CLASS");
             rc = -1;
             break;
         }
         const entry *c = find(cls, l->nclasses, cname);
         if (!c) {
-            seterr(err, errlen, "%s line %d: class '%s' of %s is not in %s", labels_path, ln, cname,
+            ssl_seterr(err, errlen, "%s line %d: class '%s' of %s is not in %s", labels_path, ln, cname,
                    name, classes_path);
             rc = -1;
             break;
@@ -178,7 +167,7 @@ int ssl_prep_apply_labels(ssl_prep_list *l, const char *labels_path, const char 
         qsort(lab, n, sizeof *lab, cmp_entry);
         for (size_t i = 1; rc == 0 && i < n; i++)
             if (!strcmp(lab[i].name, lab[i - 1].name)) {
-                seterr(err, errlen, "%s: '%s' is labelled twice", labels_path, lab[i].name);
+                ssl_seterr(err, errlen, "%s: '%s' is labelled twice", labels_path, lab[i].name);
                 rc = -1;
             }
     }
@@ -192,7 +181,7 @@ int ssl_prep_apply_labels(ssl_prep_list *l, const char *labels_path, const char 
             if (dot && dot != base) *dot = '\0', e = find(lab, n, base);
         }
         if (!e) {
-            seterr(err, errlen, "image %s has no label in %s", l->rel[i], labels_path);
+            ssl_seterr(err, errlen, "image %s has no label in %s", l->rel[i], labels_path);
             rc = -1;
         } else {
             l->label[i] = e->index;

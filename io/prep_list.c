@@ -6,21 +6,10 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...) SSL_PRINTF(3, 4);
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int join(char *out, size_t len, const char *dir, const char *name)
 {
@@ -97,7 +86,7 @@ static int list_images(const char *dir, ssl_prep_list *l, strlist *files, int64_
 {
     DIR *d = opendir(dir);
     if (!d) {
-        seterr(err, errlen, "%s: cannot open folder: %s", dir, strerror(errno));
+        ssl_seterr(err, errlen, "%s: cannot open folder: %s", dir, strerror(errno));
         return -1;
     }
     int rc = 0;
@@ -106,10 +95,10 @@ static int list_images(const char *dir, ssl_prep_list *l, strlist *files, int64_
         if (e->d_name[0] == '.') continue;
         struct stat st;
         if (join(path, sizeof path, dir, e->d_name) < 0) {
-            seterr(err, errlen, "%s/%s: path too long", dir, e->d_name);
+            ssl_seterr(err, errlen, "%s/%s: path too long", dir, e->d_name);
             rc = -1;
         } else if (stat(path, &st) != 0) {
-            seterr(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
+            ssl_seterr(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
             rc = -1;
         } else if (S_ISDIR(st.st_mode)) {
             (*nested)++;
@@ -120,7 +109,7 @@ static int list_images(const char *dir, ssl_prep_list *l, strlist *files, int64_
             } else if (kind == SSL_PREP_KIND_OTHER) {
                 if (l->skipped++ == 0) snprintf(l->first_skipped, sizeof l->first_skipped, "%s", path);
             } else if (strpbrk(e->d_name, "\n\r\t")) {
-                seterr(err, errlen, "%s: file name has a tab or line break (the manifest and labels "
+                ssl_seterr(err, errlen, "%s: file name has a tab or line break (the manifest and labels "
                        "files are one name per line)", path);
                 rc = -1;
             } else {
@@ -141,7 +130,7 @@ int ssl_prep_list_tree(const char *src, const char *out_dir, ssl_prep_list *l, c
     const int out_exists = stat(out_dir, &out_st) == 0;
     DIR *d = opendir(src);
     if (!d) {
-        seterr(err, errlen, "%s: cannot open the source folder: %s", src, strerror(errno));
+        ssl_seterr(err, errlen, "%s: cannot open the source folder: %s", src, strerror(errno));
         return -1;
     }
     strlist classes = {0};
@@ -151,16 +140,16 @@ int ssl_prep_list_tree(const char *src, const char *out_dir, ssl_prep_list *l, c
         if (e->d_name[0] == '.') continue;
         struct stat st;
         if (join(path, sizeof path, src, e->d_name) < 0) {
-            seterr(err, errlen, "%s/%s: path too long", src, e->d_name);
+            ssl_seterr(err, errlen, "%s/%s: path too long", src, e->d_name);
             rc = -1;
         } else if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
             /* Files next to the class folders are ignored, as ImageFolder does. */
             if (out_exists && st.st_dev == out_st.st_dev && st.st_ino == out_st.st_ino) {
-                seterr(err, errlen, "%s: the output folder is inside the source folder and would "
+                ssl_seterr(err, errlen, "%s: the output folder is inside the source folder and would "
                        "be read as a class; choose another --out", path);
                 rc = -1;
             } else if (strpbrk(e->d_name, "\n\r\t")) {
-                seterr(err, errlen, "%s: class folder name has a tab or line break (classes.txt is "
+                ssl_seterr(err, errlen, "%s: class folder name has a tab or line break (classes.txt is "
                        "one name per line)", path);
                 rc = -1;
             } else {
@@ -170,11 +159,11 @@ int ssl_prep_list_tree(const char *src, const char *out_dir, ssl_prep_list *l, c
     }
     closedir(d);
     if (rc == 0 && classes.n == 0) {
-        seterr(err, errlen, "%s: no class folders (expected one subfolder of images per class)", src);
+        ssl_seterr(err, errlen, "%s: no class folders (expected one subfolder of images per class)", src);
         rc = -1;
     }
     if (rc == 0 && classes.n > INT32_MAX) {
-        seterr(err, errlen, "%s: %zu class folders is too many", src, classes.n);
+        ssl_seterr(err, errlen, "%s: %zu class folders is too many", src, classes.n);
         rc = -1;
     }
     strlist_sort(&classes);
@@ -182,19 +171,19 @@ int ssl_prep_list_tree(const char *src, const char *out_dir, ssl_prep_list *l, c
         strlist files = {0};
         int64_t skipped0 = l->skipped;
         if (join(path, sizeof path, src, classes.v[c]) < 0) {
-            seterr(err, errlen, "%s/%s: path too long", src, classes.v[c]);
+            ssl_seterr(err, errlen, "%s/%s: path too long", src, classes.v[c]);
             rc = -1;
         } else if (list_images(path, l, &files, &l->nested, err, errlen) < 0) {
             rc = -1;
         } else if (files.n == 0) {
-            seterr(err, errlen, "%s: class folder has no PNG or JPEG images (%lld other files)", path,
+            ssl_seterr(err, errlen, "%s: class folder has no PNG or JPEG images (%lld other files)", path,
                    (long long)(l->skipped - skipped0));
             rc = -1;
         }
         char rel[SSL_PREP_PATH_LEN];
         for (size_t i = 0; rc == 0 && i < files.n; i++) {
             if (join(rel, sizeof rel, classes.v[c], files.v[i]) < 0) {
-                seterr(err, errlen, "%s/%s: path too long", path, files.v[i]);
+                ssl_seterr(err, errlen, "%s/%s: path too long", path, files.v[i]);
                 rc = -1;
             } else {
                 ssl_prep_list_push(l, rel, (int32_t)c);
@@ -217,7 +206,7 @@ int ssl_prep_list_flat(const char *src, ssl_prep_list *l, char *err, size_t errl
     int64_t nested = 0;
     int rc = list_images(src, l, &files, &nested, err, errlen);
     if (rc == 0 && files.n == 0) {
-        seterr(err, errlen, "%s: no PNG or JPEG images in the folder (%lld other files)", src,
+        ssl_seterr(err, errlen, "%s: no PNG or JPEG images in the folder (%lld other files)", src,
                (long long)l->skipped);
         rc = -1;
     }
@@ -244,7 +233,7 @@ int ssl_prep_check_classes_file(const char *path, const char *want, size_t len, 
     FILE *f = fopen(path, "rb");
     if (!f && errno == ENOENT) return 0;
     if (!f) {
-        seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        ssl_seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     char *have = ssl_malloc(len + 2);
@@ -253,12 +242,12 @@ int ssl_prep_check_classes_file(const char *path, const char *want, size_t len, 
     fclose(f);
     int rc = 0;
     if (bad) {
-        seterr(err, errlen, "%s: read error", path);
+        ssl_seterr(err, errlen, "%s: read error", path);
         rc = -1;
     } else if (got != len || memcmp(have, want, len) != 0) {
         int line = 1;
         for (size_t i = 0; i < got && i < len && have[i] == want[i]; i++) line += have[i] == '\n';
-        seterr(err, errlen, "%s lists other classes than the source folder (from line %d on); "
+        ssl_seterr(err, errlen, "%s lists other classes than the source folder (from line %d on); "
                "shards of another --prefix next to it would disagree on labels. Use another --out, "
                "or delete it if those shards are gone", path, line);
         rc = -1;
@@ -271,18 +260,18 @@ int ssl_prep_write_text_file(const char *path, const char *text, size_t len, cha
 {
     char tmp[SSL_PREP_PATH_LEN];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-        seterr(err, errlen, "%s: path too long", path);
+        ssl_seterr(err, errlen, "%s: path too long", path);
         return -1;
     }
     FILE *f = fopen(tmp, "wb");
     if (!f) {
-        seterr(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
+        ssl_seterr(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
         return -1;
     }
     int ok = fwrite(text, 1, len, f) == len;
     ok = (fclose(f) == 0) && ok;
     if (!ok || rename(tmp, path) != 0) {
-        seterr(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        ssl_seterr(err, errlen, "%s: cannot write: %s", path, strerror(errno));
         remove(tmp);
         return -1;
     }

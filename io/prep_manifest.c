@@ -10,21 +10,10 @@
 #include <errno.h>
 #include <hdf5.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #define MAGIC "sslrun prep manifest 1"
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...) SSL_PRINTF(3, 4);
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int format_manifest(const ssl_prep_manifest *m, char *out, size_t len)
 {
@@ -54,7 +43,7 @@ int ssl_prep_manifest_begin(const char *path, const ssl_prep_manifest *want, int
     *resume = 0;
     FILE *f = force ? NULL : fopen(path, "rb");
     if (!f && !force && errno != ENOENT) {
-        seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        ssl_seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     if (f) {
@@ -75,7 +64,7 @@ int ssl_prep_manifest_begin(const char *path, const ssl_prep_manifest *want, int
             snprintf(what, sizeof what, "lists another set of images (%" PRId64 " then, %" PRId64
                      " now, or other names or labels)", m.files, want->files);
         if (what[0]) {
-            seterr(err, errlen, "%s %s: its shards come from another prep. Use a new --out, or "
+            ssl_seterr(err, errlen, "%s %s: its shards come from another prep. Use a new --out, or "
                    "--force to start over", path, what);
             return -1;
         }

@@ -8,7 +8,6 @@
 #include "framework/core/check.h"
 #include "io/prep_internal.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,16 +19,6 @@
 #define MAX_SHARDS 100000
 #define MSG_LEN 2048
 #define PROGRESS_S 2.0
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...) SSL_PRINTF(3, 4);
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static double seconds(void)
 {
@@ -48,7 +37,7 @@ static int agree(ssl_comm *c, int failed, char *err, size_t errlen)
     if (c->rank == first) snprintf(msg, sizeof msg, "%s", err ? err : "");
     ssl_broadcast(c, msg, sizeof msg, SSL_U8, (int)first);
     msg[sizeof msg - 1] = '\0';
-    seterr(err, errlen, "%s", msg);
+    ssl_seterr(err, errlen, "%s", msg);
     return -1;
 }
 
@@ -79,7 +68,7 @@ static int make_plan(plan *p, char *err, size_t errlen)
     }
     p->nshards = ((int64_t)p->l.n + p->shard_size - 1) / p->shard_size;
     if (p->nshards > MAX_SHARDS) {
-        seterr(err, errlen, "%s: %zu images make more than %d shards; raise --shard-size", p->src, p->l.n,
+        ssl_seterr(err, errlen, "%s: %zu images make more than %d shards; raise --shard-size", p->src, p->l.n,
                MAX_SHARDS);
         return -1;
     }
@@ -279,24 +268,24 @@ static int check_opts(const char *src, const char *out, const ssl_prep_images_op
                       int quality, char *err, size_t errlen)
 {
     if (!src || !out) {
-        seterr(err, errlen, "prep images: source and output folders are required");
+        ssl_seterr(err, errlen, "prep images: source and output folders are required");
         return -1;
     }
     if (strchr(prefix, '/')) {
-        seterr(err, errlen, "prep images: prefix '%s' must be a file name prefix, without '/'", prefix);
+        ssl_seterr(err, errlen, "prep images: prefix '%s' must be a file name prefix, without '/'", prefix);
         return -1;
     }
     if (o->size < 0 || o->size > MAX_OUT_SIZE) {
-        seterr(err, errlen, "prep images: size %d must be in [0, %d] (0 keeps the images' size)", o->size,
+        ssl_seterr(err, errlen, "prep images: size %d must be in [0, %d] (0 keeps the images' size)", o->size,
                MAX_OUT_SIZE);
         return -1;
     }
     if ((o->format != SSL_PREP_RAW && o->format != SSL_PREP_JPEG) || quality < 1 || quality > 100) {
-        seterr(err, errlen, "prep images: bad format %d or JPEG quality %d (1..100)", (int)o->format, quality);
+        ssl_seterr(err, errlen, "prep images: bad format %d or JPEG quality %d (1..100)", (int)o->format, quality);
         return -1;
     }
     if (o->classes && !o->labels) {
-        seterr(err, errlen, "prep images: a classes file goes with a labels file (a flat folder)");
+        ssl_seterr(err, errlen, "prep images: a classes file goes with a labels file (a flat folder)");
         return -1;
     }
     return 0;
@@ -321,7 +310,7 @@ int ssl_prep_images(const char *src_dir, const char *out_dir, const ssl_prep_ima
     if (snprintf(p.what, sizeof p.what, "%s/%s", out_dir, p.prefix) >= (int)sizeof p.what - 32 ||
         snprintf(p.manifest, sizeof p.manifest, "%s.manifest", p.what) >= (int)sizeof p.manifest ||
         snprintf(p.classes_path, sizeof p.classes_path, "%s/classes.txt", out_dir) >= (int)sizeof p.classes_path) {
-        seterr(err, errlen, "%s: path too long", out_dir);
+        ssl_seterr(err, errlen, "%s: path too long", out_dir);
         return -1;
     }
     ssl_comm *own = opts->comm ? NULL : ssl_comm_local(), *c = opts->comm ? opts->comm : own;

@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,16 +31,6 @@ struct ssl_shard_writer {
     int64_t total;
     int failed;
 };
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...) SSL_PRINTF(3, 4);
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int write_int_attr(hid_t file, const char *name, int v)
 {
@@ -109,7 +98,7 @@ static int close_ids(ssl_shard_writer *w)
 static int begin_shard(ssl_shard_writer *w, char *err, size_t errlen)
 {
     if (w->shard >= MAX_SHARDS) {
-        seterr(err, errlen, "%s/%s: more than %d shards; raise shard_size", w->dir, w->prefix,
+        ssl_seterr(err, errlen, "%s/%s: more than %d shards; raise shard_size", w->dir, w->prefix,
                MAX_SHARDS);
         return -1;
     }
@@ -117,7 +106,7 @@ static int begin_shard(ssl_shard_writer *w, char *err, size_t errlen)
                  w->shard) >= (int)sizeof w->final_path ||
         snprintf(w->tmp_path, sizeof w->tmp_path, "%s.tmp", w->final_path) >=
             (int)sizeof w->tmp_path) {
-        seterr(err, errlen, "%s/%s: path too long", w->dir, w->prefix);
+        ssl_seterr(err, errlen, "%s/%s: path too long", w->dir, w->prefix);
         return -1;
     }
     w->shard_rows = 0;
@@ -130,7 +119,7 @@ static int begin_shard(ssl_shard_writer *w, char *err, size_t errlen)
     w->file = H5Fcreate(w->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
     if (w->file < 0) {
-        seterr(err, errlen, "%s: cannot create file", w->tmp_path);
+        ssl_seterr(err, errlen, "%s: cannot create file", w->tmp_path);
         return -1;
     }
     if (write_int_attr(w->file, "height", s->height) < 0 ||
@@ -139,14 +128,14 @@ static int begin_shard(ssl_shard_writer *w, char *err, size_t errlen)
         write_int_attr(w->file, "num_classes", s->num_classes) < 0 ||
         write_int_attr(w->file, "version", SSL_SHARD_VERSION) < 0 ||
         write_str_attr(w->file, "format", SSL_SHARD_FORMAT) < 0) {
-        seterr(err, errlen, "%s: cannot write file attributes", w->tmp_path);
+        ssl_seterr(err, errlen, "%s: cannot write file attributes", w->tmp_path);
         return -1;
     }
     hsize_t inner[3] = {(hsize_t)s->height, (hsize_t)s->width, (hsize_t)s->channels};
     hsize_t chunk[4] = {(hsize_t)w->chunk, inner[0], inner[1], inner[2]};
     w->dimg = create_extendible(w->file, "images", H5T_STD_U8LE, 4, inner, chunk, s->deflate);
     if (w->dimg < 0) {
-        seterr(err, errlen, "%s: cannot create dataset 'images'", w->tmp_path);
+        ssl_seterr(err, errlen, "%s: cannot create dataset 'images'", w->tmp_path);
         return -1;
     }
     if (s->with_labels) {
@@ -154,7 +143,7 @@ static int begin_shard(ssl_shard_writer *w, char *err, size_t errlen)
         hsize_t lchunk[1] = {(hsize_t)(s->shard_size < 16384 ? s->shard_size : 16384)};
         w->dlab = create_extendible(w->file, "labels", H5T_STD_I32LE, 1, NULL, lchunk, s->deflate);
         if (w->dlab < 0) {
-            seterr(err, errlen, "%s: cannot create dataset 'labels'", w->tmp_path);
+            ssl_seterr(err, errlen, "%s: cannot create dataset 'labels'", w->tmp_path);
             return -1;
         }
     }
@@ -189,18 +178,18 @@ static int append_rows(hid_t ds, int rank, const hsize_t *inner, int64_t at, int
 static int finish_shard(ssl_shard_writer *w, char *err, size_t errlen)
 {
     if (close_ids(w) < 0) {
-        seterr(err, errlen, "%s: closing the file failed (disk full?)", w->tmp_path);
+        ssl_seterr(err, errlen, "%s: closing the file failed (disk full?)", w->tmp_path);
         return -1;
     }
     int fd = open(w->tmp_path, O_RDONLY);
     if (fd < 0 || fsync(fd) != 0) {
-        seterr(err, errlen, "%s: fsync: %s", w->tmp_path, strerror(errno));
+        ssl_seterr(err, errlen, "%s: fsync: %s", w->tmp_path, strerror(errno));
         if (fd >= 0) close(fd);
         return -1;
     }
     close(fd);
     if (rename(w->tmp_path, w->final_path) != 0) {
-        seterr(err, errlen, "%s: rename to %s: %s", w->tmp_path, w->final_path, strerror(errno));
+        ssl_seterr(err, errlen, "%s: rename to %s: %s", w->tmp_path, w->final_path, strerror(errno));
         return -1;
     }
     w->shard++;
@@ -215,13 +204,13 @@ static int flush(ssl_shard_writer *w, char *err, size_t errlen)
     const ssl_shard_spec *s = &w->spec;
     hsize_t inner[3] = {(hsize_t)s->height, (hsize_t)s->width, (hsize_t)s->channels};
     if (append_rows(w->dimg, 4, inner, w->shard_rows, w->nbuf, H5T_NATIVE_UINT8, w->buf_img) < 0) {
-        seterr(err, errlen, "%s: dataset 'images': writing rows [%lld, %lld) failed", w->tmp_path,
+        ssl_seterr(err, errlen, "%s: dataset 'images': writing rows [%lld, %lld) failed", w->tmp_path,
                (long long)w->shard_rows, (long long)(w->shard_rows + w->nbuf));
         return -1;
     }
     if (s->with_labels &&
         append_rows(w->dlab, 1, NULL, w->shard_rows, w->nbuf, H5T_NATIVE_INT32, w->buf_lab) < 0) {
-        seterr(err, errlen, "%s: dataset 'labels': writing rows [%lld, %lld) failed", w->tmp_path,
+        ssl_seterr(err, errlen, "%s: dataset 'labels': writing rows [%lld, %lld) failed", w->tmp_path,
                (long long)w->shard_rows, (long long)(w->shard_rows + w->nbuf));
         return -1;
     }
@@ -235,12 +224,12 @@ ssl_shard_writer *ssl_shard_writer_open(const ssl_shard_spec *spec, char *err, s
 {
     const ssl_shard_spec *s = spec;
     if (!s->out_dir || !s->prefix || !s->prefix[0]) {
-        seterr(err, errlen, "shard writer: out_dir and prefix are required");
+        ssl_seterr(err, errlen, "shard writer: out_dir and prefix are required");
         return NULL;
     }
     if (s->height <= 0 || s->width <= 0 || s->channels <= 0 || s->shard_size <= 0 ||
         s->num_classes < 0 || s->chunk < 0 || s->deflate < 0 || s->deflate > 9) {
-        seterr(err, errlen,
+        ssl_seterr(err, errlen,
                "%s/%s: bad shard spec (height %d, width %d, channels %d, shard_size %d, "
                "num_classes %d, chunk %d, deflate %d)",
                s->out_dir, s->prefix, s->height, s->width, s->channels, s->shard_size,
@@ -248,12 +237,12 @@ ssl_shard_writer *ssl_shard_writer_open(const ssl_shard_spec *spec, char *err, s
         return NULL;
     }
     if ((double)s->height * (double)s->width * (double)s->channels > (double)(1u << 31)) {
-        seterr(err, errlen, "%s/%s: %dx%dx%d images are too large for one chunk", s->out_dir,
+        ssl_seterr(err, errlen, "%s/%s: %dx%dx%d images are too large for one chunk", s->out_dir,
                s->prefix, s->height, s->width, s->channels);
         return NULL;
     }
     if (strlen(s->out_dir) + strlen(s->prefix) + 16 >= PATH_LEN || strlen(s->prefix) >= 256) {
-        seterr(err, errlen, "%s/%s: path too long", s->out_dir, s->prefix);
+        ssl_seterr(err, errlen, "%s/%s: path too long", s->out_dir, s->prefix);
         return NULL;
     }
     size_t sample = (size_t)s->height * (size_t)s->width * (size_t)s->channels;
@@ -263,7 +252,7 @@ ssl_shard_writer *ssl_shard_writer_open(const ssl_shard_spec *spec, char *err, s
     htri_t have_deflate = s->deflate > 0 ? H5Zfilter_avail(H5Z_FILTER_DEFLATE) : 1;
     ssl_h5_unlock();
     if (eauto < 0 || have_deflate <= 0) {
-        seterr(err, errlen, "%s/%s: HDF5 %s", s->out_dir, s->prefix,
+        ssl_seterr(err, errlen, "%s/%s: HDF5 %s", s->out_dir, s->prefix,
                eauto < 0 ? "error reporting could not be configured" : "has no deflate filter");
         return NULL;
     }
@@ -292,18 +281,18 @@ int ssl_shard_writer_add(ssl_shard_writer *w, const uint8_t *images, const int32
                          char *err, size_t errlen)
 {
     if (w->failed) {
-        seterr(err, errlen, "%s/%s: writer already failed", w->dir, w->prefix);
+        ssl_seterr(err, errlen, "%s/%s: writer already failed", w->dir, w->prefix);
         return -1;
     }
     if (n < 0 || (n > 0 && !images) || (w->spec.with_labels && n > 0 && !labels)) {
-        seterr(err, errlen, "%s/%s: bad add (n %d, images %s, labels %s)", w->dir, w->prefix, n,
+        ssl_seterr(err, errlen, "%s/%s: bad add (n %d, images %s, labels %s)", w->dir, w->prefix, n,
                images ? "set" : "NULL", labels ? "set" : "NULL");
         return -1;
     }
     const ssl_shard_spec *s = &w->spec;
     for (int i = 0; i < n; i++) {
         if (s->with_labels && (labels[i] < 0 || (s->num_classes > 0 && labels[i] >= s->num_classes))) {
-            seterr(err, errlen, "%s/%s: sample %lld has label %d, outside [0, %d)", w->dir,
+            ssl_seterr(err, errlen, "%s/%s: sample %lld has label %d, outside [0, %d)", w->dir,
                    w->prefix, (long long)w->total, (int)labels[i], s->num_classes);
             w->failed = 1;
             return -1;
@@ -348,7 +337,7 @@ void ssl_shard_writer_abort(ssl_shard_writer *w)
 int ssl_shard_writer_close(ssl_shard_writer *w, char *err, size_t errlen)
 {
     if (w->failed) {
-        seterr(err, errlen, "%s/%s: writer failed earlier; partial shard discarded", w->dir,
+        ssl_seterr(err, errlen, "%s/%s: writer failed earlier; partial shard discarded", w->dir,
                w->prefix);
         ssl_shard_writer_abort(w);
         return -1;
@@ -377,7 +366,7 @@ int ssl_shard_writer_close(ssl_shard_writer *w, char *err, size_t errlen)
 int ssl_shard_writer_start_shard(ssl_shard_writer *w, int shard, char *err, size_t errlen)
 {
     if (w->failed || w->file >= 0 || w->nbuf > 0 || shard < 0 || shard >= MAX_SHARDS) {
-        seterr(err, errlen, "%s/%s: cannot start shard %d (%s)", w->dir, w->prefix, shard,
+        ssl_seterr(err, errlen, "%s/%s: cannot start shard %d (%s)", w->dir, w->prefix, shard,
                w->failed ? "writer failed" : shard < 0 || shard >= MAX_SHARDS ? "out of range"
                                                                                : "one is in progress");
         return -1;
@@ -389,7 +378,7 @@ int ssl_shard_writer_start_shard(ssl_shard_writer *w, int shard, char *err, size
 int ssl_shard_writer_end_shard(ssl_shard_writer *w, char *err, size_t errlen)
 {
     if (w->failed) {
-        seterr(err, errlen, "%s/%s: writer already failed", w->dir, w->prefix);
+        ssl_seterr(err, errlen, "%s/%s: writer already failed", w->dir, w->prefix);
         return -1;
     }
     ssl_h5_lock();

@@ -50,3 +50,12 @@ void *ssl_calloc(size_t count, size_t size)
 void ssl_free(void *p) { free(p); }
 
 size_t ssl_alloc_count(void) { return atomic_load(&alloc_count); }
+
+void ssl_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}

@@ -18,6 +18,9 @@
 /* Print "sslrun: file:line: message" and terminate through the abort hook (default: abort()). */
 SSL_NORETURN void ssl_abort_at(const char *file, int line, const char *fmt, ...) SSL_PRINTF(3, 4);
 
+/* printf into a caller's error buffer (err may be NULL or errlen 0: nothing is written). */
+void ssl_seterr(char *err, size_t errlen, const char *fmt, ...) SSL_PRINTF(3, 4);
+
 /* Installed by the comm layer once MPI is up; called after the message is printed. */
 typedef void (*ssl_abort_hook)(void);
 void ssl_set_abort_hook(ssl_abort_hook hook);
