@@ -108,8 +108,12 @@ int ssl_cmd_prep(int argc, char **argv)
                                         .comm = comm};
         rc = ssl_prep_images(src, out, &o, err, sizeof err);
         const int rank = comm->rank;
+        /* rank 0 reports before the ranks part: a rank that exits non-zero first makes mpirun kill the rest */
+        if (rc && rank == 0) fprintf(stderr, "sslrun prep: %s\n", err), fflush(stderr);
+        ssl_barrier(comm);
         ssl_cli_job_end(comm);
-        if (rank != 0) return rc ? 1 : 0;
+        if (rc) return 1;
+        if (rank != 0) return 0;
     } else {
         fprintf(stderr, "sslrun prep: unknown dataset '%s' (fashion-mnist, cifar10, cifar100, images)\n", argv[0]);
         return 2;
