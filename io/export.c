@@ -87,7 +87,7 @@ static void buf_json_string(st_buf *b, const char *s)
 typedef struct {
     const ssl_params *src;
     const ssl_segment *seg;
-    const char *name; /* after stripping; points into seg->name */
+    char name[128];   /* after stripping and renaming */
 } st_item;
 
 static int host_is_little_endian(void)
@@ -105,7 +105,7 @@ static void put_u64_le(unsigned char *out, uint64_t v)
 
 /* Select and rename the segments of one ssl_params; appends to items. */
 static int collect(const ssl_params *p, const char *what, const char *filter, const char *strip,
-                   st_item *items, int *n, char *err, size_t errlen)
+                   ssl_export_names names, st_item *items, int *n, char *err, size_t errlen)
 {
     if (!p) return 0;
     size_t lf = filter ? strlen(filter) : 0, ls = strip ? strlen(strip) : 0;
@@ -119,24 +119,28 @@ static int collect(const ssl_params *p, const char *what, const char *filter, co
         if (!*name)
             return st_fail(err, errlen, "export: stripping '%s' leaves '%s' without a name", strip,
                            s->name);
+        st_item *it = &items[*n];
+        *it = (st_item){.src = p, .seg = s};
+        if (names == SSL_NAMES_TIMM) ssl_timm_name(name, it->name, sizeof it->name);
+        if (!it->name[0]) snprintf(it->name, sizeof it->name, "%s", name);
         for (int j = 0; j < *n; j++)
-            if (strcmp(items[j].name, name) == 0)
+            if (strcmp(items[j].name, it->name) == 0)
                 return st_fail(err, errlen, "export: two tensors named '%s' (from '%s' and '%s')",
-                               name, items[j].seg->name, s->name);
-        items[(*n)++] = (st_item){p, s, name};
+                               it->name, items[j].seg->name, s->name);
+        (*n)++;
     }
     return 0;
 }
 
 int ssl_export_safetensors(const char *path, const ssl_params *params, const ssl_params *buffers,
-                           const char *prefix_filter, const char *strip_prefix, char *err,
-                           size_t errlen)
+                           const char *prefix_filter, const char *strip_prefix, ssl_export_names names,
+                           char *err, size_t errlen)
 {
     if (!path || !*path || !params) return st_fail(err, errlen, "export: no path or no params");
     int cap = params->nseg + (buffers ? buffers->nseg : 0), n = 0;
     st_item *items = ssl_malloc((size_t)(cap ? cap : 1) * sizeof *items);
-    if (collect(params, "parameters", prefix_filter, strip_prefix, items, &n, err, errlen) ||
-        collect(buffers, "buffers", prefix_filter, strip_prefix, items, &n, err, errlen)) {
+    if (collect(params, "parameters", prefix_filter, strip_prefix, names, items, &n, err, errlen) ||
+        collect(buffers, "buffers", prefix_filter, strip_prefix, names, items, &n, err, errlen)) {
         ssl_free(items);
         return -1;
     }

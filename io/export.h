@@ -5,6 +5,7 @@
 #define SSL_IO_EXPORT_H
 
 #include "framework/tensor/params.h"
+#include "io/export_names.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -12,7 +13,8 @@
 /* Write every segment of params and then of buffers (BN running_mean / running_var; may be NULL)
  * as an F32 tensor with its shape. prefix_filter (NULL or "": all) keeps only names starting with
  * it; strip_prefix (NULL or "": none) is removed from the names that start with it, so a student
- * planned under "backbone." exports as plain torchvision keys. Layout: u64 little-endian header
+ * planned under "backbone." exports as plain torchvision keys; names SSL_NAMES_TIMM then renames ViT
+ * keys to timm's (export_names.h). Layout: u64 little-endian header
  * length N, N bytes of JSON padded with spaces to a multiple of 8 (tensors in params-then-buffers
  * segment order, then "__metadata__": {"format": "pt"}), then the raw little-endian data in header
  * order. Values are read with each ssl_params' backend download (device-neutral). The file is
@@ -20,8 +22,8 @@
  * Returns 0, or -1 with a message in err (nothing selected, duplicate names after stripping,
  * unallocated params, I/O errors naming the file). */
 int ssl_export_safetensors(const char *path, const ssl_params *params, const ssl_params *buffers,
-                           const char *prefix_filter, const char *strip_prefix, char *err,
-                           size_t errlen);
+                           const char *prefix_filter, const char *strip_prefix, ssl_export_names names,
+                           char *err, size_t errlen);
 
 typedef struct {
     char name[128];

@@ -30,7 +30,14 @@ int ssl_jpeg_decode_crops(ssl_jpeg_decoder *dec, const uint8_t *src, size_t len,
                           ssl_augment_params *p, const int *out_size, int np, const uint8_t **px, int *H, int *W,
                           char *err, size_t errlen)
 {
-    if (!dec->tj && !(dec->tj = tjInitDecompress())) {
+    /* A new TurboJPEG handle for every image (well under a microsecond), as fuzz_jpeg found a handle's
+     * result depending on the images before: libjpeg keeps the quantisation and Huffman tables of
+     * earlier datastreams, so a damaged JPEG without its own DQT decoded with the tables of whatever
+     * image this thread decoded last (pixels following the loader's scheduling, not an error); and
+     * after a failed tjDecompressHeader3 (TurboJPEG 2.1: no abort, e.g. "missing SOS marker") the
+     * next header read returned 0 without a size, refusing the next, valid image as "0 x 0". */
+    if (dec->tj) tjDestroy(dec->tj);
+    if (!(dec->tj = tjInitDecompress())) {
         snprintf(err, errlen, "cannot start a JPEG decoder: %s", tjGetErrorStr2(NULL));
         return -1;
     }
@@ -45,6 +52,13 @@ int ssl_jpeg_decode_crops(ssl_jpeg_decoder *dec, const uint8_t *src, size_t len,
         snprintf(err, errlen, "the JPEG is %d x %d but the shard's sizes say %d x %d", jh, jw, h, w);
         return -1;
     }
+    /* a few hundred bytes can claim 65,535 x 65,535 (12.9 GB decoded): refused above PIL's
+     * decompression-bomb limit, as a PyTorch loader would */
+    if ((int64_t)h * w > SSL_JPEG_MAX_PIXELS) {
+        snprintf(err, errlen, "the JPEG is %d x %d, over %lld pixels (a decompression bomb, or damaged)", h, w,
+                 (long long)SSL_JPEG_MAX_PIXELS);
+        return -1;
+    }
     const tjscalingfactor sf = {ssl_jpeg_scale_num(h, w, p, out_size, np), 8};
     const int ws = TJSCALED(w, sf), hs = TJSCALED(h, sf);
     /* gray from a colour JPEG as PIL's convert("L") of its RGB decode, not libjpeg's luma (up to 2
@@ -57,7 +71,7 @@ int ssl_jpeg_decode_crops(ssl_jpeg_decoder *dec, const uint8_t *src, size_t len,
         dec->px = ssl_malloc(dec->cap);
     }
     if (tjDecompress2(dec->tj, src, (unsigned long)len, dec->px, ws, 0, hs, rgb ? TJPF_RGB : TJPF_GRAY,
-                      TJFLAG_STOPONWARNING) != 0) {
+                      TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS) != 0) { /* > 500 progressive scans: a CPU bomb */
         snprintf(err, errlen, "corrupt JPEG data: %s", tjGetErrorStr2(dec->tj));
         return -1;
     }

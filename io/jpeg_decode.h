@@ -10,9 +10,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Stored images above this many pixels are refused (PIL's DecompressionBombError threshold). */
+#define SSL_JPEG_MAX_PIXELS 178956970LL
+
 /* Per-thread decoder state; all zero is a valid empty one. */
 typedef struct {
-    void *tj;      /* tjhandle, made on first use */
+    void *tj;      /* tjhandle, made anew for every image (jpeg_decode.c says why) */
     uint8_t *px;   /* decoded pixels, grown as needed */
     size_t cap;
 } ssl_jpeg_decoder;

@@ -7,62 +7,30 @@
 
 #include "framework/core/check.h"
 #include "io/h5lock.h"
+#include "io/shard_file.h"
 #include "io/shard_writer.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <hdf5.h>
-#include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
-#define PATH_LEN 4096
-#define MAX_SHARDS 100000 /* %05d keeps name order equal to shard order only below this */
 #define META_CHUNK_ROWS 16384
 #define MAX_CHUNK_BYTES (64 << 20) /* the reader refuses larger chunks (io/dataset.c) */
 
 struct ssl_jpeg_shard_writer {
     ssl_jpeg_shard_spec spec;
-    char dir[PATH_LEN], prefix[256];
+    ssl_shard_file sf;     /* names, the open .tmp (sf.file) and the shard number */
     size_t chunk;          /* bytes per chunk of `jpeg` */
     uint8_t *buf;          /* encoded bytes not yet written, always < chunk after a write */
     size_t nbuf, bufcap;
     int64_t *offs;         /* (rows + 1) of the current shard */
     int32_t *sizes, *labs; /* (rows, 2), (rows) */
     size_t metacap;        /* rows the arrays hold */
-    hid_t file, djpeg;     /* current shard, H5I_INVALID_HID when none is open */
-    int shard;             /* index of the shard being written */
+    hid_t djpeg;           /* `jpeg` of the current shard, H5I_INVALID_HID when none is open */
     int64_t rows;          /* samples in the current shard */
     int64_t written;       /* bytes of `jpeg` already in the file */
-    char tmp_path[PATH_LEN], final_path[PATH_LEN];
     int64_t total, total_bytes;
     int failed;
 };
-
-static int write_int_attr(hid_t file, const char *name, int v)
-{
-    hid_t sp = H5Screate(H5S_SCALAR);
-    if (sp < 0) return -1;
-    hid_t at = H5Acreate2(file, name, H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int ok = at >= 0 && H5Awrite(at, H5T_NATIVE_INT, &v) >= 0;
-    if (at >= 0 && H5Aclose(at) < 0) ok = 0;
-    if (H5Sclose(sp) < 0) ok = 0;
-    return ok ? 0 : -1;
-}
-
-static int write_str_attr(hid_t file, const char *name, const char *text)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t < 0) return -1;
-    int ok = H5Tset_size(t, strlen(text) + 1) >= 0 && H5Tset_strpad(t, H5T_STR_NULLTERM) >= 0;
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t at = ok && sp >= 0 ? H5Acreate2(file, name, t, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    ok = ok && at >= 0 && H5Awrite(at, t, text) >= 0;
-    if (at >= 0 && H5Aclose(at) < 0) ok = 0;
-    if (sp >= 0 && H5Sclose(sp) < 0) ok = 0;
-    if (H5Tclose(t) < 0) ok = 0;
-    return ok ? 0 : -1;
-}
 
 /* Chunked dataset with Fletcher-32 on every chunk (no deflate: JPEG bytes do not compress, and the
  * per-sample arrays are tiny). maxdims NULL: fixed at dims. */
@@ -84,53 +52,33 @@ static hid_t create_chunked(hid_t file, const char *name, hid_t ftype, int rank,
     return ds;
 }
 
-static int close_ids(ssl_jpeg_shard_writer *w)
+/* Closes `jpeg` (before the file: HDF5 keeps a file open while it is); -1 if the close failed. */
+static int close_dataset(ssl_jpeg_shard_writer *w)
 {
-    int ok = 1;
-    if (w->djpeg >= 0 && H5Dclose(w->djpeg) < 0) ok = 0;
-    if (w->file >= 0 && H5Fclose(w->file) < 0) ok = 0;
-    w->djpeg = w->file = H5I_INVALID_HID;
+    int ok = w->djpeg < 0 || H5Dclose(w->djpeg) >= 0;
+    w->djpeg = H5I_INVALID_HID;
     return ok ? 0 : -1;
 }
 
 static int begin_shard(ssl_jpeg_shard_writer *w, char *err, size_t errlen)
 {
-    if (w->shard >= MAX_SHARDS) {
-        ssl_seterr(err, errlen, "%s/%s: more than %d shards; raise shard_size", w->dir, w->prefix,
-               MAX_SHARDS);
-        return -1;
-    }
-    if (snprintf(w->final_path, sizeof w->final_path, "%s/%s-%05d.h5", w->dir, w->prefix,
-                 w->shard) >= (int)sizeof w->final_path ||
-        snprintf(w->tmp_path, sizeof w->tmp_path, "%s.tmp", w->final_path) >=
-            (int)sizeof w->tmp_path) {
-        ssl_seterr(err, errlen, "%s/%s: path too long", w->dir, w->prefix);
-        return -1;
-    }
+    if (ssl_shard_file_create(&w->sf, err, errlen) < 0) return -1;
     w->rows = w->written = 0;
     w->nbuf = 0;
-    /* the 1.10 format checksums the superblock, object headers and chunk index (io/h5check.h) */
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST);
-    w->file = H5Fcreate(w->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-    H5Pclose(fapl);
-    if (w->file < 0) {
-        ssl_seterr(err, errlen, "%s: cannot create file", w->tmp_path);
-        return -1;
-    }
-    if (write_str_attr(w->file, "format", SSL_SHARD_FORMAT) < 0 ||
-        write_int_attr(w->file, "version", SSL_SHARD_VERSION_JPEG) < 0 ||
-        write_str_attr(w->file, "encoding", SSL_SHARD_ENCODING_JPEG) < 0 ||
-        write_int_attr(w->file, "channels", 3) < 0 ||
-        write_int_attr(w->file, "num_classes", w->spec.num_classes) < 0 ||
-        write_int_attr(w->file, "height", 0) < 0 || write_int_attr(w->file, "width", 0) < 0) {
-        ssl_seterr(err, errlen, "%s: cannot write file attributes", w->tmp_path);
+    hid_t f = w->sf.file;
+    if (ssl_shard_attr_str(f, "format", SSL_SHARD_FORMAT) < 0 ||
+        ssl_shard_attr_int(f, "version", SSL_SHARD_VERSION_JPEG) < 0 ||
+        ssl_shard_attr_str(f, "encoding", SSL_SHARD_ENCODING_JPEG) < 0 ||
+        ssl_shard_attr_int(f, "channels", 3) < 0 ||
+        ssl_shard_attr_int(f, "num_classes", w->spec.num_classes) < 0 ||
+        ssl_shard_attr_int(f, "height", 0) < 0 || ssl_shard_attr_int(f, "width", 0) < 0) {
+        ssl_seterr(err, errlen, "%s: cannot write file attributes", w->sf.tmp_path);
         return -1;
     }
     hsize_t zero = 0, unlim = H5S_UNLIMITED, chunk = w->chunk;
-    w->djpeg = create_chunked(w->file, "jpeg", H5T_STD_U8LE, 1, &zero, &unlim, &chunk);
+    w->djpeg = create_chunked(f, "jpeg", H5T_STD_U8LE, 1, &zero, &unlim, &chunk);
     if (w->djpeg < 0) {
-        ssl_seterr(err, errlen, "%s: cannot create dataset 'jpeg'", w->tmp_path);
+        ssl_seterr(err, errlen, "%s: cannot create dataset 'jpeg'", w->sf.tmp_path);
         return -1;
     }
     return 0;
@@ -149,8 +97,8 @@ static int write_bytes(ssl_jpeg_shard_writer *w, size_t n, char *err, size_t err
     if (msp >= 0 && H5Sclose(msp) < 0) ok = 0;
     if (fsp >= 0 && H5Sclose(fsp) < 0) ok = 0;
     if (!ok) {
-        ssl_seterr(err, errlen, "%s: dataset 'jpeg': writing bytes [%lld, %lld) failed", w->tmp_path,
-               (long long)start, (long long)end);
+        ssl_seterr(err, errlen, "%s: dataset 'jpeg': writing bytes [%lld, %lld) failed",
+                   w->sf.tmp_path, (long long)start, (long long)end);
         return -1;
     }
     w->written += (int64_t)n;
@@ -165,11 +113,11 @@ static int write_meta(ssl_jpeg_shard_writer *w, const char *name, hid_t ftype, h
 {
     const int rank = cols > 1 ? 2 : 1;
     hsize_t dims[2] = {rows, cols}, chunk[2] = {rows < META_CHUNK_ROWS ? rows : META_CHUNK_ROWS, cols};
-    hid_t ds = create_chunked(w->file, name, ftype, rank, dims, NULL, chunk);
+    hid_t ds = create_chunked(w->sf.file, name, ftype, rank, dims, NULL, chunk);
     int ok = ds >= 0 && H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0;
     if (ds >= 0 && H5Dclose(ds) < 0) ok = 0;
-    if (!ok) ssl_seterr(err, errlen, "%s: dataset '%s': writing %llu rows failed", w->tmp_path, name,
-                    (unsigned long long)rows);
+    if (!ok) ssl_seterr(err, errlen, "%s: dataset '%s': writing %llu rows failed", w->sf.tmp_path,
+                        name, (unsigned long long)rows);
     return ok ? 0 : -1;
 }
 
@@ -184,22 +132,7 @@ static int finish_shard(ssl_jpeg_shard_writer *w, char *err, size_t errlen)
         (w->spec.with_labels &&
          write_meta(w, "labels", H5T_STD_I32LE, H5T_NATIVE_INT32, n, 1, w->labs, err, errlen) < 0))
         return -1;
-    if (close_ids(w) < 0) {
-        ssl_seterr(err, errlen, "%s: closing the file failed (disk full?)", w->tmp_path);
-        return -1;
-    }
-    int fd = open(w->tmp_path, O_RDONLY);
-    if (fd < 0 || fsync(fd) != 0) {
-        ssl_seterr(err, errlen, "%s: fsync: %s", w->tmp_path, strerror(errno));
-        if (fd >= 0) close(fd);
-        return -1;
-    }
-    close(fd);
-    if (rename(w->tmp_path, w->final_path) != 0) {
-        ssl_seterr(err, errlen, "%s: rename to %s: %s", w->tmp_path, w->final_path, strerror(errno));
-        return -1;
-    }
-    w->shard++;
+    if (ssl_shard_file_commit(&w->sf, close_dataset(w) == 0, err, errlen) < 0) return -1;
     w->rows = w->written = 0;
     return 0;
 }
@@ -218,10 +151,7 @@ ssl_jpeg_shard_writer *ssl_jpeg_shard_writer_open(const ssl_jpeg_shard_spec *spe
                s->out_dir, s->prefix, s->shard_size, s->num_classes, s->chunk_bytes);
         return NULL;
     }
-    if (strlen(s->out_dir) + strlen(s->prefix) + 16 >= PATH_LEN || strlen(s->prefix) >= 256) {
-        ssl_seterr(err, errlen, "%s/%s: path too long", s->out_dir, s->prefix);
-        return NULL;
-    }
+    if (ssl_shard_file_check_name(s->out_dir, s->prefix, err, errlen) < 0) return NULL;
     ssl_h5_lock();
     /* Our messages name the file and dataset; HDF5's own stack dump would only add noise. */
     herr_t eauto = H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -233,12 +163,11 @@ ssl_jpeg_shard_writer *ssl_jpeg_shard_writer_open(const ssl_jpeg_shard_spec *spe
     }
     ssl_jpeg_shard_writer *w = ssl_calloc(1, sizeof *w);
     w->spec = *s;
-    snprintf(w->dir, sizeof w->dir, "%s", s->out_dir);
-    snprintf(w->prefix, sizeof w->prefix, "%s", s->prefix);
-    w->spec.out_dir = w->dir;
-    w->spec.prefix = w->prefix;
+    ssl_shard_file_init(&w->sf, s->out_dir, s->prefix);
+    w->spec.out_dir = w->sf.dir;
+    w->spec.prefix = w->sf.prefix;
     w->chunk = s->chunk_bytes > 0 ? (size_t)s->chunk_bytes : SSL_JPEG_SHARD_CHUNK;
-    w->file = w->djpeg = H5I_INVALID_HID;
+    w->djpeg = H5I_INVALID_HID;
     return w;
 }
 
@@ -258,21 +187,21 @@ int ssl_jpeg_shard_writer_add(ssl_jpeg_shard_writer *w, const uint8_t *bytes, si
                               int width, int32_t label, char *err, size_t errlen)
 {
     if (w->failed) {
-        ssl_seterr(err, errlen, "%s/%s: writer already failed", w->dir, w->prefix);
+        ssl_seterr(err, errlen, "%s/%s: writer already failed", w->sf.dir, w->sf.prefix);
         return -1;
     }
     const ssl_jpeg_shard_spec *s = &w->spec;
     if (!bytes || len == 0 || height <= 0 || width <= 0 ||
         (s->with_labels && (label < 0 || (s->num_classes > 0 && label >= s->num_classes)))) {
         ssl_seterr(err, errlen, "%s/%s: sample %lld: bad add (%zu bytes, %dx%d, label %d, classes %d)",
-               w->dir, w->prefix, (long long)w->total, len, height, width, (int)label,
+               w->sf.dir, w->sf.prefix, (long long)w->total, len, height, width, (int)label,
                s->num_classes);
         w->failed = 1;
         return -1;
     }
     int rc = 0;
     ssl_h5_lock();
-    if (w->file < 0) rc = begin_shard(w, err, errlen);
+    if (w->sf.file < 0) rc = begin_shard(w, err, errlen);
     if (rc == 0) {
         /* three arrays of the same row capacity: grow them together */
         size_t cap = w->metacap, need = (size_t)w->rows + 2;
@@ -314,61 +243,46 @@ void ssl_jpeg_shard_writer_abort(ssl_jpeg_shard_writer *w)
 {
     if (!w) return;
     ssl_h5_lock();
-    int had_file = w->file >= 0;
-    close_ids(w); /* discarding anyway: a failed close changes nothing */
+    close_dataset(w); /* discarding anyway: a failed close changes nothing */
+    ssl_shard_file_discard(&w->sf);
     ssl_h5_unlock();
-    if (had_file) unlink(w->tmp_path);
     free_writer(w);
 }
 
 int ssl_jpeg_shard_writer_close(ssl_jpeg_shard_writer *w, char *err, size_t errlen)
 {
     if (w->failed) {
-        ssl_seterr(err, errlen, "%s/%s: writer failed earlier; partial shard discarded", w->dir,
-               w->prefix);
+        ssl_seterr(err, errlen, "%s/%s: writer failed earlier; partial shard discarded", w->sf.dir,
+               w->sf.prefix);
         ssl_jpeg_shard_writer_abort(w);
         return -1;
     }
     ssl_h5_lock();
-    int rc = w->file >= 0 ? finish_shard(w, err, errlen) : 0;
+    int rc = w->sf.file >= 0 ? finish_shard(w, err, errlen) : 0;
     ssl_h5_unlock();
     if (rc < 0) {
         ssl_jpeg_shard_writer_abort(w);
         return -1;
     }
-    /* An earlier prep with a smaller shard_size may have left more shards under this prefix; the
-     * dataset glob would silently pick them up, so they go (only after this prep succeeded). */
-    for (int i = w->shard; i < MAX_SHARDS; i++) {
-        char stale[PATH_LEN];
-        if (snprintf(stale, sizeof stale, "%s/%s-%05d.h5", w->dir, w->prefix, i) >=
-                (int)sizeof stale ||
-            unlink(stale) != 0)
-            break;
-    }
+    ssl_shard_file_remove_stale(&w->sf); /* only now that this prep succeeded */
     free_writer(w);
     return 0;
 }
 
 int ssl_jpeg_shard_writer_start_shard(ssl_jpeg_shard_writer *w, int shard, char *err, size_t errlen)
 {
-    if (w->failed || w->file >= 0 || shard < 0 || shard >= MAX_SHARDS) {
-        ssl_seterr(err, errlen, "%s/%s: cannot start shard %d (%s)", w->dir, w->prefix, shard,
-               w->failed ? "writer failed" : shard < 0 || shard >= MAX_SHARDS ? "out of range"
-                                                                               : "one is in progress");
-        return -1;
-    }
-    w->shard = shard;
-    return 0;
+    /* samples are only ever buffered inside an open shard file: nothing else can be pending */
+    return ssl_shard_file_start(&w->sf, shard, w->failed, 0, err, errlen);
 }
 
 int ssl_jpeg_shard_writer_end_shard(ssl_jpeg_shard_writer *w, char *err, size_t errlen)
 {
     if (w->failed) {
-        ssl_seterr(err, errlen, "%s/%s: writer already failed", w->dir, w->prefix);
+        ssl_seterr(err, errlen, "%s/%s: writer already failed", w->sf.dir, w->sf.prefix);
         return -1;
     }
     ssl_h5_lock();
-    int rc = w->file >= 0 ? finish_shard(w, err, errlen) : 0;
+    int rc = w->sf.file >= 0 ? finish_shard(w, err, errlen) : 0;
     ssl_h5_unlock();
     if (rc < 0) w->failed = 1;
     return rc;
@@ -378,4 +292,4 @@ int64_t ssl_jpeg_shard_writer_count(const ssl_jpeg_shard_writer *w) { return w->
 
 int64_t ssl_jpeg_shard_writer_bytes(const ssl_jpeg_shard_writer *w) { return w->total_bytes; }
 
-int ssl_jpeg_shard_writer_nshards(const ssl_jpeg_shard_writer *w) { return w->shard; }
+int ssl_jpeg_shard_writer_nshards(const ssl_jpeg_shard_writer *w) { return w->sf.shard; }

@@ -7,6 +7,7 @@
 #include "framework/comm/comm.h"
 #include "framework/core/check.h"
 #include "io/prep_internal.h"
+#include "io/shard_file.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -217,13 +218,9 @@ static int write_rounds(ssl_comm *c, plan *p, progress *g, int64_t *sum, char *e
 
 static int finish(ssl_comm *c, plan *p, const int64_t *sum, double secs, char *err, size_t errlen)
 {
-    /* An earlier prep with a smaller shard size (before manifests, or with --force) may have left
-     * more shards under this prefix; the dataset glob would pick them up. */
+    /* an earlier prep with a smaller shard size (before manifests, or with --force) */
+    ssl_shard_remove_stale(p->out, p->prefix, (int)p->nshards);
     char path[SSL_PREP_PATH_LEN];
-    for (int64_t k = p->nshards; k < MAX_SHARDS; k++) {
-        shard_path(path, sizeof path, p, k);
-        if (unlink(path) != 0) break;
-    }
     size_t clen;
     char *ctext = ssl_prep_classes_text(&p->l, &clen);
     int rc = ssl_prep_write_text_file(p->classes_path, ctext, clen, err, errlen);

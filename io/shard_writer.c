@@ -5,57 +5,24 @@
 
 #include "framework/core/check.h"
 #include "io/h5lock.h"
+#include "io/shard_file.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <hdf5.h>
-#include <stdio.h>
 #include <string.h>
-#include <unistd.h>
-
-#define PATH_LEN 4096
-#define MAX_SHARDS 100000 /* %05d keeps name order equal to shard order only below this */
 
 struct ssl_shard_writer {
     ssl_shard_spec spec;
-    char dir[PATH_LEN], prefix[256];
+    ssl_shard_file sf;     /* names, the open .tmp (sf.file) and the shard number */
     size_t sample_bytes;   /* H*W*C */
     int chunk;             /* effective samples per chunk (<= shard_size) */
     uint8_t *buf_img;      /* (chunk, H, W, C) */
     int32_t *buf_lab;      /* (chunk) or NULL */
     int nbuf;
-    hid_t file, dimg, dlab; /* current shard, H5I_INVALID_HID when none is open */
-    int shard;             /* index of the shard being written */
+    hid_t dimg, dlab;      /* datasets of the current shard, H5I_INVALID_HID when none is open */
     int64_t shard_rows;    /* rows already written to it */
-    char tmp_path[PATH_LEN], final_path[PATH_LEN];
     int64_t total;
     int failed;
 };
-
-static int write_int_attr(hid_t file, const char *name, int v)
-{
-    hid_t sp = H5Screate(H5S_SCALAR);
-    if (sp < 0) return -1;
-    hid_t at = H5Acreate2(file, name, H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int ok = at >= 0 && H5Awrite(at, H5T_NATIVE_INT, &v) >= 0;
-    if (at >= 0 && H5Aclose(at) < 0) ok = 0;
-    if (H5Sclose(sp) < 0) ok = 0;
-    return ok ? 0 : -1;
-}
-
-static int write_str_attr(hid_t file, const char *name, const char *text)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t < 0) return -1;
-    int ok = H5Tset_size(t, strlen(text) + 1) >= 0 && H5Tset_strpad(t, H5T_STR_NULLTERM) >= 0;
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t at = ok && sp >= 0 ? H5Acreate2(file, name, t, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
-    ok = ok && at >= 0 && H5Awrite(at, t, text) >= 0;
-    if (at >= 0 && H5Aclose(at) < 0) ok = 0;
-    if (sp >= 0 && H5Sclose(sp) < 0) ok = 0;
-    if (H5Tclose(t) < 0) ok = 0;
-    return ok ? 0 : -1;
-}
 
 /* Extendible chunked dataset of `rank` dims whose first is 0 now and unlimited later. */
 static hid_t create_extendible(hid_t file, const char *name, hid_t ftype, int rank,
@@ -84,66 +51,45 @@ static hid_t create_extendible(hid_t file, const char *name, hid_t ftype, int ra
     return ds;
 }
 
-/* Closes whatever of the current shard is open; returns -1 if any close failed. */
-static int close_ids(ssl_shard_writer *w)
+/* Closes the current shard's datasets (before its file: HDF5 keeps a file open while they are);
+ * returns -1 if any close failed. */
+static int close_datasets(ssl_shard_writer *w)
 {
     int ok = 1;
     if (w->dlab >= 0 && H5Dclose(w->dlab) < 0) ok = 0;
     if (w->dimg >= 0 && H5Dclose(w->dimg) < 0) ok = 0;
-    if (w->file >= 0 && H5Fclose(w->file) < 0) ok = 0;
-    w->dlab = w->dimg = w->file = H5I_INVALID_HID;
+    w->dlab = w->dimg = H5I_INVALID_HID;
     return ok ? 0 : -1;
 }
 
 static int begin_shard(ssl_shard_writer *w, char *err, size_t errlen)
 {
-    if (w->shard >= MAX_SHARDS) {
-        ssl_seterr(err, errlen, "%s/%s: more than %d shards; raise shard_size", w->dir, w->prefix,
-               MAX_SHARDS);
-        return -1;
-    }
-    if (snprintf(w->final_path, sizeof w->final_path, "%s/%s-%05d.h5", w->dir, w->prefix,
-                 w->shard) >= (int)sizeof w->final_path ||
-        snprintf(w->tmp_path, sizeof w->tmp_path, "%s.tmp", w->final_path) >=
-            (int)sizeof w->tmp_path) {
-        ssl_seterr(err, errlen, "%s/%s: path too long", w->dir, w->prefix);
-        return -1;
-    }
+    if (ssl_shard_file_create(&w->sf, err, errlen) < 0) return -1;
     w->shard_rows = 0;
     const ssl_shard_spec *s = &w->spec;
-    /* the 1.10 format checksums the superblock, every object header and the chunk index (an
-     * extensible array here): a damaged shard is refused by HDF5's own checks before it decodes
-     * anything (io/h5check.h); h5py >= 2.10 reads it */
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST);
-    w->file = H5Fcreate(w->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-    H5Pclose(fapl);
-    if (w->file < 0) {
-        ssl_seterr(err, errlen, "%s: cannot create file", w->tmp_path);
-        return -1;
-    }
-    if (write_int_attr(w->file, "height", s->height) < 0 ||
-        write_int_attr(w->file, "width", s->width) < 0 ||
-        write_int_attr(w->file, "channels", s->channels) < 0 ||
-        write_int_attr(w->file, "num_classes", s->num_classes) < 0 ||
-        write_int_attr(w->file, "version", SSL_SHARD_VERSION) < 0 ||
-        write_str_attr(w->file, "format", SSL_SHARD_FORMAT) < 0) {
-        ssl_seterr(err, errlen, "%s: cannot write file attributes", w->tmp_path);
+    hid_t f = w->sf.file;
+    if (ssl_shard_attr_int(f, "height", s->height) < 0 ||
+        ssl_shard_attr_int(f, "width", s->width) < 0 ||
+        ssl_shard_attr_int(f, "channels", s->channels) < 0 ||
+        ssl_shard_attr_int(f, "num_classes", s->num_classes) < 0 ||
+        ssl_shard_attr_int(f, "version", SSL_SHARD_VERSION) < 0 ||
+        ssl_shard_attr_str(f, "format", SSL_SHARD_FORMAT) < 0) {
+        ssl_seterr(err, errlen, "%s: cannot write file attributes", w->sf.tmp_path);
         return -1;
     }
     hsize_t inner[3] = {(hsize_t)s->height, (hsize_t)s->width, (hsize_t)s->channels};
     hsize_t chunk[4] = {(hsize_t)w->chunk, inner[0], inner[1], inner[2]};
-    w->dimg = create_extendible(w->file, "images", H5T_STD_U8LE, 4, inner, chunk, s->deflate);
+    w->dimg = create_extendible(f, "images", H5T_STD_U8LE, 4, inner, chunk, s->deflate);
     if (w->dimg < 0) {
-        ssl_seterr(err, errlen, "%s: cannot create dataset 'images'", w->tmp_path);
+        ssl_seterr(err, errlen, "%s: cannot create dataset 'images'", w->sf.tmp_path);
         return -1;
     }
     if (s->with_labels) {
         /* labels are tiny: big chunks, so reading them all at open is a few I/Os */
         hsize_t lchunk[1] = {(hsize_t)(s->shard_size < 16384 ? s->shard_size : 16384)};
-        w->dlab = create_extendible(w->file, "labels", H5T_STD_I32LE, 1, NULL, lchunk, s->deflate);
+        w->dlab = create_extendible(f, "labels", H5T_STD_I32LE, 1, NULL, lchunk, s->deflate);
         if (w->dlab < 0) {
-            ssl_seterr(err, errlen, "%s: cannot create dataset 'labels'", w->tmp_path);
+            ssl_seterr(err, errlen, "%s: cannot create dataset 'labels'", w->sf.tmp_path);
             return -1;
         }
     }
@@ -177,22 +123,7 @@ static int append_rows(hid_t ds, int rank, const hsize_t *inner, int64_t at, int
 /* Make a completed shard durable under its final name. */
 static int finish_shard(ssl_shard_writer *w, char *err, size_t errlen)
 {
-    if (close_ids(w) < 0) {
-        ssl_seterr(err, errlen, "%s: closing the file failed (disk full?)", w->tmp_path);
-        return -1;
-    }
-    int fd = open(w->tmp_path, O_RDONLY);
-    if (fd < 0 || fsync(fd) != 0) {
-        ssl_seterr(err, errlen, "%s: fsync: %s", w->tmp_path, strerror(errno));
-        if (fd >= 0) close(fd);
-        return -1;
-    }
-    close(fd);
-    if (rename(w->tmp_path, w->final_path) != 0) {
-        ssl_seterr(err, errlen, "%s: rename to %s: %s", w->tmp_path, w->final_path, strerror(errno));
-        return -1;
-    }
-    w->shard++;
+    if (ssl_shard_file_commit(&w->sf, close_datasets(w) == 0, err, errlen) < 0) return -1;
     w->shard_rows = 0;
     return 0;
 }
@@ -200,18 +131,18 @@ static int finish_shard(ssl_shard_writer *w, char *err, size_t errlen)
 static int flush(ssl_shard_writer *w, char *err, size_t errlen)
 {
     if (w->nbuf == 0) return 0;
-    if (w->file < 0 && begin_shard(w, err, errlen) < 0) return -1;
+    if (w->sf.file < 0 && begin_shard(w, err, errlen) < 0) return -1;
     const ssl_shard_spec *s = &w->spec;
     hsize_t inner[3] = {(hsize_t)s->height, (hsize_t)s->width, (hsize_t)s->channels};
     if (append_rows(w->dimg, 4, inner, w->shard_rows, w->nbuf, H5T_NATIVE_UINT8, w->buf_img) < 0) {
-        ssl_seterr(err, errlen, "%s: dataset 'images': writing rows [%lld, %lld) failed", w->tmp_path,
-               (long long)w->shard_rows, (long long)(w->shard_rows + w->nbuf));
+        ssl_seterr(err, errlen, "%s: dataset 'images': writing rows [%lld, %lld) failed",
+                   w->sf.tmp_path, (long long)w->shard_rows, (long long)(w->shard_rows + w->nbuf));
         return -1;
     }
     if (s->with_labels &&
         append_rows(w->dlab, 1, NULL, w->shard_rows, w->nbuf, H5T_NATIVE_INT32, w->buf_lab) < 0) {
-        ssl_seterr(err, errlen, "%s: dataset 'labels': writing rows [%lld, %lld) failed", w->tmp_path,
-               (long long)w->shard_rows, (long long)(w->shard_rows + w->nbuf));
+        ssl_seterr(err, errlen, "%s: dataset 'labels': writing rows [%lld, %lld) failed",
+                   w->sf.tmp_path, (long long)w->shard_rows, (long long)(w->shard_rows + w->nbuf));
         return -1;
     }
     w->shard_rows += w->nbuf;
@@ -241,10 +172,7 @@ ssl_shard_writer *ssl_shard_writer_open(const ssl_shard_spec *spec, char *err, s
                s->prefix, s->height, s->width, s->channels);
         return NULL;
     }
-    if (strlen(s->out_dir) + strlen(s->prefix) + 16 >= PATH_LEN || strlen(s->prefix) >= 256) {
-        ssl_seterr(err, errlen, "%s/%s: path too long", s->out_dir, s->prefix);
-        return NULL;
-    }
+    if (ssl_shard_file_check_name(s->out_dir, s->prefix, err, errlen) < 0) return NULL;
     size_t sample = (size_t)s->height * (size_t)s->width * (size_t)s->channels;
     ssl_h5_lock();
     /* Our messages name the file and dataset; HDF5's own stack dump would only add noise. */
@@ -258,10 +186,9 @@ ssl_shard_writer *ssl_shard_writer_open(const ssl_shard_spec *spec, char *err, s
     }
     ssl_shard_writer *w = ssl_calloc(1, sizeof *w);
     w->spec = *s;
-    snprintf(w->dir, sizeof w->dir, "%s", s->out_dir);
-    snprintf(w->prefix, sizeof w->prefix, "%s", s->prefix);
-    w->spec.out_dir = w->dir;
-    w->spec.prefix = w->prefix;
+    ssl_shard_file_init(&w->sf, s->out_dir, s->prefix);
+    w->spec.out_dir = w->sf.dir;
+    w->spec.prefix = w->sf.prefix;
     w->sample_bytes = sample;
     /* A few samples per chunk: compression forces whole-chunk reads, so a random sample costs one
      * chunk's decompression (REFERENCE §8.9); ~256 KiB keeps that small and the chunk count sane. */
@@ -273,7 +200,7 @@ ssl_shard_writer *ssl_shard_writer_open(const ssl_shard_spec *spec, char *err, s
     w->chunk = chunk < s->shard_size ? chunk : s->shard_size;
     w->buf_img = ssl_malloc((size_t)w->chunk * sample);
     w->buf_lab = s->with_labels ? ssl_malloc((size_t)w->chunk * sizeof(int32_t)) : NULL;
-    w->file = w->dimg = w->dlab = H5I_INVALID_HID;
+    w->dimg = w->dlab = H5I_INVALID_HID;
     return w;
 }
 
@@ -281,19 +208,19 @@ int ssl_shard_writer_add(ssl_shard_writer *w, const uint8_t *images, const int32
                          char *err, size_t errlen)
 {
     if (w->failed) {
-        ssl_seterr(err, errlen, "%s/%s: writer already failed", w->dir, w->prefix);
+        ssl_seterr(err, errlen, "%s/%s: writer already failed", w->sf.dir, w->sf.prefix);
         return -1;
     }
     if (n < 0 || (n > 0 && !images) || (w->spec.with_labels && n > 0 && !labels)) {
-        ssl_seterr(err, errlen, "%s/%s: bad add (n %d, images %s, labels %s)", w->dir, w->prefix, n,
-               images ? "set" : "NULL", labels ? "set" : "NULL");
+        ssl_seterr(err, errlen, "%s/%s: bad add (n %d, images %s, labels %s)", w->sf.dir,
+                   w->sf.prefix, n, images ? "set" : "NULL", labels ? "set" : "NULL");
         return -1;
     }
     const ssl_shard_spec *s = &w->spec;
     for (int i = 0; i < n; i++) {
         if (s->with_labels && (labels[i] < 0 || (s->num_classes > 0 && labels[i] >= s->num_classes))) {
-            ssl_seterr(err, errlen, "%s/%s: sample %lld has label %d, outside [0, %d)", w->dir,
-                   w->prefix, (long long)w->total, (int)labels[i], s->num_classes);
+            ssl_seterr(err, errlen, "%s/%s: sample %lld has label %d, outside [0, %d)", w->sf.dir,
+                   w->sf.prefix, (long long)w->total, (int)labels[i], s->num_classes);
             w->failed = 1;
             return -1;
         }
@@ -327,63 +254,48 @@ void ssl_shard_writer_abort(ssl_shard_writer *w)
 {
     if (!w) return;
     ssl_h5_lock();
-    int had_file = w->file >= 0;
-    close_ids(w); /* discarding anyway: a failed close changes nothing */
+    close_datasets(w); /* discarding anyway: a failed close changes nothing */
+    ssl_shard_file_discard(&w->sf);
     ssl_h5_unlock();
-    if (had_file) unlink(w->tmp_path);
     free_writer(w);
 }
 
 int ssl_shard_writer_close(ssl_shard_writer *w, char *err, size_t errlen)
 {
     if (w->failed) {
-        ssl_seterr(err, errlen, "%s/%s: writer failed earlier; partial shard discarded", w->dir,
-               w->prefix);
+        ssl_seterr(err, errlen, "%s/%s: writer failed earlier; partial shard discarded", w->sf.dir,
+               w->sf.prefix);
         ssl_shard_writer_abort(w);
         return -1;
     }
     ssl_h5_lock();
     int rc = flush(w, err, errlen);
-    if (rc == 0 && w->file >= 0) rc = finish_shard(w, err, errlen);
+    if (rc == 0 && w->sf.file >= 0) rc = finish_shard(w, err, errlen);
     ssl_h5_unlock();
     if (rc < 0) {
         ssl_shard_writer_abort(w);
         return -1;
     }
-    /* An earlier prep with a smaller shard_size may have left more shards under this prefix; the
-     * dataset glob would silently pick them up, so they go (only after this prep succeeded). */
-    for (int i = w->shard; i < MAX_SHARDS; i++) {
-        char stale[PATH_LEN];
-        if (snprintf(stale, sizeof stale, "%s/%s-%05d.h5", w->dir, w->prefix, i) >=
-                (int)sizeof stale ||
-            unlink(stale) != 0)
-            break;
-    }
+    ssl_shard_file_remove_stale(&w->sf); /* only now that this prep succeeded */
     free_writer(w);
     return 0;
 }
 
 int ssl_shard_writer_start_shard(ssl_shard_writer *w, int shard, char *err, size_t errlen)
 {
-    if (w->failed || w->file >= 0 || w->nbuf > 0 || shard < 0 || shard >= MAX_SHARDS) {
-        ssl_seterr(err, errlen, "%s/%s: cannot start shard %d (%s)", w->dir, w->prefix, shard,
-               w->failed ? "writer failed" : shard < 0 || shard >= MAX_SHARDS ? "out of range"
-                                                                               : "one is in progress");
-        return -1;
-    }
-    w->shard = shard;
-    return 0;
+    /* buffered samples belong to the shard in progress even before its file exists */
+    return ssl_shard_file_start(&w->sf, shard, w->failed, w->nbuf > 0, err, errlen);
 }
 
 int ssl_shard_writer_end_shard(ssl_shard_writer *w, char *err, size_t errlen)
 {
     if (w->failed) {
-        ssl_seterr(err, errlen, "%s/%s: writer already failed", w->dir, w->prefix);
+        ssl_seterr(err, errlen, "%s/%s: writer already failed", w->sf.dir, w->sf.prefix);
         return -1;
     }
     ssl_h5_lock();
     int rc = flush(w, err, errlen);
-    if (rc == 0 && w->file >= 0) rc = finish_shard(w, err, errlen);
+    if (rc == 0 && w->sf.file >= 0) rc = finish_shard(w, err, errlen);
     ssl_h5_unlock();
     if (rc < 0) w->failed = 1;
     return rc;
@@ -391,4 +303,4 @@ int ssl_shard_writer_end_shard(ssl_shard_writer *w, char *err, size_t errlen)
 
 int64_t ssl_shard_writer_count(const ssl_shard_writer *w) { return w->total; }
 
-int ssl_shard_writer_nshards(const ssl_shard_writer *w) { return w->shard; }
+int ssl_shard_writer_nshards(const ssl_shard_writer *w) { return w->sf.shard; }

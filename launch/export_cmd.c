@@ -1,7 +1,8 @@
-/* `sslrun export CHECKPOINT --out encoder.safetensors [--teacher]`: the encoder of a checkpoint (heads
- * dropped) in safetensors with torchvision's parameter names, plus BN running statistics, so
- * torchvision.models.resnet18() / vit_b_16()-style models load it with load_state_dict(strict=False)
- * missing only their classification head. --teacher exports the EMA teacher's encoder instead (MoCo's
+/* `sslrun export CHECKPOINT --out encoder.safetensors [--teacher] [--names torchvision|timm]`: the
+ * encoder of a checkpoint (heads dropped) in safetensors with torchvision's parameter names, plus BN
+ * running statistics, so torchvision.models.resnet18() / vit_b_16()-style models load it with
+ * load_state_dict(strict=False) missing only their classification head; --names timm names a ViT as
+ * timm's VisionTransformer (DINO's and MAE's own code) does. --teacher exports the EMA teacher's encoder instead (MoCo's
  * key encoder, BYOL's target), which has the student's layout. The model is rebuilt from the config
  * stored inside the checkpoint, so no other file is needed. */
 #include "io/checkpoint.h"
@@ -17,13 +18,19 @@ int ssl_cmd_export(int argc, char **argv)
 {
     const char *out = NULL, *ckpt = NULL;
     int teacher = ssl_cli_take_flag(&argc, argv, "--teacher");
+    const char *names_arg = ssl_cli_take_value(&argc, argv, "--names");
+    ssl_export_names names = SSL_NAMES_TORCHVISION;
+    if (names_arg && ssl_export_names_parse(names_arg, &names)) {
+        fprintf(stderr, "sslrun export: --names expects torchvision or timm, got '%s'\n", names_arg);
+        return 2;
+    }
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
         else if (!ckpt) ckpt = argv[i];
         else out = NULL, ckpt = NULL, i = argc;
     }
     if (!ckpt || !out) {
-        fprintf(stderr, "usage: sslrun export CHECKPOINT.h5 --out encoder.safetensors [--teacher]\n");
+        fprintf(stderr, "usage: sslrun export CHECKPOINT.h5 --out encoder.safetensors [--teacher] [--names torchvision|timm]\n");
         return 2;
     }
     char err[2048];
@@ -63,9 +70,10 @@ int ssl_cmd_export(int argc, char **argv)
         enc.data = tp->data;
         encbuf.data = tb->data;
     }
-    if (ssl_export_safetensors(out, &enc, &encbuf, NULL, NULL, err, sizeof err)) goto out;
-    printf("wrote %s: %s %sencoder, %d tensors + %d BN buffers (step %lld)\n", out, cfg.model.arch,
-           teacher ? "teacher " : "", enc.nseg, encbuf.nseg, (long long)ck.step);
+    if (ssl_export_safetensors(out, &enc, &encbuf, NULL, NULL, names, err, sizeof err)) goto out;
+    printf("wrote %s: %s %sencoder, %d tensors + %d BN buffers, %s names (step %lld)\n", out, cfg.model.arch,
+           teacher ? "teacher " : "", enc.nseg, encbuf.nseg, names == SSL_NAMES_TIMM ? "timm" : "torchvision",
+           (long long)ck.step);
     rc = 0;
 out:
     if (rc) fprintf(stderr, "sslrun: %s\n", err);

@@ -4,6 +4,7 @@
 #   fuzz_shard   HDF5 shard files (io/dataset.c)
 #   fuzz_ckpt    HDF5 checkpoints, serial (io/checkpoint.c), and the config stored in them
 #   fuzz_pickle  CIFAR's Python-pickle release (io/pickle_cifar.c)
+#   fuzz_jpeg    a JPEG shard's sample bytes, decoded for crops by the loader (io/jpeg_decode.c)
 #
 #   scripts/fuzz.sh [SECONDS]        build into build-fuzz/ (clang), run each harness SECONDS
 #                                    (default 10) from its committed corpus; exit 1 on any crash,
@@ -15,14 +16,15 @@
 #   scripts/fuzz.sh --seeds          rewrite the seed inputs (tests/fuzz/corpus/*/seed-*) and the
 #                                    config dictionary with the current writers (after a format
 #                                    change, e.g. of checkpoints); the pickle seeds come from
-#                                    tests/fuzz/gen_pickle_seeds.py (Python + numpy).
+#                                    tests/fuzz/gen_pickle_seeds.py (Python + numpy), the JPEG
+#                                    seeds from tests/fuzz/gen_jpeg_seeds.py (Python + PIL).
 # Faults inside libhdf5 itself on damaged files (HDF5 1.10.8 has known heap over-reads in its
 # metadata decoders, which sslrun cannot prevent for unchecksummed metadata, and allocates sizes
 # read from damaged headers): a report whose faulting frame and, for heap errors, allocating frame
 # are both in libhdf5 (see classify) is kept in build-fuzz/artifacts/, listed, and fuzzing
 # continues from the same corpus; it fails the run only with FUZZ_HDF5_FAULTS=fail. Everything else (our frames, UBSan, invariants, leaks, timeouts, OOM)
 # fails the run at once. Leaks inside libhdf5 are suppressed (tests/fuzz/lsan.supp says why).
-# Environment: FUZZ_HARNESSES="config shard ckpt pickle" (subset), FUZZ_RSS_MB=2048, FUZZ_HDF5_FAULTS.
+# Environment: FUZZ_HARNESSES="config shard ckpt pickle jpeg" (subset), FUZZ_RSS_MB=2048, FUZZ_HDF5_FAULTS.
 # Needs clang with libclang_rt.fuzzer (Debian 12: clang, libclang-rt-14-dev); installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,10 +34,10 @@ mode=run
 case "${1:-}" in
   --seeds) mode=seeds; shift ;;
   --merge) mode=merge; shift ;;
-  -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
 esac
 secs=${1:-10}
-harnesses=${FUZZ_HARNESSES:-config shard ckpt pickle}
+harnesses=${FUZZ_HARNESSES:-config shard ckpt pickle jpeg}
 rss=${FUZZ_RSS_MB:-2048}
 [[ $secs =~ ^[0-9]+$ ]] || { echo "fuzz.sh: SECONDS must be a whole number, got '$secs'" >&2; exit 2; }
 

@@ -7,6 +7,7 @@
 
 #include "framework/core/check.h"
 #include "io/export.h"
+#include "io/export_names.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,38 +89,6 @@ out:
     return rc;
 }
 
-/* timm's name for a torchvision ViT key (MAE's and DINO's checkpoints use timm's), or "" if none. */
-static void timm_name(const char *tv, char *out, size_t len)
-{
-    static const char *const whole[][2] = {
-        {"conv_proj.weight", "patch_embed.proj.weight"}, {"conv_proj.bias", "patch_embed.proj.bias"},
-        {"class_token", "cls_token"},                    {"encoder.pos_embedding", "pos_embed"},
-        {"encoder.ln.weight", "norm.weight"},            {"encoder.ln.bias", "norm.bias"},
-    };
-    static const char *const part[][2] = {
-        {"ln_1.", "norm1."},
-        {"ln_2.", "norm2."},
-        {"self_attention.in_proj_weight", "attn.qkv.weight"},
-        {"self_attention.in_proj_bias", "attn.qkv.bias"},
-        {"self_attention.out_proj.", "attn.proj."},
-        {"mlp.0.", "mlp.fc1."},
-        {"mlp.3.", "mlp.fc2."},
-    };
-    out[0] = 0;
-    for (size_t i = 0; i < sizeof whole / sizeof *whole; i++)
-        if (!strcmp(tv, whole[i][0])) {
-            snprintf(out, len, "%s", whole[i][1]);
-            return;
-        }
-    int k, at = 0;
-    if (sscanf(tv, "encoder.layers.encoder_layer_%d.%n", &k, &at) != 1 || !at) return;
-    for (size_t i = 0; i < sizeof part / sizeof *part; i++)
-        if (!strncmp(tv + at, part[i][0], strlen(part[i][0]))) {
-            snprintf(out, len, "blocks.%d.%s%s", k, part[i][1], tv + at + strlen(part[i][0]));
-            return;
-        }
-}
-
 int ssl_finetune_from_safetensors(ssl_ctx *c, ssl_params *params, int nseg, ssl_params *buffers, const char *path,
                                   char *desc, size_t desclen, char *err, size_t errlen)
 {
@@ -135,7 +104,7 @@ int ssl_finetune_from_safetensors(ssl_ctx *c, ssl_params *params, int nseg, ssl_
             const ssl_segment *g = &d->seg[i];
             char alt[160];
             int k = ssl_safetensors_find(&h, g->name);
-            timm_name(g->name, alt, sizeof alt);
+            ssl_timm_name(g->name, alt, sizeof alt);
             if (k < 0 && alt[0] && (k = ssl_safetensors_find(&h, alt)) >= 0) timm++;
             if (k < 0) {
                 snprintf(err, errlen, "%s: no tensor '%s'%s%s%s (weights of another arch?)", path, g->name,

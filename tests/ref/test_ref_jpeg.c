@@ -99,6 +99,19 @@ static void check_case(const ssl_fixture *f, const char *name)
     SSL_EXPECT(ssl_jpeg_decode_crops(&dec, jpeg, nb, h + 1, w, 3, &q, &S, 1, &px, &H, &W, err, sizeof err) == -1 &&
                    strstr(err, "sizes say"),
                "%s: a size other than the shard's is accepted (or says '%s')", name, err);
+    /* a header claiming 60,000 x 60,000 (SOF height and width patched; libjpeg's own limit is 65,500): refused before any allocation */
+    int sof = 0;
+    for (size_t i = 2; i + 8 < nb && !sof; i++)
+        if (jpeg[i] == 0xFF && (jpeg[i + 1] == 0xC0 || jpeg[i + 1] == 0xC1 || jpeg[i + 1] == 0xC2)) {
+            sof = 1;
+            const uint8_t big[4] = {0xEA, 0x60, 0xEA, 0x60};
+            memcpy(jpeg + i + 5, big, 4);
+            whole_crop(60000, 60000, 8, &q, &S);
+            SSL_EXPECT(ssl_jpeg_decode_crops(&dec, jpeg, nb, 60000, 60000, 3, &q, &S, 1, &px, &H, &W, err,
+                                             sizeof err) == -1 && strstr(err, "decompression bomb"),
+                       "%s: a 60,000 x 60,000 header decodes (or says '%s')", name, err);
+        }
+    SSL_EXPECT(sof, "%s: no SOF marker found", name);
     memset(jpeg, 0x55, 16);
     SSL_EXPECT(ssl_jpeg_decode_crops(&dec, jpeg, nb, h, w, 3, &q, &S, 1, &px, &H, &W, err, sizeof err) == -1,
                "%s: bytes that are no JPEG decode", name);

@@ -108,7 +108,7 @@ static void test_format_and_roundtrip(const char *dir)
 
     char path[512], tmp[600], err[512];
     snprintf(path, sizeof path, "%s/all.safetensors", dir);
-    SSL_EXPECT(ssl_export_safetensors(path, &p, &b, NULL, NULL, err, sizeof err) == 0, "export: %s", err);
+    SSL_EXPECT(ssl_export_safetensors(path, &p, &b, NULL, NULL, SSL_NAMES_TORCHVISION, err, sizeof err) == 0, "export: %s", err);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     SSL_EXPECT(access(tmp, F_OK) != 0, "the .tmp file must be renamed away");
 
@@ -149,7 +149,7 @@ static void test_format_and_roundtrip(const char *dir)
 
     /* filter + strip: the encoder alone under torchvision names, buffers included */
     snprintf(path, sizeof path, "%s/backbone.safetensors", dir);
-    SSL_EXPECT(ssl_export_safetensors(path, &p, &b, "backbone.", "backbone.", err, sizeof err) == 0,
+    SSL_EXPECT(ssl_export_safetensors(path, &p, &b, "backbone.", "backbone.", SSL_NAMES_TORCHVISION, err, sizeof err) == 0,
                "export: %s", err);
     const char *names2[6] = {"conv.weight", "cls", "fc.weight", "bn.weight", "bn.running_mean",
                              "bn.running_var"};
@@ -158,7 +158,7 @@ static void test_format_and_roundtrip(const char *dir)
 
     /* strip without filter: names lacking the prefix stay as they are; no buffers */
     snprintf(path, sizeof path, "%s/strip.safetensors", dir);
-    SSL_EXPECT(ssl_export_safetensors(path, &p, NULL, "", "backbone.", err, sizeof err) == 0,
+    SSL_EXPECT(ssl_export_safetensors(path, &p, NULL, "", "backbone.", SSL_NAMES_TORCHVISION, err, sizeof err) == 0,
                "export: %s", err);
     const char *names3[6] = {"conv.weight", "cls", "fc.weight", "bn.weight", "head.0.weight", "odd\"na\\me"};
     const int segs3[6] = {0, 1, 2, 3, 4, 5}, src3[6] = {0};
@@ -166,26 +166,26 @@ static void test_format_and_roundtrip(const char *dir)
 
     /* filter alone keeps full names */
     snprintf(path, sizeof path, "%s/head.safetensors", dir);
-    SSL_EXPECT(ssl_export_safetensors(path, &p, &b, "head.", NULL, err, sizeof err) == 0, "export: %s", err);
+    SSL_EXPECT(ssl_export_safetensors(path, &p, &b, "head.", NULL, SSL_NAMES_TORCHVISION, err, sizeof err) == 0, "export: %s", err);
     const char *names4[1] = {"head.0.weight"};
     const int segs4[1] = {4}, src4[1] = {0};
     check_entries(path, srcs, names4, segs4, src4, 1);
 
     /* errors */
-    SSL_EXPECT(ssl_export_safetensors(path, &p, &b, "student.", NULL, err, sizeof err) != 0 &&
+    SSL_EXPECT(ssl_export_safetensors(path, &p, &b, "student.", NULL, SSL_NAMES_TORCHVISION, err, sizeof err) != 0 &&
                strstr(err, "student."), "nothing selected: %s", err);
-    SSL_EXPECT(ssl_export_safetensors("/nonexistent-dir/x.safetensors", &p, &b, NULL, NULL, err, sizeof err) != 0 &&
+    SSL_EXPECT(ssl_export_safetensors("/nonexistent-dir/x.safetensors", &p, &b, NULL, NULL, SSL_NAMES_TORCHVISION, err, sizeof err) != 0 &&
                strstr(err, "/nonexistent-dir/x.safetensors.tmp"), "bad directory: %s", err);
     ssl_params q;
     ssl_params_init(&q);
     add(&q, "m.x", 1, 2, 1, 1, 1);
     add(&q, "x", 1, 2, 1, 1, 1);
-    SSL_EXPECT(ssl_export_safetensors(path, &q, NULL, NULL, NULL, err, sizeof err) != 0 &&
+    SSL_EXPECT(ssl_export_safetensors(path, &q, NULL, NULL, NULL, SSL_NAMES_TORCHVISION, err, sizeof err) != 0 &&
                strstr(err, "not allocated"), "unallocated: %s", err);
     ssl_params_alloc(&q, be, 0);
-    SSL_EXPECT(ssl_export_safetensors(path, &q, NULL, NULL, "m.", err, sizeof err) != 0 &&
+    SSL_EXPECT(ssl_export_safetensors(path, &q, NULL, NULL, "m.", SSL_NAMES_TORCHVISION, err, sizeof err) != 0 &&
                strstr(err, "two tensors named 'x'"), "duplicate after strip: %s", err);
-    SSL_EXPECT(ssl_export_safetensors(path, &q, NULL, "m.x", "m.x", err, sizeof err) != 0 &&
+    SSL_EXPECT(ssl_export_safetensors(path, &q, NULL, "m.x", "m.x", SSL_NAMES_TORCHVISION, err, sizeof err) != 0 &&
                strstr(err, "without a name"), "empty name: %s", err);
     ssl_params_free(&q);
     ssl_params_free(&p);

@@ -63,7 +63,7 @@ static void run_case(ssl_ctx *c, const char *dir, const export_case *ec, char *a
 
     char path[512], iopath[512];
     snprintf(path, sizeof path, "%s/%s%s.safetensors", dir, ec->arch, ec->small_stem ? "_small" : "");
-    SSL_EXPECT(ssl_export_safetensors(path, &p, &b, filter, filter, err, sizeof err) == 0, "%s: %s",
+    SSL_EXPECT(ssl_export_safetensors(path, &p, &b, filter, filter, SSL_NAMES_TORCHVISION, err, sizeof err) == 0, "%s: %s",
                ec->arch, err);
     /* the check data travels in the same format: input images and the features sslrun computed */
     ssl_params io;
@@ -75,7 +75,7 @@ static void run_case(ssl_ctx *c, const char *dir, const export_case *ec, char *a
     c->be->upload(io.data + oi, x, nimg * sizeof(float));
     c->be->copy(c, io.data + of, y.data, (size_t)N * (size_t)m.feat_dim);
     snprintf(iopath, sizeof iopath, "%s/%s%s_io.safetensors", dir, ec->arch, ec->small_stem ? "_small" : "");
-    SSL_EXPECT(ssl_export_safetensors(iopath, &io, NULL, NULL, NULL, err, sizeof err) == 0, "io: %s", err);
+    SSL_EXPECT(ssl_export_safetensors(iopath, &io, NULL, NULL, NULL, SSL_NAMES_TORCHVISION, err, sizeof err) == 0, "io: %s", err);
 
     size_t len = strlen(args);
     int n = snprintf(args + len, cap - len, " '%s' '%s' '%s' --", path, ec->pyarch, iopath);
