@@ -1,0 +1,129 @@
+/* CUDA backend: private declarations shared by the .cu files of backend/cuda/ (one op family per file,
+ * as backend/cpu/). The framework headers are C, so they are included with C linkage here. */
+#ifndef SSL_BACKEND_CUDA_IMPL_CUH
+#define SSL_BACKEND_CUDA_IMPL_CUH
+
+extern "C" {
+#include "framework/backend/cuda/cuda.h"
+#include "framework/core/check.h"
+}
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#define SSL_CUDA_CHECK(call)                                                                   \
+    do {                                                                                       \
+        cudaError_t e_ = (call);                                                               \
+        if (e_ != cudaSuccess) SSL_ABORT("%s: %s", #call, cudaGetErrorString(e_));             \
+    } while (0)
+#define SSL_CUBLAS_CHECK(call)                                                                 \
+    do {                                                                                       \
+        cublasStatus_t s_ = (call);                                                            \
+        if (s_ != CUBLAS_STATUS_SUCCESS) SSL_ABORT("%s: %s", #call, cublasGetStatusString(s_)); \
+    } while (0)
+/* After a kernel launch: catches bad launch configurations at the call site (not asynchronous
+ * faults, which surface at the next synchronising call). */
+#define SSL_CUDA_LAUNCHED() SSL_CUDA_CHECK(cudaGetLastError())
+
+/* Deterministic reductions: at most this many blocks, whose double partials are added in order. */
+#define SSL_CUDA_RED_BLOCKS 1024
+#define SSL_CUDA_THREADS 256
+
+/* Backend-private state behind ssl_ctx.be_state (ssl_cuda_ctx_init). */
+typedef struct ssl_cuda_state {
+    cudaStream_t stream;  /* every op of the context runs here, in order */
+    cublasHandle_t blas;  /* bound to `stream` */
+    int tf32;             /* SSL_CUDA_TF32=1: TF32 tensor-core GEMMs (off: exact fp32 for parity) */
+    double *red;          /* device: SSL_CUDA_RED_BLOCKS partials + 1 result (reduce.cu) */
+    double *red_host;     /* pinned host copy of the result */
+} ssl_cuda_state;
+
+static inline ssl_cuda_state *ssl_cuda_st(ssl_ctx *c) { return (ssl_cuda_state *)c->be_state; }
+static inline cudaStream_t ssl_cuda_stream(ssl_ctx *c) { return ssl_cuda_st(c)->stream; }
+
+/* Grid-stride loop over n elements, and the launch configuration that goes with it. */
+#define SSL_GRID_STRIDE(i, n)                                                                  \
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n);                   \
+         i += (size_t)gridDim.x * blockDim.x)
+#define SSL_CUDA_GRID(c, n) ssl_cuda_blocks(n), SSL_CUDA_THREADS, 0, ssl_cuda_stream(c)
+
+/* Blocks for a grid-stride loop over n elements (n > 0). */
+static inline unsigned ssl_cuda_blocks(size_t n)
+{
+    size_t b = (n + SSL_CUDA_THREADS - 1) / SSL_CUDA_THREADS;
+    return (unsigned)(b < 65536 ? b : 65536);
+}
+
+/* Sum over the block of one value per thread, result valid in thread 0. Fixed tree: deterministic.
+ * blockDim.x must be SSL_CUDA_THREADS. All threads must call it (it synchronises). */
+template <typename T> __device__ inline T ssl_block_sum(T v)
+{
+    __shared__ T sh[SSL_CUDA_THREADS / 32];
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    __syncthreads(); /* sh may still be read by a previous call */
+    if (lane == 0) sh[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        v = lane < SSL_CUDA_THREADS / 32 ? sh[lane] : T(0);
+        for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+    }
+    return v;
+}
+
+/* As ssl_block_sum, broadcast to every thread. */
+template <typename T> __device__ inline T ssl_block_sum_all(T v)
+{
+    __shared__ T res;
+    v = ssl_block_sum(v);
+    if (threadIdx.x == 0) res = v;
+    __syncthreads();
+    return res;
+}
+
+extern "C" {
+void *ssl_cuda_alloc(size_t bytes);
+void ssl_cuda_free(void *p);
+void ssl_cuda_upload(void *dst, const void *src, size_t bytes);
+void ssl_cuda_download(void *dst, const void *src, size_t bytes);
+void ssl_cuda_sync(ssl_ctx *c);
+void ssl_cuda_ctx_init(ssl_ctx *c);
+void ssl_cuda_ctx_free(ssl_ctx *c);
+void ssl_cuda_gemm(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+void ssl_cuda_gemm_batched(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, int64_t sa, const float *B, int ldb, int64_t sb, float beta, float *C, int ldc, int64_t sc, int batch);
+void ssl_cuda_fill(ssl_ctx *c, float *x, size_t n, float v);
+void ssl_cuda_copy(ssl_ctx *c, float *dst, const float *src, size_t n);
+void ssl_cuda_scale(ssl_ctx *c, float *x, size_t n, float a);
+void ssl_cuda_axpby(ssl_ctx *c, size_t n, float a, const float *x, float b, float *y);
+void ssl_cuda_add(ssl_ctx *c, size_t n, const float *a, const float *b, float *y);
+void ssl_cuda_mul(ssl_ctx *c, size_t n, const float *a, const float *b, float *y);
+void ssl_cuda_relu_fwd(ssl_ctx *c, size_t n, const float *x, float *y);
+void ssl_cuda_relu_bwd(ssl_ctx *c, size_t n, const float *y, const float *dy, float *dx);
+void ssl_cuda_gelu_fwd(ssl_ctx *c, size_t n, const float *x, float *y);
+void ssl_cuda_gelu_bwd(ssl_ctx *c, size_t n, const float *x, const float *dy, float *dx);
+void ssl_cuda_bias_add(ssl_ctx *c, int64_t outer, int64_t C, int64_t inner, const float *b, float *y);
+void ssl_cuda_bias_grad(ssl_ctx *c, int64_t outer, int64_t C, int64_t inner, const float *dy, float *db);
+void ssl_cuda_layernorm_fwd(ssl_ctx *c, int64_t rows, int64_t D, float eps, const float *x, const float *gamma, const float *beta, float *y, float *mean, float *rstd);
+void ssl_cuda_layernorm_bwd(ssl_ctx *c, int64_t rows, int64_t D, const float *dy, const float *x, const float *gamma, const float *mean, const float *rstd, float *dx, float *dgamma, float *dbeta);
+void ssl_cuda_softmax_fwd(ssl_ctx *c, int64_t rows, int64_t D, float scale, const float *x, float *y);
+void ssl_cuda_softmax_bwd(ssl_ctx *c, int64_t rows, int64_t D, float scale, const float *y, const float *dy, float *dx);
+void ssl_cuda_log_softmax_fwd(ssl_ctx *c, int64_t rows, int64_t D, const float *x, float *y);
+void ssl_cuda_log_softmax_bwd(ssl_ctx *c, int64_t rows, int64_t D, const float *y, const float *dy, float *dx);
+void ssl_cuda_l2norm_fwd(ssl_ctx *c, int64_t rows, int64_t D, float eps, const float *x, float *y, float *norm);
+void ssl_cuda_l2norm_bwd(ssl_ctx *c, int64_t rows, int64_t D, const float *y, const float *norm, const float *dy, float *dx);
+void ssl_cuda_copy2d(ssl_ctx *c, int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst, int64_t ldd);
+void ssl_cuda_add2d(ssl_ctx *c, int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst, int64_t ldd);
+void ssl_cuda_gather_rows(ssl_ctx *c, int64_t n, int64_t cols, const int32_t *idx, const float *src, float *dst);
+void ssl_cuda_scatter_add_rows(ssl_ctx *c, int64_t n, int64_t cols, const int32_t *idx, const float *src, float *dst);
+void ssl_cuda_patchify(ssl_ctx *c, int N, int C, int H, int W, int p, const float *x, float *out);
+void ssl_cuda_unpatchify(ssl_ctx *c, int N, int C, int H, int W, int p, const float *in, float *x);
+void ssl_cuda_patchify_hwc(ssl_ctx *c, int N, int C, int H, int W, int p, const float *x, float *out);
+double ssl_cuda_sumsq(ssl_ctx *c, size_t n, const float *x);
+double ssl_cuda_dot(ssl_ctx *c, size_t n, const float *x, const float *y);
+double ssl_cuda_sum(ssl_ctx *c, size_t n, const float *x);
+double ssl_cuda_xlogx_sum(ssl_ctx *c, size_t n, float a, const float *x);
+void ssl_cuda_sgd_update(ssl_ctx *c, size_t n, float lr, float momentum, int nesterov, float wd, float gscale, float *w, const float *g, float *m);
+void ssl_cuda_adam_direction(ssl_ctx *c, size_t n, float b1, float b2, float eps, float bc1, float bc2, float wd, const float *w, const float *g, float *m, float *v, float *u);
+}
+
+#endif

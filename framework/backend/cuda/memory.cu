@@ -1,0 +1,78 @@
+/* CUDA memory and per-context state: device allocations, blocking copies, the context's stream,
+ * cuBLAS handle and reduction scratch (no globals: everything hangs off ssl_ctx.be_state). */
+#include "framework/backend/cuda/cuda_impl.cuh"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* cudaMalloc returns 256-byte aligned memory, which covers the table's 64-byte promise. */
+void *ssl_cuda_alloc(size_t bytes)
+{
+    void *p = NULL;
+    if (bytes == 0) bytes = 1; /* a valid, freeable pointer, as ssl_malloc(0) */
+    cudaError_t e = cudaMalloc(&p, bytes);
+    if (e != cudaSuccess) SSL_ABORT("cudaMalloc(%zu bytes): %s", bytes, cudaGetErrorString(e));
+    return p;
+}
+
+void ssl_cuda_free(void *p)
+{
+    if (p) SSL_CUDA_CHECK(cudaFree(p));
+}
+
+/* upload/download take no context, so they go through the legacy default stream with cudaMemcpy:
+ * that waits for all work on blocking streams, and each context's stream is created blocking
+ * (ssl_cuda_ctx_init), so a download after an op sees its result without an explicit sync.
+ * (Building with --default-stream per-thread would break this.) */
+void ssl_cuda_upload(void *dst, const void *src, size_t bytes)
+{
+    if (bytes) SSL_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+}
+
+void ssl_cuda_download(void *dst, const void *src, size_t bytes)
+{
+    if (bytes) SSL_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+}
+
+void ssl_cuda_sync(ssl_ctx *c) { SSL_CUDA_CHECK(cudaStreamSynchronize(ssl_cuda_stream(c))); }
+
+/* SSL_CUDA_TF32 is read once here (as SSL_CONV on the CPU) so no op calls getenv. */
+void ssl_cuda_ctx_init(ssl_ctx *c)
+{
+    ssl_cuda_state *st = (ssl_cuda_state *)ssl_calloc(1, sizeof *st);
+    SSL_CUDA_CHECK(cudaStreamCreate(&st->stream)); /* blocking: see ssl_cuda_upload */
+    SSL_CUBLAS_CHECK(cublasCreate(&st->blas));
+    SSL_CUBLAS_CHECK(cublasSetStream(st->blas, st->stream));
+    const char *e = getenv("SSL_CUDA_TF32");
+    st->tf32 = e && strcmp(e, "1") == 0;
+    /* Default math is exact fp32 so results match the CPU backend; TF32 trades ~10 mantissa bits of
+     * the GEMM inputs for tensor-core speed and must be asked for. */
+    SSL_CUBLAS_CHECK(cublasSetMathMode(st->blas, st->tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
+                                                          : CUBLAS_DEFAULT_MATH));
+    SSL_CUDA_CHECK(cudaMalloc(&st->red, (SSL_CUDA_RED_BLOCKS + 1) * sizeof(double)));
+    SSL_CUDA_CHECK(cudaMallocHost(&st->red_host, sizeof(double)));
+    c->be_state = st;
+}
+
+void ssl_cuda_ctx_free(ssl_ctx *c)
+{
+    ssl_cuda_state *st = ssl_cuda_st(c);
+    if (!st) return;
+    SSL_CUDA_CHECK(cudaStreamSynchronize(st->stream));
+    SSL_CUDA_CHECK(cudaFree(st->red));
+    SSL_CUDA_CHECK(cudaFreeHost(st->red_host));
+    SSL_CUBLAS_CHECK(cublasDestroy(st->blas));
+    SSL_CUDA_CHECK(cudaStreamDestroy(st->stream));
+    ssl_free(st);
+    c->be_state = NULL;
+}
+
+int ssl_cuda_device_count(void)
+{
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        (void)cudaGetLastError(); /* clear the sticky error of a missing driver */
+        return 0;
+    }
+    return n;
+}

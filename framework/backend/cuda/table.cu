@@ -1,0 +1,167 @@
+/* The CUDA op table. This first slice leaves convolution, batch norm, pooling, the fused losses
+ * (NT-Xent, DINO, MAE), the sharded softmax and bicubic resize NULL, spelled out in backend.h's
+ * order (designated initialisers in C++ must follow it). ssl_cuda_missing_ops() names them and
+ * registry.c refuses the table while any is missing, so nothing runs on a partial backend. */
+#include "framework/backend/cuda/cuda_impl.cuh"
+
+#include <stddef.h>
+#include <string.h>
+
+static const ssl_backend cuda_backend = {
+    .name = "cuda",
+    .alloc = ssl_cuda_alloc,
+    .free = ssl_cuda_free,
+    .upload = ssl_cuda_upload,
+    .download = ssl_cuda_download,
+    .sync = ssl_cuda_sync,
+    .ctx_init = ssl_cuda_ctx_init,
+    .ctx_free = ssl_cuda_ctx_free,
+    .gemm = ssl_cuda_gemm,
+    .gemm_batched = ssl_cuda_gemm_batched,
+    .conv2d_fwd = NULL, /* next: cuDNN */
+    .conv2d_bwd_data = NULL, /* next: cuDNN */
+    .conv2d_bwd_filter = NULL, /* next: cuDNN */
+    .fill = ssl_cuda_fill,
+    .copy = ssl_cuda_copy,
+    .scale = ssl_cuda_scale,
+    .axpby = ssl_cuda_axpby,
+    .add = ssl_cuda_add,
+    .mul = ssl_cuda_mul,
+    .relu_fwd = ssl_cuda_relu_fwd,
+    .relu_bwd = ssl_cuda_relu_bwd,
+    .gelu_fwd = ssl_cuda_gelu_fwd,
+    .gelu_bwd = ssl_cuda_gelu_bwd,
+    .bias_add = ssl_cuda_bias_add,
+    .bias_grad = ssl_cuda_bias_grad,
+    .bn_stats = NULL, /* next: cuDNN (or own kernels) */
+    .bn_apply = NULL, /* next: cuDNN (or own kernels) */
+    .bn_bwd_stats = NULL, /* next: cuDNN (or own kernels) */
+    .bn_bwd_data = NULL, /* next: cuDNN (or own kernels) */
+    .bn_finalize = NULL, /* next: cuDNN (or own kernels) */
+    .bn_param_grads = NULL, /* next: cuDNN (or own kernels) */
+    .maxpool_fwd = NULL, /* next: cuDNN */
+    .maxpool_bwd = NULL, /* next: cuDNN */
+    .avgpool_fwd = NULL, /* next: cuDNN */
+    .avgpool_bwd = NULL, /* next: cuDNN */
+    .layernorm_fwd = ssl_cuda_layernorm_fwd,
+    .layernorm_bwd = ssl_cuda_layernorm_bwd,
+    .softmax_fwd = ssl_cuda_softmax_fwd,
+    .softmax_bwd = ssl_cuda_softmax_bwd,
+    .log_softmax_fwd = ssl_cuda_log_softmax_fwd,
+    .log_softmax_bwd = ssl_cuda_log_softmax_bwd,
+    .l2norm_fwd = ssl_cuda_l2norm_fwd,
+    .l2norm_bwd = ssl_cuda_l2norm_bwd,
+    .ntxent_rows = NULL, /* next: loss kernels */
+    .row_max = NULL, /* next: loss kernels */
+    .row_sumexp = NULL, /* next: loss kernels */
+    .softmax_apply = NULL, /* next: loss kernels */
+    .dino_xent_rows = NULL, /* next: loss kernels */
+    .mae_loss_rows = NULL, /* next: loss kernels */
+    .copy2d = ssl_cuda_copy2d,
+    .add2d = ssl_cuda_add2d,
+    .gather_rows = ssl_cuda_gather_rows,
+    .scatter_add_rows = ssl_cuda_scatter_add_rows,
+    .patchify = ssl_cuda_patchify,
+    .unpatchify = ssl_cuda_unpatchify,
+    .patchify_hwc = ssl_cuda_patchify_hwc,
+    .resize_bicubic_fwd = NULL, /* next: resize kernels */
+    .resize_bicubic_bwd = NULL, /* next: resize kernels */
+    .sumsq = ssl_cuda_sumsq,
+    .dot = ssl_cuda_dot,
+    .sum = ssl_cuda_sum,
+    .xlogx_sum = ssl_cuda_xlogx_sum,
+    .sgd_update = ssl_cuda_sgd_update,
+    .adam_direction = ssl_cuda_adam_direction,
+};
+
+/* Every op of backend.h by name. The static_assert below ties the list to the struct: an op added
+ * to backend.h without a line here fails the build instead of escaping the completeness check. */
+#define SSL_BACKEND_OPS(X) \
+    X(alloc) \
+    X(free) \
+    X(upload) \
+    X(download) \
+    X(sync) \
+    X(ctx_init) \
+    X(ctx_free) \
+    X(gemm) \
+    X(gemm_batched) \
+    X(conv2d_fwd) \
+    X(conv2d_bwd_data) \
+    X(conv2d_bwd_filter) \
+    X(fill) \
+    X(copy) \
+    X(scale) \
+    X(axpby) \
+    X(add) \
+    X(mul) \
+    X(relu_fwd) \
+    X(relu_bwd) \
+    X(gelu_fwd) \
+    X(gelu_bwd) \
+    X(bias_add) \
+    X(bias_grad) \
+    X(bn_stats) \
+    X(bn_apply) \
+    X(bn_bwd_stats) \
+    X(bn_bwd_data) \
+    X(bn_finalize) \
+    X(bn_param_grads) \
+    X(maxpool_fwd) \
+    X(maxpool_bwd) \
+    X(avgpool_fwd) \
+    X(avgpool_bwd) \
+    X(layernorm_fwd) \
+    X(layernorm_bwd) \
+    X(softmax_fwd) \
+    X(softmax_bwd) \
+    X(log_softmax_fwd) \
+    X(log_softmax_bwd) \
+    X(l2norm_fwd) \
+    X(l2norm_bwd) \
+    X(ntxent_rows) \
+    X(row_max) \
+    X(row_sumexp) \
+    X(softmax_apply) \
+    X(dino_xent_rows) \
+    X(mae_loss_rows) \
+    X(copy2d) \
+    X(add2d) \
+    X(gather_rows) \
+    X(scatter_add_rows) \
+    X(patchify) \
+    X(unpatchify) \
+    X(patchify_hwc) \
+    X(resize_bicubic_fwd) \
+    X(resize_bicubic_bwd) \
+    X(sumsq) \
+    X(dot) \
+    X(sum) \
+    X(xlogx_sum) \
+    X(sgd_update) \
+    X(adam_direction) \
+
+struct op_entry {
+    const char *name;
+    size_t offset;
+};
+#define OP_ENTRY(op) {#op, offsetof(ssl_backend, op)},
+static const op_entry ops[] = {SSL_BACKEND_OPS(OP_ENTRY)};
+#define NOPS (sizeof ops / sizeof ops[0])
+static_assert(offsetof(ssl_backend, alloc) + NOPS * sizeof(void (*)(void)) == sizeof(ssl_backend),
+              "backend.h gained or lost an op: update SSL_BACKEND_OPS in backend/cuda/table.cu");
+
+extern "C" const ssl_backend *ssl_backend_cuda(void) { return &cuda_backend; }
+
+extern "C" int ssl_cuda_missing_ops(const char **names, int max)
+{
+    int count = 0;
+    for (size_t k = 0; k < NOPS; k++) {
+        void (*fn)(void);
+        memcpy(&fn, (const char *)&cuda_backend + ops[k].offset, sizeof fn);
+        if (fn) continue;
+        if (names && count < max) names[count] = ops[k].name;
+        count++;
+    }
+    return count;
+}

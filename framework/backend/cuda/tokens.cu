@@ -1,0 +1,68 @@
+/* CUDA token / row movement: strided 2-D copy and add, row gather and scatter-add through an index
+ * list. Indices of scatter_add_rows are distinct (backend.h), so no two threads add to one element
+ * and no atomics are needed. */
+#include "framework/backend/cuda/cuda_impl.cuh"
+
+void ssl_cuda_copy2d(ssl_ctx *c, int64_t rows, int64_t cols, const float *src, int64_t lds,
+                     float *dst, int64_t ldd)
+{
+    if (rows <= 0 || cols <= 0) return;
+    SSL_CUDA_CHECK(cudaMemcpy2DAsync(dst, (size_t)ldd * sizeof(float), src, (size_t)lds * sizeof(float),
+                                     (size_t)cols * sizeof(float), (size_t)rows,
+                                     cudaMemcpyDeviceToDevice, ssl_cuda_stream(c)));
+}
+
+__global__ void k_add2d(size_t n, int64_t cols, const float *src, int64_t lds, float *dst, int64_t ldd)
+{
+    SSL_GRID_STRIDE(i, n)
+    {
+        const int64_t r = (int64_t)i / cols, j = (int64_t)i % cols;
+        dst[r * ldd + j] += src[r * lds + j];
+    }
+}
+
+void ssl_cuda_add2d(ssl_ctx *c, int64_t rows, int64_t cols, const float *src, int64_t lds,
+                    float *dst, int64_t ldd)
+{
+    if (rows <= 0 || cols <= 0) return;
+    const size_t n = (size_t)(rows * cols);
+    k_add2d<<<SSL_CUDA_GRID(c, n)>>>(n, cols, src, lds, dst, ldd);
+    SSL_CUDA_LAUNCHED();
+}
+
+__global__ void k_gather_rows(size_t n, int64_t cols, const int32_t *idx, const float *src, float *dst)
+{
+    SSL_GRID_STRIDE(i, n)
+    {
+        const int64_t r = (int64_t)i / cols, j = (int64_t)i % cols;
+        dst[i] = src[(int64_t)idx[r] * cols + j];
+    }
+}
+
+__global__ void k_scatter_add_rows(size_t n, int64_t cols, const int32_t *idx, const float *src,
+                                   float *dst)
+{
+    SSL_GRID_STRIDE(i, n)
+    {
+        const int64_t r = (int64_t)i / cols, j = (int64_t)i % cols;
+        dst[(int64_t)idx[r] * cols + j] += src[i];
+    }
+}
+
+void ssl_cuda_gather_rows(ssl_ctx *c, int64_t n, int64_t cols, const int32_t *idx, const float *src,
+                          float *dst)
+{
+    if (n <= 0 || cols <= 0) return;
+    const size_t tot = (size_t)(n * cols);
+    k_gather_rows<<<SSL_CUDA_GRID(c, tot)>>>(tot, cols, idx, src, dst);
+    SSL_CUDA_LAUNCHED();
+}
+
+void ssl_cuda_scatter_add_rows(ssl_ctx *c, int64_t n, int64_t cols, const int32_t *idx,
+                               const float *src, float *dst)
+{
+    if (n <= 0 || cols <= 0) return;
+    const size_t tot = (size_t)(n * cols);
+    k_scatter_add_rows<<<SSL_CUDA_GRID(c, tot)>>>(tot, cols, idx, src, dst);
+    SSL_CUDA_LAUNCHED();
+}

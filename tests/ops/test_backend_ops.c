@@ -1,0 +1,615 @@
+/* Cross-backend op test (ggml's test-backend-ops, STYLE.md §2): every op that both backends fill in
+ * runs on the same random inputs (fixed seeds; shapes with odd sizes and one above 65,536 elements)
+ * on backend A and backend B, and the outputs are compared by normalised squared error
+ * sum (a - b)^2 / sum b^2 against a per-op bound (and each element's error against 10x the rms
+ * error that bound allows); non-finite values must agree in kind (NaN, +inf, -inf) position by
+ * position, and the elementwise ops also run on inputs seeded with NaN and inf.
+ * Every device buffer carries a guard of sentinel floats after its end, checked after each op.
+ *
+ * Usage: test_backend_ops [A B] [--mutate OP]   (default A = B = cpu)
+ *   cpu cpu  (label ops): runs everywhere, so the comparison machinery itself is exercised.
+ *   cpu cuda (label cuda): exits 77 when the CUDA backend is not built or no device is visible.
+ *   --mutate OP perturbs one element of B's output of OP by 1e-3 relative: the run must then fail
+ *   (the proof that a wrong op cannot pass). SSL_CUDA_TF32=1 loosens the GEMM bound to TF32's. */
+#include <stdio.h>
+
+#include "common/testutil.h"
+
+#include "framework/backend/backend.h"
+#include "framework/core/ctx.h"
+#ifdef SSL_HAVE_CUDA
+#include "framework/backend/cuda/cuda.h"
+#endif
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GUARD 16
+#define SENTINEL 1234.5678f
+
+static ssl_ctx ctx[2];
+static const char *mutate;
+static int ncompared, nskipped;
+
+/* ---- the two backends ------------------------------------------------------------------------ */
+
+static const ssl_backend *backend_named(const char *name)
+{
+    if (strcmp(name, "cpu") == 0) return ssl_backend_cpu();
+#ifdef SSL_HAVE_CUDA
+    if (strcmp(name, "cuda") == 0) {
+        if (ssl_cuda_device_count() == 0) {
+            printf("SKIP: no CUDA device visible\n");
+            exit(77);
+        }
+        /* directly, not through ssl_backend_get: the registry refuses the table while it is partial */
+        const char *missing[64];
+        int n = ssl_cuda_missing_ops(missing, 64);
+        printf("cuda: %d ops not implemented yet (not compared):", n);
+        for (int i = 0; i < n && i < 64; i++) printf(" %s", missing[i]);
+        printf("\n");
+        return ssl_backend_cuda();
+    }
+#endif
+    printf("SKIP: backend '%s' is not built\n", name);
+    exit(77);
+}
+
+/* ssl_ctx_init by hand: it looks the backend up through the registry (see backend_named). */
+static void ctx_open(ssl_ctx *c, const ssl_backend *be)
+{
+    memset(c, 0, sizeof *c);
+    c->be = be;
+    c->nthreads = omp_get_max_threads();
+    ssl_arena_init(&c->act, be->alloc, be->free);
+    if (be->ctx_init) be->ctx_init(c);
+}
+
+/* ---- tensors living on both backends, with guards --------------------------------------------- */
+
+typedef struct {
+    size_t n, esz;   /* elements, bytes per element */
+    void *d[2];      /* device buffers of n + GUARD elements */
+} tens;
+
+static tens *t_new_raw(const void *host, size_t n, size_t esz)
+{
+    tens *t = calloc(1, sizeof *t);
+    t->n = n, t->esz = esz;
+    size_t bytes = (n + GUARD) * esz;
+    unsigned char *h = malloc(bytes);
+    if (host) memcpy(h, host, n * esz);
+    else memset(h, 0, n * esz);
+    for (size_t i = 0; i < GUARD * esz / sizeof(float); i++) {
+        float s = SENTINEL;
+        memcpy(h + n * esz + i * sizeof(float), &s, sizeof s);
+    }
+    for (int s = 0; s < 2; s++) {
+        t->d[s] = ctx[s].be->alloc(bytes);
+        ctx[s].be->upload(t->d[s], h, bytes);
+    }
+    free(h);
+    return t;
+}
+
+static tens *t_new(const float *host, size_t n) { return t_new_raw(host, n, sizeof(float)); }
+
+/* Uniform random in [lo, hi) (seeded), optionally with NaN / +inf / -inf at fixed positions. */
+static tens *t_rand(size_t n, uint64_t seed, float lo, float hi, int specials)
+{
+    float *h = malloc((n ? n : 1) * sizeof(float));
+    ssl_test_uniform(h, n, seed, lo, hi);
+    if (specials)
+        for (size_t i = 0; i < n; i++) {
+            if (i % 97 == 3) h[i] = NAN;
+            else if (i % 89 == 5) h[i] = INFINITY;
+            else if (i % 83 == 7) h[i] = -INFINITY;
+        }
+    tens *t = t_new(h, n);
+    free(h);
+    return t;
+}
+
+static tens *t_fill(size_t n, float v)
+{
+    float *h = malloc((n ? n : 1) * sizeof(float));
+    for (size_t i = 0; i < n; i++) h[i] = v;
+    tens *t = t_new(h, n);
+    free(h);
+    return t;
+}
+
+static float *F(tens *t, int s) { return t ? (float *)t->d[s] : NULL; }
+static int32_t *I(tens *t, int s) { return (int32_t *)t->d[s]; }
+
+static void t_free(tens *t)
+{
+    if (!t) return;
+    for (int s = 0; s < 2; s++) ctx[s].be->free(t->d[s]);
+    free(t);
+}
+
+/* Downloads side s (n + GUARD floats) and checks the guard. */
+static float *t_get(tens *t, int s, const char *what)
+{
+    ctx[s].be->sync(&ctx[s]);
+    float *h = malloc((t->n + GUARD) * sizeof(float));
+    ctx[s].be->download(h, t->d[s], (t->n + GUARD) * sizeof(float));
+    for (size_t i = t->n; i < t->n + GUARD; i++)
+        SSL_EXPECT(h[i] == SENTINEL, "%s: backend %s wrote past the end of its output (element %zu)",
+                   what, ctx[s].be->name, i);
+    return h;
+}
+
+/* ---- comparison ------------------------------------------------------------------------------ */
+
+static int kind(float v) { return isnan(v) ? 1 : isinf(v) ? (v > 0 ? 2 : 3) : 0; }
+
+/* B's value, after the test-only mutation when `op` is the mutated op. */
+static void maybe_mutate(const char *op, float *b, size_t n)
+{
+    if (!mutate || strcmp(mutate, op) != 0 || n == 0) return;
+    size_t i = n / 2;
+    b[i] = b[i] != 0.0f ? b[i] * (1.0f + 1e-3f) : 1e-3f;
+}
+
+/* Compares output t of op `op` (case `what`) between the backends: non-finite kinds must agree
+ * element by element, and the finite elements must have sum (a-b)^2 <= max_nmse * sum b^2 (the
+ * absolute sum when b is all zero). `finite` additionally requires every element to be finite. */
+static void cmp(const char *op, const char *what, tens *t, double max_nmse, int finite)
+{
+    float *a = t_get(t, 0, what), *b = t_get(t, 1, what);
+    maybe_mutate(op, b, t->n);
+    double err = 0.0, ref = 0.0, maxerr = 0.0;
+    size_t bad_kind = 0, first_bad = 0, nonfinite = 0, worst = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        int ka = kind(a[i]), kb = kind(b[i]);
+        if (ka != kb) {
+            if (!bad_kind) first_bad = i;
+            bad_kind++;
+            continue;
+        }
+        if (ka) {
+            nonfinite++;
+            continue;
+        }
+        double d = (double)a[i] - b[i];
+        err += d * d;
+        ref += (double)b[i] * b[i];
+        if (fabs(d) > maxerr) maxerr = fabs(d), worst = i;
+    }
+    double nmse = ref > 0 ? err / ref : err;
+    /* One wrong element hides in the nmse of a large tensor, so each element's error is also bounded,
+     * relative to the tensor's rms: 10x the error that would give the whole tensor max_nmse. */
+    size_t nfin = t->n - nonfinite - bad_kind;
+    double rms = nfin ? sqrt(ref / (double)nfin) : 0.0, max_elem = 10.0 * sqrt(max_nmse) * rms;
+    ncompared++;
+    SSL_EXPECT(!bad_kind, "%s %s: %zu elements differ in NaN/inf (first [%zu]: %s %g vs %s %g)", op,
+               what, bad_kind, first_bad, ctx[0].be->name, (double)a[first_bad], ctx[1].be->name,
+               (double)b[first_bad]);
+    SSL_EXPECT(nmse <= max_nmse, "%s %s: nmse %.3e > %.1e", op, what, nmse, max_nmse);
+    SSL_EXPECT(maxerr <= max_elem, "%s %s: [%zu] %s %.9g vs %s %.9g, error %.3e > %.3e (10 sqrt(nmse bound) rms)",
+               op, what, worst, ctx[0].be->name, (double)a[worst], ctx[1].be->name, (double)b[worst],
+               maxerr, max_elem);
+    SSL_EXPECT(!finite || !nonfinite, "%s %s: %zu non-finite outputs where none may be", op, what,
+               nonfinite);
+    free(a), free(b);
+}
+
+/* Host reductions: |a - b| <= rtol * scale (scale: the sum of |terms|, so cancellation is fair).
+ * Both sides add exact double terms in another order: about sqrt(n) * 1e-16 of the scale. */
+static void cmp_scalar(const char *op, const char *what, double a, double b, double scale, double rtol)
+{
+    if (mutate && strcmp(mutate, op) == 0) b = b != 0.0 ? b * (1.0 + 1e-3) : 1e-3;
+    ncompared++;
+    SSL_EXPECT(fabs(a - b) <= rtol * scale || (isnan(a) && isnan(b)),
+               "%s %s: %s %.17g vs %s %.17g (|terms| %.3g)", op, what, ctx[0].be->name, a,
+               ctx[1].be->name, b, scale);
+}
+
+/* Both backends implement op, or the case is skipped (and counted). */
+#define HAVE(op) (ctx[0].be->op && ctx[1].be->op ? 1 : (nskipped++, 0))
+#define BOTH(call) for (int s = 0; s < 2; s++) { ssl_ctx *c = &ctx[s]; c->be->call; }
+
+/* Per-op bounds on the normalised squared error. Ops exact in IEEE float (moves, single adds and
+ * multiplies) must agree bit for bit; fused multiply-adds, other exp/erf implementations and other
+ * summation orders are allowed a few ulps (1e-6 relative is 1e-12 nmse). */
+#define EXACT 0.0
+#define ULPS 1e-12
+#define LIBM 1e-10
+static double gemm_tol(void)
+{
+    const char *e = getenv("SSL_CUDA_TF32");
+    return e && strcmp(e, "1") == 0 ? 1e-4 : 1e-10;
+}
+
+/* ---- elementwise ----------------------------------------------------------------------------- */
+
+static void test_elementwise(size_t n, int specials)
+{
+    char w[64];
+    snprintf(w, sizeof w, "n=%zu%s", n, specials ? " nan/inf" : "");
+    const uint64_t sd = n * 31 + (uint64_t)specials;
+    tens *x = t_rand(n, sd + 1, -4, 4, specials), *y = t_rand(n, sd + 2, -4, 4, specials);
+    tens *o;
+    if (!specials && HAVE(fill)) {
+        o = t_fill(n, 0);
+        BOTH(fill(c, F(o, s), n, -2.5f));
+        cmp("fill", w, o, EXACT, 1);
+        t_free(o);
+    }
+    if (HAVE(copy)) {
+        o = t_fill(n, 0);
+        BOTH(copy(c, F(o, s), F(x, s), n));
+        cmp("copy", w, o, EXACT, 0);
+        t_free(o);
+    }
+    if (HAVE(scale)) {
+        o = t_rand(n, sd + 3, -4, 4, specials);
+        BOTH(scale(c, F(o, s), n, -0.37f));
+        cmp("scale", w, o, EXACT, 0);
+        t_free(o);
+    }
+    if (HAVE(axpby)) {
+        o = t_rand(n, sd + 3, -4, 4, specials);
+        BOTH(axpby(c, n, 0.3f, F(x, s), -1.25f, F(o, s)));
+        cmp("axpby", w, o, ULPS, 0);
+        t_free(o);
+        /* b == 0 must not read y: NaN there is overwritten on both sides */
+        o = t_fill(n, NAN);
+        BOTH(axpby(c, n, 2.0f, F(x, s), 0.0f, F(o, s)));
+        cmp("axpby", specials ? "b=0 y=NaN, nan/inf x" : "b=0 y=NaN", o, EXACT, !specials);
+        t_free(o);
+    }
+    if (HAVE(add)) {
+        o = t_fill(n, 0);
+        BOTH(add(c, n, F(x, s), F(y, s), F(o, s)));
+        cmp("add", w, o, EXACT, 0);
+        t_free(o);
+    }
+    if (HAVE(mul)) {
+        o = t_fill(n, 0);
+        BOTH(mul(c, n, F(x, s), F(y, s), F(o, s)));
+        cmp("mul", w, o, EXACT, 0);
+        t_free(o);
+    }
+    if (HAVE(relu_fwd)) {
+        o = t_fill(n, 0);
+        BOTH(relu_fwd(c, n, F(x, s), F(o, s)));
+        cmp("relu_fwd", w, o, EXACT, 0);
+        t_free(o);
+    }
+    if (HAVE(relu_bwd)) {
+        o = t_rand(n, sd + 4, -1, 1, 0); /* in place: dx aliases dy */
+        BOTH(relu_bwd(c, n, F(x, s), F(o, s), F(o, s)));
+        cmp("relu_bwd", w, o, EXACT, 0);
+        t_free(o);
+    }
+    if (HAVE(gelu_fwd)) {
+        o = t_fill(n, 0);
+        BOTH(gelu_fwd(c, n, F(x, s), F(o, s)));
+        cmp("gelu_fwd", w, o, LIBM, 0);
+        t_free(o);
+    }
+    if (HAVE(gelu_bwd)) {
+        o = t_fill(n, 0);
+        BOTH(gelu_bwd(c, n, F(x, s), F(y, s), F(o, s)));
+        cmp("gelu_bwd", w, o, LIBM, 0);
+        t_free(o);
+    }
+    if (HAVE(sgd_update)) {
+        for (int mode = 0; mode < 3; mode++) { /* plain (m NULL), momentum, nesterov */
+            char w2[80];
+            snprintf(w2, sizeof w2, "%s %s", w, mode == 0 ? "plain" : mode == 1 ? "momentum" : "nesterov");
+            tens *wt = t_rand(n, sd + 5, -1, 1, 0), *m = mode ? t_rand(n, sd + 6, -1, 1, 0) : NULL;
+            BOTH(sgd_update(c, n, 0.1f, mode ? 0.9f : 0.0f, mode == 2, 1e-4f, 0.5f, F(wt, s), F(x, s), F(m, s)));
+            cmp("sgd_update", w2, wt, ULPS, 0);
+            if (m) cmp("sgd_update", w2, m, ULPS, 0);
+            t_free(wt), t_free(m);
+        }
+    }
+    if (HAVE(adam_direction)) {
+        tens *wt = t_rand(n, sd + 5, -1, 1, 0), *m = t_rand(n, sd + 6, -1, 1, 0);
+        tens *v = t_rand(n, sd + 7, 0, 1, 0), *g = t_rand(n, sd + 8, -1, 1, specials);
+        BOTH(adam_direction(c, n, 0.9f, 0.999f, 1e-8f, 0.1f, 0.01f, 0.05f, F(wt, s), F(g, s), F(m, s),
+                            F(v, s), F(g, s))); /* u aliases g */
+        cmp("adam_direction", w, g, LIBM, 0);
+        cmp("adam_direction", w, m, ULPS, 0);
+        cmp("adam_direction", w, v, ULPS, 0);
+        t_free(wt), t_free(m), t_free(v), t_free(g);
+    }
+    t_free(x), t_free(y);
+}
+
+/* ---- bias over (outer, C, inner) ------------------------------------------------------------- */
+
+static void test_bias(int64_t outer, int64_t C, int64_t inner)
+{
+    char w[80];
+    snprintf(w, sizeof w, "(%lld,%lld,%lld)", (long long)outer, (long long)C, (long long)inner);
+    size_t n = (size_t)(outer * C * inner);
+    tens *y = t_rand(n, 41 + n, -2, 2, 0), *b = t_rand((size_t)C, 42, -1, 1, 0);
+    if (HAVE(bias_add)) {
+        BOTH(bias_add(c, outer, C, inner, F(b, s), F(y, s)));
+        cmp("bias_add", w, y, EXACT, 1);
+    }
+    if (HAVE(bias_grad)) {
+        BOTH(bias_grad(c, outer, C, inner, F(y, s), F(b, s))); /* accumulates into b */
+        cmp("bias_grad", w, b, ULPS, 1);
+    }
+    t_free(y), t_free(b);
+}
+
+/* ---- row ops --------------------------------------------------------------------------------- */
+
+static void test_rows(int64_t rows, int64_t D)
+{
+    char w[80];
+    snprintf(w, sizeof w, "(%lld,%lld)", (long long)rows, (long long)D);
+    size_t n = (size_t)(rows * D), r = (size_t)rows, d = (size_t)D;
+    uint64_t sd = 1000 + n;
+    tens *x = t_rand(n, sd + 1, -3, 3, 0), *dy = t_rand(n, sd + 2, -1, 1, 0);
+    if (HAVE(layernorm_fwd)) {
+        tens *g = t_rand(d, sd + 3, 0.5f, 1.5f, 0), *b = t_rand(d, sd + 4, -0.5f, 0.5f, 0);
+        for (int aff = 0; aff < 2; aff++) {
+            char w2[96];
+            snprintf(w2, sizeof w2, "%s %s", w, aff ? "affine" : "plain");
+            tens *y = t_fill(n, 0), *mu = t_fill(r, 0), *rs = t_fill(r, 0);
+            BOTH(layernorm_fwd(c, rows, D, 1e-5f, F(x, s), aff ? F(g, s) : NULL, aff ? F(b, s) : NULL,
+                               F(y, s), F(mu, s), F(rs, s)));
+            cmp("layernorm_fwd", w2, y, LIBM, 1);
+            cmp("layernorm_fwd", w2, mu, ULPS, 1);
+            cmp("layernorm_fwd", w2, rs, ULPS, 1);
+            if (HAVE(layernorm_bwd)) {
+                /* the same saved statistics on both sides: A's */
+                float *hm = t_get(mu, 0, w2), *hr = t_get(rs, 0, w2);
+                tens *m0 = t_new(hm, r), *r0 = t_new(hr, r);
+                tens *dx = t_rand(n, sd + 5, -1, 1, 0);
+                tens *dg = t_rand(d, sd + 6, -1, 1, 0), *db = t_rand(d, sd + 7, -1, 1, 0);
+                tens *dyc = t_new_raw(NULL, n, sizeof(float));
+                BOTH(copy(c, F(dyc, s), F(dy, s), n));
+                /* affine: dx aliases dy and the parameter grads accumulate; plain: no gamma, no grads */
+                BOTH(layernorm_bwd(c, rows, D, F(dyc, s), F(x, s), aff ? F(g, s) : NULL, F(m0, s),
+                                   F(r0, s), aff ? F(dyc, s) : F(dx, s), aff ? F(dg, s) : NULL,
+                                   aff ? F(db, s) : NULL));
+                cmp("layernorm_bwd", w2, aff ? dyc : dx, LIBM, 1);
+                if (aff) {
+                    cmp("layernorm_bwd", w2, dg, LIBM, 1);
+                    cmp("layernorm_bwd", w2, db, ULPS, 1);
+                }
+                free(hm), free(hr);
+                t_free(m0), t_free(r0), t_free(dx), t_free(dg), t_free(db), t_free(dyc);
+            }
+            t_free(y), t_free(mu), t_free(rs);
+        }
+        t_free(g), t_free(b);
+    }
+    if (HAVE(softmax_fwd)) {
+        tens *y = t_rand(n, sd + 1, -3, 3, 0); /* in place: y starts as a copy of x */
+        BOTH(softmax_fwd(c, rows, D, 0.7f, F(y, s), F(y, s)));
+        cmp("softmax_fwd", w, y, LIBM, 1);
+        t_free(y);
+    }
+    if (HAVE(softmax_bwd)) {
+        tens *y = t_rand(n, sd + 8, 0, 1, 0), *dx = t_rand(n, sd + 2, -1, 1, 0);
+        BOTH(softmax_bwd(c, rows, D, 0.7f, F(y, s), F(dx, s), F(dx, s))); /* dx aliases dy */
+        cmp("softmax_bwd", w, dx, LIBM, 1);
+        t_free(y), t_free(dx);
+    }
+    if (HAVE(log_softmax_fwd)) {
+        tens *y = t_fill(n, 0);
+        BOTH(log_softmax_fwd(c, rows, D, F(x, s), F(y, s)));
+        cmp("log_softmax_fwd", w, y, LIBM, 1);
+        t_free(y);
+    }
+    if (HAVE(log_softmax_bwd)) {
+        tens *y = t_rand(n, sd + 9, -6, 0, 0), *dx = t_fill(n, 0);
+        BOTH(log_softmax_bwd(c, rows, D, F(y, s), F(dy, s), F(dx, s)));
+        cmp("log_softmax_bwd", w, dx, LIBM, 1);
+        t_free(y), t_free(dx);
+    }
+    if (HAVE(l2norm_fwd)) {
+        /* row 0 all zero: the eps clamp */
+        float *h = t_get(x, 0, w);
+        for (size_t j = 0; j < d; j++) h[j] = 0.0f;
+        tens *xz = t_new(h, n), *y = t_fill(n, 0), *nr = t_fill(r, 0);
+        BOTH(l2norm_fwd(c, rows, D, 1e-12f, F(xz, s), F(y, s), F(nr, s)));
+        cmp("l2norm_fwd", w, y, LIBM, 1);
+        cmp("l2norm_fwd", w, nr, ULPS, 1);
+        free(h);
+        t_free(xz), t_free(y), t_free(nr);
+    }
+    if (HAVE(l2norm_bwd)) {
+        tens *y = t_rand(n, sd + 10, -1, 1, 0), *nr = t_rand(r, sd + 11, 0.5f, 2, 0), *dx = t_fill(n, 0);
+        BOTH(l2norm_bwd(c, rows, D, F(y, s), F(nr, s), F(dy, s), F(dx, s)));
+        cmp("l2norm_bwd", w, dx, LIBM, 1);
+        t_free(y), t_free(nr), t_free(dx);
+    }
+    t_free(x), t_free(dy);
+}
+
+/* ---- GEMM ------------------------------------------------------------------------------------ */
+
+static void test_gemm(int M, int N, int K, int batch)
+{
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            char w[96];
+            snprintf(w, sizeof w, "M=%d N=%d K=%d ta=%d tb=%d batch=%d", M, N, K, ta, tb, batch);
+            /* padded leading dimensions: a backend that ignores them fails */
+            int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2, ldc = N + 1;
+            int64_t sa = (int64_t)(ta ? K : M) * lda, sb = (int64_t)(tb ? N : K) * ldb, sc = (int64_t)M * ldc;
+            uint64_t sd = (uint64_t)(M * 7 + N * 13 + K * 17 + ta * 2 + tb);
+            tens *A = t_rand((size_t)(sa * batch), sd + 1, -1, 1, 0);
+            tens *B = t_rand((size_t)(sb * batch), sd + 2, -1, 1, 0);
+            tens *Cm = t_rand((size_t)(sc * batch), sd + 3, -1, 1, 0);
+            if (batch == 1 && HAVE(gemm)) {
+                BOTH(gemm(c, ta, tb, M, N, K, 0.75f, F(A, s), lda, F(B, s), ldb, 0.5f, F(Cm, s), ldc));
+                cmp("gemm", w, Cm, gemm_tol(), 1);
+            } else if (batch > 1 && HAVE(gemm_batched)) {
+                BOTH(gemm_batched(c, ta, tb, M, N, K, 0.75f, F(A, s), lda, sa, F(B, s), ldb, sb, -1.0f,
+                                  F(Cm, s), ldc, sc, batch));
+                cmp("gemm_batched", w, Cm, gemm_tol(), 1);
+            }
+            t_free(A), t_free(B), t_free(Cm);
+        }
+}
+
+/* ---- token / row movement and patches -------------------------------------------------------- */
+
+static void test_tokens(int64_t rows, int64_t cols)
+{
+    char w[80];
+    snprintf(w, sizeof w, "(%lld,%lld)", (long long)rows, (long long)cols);
+    int64_t lds = cols + 5, ldd = cols + 2;
+    uint64_t sd = 5000 + (uint64_t)(rows * cols);
+    tens *src = t_rand((size_t)(rows * lds), sd + 1, -1, 1, 0);
+    if (HAVE(copy2d)) {
+        tens *dst = t_rand((size_t)(rows * ldd), sd + 2, -1, 1, 0); /* the gaps must survive */
+        BOTH(copy2d(c, rows, cols, F(src, s), lds, F(dst, s), ldd));
+        cmp("copy2d", w, dst, EXACT, 1);
+        t_free(dst);
+    }
+    if (HAVE(add2d)) {
+        tens *dst = t_rand((size_t)(rows * ldd), sd + 2, -1, 1, 0);
+        BOTH(add2d(c, rows, cols, F(src, s), lds, F(dst, s), ldd));
+        cmp("add2d", w, dst, EXACT, 1);
+        t_free(dst);
+    }
+    /* a permutation subset of distinct rows: (i * 7 + 3) mod rows for i < n, with rows odd */
+    int64_t total = rows | 1, nsel = total / 2 + 1;
+    int32_t *idx = malloc((size_t)nsel * sizeof(int32_t));
+    for (int64_t i = 0; i < nsel; i++) idx[i] = (int32_t)((i * 7 + 3) % total);
+    if (total % 7 == 0)
+        for (int64_t i = 0; i < nsel; i++) idx[i] = (int32_t)(total - 1 - i);
+    tens *ix = t_new_raw(idx, (size_t)nsel, sizeof(int32_t));
+    tens *full = t_rand((size_t)(total * cols), sd + 3, -1, 1, 0);
+    if (HAVE(gather_rows)) {
+        tens *dst = t_fill((size_t)(nsel * cols), 0);
+        BOTH(gather_rows(c, nsel, cols, I(ix, s), F(full, s), F(dst, s)));
+        cmp("gather_rows", w, dst, EXACT, 1);
+        t_free(dst);
+    }
+    if (HAVE(scatter_add_rows)) {
+        tens *part = t_rand((size_t)(nsel * cols), sd + 4, -1, 1, 0);
+        BOTH(scatter_add_rows(c, nsel, cols, I(ix, s), F(part, s), F(full, s)));
+        cmp("scatter_add_rows", w, full, EXACT, 1);
+        t_free(part);
+    }
+    free(idx);
+    t_free(ix), t_free(full), t_free(src);
+}
+
+static void test_patch(int N, int C, int H, int W, int p)
+{
+    char w[80];
+    snprintf(w, sizeof w, "N=%d C=%d H=%d W=%d p=%d", N, C, H, W, p);
+    size_t nx = (size_t)N * C * H * W, np = (size_t)N * (H / p) * (W / p) * C * p * p;
+    tens *x = t_rand(nx, 7000 + nx, -1, 1, 0), *pt = t_rand(np, 7001 + np, -1, 1, 0);
+    if (HAVE(patchify)) {
+        tens *o = t_fill(np, 0);
+        BOTH(patchify(c, N, C, H, W, p, F(x, s), F(o, s)));
+        cmp("patchify", w, o, EXACT, 1);
+        t_free(o);
+    }
+    if (HAVE(patchify_hwc)) {
+        tens *o = t_fill(np, 0);
+        BOTH(patchify_hwc(c, N, C, H, W, p, F(x, s), F(o, s)));
+        cmp("patchify_hwc", w, o, EXACT, 1);
+        t_free(o);
+    }
+    if (HAVE(unpatchify)) {
+        tens *o = t_rand(nx, 7002, -1, 1, 0); /* pixels outside whole patches stay as they were */
+        BOTH(unpatchify(c, N, C, H, W, p, F(pt, s), F(o, s)));
+        cmp("unpatchify", w, o, EXACT, 1);
+        t_free(o);
+    }
+    t_free(x), t_free(pt);
+}
+
+/* ---- reductions ------------------------------------------------------------------------------ */
+
+static void test_reduce(size_t n)
+{
+    char w[64];
+    snprintf(w, sizeof w, "n=%zu", n);
+    float *hx = malloc((n + 1) * sizeof(float)), *hy = malloc((n + 1) * sizeof(float));
+    ssl_test_uniform(hx, n, 9000 + n, -0.3f, 1.0f);
+    ssl_test_uniform(hy, n, 9001 + n, -1.0f, 1.0f);
+    for (size_t i = 0; i < n; i += 11) hx[i] = 0.0f; /* 0 log 0 */
+    tens *x = t_new(hx, n), *y = t_new(hy, n);
+    double ssq = 0, sdot = 0, sabs = 0, sxl = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v = hx[i], u = 0.5 * v;
+        ssq += v * v, sdot += fabs(v * hy[i]), sabs += fabs(v);
+        if (u > 0) sxl += fabs(u * log(u));
+    }
+    double r[2];
+    if (HAVE(sumsq)) {
+        for (int s = 0; s < 2; s++) r[s] = ctx[s].be->sumsq(&ctx[s], n, F(x, s));
+        cmp_scalar("sumsq", w, r[0], r[1], ssq, 1e-11);
+    }
+    if (HAVE(dot)) {
+        for (int s = 0; s < 2; s++) r[s] = ctx[s].be->dot(&ctx[s], n, F(x, s), F(y, s));
+        cmp_scalar("dot", w, r[0], r[1], sdot, 1e-11);
+    }
+    if (HAVE(sum)) {
+        for (int s = 0; s < 2; s++) r[s] = ctx[s].be->sum(&ctx[s], n, F(x, s));
+        cmp_scalar("sum", w, r[0], r[1], sabs, 1e-11);
+    }
+    if (HAVE(xlogx_sum)) {
+        /* log in double on both sides, but libm against CUDA's: a few ulps per term */
+        for (int s = 0; s < 2; s++) r[s] = ctx[s].be->xlogx_sum(&ctx[s], n, 0.5f, F(x, s));
+        cmp_scalar("xlogx_sum", w, r[0], r[1], sxl, 1e-11);
+    }
+    free(hx), free(hy);
+    t_free(x), t_free(y);
+}
+
+int main(int argc, char **argv)
+{
+    const char *names[2] = {"cpu", "cpu"};
+    int pos = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--mutate") == 0 && i + 1 < argc) mutate = argv[++i];
+        else if (pos < 2) names[pos++] = argv[i];
+        else {
+            fprintf(stderr, "usage: %s [A B] [--mutate OP]\n", argv[0]);
+            return 2;
+        }
+    }
+#ifdef SSL_HAVE_CUDA
+    /* No device needed: the registry (and so the trainer's device.backend) refuses a partial table. */
+    {
+        int missing = ssl_cuda_missing_ops(NULL, 0);
+        SSL_EXPECT((ssl_backend_get("cuda") != NULL) == (missing == 0),
+                   "registry hands out the cuda backend with %d ops missing", missing);
+    }
+#endif
+    const ssl_backend *be[2] = {backend_named(names[0]), backend_named(names[1])};
+    for (int s = 0; s < 2; s++) ctx_open(&ctx[s], be[s]);
+    printf("backend ops: %s vs %s%s%s\n", names[0], names[1], mutate ? ", mutating " : "",
+           mutate ? mutate : "");
+
+    static const size_t sizes[] = {1, 7, 1000, 70001};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        test_elementwise(sizes[k], 0);
+        test_elementwise(sizes[k], 1);
+        test_reduce(sizes[k]);
+    }
+    test_reduce(1000003); /* more blocks than a device reduction's fixed grid */
+    test_bias(4, 3, 1), test_bias(2, 5, 7), test_bias(300, 257, 1), test_bias(3, 17, 1500);
+    test_rows(1, 1), test_rows(3, 7), test_rows(17, 129), test_rows(5, 1000), test_rows(300, 257);
+    test_rows(2, 40001);
+    test_gemm(1, 1, 1, 1), test_gemm(7, 5, 3, 1), test_gemm(64, 33, 129, 1), test_gemm(300, 257, 65, 1);
+    test_gemm(7, 5, 3, 3), test_gemm(33, 17, 65, 4);
+    test_tokens(1, 1), test_tokens(9, 13), test_tokens(301, 257);
+    test_patch(2, 3, 8, 8, 4), test_patch(1, 1, 5, 7, 2), test_patch(4, 3, 96, 96, 16);
+
+    printf("%d comparisons, %d op cases skipped (op missing on one side)\n", ncompared, nskipped);
+    SSL_EXPECT(ncompared > 0, "nothing was compared");
+    for (int s = 0; s < 2; s++) ssl_ctx_free(&ctx[s]);
+    return ssl_test_exit();
+}
