@@ -3,19 +3,21 @@
 # ImageNet-like sizes): `sslrun prep images` as raw uint8 centre squares (--size S), as the original
 # JPEG files stored byte for byte, and as JPEGs re-encoded at shorter side S (--size S --quality 90).
 # For each: prep images/s at 1 and P ranks (mpirun), bytes per image on disk, `prep --verify` MB/s
-# (reads and Fletcher-32-checks every chunk). Prints the CPU model with the table.
-#   benchmarks/bench_prep.sh PHOTO_DIR OUT_DIR [--size 224] [--ranks 2] [--sslrun build/launch/sslrun]
+# (reads and Fletcher-32-checks every chunk). Ranks share the work shard by shard, so --shard-size
+# must leave several shards per rank. Prints the CPU model with the table.
+#   benchmarks/bench_prep.sh PHOTO_DIR OUT_DIR [--size 224] [--ranks 2] [--shard-size 250] [--sslrun BIN]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 2 ] || { sed -n '2,7p' "$0"; exit 2; }
-src=$1 out=$2 size=224 ranks=2 sslrun=build/launch/sslrun
+[ $# -ge 2 ] || { sed -n '2,8p' "$0"; exit 2; }
+src=$1 out=$2 size=224 ranks=2 ss=250 sslrun=build/launch/sslrun
 shift 2
 while [ $# -gt 0 ]; do
     case "$1" in
         --size) size=$2; shift 2 ;;
         --ranks) ranks=$2; shift 2 ;;
+        --shard-size) ss=$2; shift 2 ;;
         --sslrun) sslrun=$2; shift 2 ;;
-        *) sed -n '2,7p' "$0" >&2; exit 2 ;;
+        *) sed -n '2,8p' "$0" >&2; exit 2 ;;
     esac
 done
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -29,10 +31,10 @@ row() { # NAME ARGS...
     shift
     rm -rf "$out/$name"
     t0=$(now)
-    "$sslrun" prep images "$src" --out "$out/$name" "$@" >/dev/null 2>"$out/$name.log" || { cat "$out/$name.log"; exit 1; }
+    "$sslrun" prep images "$src" --out "$out/$name" --shard-size "$ss" "$@" >/dev/null 2>"$out/$name.log" || { cat "$out/$name.log"; exit 1; }
     t1=$(now)
     rm -rf "$out/$name"
-    mpirun --oversubscribe -np "$ranks" "$sslrun" prep images "$src" --out "$out/$name" "$@" >/dev/null 2>"$out/$name.log" ||
+    mpirun --oversubscribe -np "$ranks" "$sslrun" prep images "$src" --out "$out/$name" --shard-size "$ss" "$@" >/dev/null 2>"$out/$name.log" ||
         { cat "$out/$name.log"; exit 1; }
     t2=$(now)
     "$sslrun" prep --verify "$out/$name" >/dev/null 2>&1 || { echo "verify failed: $out/$name" >&2; exit 1; }

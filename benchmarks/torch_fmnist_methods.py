@@ -15,13 +15,14 @@ written from their official code (REFERENCE §2-§5):
   byol     (as moco_v2) projector / predictor Linear(bias)-BN-ReLU-Linear (512 -> 128); target EMA
            0.99 -> 1 cosine over steps; (2 - 2cos(q1, z'2)) + (2 - 2cos(q2, z'1)); views separately
   dino     ResNet-18 w16; DINOHead 128 -> 512 -> 512 -> 128 (GELU, trunc_normal 0.02, zero biases), L2,
-           weight_norm(Linear(128, 2048, no bias)) with weight_g 1 and frozen, the last layer's gradient
-           cancelled in epoch 0; 2 global crops (28 px, scale (0.4, 1)) + 4 local (12 px, scale (0.1, 0.4)),
+           weight_norm(Linear(128, 256, no bias)) with weight_g 1 and frozen, the last layer's gradient
+           cancelled in epoch 0; 2 global crops (28 px, scale (0.4, 1)) (+ --local-crops N of 12 px, scale
+           (0.1, 0.4): the recipe's first version had 4),
            flip, ColorJitter(0.4, 0.4) p 0.8, one encoder pass per resolution, the head once over all
            crops; teacher = the whole student, EMA 0.99 -> 1 cosine per step after the optimizer step,
            global crops only; loss over the 2 x 6 - 2 (teacher, other student crop) pairs, student temp
            0.1, teacher temp 0.04 -> 0.07 (linspace over 3 epochs, per epoch), centre momentum 0.9;
-           AdamW 1e-3, 1 warmup epoch, wd 0.04 -> 0.4 cosine per step on weights only (no wd on biases
+           AdamW 2.5e-4, 1 warmup epoch, wd 0.04 -> 0.4 cosine per step on weights only (no wd on biases
            and 1-D tensors), per-tensor gradient clipping 3.0
   mae      ViT-Tiny (192 wide, 12 pre-norm blocks, 3 heads, MLP 4x GELU, LN eps 1e-6) at 28 px in 4 px
            patches, CLS token, fixed 2-D sin-cos positions; random masking 0.75 (12 of 49 patches seen);
@@ -212,15 +213,15 @@ class DINONet(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.backbone, self.head = resnet18_w16(), DINOHead(128, 2048, 512, 128)
+        self.backbone, self.head = resnet18_w16(), DINOHead(128, DINO.prototypes, 512, 128)
 
     def forward(self, groups):
         return self.head(torch.cat([self.backbone(g) for g in groups]))
 
 
 class DINO(Recipe):
-    lr, warmup, wd = 1e-3, 1.0, (0.04, 0.4)
-    local_crops, freeze_last_layer = 4, 1
+    lr, warmup, wd = 2.5e-4, 1.0, (0.04, 0.4)
+    prototypes, freeze_last_layer = 256, 1
     temps = (0.04, 0.07, 3)  # warmup_teacher_temp, teacher_temp, warmup_teacher_temp_epochs
 
     def __init__(self, args):
@@ -230,7 +231,8 @@ class DINO(Recipe):
         for p in self.teacher.parameters():
             p.requires_grad_(False)
         self.enc = self.student.backbone
-        self.center = torch.zeros(1, 2048)
+        self.local_crops = args.local_crops
+        self.center = torch.zeros(1, self.prototypes)
         jitter = T.RandomApply([T.ColorJitter(0.4, 0.4, 0.0, 0.0)], p=0.8)
         # local crops' GaussianBlur (p 0.5) is left out: SimCLR's kernel 2 * ((12 // 10) // 2) + 1 = 1 tap
         # at 12 px is the identity, in sslrun too; the global crops have none (augment.blur_p 0)
@@ -243,8 +245,8 @@ class DINO(Recipe):
 
     def loss(self, b, step, ep):
         g = torch.cat([self.views(b, self.tf_g) for _ in range(2)])
-        loc = torch.cat([self.views(b, self.tf_l) for _ in range(self.local_crops)])
-        s = self.student([g, loc]) / 0.1
+        loc = [torch.cat([self.views(b, self.tf_l) for _ in range(self.local_crops)])] if self.local_crops else []
+        s = self.student([g] + loc) / 0.1
         with torch.no_grad():
             t = self.teacher([g])
         w, f, E = self.temps
@@ -393,6 +395,7 @@ def main():
                     help="speed runs: stop after this many steps, print the steady img/s, skip evaluation")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=None, help="AdamW peak lr (default: the recipe's at batch 128)")
+    ap.add_argument("--local-crops", type=int, default=0, help="DINO: local crops of 12 px (dino.local_crops)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--random-init", action="store_true")
     ap.add_argument("--no-eval", action="store_true", help="train only (speed runs)")
