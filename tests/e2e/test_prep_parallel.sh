@@ -2,7 +2,7 @@
 # `prep images` under mpirun and resumed: np=1, 2 and 3 write the same shards (names and dataset
 # contents, checked with h5py) in the JPEG and the raw format, and --verify passes them; a prep
 # killed with SIGKILL halfway and rerun (at np=2, with a damaged kept shard) equals an uninterrupted
-# one; reruns with another --quality or another file list are refused, --force starts over; a
+# one (its progress lines counting up from the kept images); reruns with another --quality or another file list are refused, --force starts over; a
 # corrupt image in a shard of rank 1 stops every rank with the message naming it.
 source "$(dirname "$0")/common.sh"
 mpi_env
@@ -48,10 +48,23 @@ echo "killed with $done_shards of 100 shards complete: $(ls "$WORK/cut" | grep -
 [ ! -e "$WORK/cut/classes.txt" ] || fail "classes.txt written before the prep completed"
 # a kept shard that is damaged is rewritten, not kept
 head -c 3000 "$WORK/cut/train-00001.h5" > "$WORK/t" && mv "$WORK/t" "$WORK/cut/train-00001.h5"
-prep 2 "$WORK/big" --out "$WORK/cut" "${ARGS[@]}" >"$WORK/log" 2>&1 || { cat "$WORK/log"; fail "resumed prep"; }
-cat "$WORK/log"
+SSL_PREP_PROGRESS_S=0 prep 2 "$WORK/big" --out "$WORK/cut" "${ARGS[@]}" >"$WORK/log" 2>&1 || { cat "$WORK/log"; fail "resumed prep"; }
+grep -v "images/s, ETA" "$WORK/log"
 kept=$(sed -nE 's/.*shards? written, ([0-9]+) kept from an earlier run.*/\1/p' "$WORK/log")
 [ "$kept" = $((done_shards - 1)) ] || fail "kept $kept shards, expected $((done_shards - 1)) (all complete ones but the damaged)"
+# the progress line (rank 0, one per image here): counts rise to at most 1000, kept images named, an ETA
+$PY - "$WORK/log" "$kept" <<'PY' || fail "progress lines"
+import re, sys
+lines = [l for l in open(sys.argv[1]) if "images/s, ETA" in l]
+pat = re.compile(r"^prep: .*/cut/train: (\d+)/1000 images \((\d+) kept\), ([\d.]+) images/s, ETA (\d+) s$")
+got = [pat.match(l.rstrip("\n")) for l in lines]
+assert len(lines) >= 10 and all(got), f"{len(lines)} progress lines, first unparsed: {[l for l, m in zip(lines, got) if not m][:1]}"
+done = [int(m[1]) for m in got]
+kept = 10 * int(sys.argv[2])
+assert all(int(m[2]) == kept for m in got), "kept images"
+assert done == sorted(done) and kept < done[0] and done[-1] <= 1000, done[:5]
+print(f"progress: {len(lines)} lines, {done[0]} -> {done[-1]} of 1000")
+PY
 $SAME "$WORK/whole" "$WORK/cut" train || fail "the resumed prep differs from the uninterrupted one"
 "$SSLRUN" prep --verify "$WORK/cut" >"$WORK/v.log" 2>&1 || { cat "$WORK/v.log"; fail "verify resumed"; }
 [ -z "$(ls "$WORK/cut" | grep '\.tmp$' || true)" ] || fail ".tmp files left: $(ls "$WORK/cut")"
