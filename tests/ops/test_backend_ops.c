@@ -529,6 +529,245 @@ static void test_patch(int N, int C, int H, int W, int p)
     t_free(x), t_free(pt);
 }
 
+/* ---- exact int32 and double outputs ------------------------------------------------------------ */
+
+/* Downloads side s of an int32 / double tensor, checking its guard (written as float sentinels). */
+static void *t_get_raw(tens *t, int s, const char *what)
+{
+    ctx[s].be->sync(&ctx[s]);
+    size_t bytes = (t->n + GUARD) * t->esz;
+    unsigned char *h = malloc(bytes);
+    ctx[s].be->download(h, t->d[s], bytes);
+    for (size_t i = 0; i < GUARD * t->esz / sizeof(float); i++) {
+        float v;
+        memcpy(&v, h + t->n * t->esz + i * sizeof(float), sizeof v);
+        SSL_EXPECT(v == SENTINEL, "%s: backend %s wrote past the end of its output", what, ctx[s].be->name);
+    }
+    return h;
+}
+
+/* Argmax indices must agree exactly (the mutation moves one by one element). */
+static void cmp_i32(const char *op, const char *what, tens *t)
+{
+    int32_t *a = t_get_raw(t, 0, what), *b = t_get_raw(t, 1, what);
+    if (mutate && strcmp(mutate, op) == 0 && t->n) b[t->n / 2] += 1;
+    size_t bad = 0, first = 0;
+    for (size_t i = 0; i < t->n; i++)
+        if (a[i] != b[i] && !bad++) first = i;
+    ncompared++;
+    SSL_EXPECT(!bad, "%s %s: %zu indices differ (first [%zu]: %d vs %d)", op, what, bad, first,
+               bad ? a[first] : 0, bad ? b[first] : 0);
+    free(a), free(b);
+}
+
+/* Double outputs (row sums): |a - b| <= rtol |b| element by element, NaN/inf in the same places. */
+static void cmp_f64(const char *op, const char *what, tens *t, double rtol)
+{
+    double *a = t_get_raw(t, 0, what), *b = t_get_raw(t, 1, what);
+    if (mutate && strcmp(mutate, op) == 0 && t->n) b[t->n / 2] = b[t->n / 2] != 0.0 ? b[t->n / 2] * (1.0 + 1e-3) : 1e-3;
+    size_t bad = 0, first = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        int ok = isfinite(a[i]) ? fabs(a[i] - b[i]) <= rtol * fabs(b[i]) : (isnan(a[i]) ? isnan(b[i]) : a[i] == b[i]);
+        if (!ok && !bad++) first = i;
+    }
+    ncompared++;
+    SSL_EXPECT(!bad, "%s %s: %zu elements differ (first [%zu]: %.17g vs %.17g)", op, what, bad, first,
+               bad ? a[first] : 0.0, bad ? b[first] : 0.0);
+    free(a), free(b);
+}
+
+/* ---- pooling --------------------------------------------------------------------------------- */
+
+static void test_maxpool(int N, int C, int H, int W, int k, int stride, int pad, int specials)
+{
+    char w[96];
+    snprintf(w, sizeof w, "N=%d C=%d H=%d W=%d k=%d s=%d p=%d%s", N, C, H, W, k, stride, pad,
+             specials ? " ties nan/inf" : "");
+    const int P = (H + 2 * pad - k) / stride + 1, Q = (W + 2 * pad - k) / stride + 1;
+    const size_t nx = (size_t)N * C * H * W, ny = (size_t)N * C * P * Q;
+    float *hx = malloc(nx * sizeof(float));
+    ssl_test_uniform(hx, nx, 11000 + nx, -2, 2);
+    if (specials) /* ties (first maximum wins) and NaN / inf (NaN wins) */
+        for (size_t i = 0; i < nx; i++) {
+            hx[i] = roundf(hx[i]);
+            if (i % 37 == 3) hx[i] = NAN;
+            else if (i % 41 == 5) hx[i] = INFINITY;
+            else if (i % 43 == 7) hx[i] = -INFINITY;
+        }
+    tens *x = t_new(hx, nx), *y = t_rand(ny, 1, -9, 9, 0), *ix = t_new_raw(NULL, ny, sizeof(int32_t));
+    if (HAVE(maxpool_fwd)) {
+        BOTH(maxpool_fwd(c, N, C, H, W, k, stride, pad, P, Q, F(x, s), F(y, s), I(ix, s)));
+        cmp("maxpool_fwd", w, y, EXACT, 0);
+        cmp_i32("maxpool_fwd", w, ix);
+    }
+    if (HAVE(maxpool_bwd)) {
+        /* A's argmax on both sides; an overlapping window (k > stride) shares argmaxes */
+        int32_t *hi = t_get_raw(ix, 0, w);
+        if (!ctx[0].be->maxpool_fwd) /* no forward: a valid argmax pattern by hand */
+            for (size_t i = 0; i < ny; i++) hi[i] = (int32_t)(i * 5 % ((size_t)H * W));
+        tens *i0 = t_new_raw(hi, ny, sizeof(int32_t));
+        tens *dy = t_rand(ny, 11001 + ny, -1, 1, 0), *dx = t_rand(nx, 11002, -5, 5, 0); /* assigned */
+        BOTH(maxpool_bwd(c, N, C, H, W, P, Q, F(dy, s), I(i0, s), F(dx, s)));
+        cmp("maxpool_bwd", w, dx, EXACT, 1);
+        free(hi);
+        t_free(i0), t_free(dy), t_free(dx);
+    }
+    free(hx);
+    t_free(x), t_free(y), t_free(ix);
+}
+
+static void test_avgpool(int64_t NC, int64_t S)
+{
+    char w[64];
+    snprintf(w, sizeof w, "NC=%lld S=%lld", (long long)NC, (long long)S);
+    const size_t n = (size_t)(NC * S);
+    tens *x = t_rand(n, 12000 + n, -2, 3, 0);
+    if (HAVE(avgpool_fwd)) {
+        tens *y = t_rand((size_t)NC, 3, -9, 9, 0);
+        BOTH(avgpool_fwd(c, NC, S, F(x, s), F(y, s)));
+        cmp("avgpool_fwd", w, y, ULPS, 1);
+        t_free(y);
+    }
+    if (HAVE(avgpool_bwd)) {
+        tens *dy = t_rand((size_t)NC, 12001 + n, -1, 1, 0), *dx = t_rand(n, 4, -9, 9, 0);
+        BOTH(avgpool_bwd(c, NC, S, F(dy, s), F(dx, s)));
+        cmp("avgpool_bwd", w, dx, EXACT, 1);
+        t_free(dy), t_free(dx);
+    }
+    t_free(x);
+}
+
+/* ---- bicubic resize -------------------------------------------------------------------------- */
+
+static void test_resize(int hi, int wi, int ho, int wo, int64_t D)
+{
+    char w[80];
+    snprintf(w, sizeof w, "%dx%d -> %dx%d D=%lld", hi, wi, ho, wo, (long long)D);
+    const size_t nin = (size_t)hi * wi * D, nout = (size_t)ho * wo * D;
+    if (HAVE(resize_bicubic_fwd)) {
+        tens *x = t_rand(nin, 13000 + nin, -1, 1, 0), *y = t_rand(nout, 5, -9, 9, 0);
+        BOTH(resize_bicubic_fwd(c, hi, wi, ho, wo, D, F(x, s), F(y, s)));
+        cmp("resize_bicubic_fwd", w, y, ULPS, 1);
+        t_free(x), t_free(y);
+    }
+    if (HAVE(resize_bicubic_bwd)) {
+        tens *dy = t_rand(nout, 13001 + nout, -1, 1, 0), *dx = t_rand(nin, 13002 + nin, -1, 1, 0);
+        BOTH(resize_bicubic_bwd(c, hi, wi, ho, wo, D, F(dy, s), F(dx, s))); /* accumulates */
+        cmp("resize_bicubic_bwd", w, dx, ULPS, 1);
+        t_free(dy), t_free(dx);
+    }
+}
+
+/* ---- sharded softmax -------------------------------------------------------------------------- */
+
+static void test_sharded(int64_t rows, int64_t D, int centred)
+{
+    char w[80];
+    snprintf(w, sizeof w, "(%lld,%lld)%s", (long long)rows, (long long)D, centred ? " centred" : "");
+    const size_t n = (size_t)(rows * D), r = (size_t)rows;
+    tens *x = t_rand(n, 14000 + n, -3, 3, 0), *ce = centred ? t_rand((size_t)D, 14001, -1, 1, 0) : NULL;
+    const float scale = 1.0f / 0.07f;
+    tens *mx = t_fill(r, 0), *se = t_new_raw(NULL, r, sizeof(double));
+    if (HAVE(row_max)) {
+        BOTH(row_max(c, rows, D, scale, F(x, s), F(ce, s), F(mx, s)));
+        cmp("row_max", w, mx, EXACT, 1);
+    }
+    /* A's statistics on both sides from here on, so each op is compared alone */
+    float *hm = t_get(mx, 0, w);
+    if (!ctx[0].be->row_max)
+        for (size_t i = 0; i < r; i++) hm[i] = 3.0f * scale;
+    tens *m0 = t_new(hm, r);
+    if (HAVE(row_sumexp)) {
+        BOTH(row_sumexp(c, rows, D, scale, F(x, s), F(ce, s), F(m0, s), (double *)se->d[s]));
+        cmp_f64("row_sumexp", w, se, 1e-5); /* float exp terms (another exp: a few ulps), LIBM-like */
+    }
+    double *hs = t_get_raw(se, 0, w);
+    if (!ctx[0].be->row_sumexp)
+        for (size_t i = 0; i < r; i++) hs[i] = (double)D;
+    tens *s0 = t_new_raw(hs, r, sizeof(double));
+    if (HAVE(softmax_apply)) {
+        for (int outs = 1; outs < 4; outs++) { /* logp only, p only, both */
+            char w2[96];
+            snprintf(w2, sizeof w2, "%s out=%s", w, outs == 1 ? "logp" : outs == 2 ? "p" : "both");
+            tens *lp = t_rand(n, 6, -9, 9, 0), *p = t_rand(n, 7, -9, 9, 0);
+            BOTH(softmax_apply(c, rows, D, scale, F(x, s), F(ce, s), F(m0, s), (const double *)s0->d[s],
+                               outs & 1 ? F(lp, s) : NULL, outs & 2 ? F(p, s) : NULL));
+            cmp("softmax_apply", w2, lp, LIBM, 1); /* untouched when NULL: still equal */
+            cmp("softmax_apply", w2, p, LIBM, 1);
+            t_free(lp), t_free(p);
+        }
+    }
+    free(hm), free(hs);
+    t_free(x), t_free(ce), t_free(mx), t_free(se), t_free(m0), t_free(s0);
+}
+
+/* ---- fused losses ---------------------------------------------------------------------------- */
+
+static void test_ntxent(int64_t nq, int64_t half, int64_t chunks, int64_t row0)
+{
+    char w[80];
+    const int64_t M = 2 * half * chunks;
+    snprintf(w, sizeof w, "nq=%lld M=%lld half=%lld row0=%lld", (long long)nq, (long long)M,
+             (long long)half, (long long)row0);
+    if (!HAVE(ntxent_rows)) return;
+    const size_t n = (size_t)(nq * M);
+    tens *S = t_rand(n, 15000 + n, -10, 10, 0); /* logits / temperature 0.1 */
+    double l[2];
+    for (int s = 0; s < 2; s++) ctx[s].be->ntxent_rows(&ctx[s], nq, M, row0, half, F(S, s), &l[s]);
+    cmp("ntxent_rows", w, S, LIBM, 1);
+    /* the loss sums log(sum of float exps): another exp implementation moves it by a few float ulps */
+    cmp_scalar("ntxent_rows", w, l[0], l[1], fabs(l[0]), 1e-6);
+    t_free(S);
+}
+
+static void test_dino(int64_t R, int64_t D, int vt, int vs)
+{
+    char w[80];
+    snprintf(w, sizeof w, "R=%lld D=%lld vt=%d vs=%d", (long long)R, (long long)D, vt, vs);
+    if (!HAVE(dino_xent_rows)) return;
+    const size_t np = (size_t)(vt * R * D), nl = (size_t)(vs * R * D);
+    tens *P = t_rand(np, 16000 + np, 0, 1, 0);
+    for (int mode = 0; mode < 3; mode++) { /* dS separate, dS NULL, dS aliasing LS */
+        char w2[96];
+        snprintf(w2, sizeof w2, "%s dS=%s", w, mode == 0 ? "own" : mode == 1 ? "NULL" : "LS");
+        tens *LS = t_rand(nl, 16001 + nl, -8, 0, 0), *dS = t_rand(nl, 8, -9, 9, 0);
+        double ce[2];
+        for (int s = 0; s < 2; s++)
+            ctx[s].be->dino_xent_rows(&ctx[s], R, D, vt, vs, F(P, s), F(LS, s), 0.37f,
+                                      mode == 0 ? F(dS, s) : mode == 1 ? NULL : F(LS, s), &ce[s]);
+        cmp("dino_xent_rows", w2, mode == 2 ? LS : dS, LIBM, 1);
+        cmp_scalar("dino_xent_rows", w2, ce[0], ce[1], fabs(ce[0]), 1e-11);
+        t_free(LS), t_free(dS);
+    }
+    t_free(P);
+}
+
+static void test_mae(int64_t rows, int64_t Fd, float norm_eps)
+{
+    char w[80];
+    snprintf(w, sizeof w, "rows=%lld F=%lld eps=%g", (long long)rows, (long long)Fd, (double)norm_eps);
+    if (!HAVE(mae_loss_rows)) return;
+    const size_t n = (size_t)(rows * Fd);
+    float *hm = malloc((size_t)rows * sizeof(float));
+    for (int64_t r = 0; r < rows; r++) hm[r] = (r * 5 + 1) % 4 == 0 ? 0.0f : 1.0f; /* some unmasked */
+    tens *pr = t_rand(n, 17000 + n, -1, 1, 0), *tg = t_rand(n, 17001 + n, 0, 1, 0);
+    tens *mk = t_new(hm, (size_t)rows);
+    for (int with_d = 0; with_d < 2; with_d++) {
+        char w2[96];
+        snprintf(w2, sizeof w2, "%s%s", w, with_d ? " dpred" : "");
+        tens *d = t_rand(n, 9, -9, 9, 0);
+        double l[2];
+        for (int s = 0; s < 2; s++)
+            ctx[s].be->mae_loss_rows(&ctx[s], rows, Fd, norm_eps, F(pr, s), F(tg, s), F(mk, s), 0.25f,
+                                     with_d ? F(d, s) : NULL, &l[s]);
+        cmp("mae_loss_rows", w2, d, ULPS, 1);
+        cmp_scalar("mae_loss_rows", w2, l[0], l[1], fabs(l[0]), 1e-11);
+        t_free(d);
+    }
+    free(hm);
+    t_free(pr), t_free(tg), t_free(mk);
+}
+
 /* ---- reductions ------------------------------------------------------------------------------ */
 
 static void test_reduce(size_t n)
@@ -608,6 +847,19 @@ int main(int argc, char **argv)
     test_tokens(1, 1), test_tokens(9, 13), test_tokens(301, 257);
     test_patch(2, 3, 8, 8, 4), test_patch(1, 1, 5, 7, 2), test_patch(4, 3, 96, 96, 16);
 
+    test_maxpool(2, 3, 7, 9, 3, 2, 1, 0), test_maxpool(1, 2, 8, 8, 2, 2, 0, 1);
+    test_maxpool(2, 5, 13, 11, 3, 2, 1, 1), test_maxpool(4, 64, 33, 31, 3, 2, 1, 0);
+    test_maxpool(1, 1, 1, 1, 1, 1, 0, 0), test_maxpool(3, 2, 6, 5, 3, 1, 1, 1);
+    test_avgpool(1, 1), test_avgpool(6, 49), test_avgpool(7, 1001), test_avgpool(300, 257);
+    test_resize(7, 7, 11, 13, 3), test_resize(14, 14, 5, 9, 17), test_resize(4, 4, 4, 4, 5);
+    test_resize(1, 3, 2, 5, 1), test_resize(14, 14, 16, 16, 129), test_resize(16, 16, 14, 14, 385);
+    for (int cen = 0; cen < 2; cen++)
+        test_sharded(1, 1, cen), test_sharded(3, 7, cen), test_sharded(17, 1001, cen), test_sharded(2, 40001, cen);
+    test_ntxent(2, 1, 1, 0), test_ntxent(6, 3, 1, 0), test_ntxent(10, 5, 2, 10), test_ntxent(64, 64, 2, 128);
+    test_ntxent(3, 515, 1, 514);
+    test_dino(3, 7, 2, 4), test_dino(5, 1001, 2, 6), test_dino(2, 65, 1, 3), test_dino(4, 300, 3, 3);
+    test_mae(7, 3, 0.0f), test_mae(7, 3, 1e-6f), test_mae(5, 1, 0.0f), test_mae(50, 768, 1e-6f);
+    test_mae(3, 1001, 0.0f);
     printf("%d comparisons, %d op cases skipped (op missing on one side)\n", ncompared, nskipped);
     SSL_EXPECT(ncompared > 0, "nothing was compared");
     for (int s = 0; s < 2; s++) ssl_ctx_free(&ctx[s]);

@@ -1,5 +1,4 @@
-/* The CUDA op table. This first slice leaves convolution, batch norm, pooling, the fused losses
- * (NT-Xent, DINO, MAE), the sharded softmax and bicubic resize NULL, spelled out in backend.h's
+/* The CUDA op table. This slice leaves convolution and batch norm NULL, spelled out in backend.h's
  * order (designated initialisers in C++ must follow it). ssl_cuda_missing_ops() names them and
  * registry.c refuses the table while any is missing, so nothing runs on a partial backend. */
 #include "framework/backend/cuda/cuda_impl.cuh"
@@ -39,10 +38,10 @@ static const ssl_backend cuda_backend = {
     .bn_bwd_data = NULL, /* next: cuDNN (or own kernels) */
     .bn_finalize = NULL, /* next: cuDNN (or own kernels) */
     .bn_param_grads = NULL, /* next: cuDNN (or own kernels) */
-    .maxpool_fwd = NULL, /* next: cuDNN */
-    .maxpool_bwd = NULL, /* next: cuDNN */
-    .avgpool_fwd = NULL, /* next: cuDNN */
-    .avgpool_bwd = NULL, /* next: cuDNN */
+    .maxpool_fwd = ssl_cuda_maxpool_fwd,
+    .maxpool_bwd = ssl_cuda_maxpool_bwd,
+    .avgpool_fwd = ssl_cuda_avgpool_fwd,
+    .avgpool_bwd = ssl_cuda_avgpool_bwd,
     .layernorm_fwd = ssl_cuda_layernorm_fwd,
     .layernorm_bwd = ssl_cuda_layernorm_bwd,
     .softmax_fwd = ssl_cuda_softmax_fwd,
@@ -51,12 +50,12 @@ static const ssl_backend cuda_backend = {
     .log_softmax_bwd = ssl_cuda_log_softmax_bwd,
     .l2norm_fwd = ssl_cuda_l2norm_fwd,
     .l2norm_bwd = ssl_cuda_l2norm_bwd,
-    .ntxent_rows = NULL, /* next: loss kernels */
-    .row_max = NULL, /* next: loss kernels */
-    .row_sumexp = NULL, /* next: loss kernels */
-    .softmax_apply = NULL, /* next: loss kernels */
-    .dino_xent_rows = NULL, /* next: loss kernels */
-    .mae_loss_rows = NULL, /* next: loss kernels */
+    .ntxent_rows = ssl_cuda_ntxent_rows,
+    .row_max = ssl_cuda_row_max,
+    .row_sumexp = ssl_cuda_row_sumexp,
+    .softmax_apply = ssl_cuda_softmax_apply,
+    .dino_xent_rows = ssl_cuda_dino_xent_rows,
+    .mae_loss_rows = ssl_cuda_mae_loss_rows,
     .copy2d = ssl_cuda_copy2d,
     .add2d = ssl_cuda_add2d,
     .gather_rows = ssl_cuda_gather_rows,
@@ -64,8 +63,8 @@ static const ssl_backend cuda_backend = {
     .patchify = ssl_cuda_patchify,
     .unpatchify = ssl_cuda_unpatchify,
     .patchify_hwc = ssl_cuda_patchify_hwc,
-    .resize_bicubic_fwd = NULL, /* next: resize kernels */
-    .resize_bicubic_bwd = NULL, /* next: resize kernels */
+    .resize_bicubic_fwd = ssl_cuda_resize_bicubic_fwd,
+    .resize_bicubic_bwd = ssl_cuda_resize_bicubic_bwd,
     .sumsq = ssl_cuda_sumsq,
     .dot = ssl_cuda_dot,
     .sum = ssl_cuda_sum,
