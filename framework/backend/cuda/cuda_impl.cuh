@@ -81,6 +81,27 @@ template <typename T> __device__ inline T ssl_block_sum_all(T v)
     return res;
 }
 
+/* Block max broadcast to every thread (NaN-blind '>', as the CPU's reductions). */
+__device__ inline float ssl_block_max_all(float v)
+{
+    __shared__ float sh[SSL_CUDA_THREADS / 32];
+    __shared__ float res;
+    for (int o = 16; o > 0; o >>= 1) {
+        float w = __shfl_down_sync(0xffffffffu, v, o);
+        v = w > v ? w : v;
+    }
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (lane == 0) sh[warp] = v;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float m = sh[0];
+        for (int k = 1; k < SSL_CUDA_THREADS / 32; k++) m = sh[k] > m ? sh[k] : m;
+        res = m;
+    }
+    __syncthreads();
+    return res;
+}
+
 extern "C" {
 void *ssl_cuda_alloc(size_t bytes);
 void ssl_cuda_free(void *p);

@@ -10,27 +10,6 @@
 
 #define MAX_TEACHER_VIEWS 8
 
-/* Block max broadcast to every thread (NaN-blind '>' as the CPU's reductions). */
-__device__ inline float blk_max(float v)
-{
-    __shared__ float sh[SSL_CUDA_THREADS / 32];
-    __shared__ float res;
-    for (int o = 16; o > 0; o >>= 1) {
-        const float w = __shfl_down_sync(0xffffffffu, v, o);
-        v = w > v ? w : v;
-    }
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    if (lane == 0) sh[warp] = v;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        float m = sh[0];
-        for (int k = 1; k < SSL_CUDA_THREADS / 32; k++) m = sh[k] > m ? sh[k] : m;
-        res = m;
-    }
-    __syncthreads();
-    return res;
-}
-
 __device__ inline float zval(const float *xr, const float *ce, int64_t j, float scale)
 {
     return scale * (ce ? xr[j] - ce[j] : xr[j]);
@@ -68,7 +47,7 @@ __global__ void k_row_max(int64_t D, float scale, const float *x, const float *c
         const float v = zval(xr, centre, j, scale);
         m = v > m ? v : m;
     }
-    m = blk_max(m);
+    m = ssl_block_max_all(m);
     if (threadIdx.x == 0) mx[blockIdx.x] = m;
 }
 
@@ -132,7 +111,7 @@ __global__ void k_ntxent(int64_t M, int64_t row0, int64_t half, float *S, double
     float mx = -INFINITY;
     for (int64_t j = threadIdx.x; j < M; j += blockDim.x)
         if (j != self && s[j] > mx) mx = s[j];
-    mx = blk_max(mx);
+    mx = ssl_block_max_all(mx);
     const double spos = (double)s[pos] - mx; /* every thread reads it before anyone writes */
     __syncthreads();
     double sum = 0.0;

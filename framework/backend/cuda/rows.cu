@@ -6,26 +6,6 @@
 
 #include <math.h>
 
-__device__ inline float block_max_all(float v)
-{
-    __shared__ float sh[SSL_CUDA_THREADS / 32];
-    __shared__ float res;
-    for (int o = 16; o > 0; o >>= 1) {
-        float w = __shfl_down_sync(0xffffffffu, v, o);
-        v = w > v ? w : v;
-    }
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    if (lane == 0) sh[warp] = v;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        float m = sh[0];
-        for (int k = 1; k < SSL_CUDA_THREADS / 32; k++) m = sh[k] > m ? sh[k] : m;
-        res = m;
-    }
-    __syncthreads();
-    return res;
-}
-
 __global__ void k_softmax_fwd(int64_t D, float scale, const float *x, float *y)
 {
     const float *xr = x + blockIdx.x * D;
@@ -35,7 +15,7 @@ __global__ void k_softmax_fwd(int64_t D, float scale, const float *x, float *y)
         float v = scale * xr[j];
         m = v > m ? v : m;
     }
-    m = block_max_all(m);
+    m = ssl_block_max_all(m);
     double s = 0.0;
     for (int64_t j = threadIdx.x; j < D; j += blockDim.x) s += expf(scale * xr[j] - m);
     const float inv = (float)(1.0 / ssl_block_sum_all(s));
@@ -58,7 +38,7 @@ __global__ void k_log_softmax_fwd(int64_t D, const float *x, float *y)
     float *yr = y + blockIdx.x * D;
     float m = -INFINITY;
     for (int64_t j = threadIdx.x; j < D; j += blockDim.x) m = xr[j] > m ? xr[j] : m;
-    m = block_max_all(m);
+    m = ssl_block_max_all(m);
     double s = 0.0;
     for (int64_t j = threadIdx.x; j < D; j += blockDim.x) s += expf(xr[j] - m);
     const float lse = m + (float)log(ssl_block_sum_all(s));
