@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
            exit 2 ;;
     esac
 done
-run=$(sed -nE 's/^  name: *//p' "$cfg" | head -n1) # run.name: the first section's
+run=$(sed -nE 's/^  name: *"?([^"# ]+).*/\1/p' "$cfg" | head -n1) # run.name: the first section's (a run's config.yaml quotes it)
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -n1), $threads threads; $(basename "$cfg")${tag:+ from scratch}"
 for f in $fractions; do
     pct=$(awk -v f="$f" 'BEGIN { printf "%g", f * 100 }')

@@ -29,7 +29,7 @@ int ssl_session_init(ssl_session *s, const ssl_config *cfg, int in_chans, struct
     ssl_pathf(s->ckpt_dir, sizeof s->ckpt_dir, "%s/checkpoints", s->run_dir);
     if (cfg->device.threads > 0) omp_set_num_threads(cfg->device.threads);
     if (strcmp(cfg->device.backend, "cpu") != 0 && !ssl_backend_get(cfg->device.backend)) {
-        snprintf(err, errlen, "device.backend '%s' is not available in this sslrun (not built, or not complete yet)", cfg->device.backend);
+        snprintf(err, errlen, "device.backend '%s' is not available in this sslrun (not built, or not ready yet: see above)", cfg->device.backend);
         return -1;
     }
     ssl_ctx_init(&s->ctx, cfg->device.backend);

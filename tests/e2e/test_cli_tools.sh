@@ -3,7 +3,7 @@
 # --version names the version and commit; `config` lists every key, resolves a file with
 # overrides, and reads a run's config.yaml back to the same config; `augment-preview` and `plot` write PNGs of
 # the size their content implies; `cmake --install` gives a prefix whose sslrun runs the installed
-# recipes. (eval is driven by test_mpi_knn.sh, export by test_cli_export.sh.)
+# recipes; device.backend=cuda is refused cleanly. (eval is driven by test_mpi_knn.sh, export by test_cli_export.sh.)
 source "$(dirname "$0")/common.sh"
 : "${SSL_BUILD:?set SSL_BUILD to the build directory}"
 need_fmnist
@@ -29,6 +29,16 @@ for k in run.seed optim.lr optim.clip_grad simclr.gather_negatives comm.timeout_
 done
 "$SSLRUN" config "$WORK/tiny.yaml" optim.lr=0.3 optim.accum_steps=2 >"$WORK/resolved" || fail "sslrun config FILE"
 grep -qE "^optim.lr +0.3( |$)" "$WORK/resolved" && grep -qE "^optim.accum_steps +2( |$)" "$WORK/resolved" || fail "overrides not applied"
+
+# device.backend=cuda is refused before anything starts, with the reason (not built here, or its
+# training loop not on device memory yet), never a crash on a host pointer; likewise for finetune
+for cmd in pretrain finetune; do
+  extra=(); [ $cmd = finetune ] && extra=(--scratch)
+  rc=0; "$SSLRUN" $cmd "$WORK/tiny.yaml" "${extra[@]}" device.backend=cuda >"$WORK/cuda.log" 2>&1 || rc=$?
+  { [ $rc = 1 ] && grep -q "device.backend 'cuda' is not available" "$WORK/cuda.log"; } ||
+    { cat "$WORK/cuda.log"; fail "sslrun $cmd device.backend=cuda: exit $rc"; }
+done
+[ ! -e "$WORK/runs/tiny" ] || fail "device.backend=cuda created a run directory"
 
 png_size() { # width height of a PNG (IHDR), or nothing when it is not one
   [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || return 0

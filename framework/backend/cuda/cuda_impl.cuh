@@ -9,6 +9,7 @@ extern "C" {
 }
 
 #include <cublas_v2.h>
+#include <cudnn.h>
 #include <cuda_runtime.h>
 
 #define SSL_CUDA_CHECK(call)                                                                   \
@@ -36,6 +37,9 @@ typedef struct ssl_cuda_state {
     int tf32;             /* SSL_CUDA_TF32=1: TF32 tensor-core GEMMs (off: exact fp32 for parity) */
     double *red;          /* device: SSL_CUDA_RED_BLOCKS partials + 1 result (reduce.cu) */
     double *red_host;     /* pinned host copy of the result */
+    cudnnHandle_t dnn;    /* bound to `stream` (conv.cu) */
+    struct ssl_cuda_conv_plan *conv; /* one per convolution geometry seen (conv.cu) */
+    int nconv, capconv;
 } ssl_cuda_state;
 
 static inline ssl_cuda_state *ssl_cuda_st(ssl_ctx *c) { return (ssl_cuda_state *)c->be_state; }
@@ -102,6 +106,10 @@ __device__ inline float ssl_block_max_all(float v)
     return res;
 }
 
+/* cuDNN handle and convolution plans of a state (conv.cu). */
+void ssl_cuda_conv_init(ssl_cuda_state *st);
+void ssl_cuda_conv_free(ssl_cuda_state *st);
+
 extern "C" {
 void *ssl_cuda_alloc(size_t bytes);
 void ssl_cuda_free(void *p);
@@ -112,6 +120,15 @@ void ssl_cuda_ctx_init(ssl_ctx *c);
 void ssl_cuda_ctx_free(ssl_ctx *c);
 void ssl_cuda_gemm(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 void ssl_cuda_gemm_batched(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, int64_t sa, const float *B, int ldb, int64_t sb, float beta, float *C, int ldc, int64_t sc, int batch);
+void ssl_cuda_conv2d_fwd(ssl_ctx *c, const ssl_conv_shape *s, const float *x, const float *w, float *y);
+void ssl_cuda_conv2d_bwd_data(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *w, float *dx);
+void ssl_cuda_conv2d_bwd_filter(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *x, float *dw);
+void ssl_cuda_bn_stats(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *x, double *sum, double *sumsq);
+void ssl_cuda_bn_apply(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *x, const float *mean, const float *invstd, const float *gamma, const float *beta, int relu, float *y);
+void ssl_cuda_bn_bwd_stats(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy, const float *x, const float *mean, const float *invstd, double *sum_dy, double *sum_dy_xhat);
+void ssl_cuda_bn_bwd_data(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy, const float *x, const float *mean, const float *invstd, const float *gamma, const double *sum_dy, const double *sum_dy_xhat, double count, float *dx);
+void ssl_cuda_bn_finalize(ssl_ctx *c, int64_t C, int train, const double *sum, const double *sumsq, double count, float eps, float momentum, float *running_mean, float *running_var, float *mean, float *invstd);
+void ssl_cuda_bn_param_grads(ssl_ctx *c, int64_t C, const double *sum_dy, const double *sum_dy_xhat, float *dgamma, float *dbeta);
 void ssl_cuda_fill(ssl_ctx *c, float *x, size_t n, float v);
 void ssl_cuda_copy(ssl_ctx *c, float *dst, const float *src, size_t n);
 void ssl_cuda_scale(ssl_ctx *c, float *x, size_t n, float a);

@@ -1,5 +1,5 @@
 /* CUDA memory and per-context state: device allocations, blocking copies, the context's stream,
- * cuBLAS handle and reduction scratch (no globals: everything hangs off ssl_ctx.be_state). */
+ * cuBLAS and cuDNN handles and reduction scratch (no globals: everything hangs off ssl_ctx.be_state). */
 #include "framework/backend/cuda/cuda_impl.cuh"
 
 #include <stdlib.h>
@@ -51,6 +51,7 @@ void ssl_cuda_ctx_init(ssl_ctx *c)
                                                           : CUBLAS_DEFAULT_MATH));
     SSL_CUDA_CHECK(cudaMalloc(&st->red, (SSL_CUDA_RED_BLOCKS + 1) * sizeof(double)));
     SSL_CUDA_CHECK(cudaMallocHost(&st->red_host, sizeof(double)));
+    ssl_cuda_conv_init(st);
     c->be_state = st;
 }
 
@@ -59,6 +60,7 @@ void ssl_cuda_ctx_free(ssl_ctx *c)
     ssl_cuda_state *st = ssl_cuda_st(c);
     if (!st) return;
     SSL_CUDA_CHECK(cudaStreamSynchronize(st->stream));
+    ssl_cuda_conv_free(st);
     SSL_CUDA_CHECK(cudaFree(st->red));
     SSL_CUDA_CHECK(cudaFreeHost(st->red_host));
     SSL_CUBLAS_CHECK(cublasDestroy(st->blas));

@@ -1,4 +1,4 @@
-/* CUDA layer norm over the last dim (batch norm comes with cuDNN). The forward is one block per row
+/* CUDA layer norm over the last dim (batch norm: bn.cu). The forward is one block per row
  * with the CPU's two-pass statistics (mean, then centred squares, in double); the backward's
  * dgamma/dbeta are column sums over rows, done as coalesced per-chunk partials that are added in
  * chunk order (no atomics: the same bits every run). */

@@ -1,6 +1,6 @@
-/* The CUDA op table. This slice leaves convolution and batch norm NULL, spelled out in backend.h's
- * order (designated initialisers in C++ must follow it). ssl_cuda_missing_ops() names them and
- * registry.c refuses the table while any is missing, so nothing runs on a partial backend. */
+/* The CUDA op table, spelled out in backend.h's order (designated initialisers in C++ must follow
+ * it). ssl_cuda_missing_ops() names any op left NULL, and registry.c refuses a partial table, so
+ * nothing runs on a partial backend. */
 #include "framework/backend/cuda/cuda_impl.cuh"
 
 #include <stddef.h>
@@ -17,9 +17,9 @@ static const ssl_backend cuda_backend = {
     .ctx_free = ssl_cuda_ctx_free,
     .gemm = ssl_cuda_gemm,
     .gemm_batched = ssl_cuda_gemm_batched,
-    .conv2d_fwd = NULL, /* next: cuDNN */
-    .conv2d_bwd_data = NULL, /* next: cuDNN */
-    .conv2d_bwd_filter = NULL, /* next: cuDNN */
+    .conv2d_fwd = ssl_cuda_conv2d_fwd,
+    .conv2d_bwd_data = ssl_cuda_conv2d_bwd_data,
+    .conv2d_bwd_filter = ssl_cuda_conv2d_bwd_filter,
     .fill = ssl_cuda_fill,
     .copy = ssl_cuda_copy,
     .scale = ssl_cuda_scale,
@@ -32,12 +32,12 @@ static const ssl_backend cuda_backend = {
     .gelu_bwd = ssl_cuda_gelu_bwd,
     .bias_add = ssl_cuda_bias_add,
     .bias_grad = ssl_cuda_bias_grad,
-    .bn_stats = NULL, /* next: cuDNN (or own kernels) */
-    .bn_apply = NULL, /* next: cuDNN (or own kernels) */
-    .bn_bwd_stats = NULL, /* next: cuDNN (or own kernels) */
-    .bn_bwd_data = NULL, /* next: cuDNN (or own kernels) */
-    .bn_finalize = NULL, /* next: cuDNN (or own kernels) */
-    .bn_param_grads = NULL, /* next: cuDNN (or own kernels) */
+    .bn_stats = ssl_cuda_bn_stats,
+    .bn_apply = ssl_cuda_bn_apply,
+    .bn_bwd_stats = ssl_cuda_bn_bwd_stats,
+    .bn_bwd_data = ssl_cuda_bn_bwd_data,
+    .bn_finalize = ssl_cuda_bn_finalize,
+    .bn_param_grads = ssl_cuda_bn_param_grads,
     .maxpool_fwd = ssl_cuda_maxpool_fwd,
     .maxpool_bwd = ssl_cuda_maxpool_bwd,
     .avgpool_fwd = ssl_cuda_avgpool_fwd,

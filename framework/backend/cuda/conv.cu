@@ -1,0 +1,150 @@
+/* CUDA convolution through cuDNN (legacy convolution API: deprecated in cuDNN 9 but complete, and
+ * one call per op; the graph API is the route for fused conv+BN+ReLU later).
+ * A plan per geometry holds the four descriptors and the algorithm of each direction, chosen once
+ * by cuDNN's heuristics (no timing runs): the first algorithm that is supported and, for the two
+ * backward directions, deterministic, so a run gives the same bits every time (as the CPU backend).
+ * The math type is FMA-only (exact fp32, comparable with the CPU op by op) unless SSL_CUDA_TF32=1. */
+#include "framework/backend/cuda/cuda_impl.cuh"
+
+#include <cudnn.h>
+#include <string.h>
+
+#define SSL_CUDNN_CHECK(call)                                                                  \
+    do {                                                                                       \
+        cudnnStatus_t s_ = (call);                                                             \
+        if (s_ != CUDNN_STATUS_SUCCESS) SSL_ABORT("%s: %s", #call, cudnnGetErrorString(s_));   \
+    } while (0)
+
+/* Largest workspace an algorithm may ask for: beyond it the next candidate is taken. */
+#define CONV_WS_MAX ((size_t)1 << 30)
+
+struct ssl_cuda_conv_plan {
+    ssl_conv_shape s;
+    cudnnTensorDescriptor_t x, y;
+    cudnnFilterDescriptor_t w;
+    cudnnConvolutionDescriptor_t conv;
+    cudnnConvolutionFwdAlgo_t fwd;
+    cudnnConvolutionBwdDataAlgo_t bwd_data;
+    cudnnConvolutionBwdFilterAlgo_t bwd_filter;
+    size_t ws_fwd, ws_data, ws_filter;
+};
+
+static int same_shape(const ssl_conv_shape *a, const ssl_conv_shape *b)
+{
+    return a->N == b->N && a->C == b->C && a->H == b->H && a->W == b->W && a->K == b->K &&
+           a->R == b->R && a->stride == b->stride && a->pad == b->pad;
+}
+
+/* The first heuristic candidate that is supported, fits CONV_WS_MAX and (when asked) is
+ * deterministic. The three perf structs share these fields, hence the template. */
+template <typename Perf>
+static int pick(const Perf *p, int n, int need_determinism, const char *what,
+                const ssl_conv_shape *s, size_t *ws)
+{
+    for (int i = 0; i < n; i++) {
+        if (p[i].status != CUDNN_STATUS_SUCCESS || p[i].memory > CONV_WS_MAX) continue;
+        if (need_determinism && p[i].determinism != CUDNN_DETERMINISTIC) continue;
+        *ws = p[i].memory;
+        return (int)p[i].algo;
+    }
+    SSL_ABORT("cuDNN offers no usable %s algorithm for N=%d C=%d H=%d W=%d K=%d R=%d stride %d pad %d",
+              what, s->N, s->C, s->H, s->W, s->K, s->R, s->stride, s->pad);
+}
+
+static ssl_cuda_conv_plan *plan_for(ssl_ctx *c, const ssl_conv_shape *s)
+{
+    ssl_cuda_state *st = ssl_cuda_st(c);
+    for (int i = 0; i < st->nconv; i++)
+        if (same_shape(&st->conv[i].s, s)) return &st->conv[i];
+    if (st->nconv == st->capconv) {
+        /* grows by doubling; plans are made on the first steps only, never in the steady state */
+        int cap = st->capconv ? 2 * st->capconv : 16;
+        ssl_cuda_conv_plan *grown = (ssl_cuda_conv_plan *)ssl_calloc((size_t)cap, sizeof *grown);
+        if (st->nconv) memcpy(grown, st->conv, (size_t)st->nconv * sizeof *grown);
+        ssl_free(st->conv);
+        st->conv = grown, st->capconv = cap;
+    }
+    ssl_cuda_conv_plan *p = &st->conv[st->nconv++];
+    memset(p, 0, sizeof *p);
+    p->s = *s;
+    SSL_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->x));
+    SSL_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->y));
+    SSL_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->w));
+    SSL_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p->conv));
+    SSL_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->N, s->C, s->H, s->W));
+    SSL_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->N, s->K, s->P, s->Q));
+    SSL_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, s->K, s->C, s->R, s->R));
+    SSL_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv, s->pad, s->pad, s->stride, s->stride, 1, 1,
+                                                    CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    SSL_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, st->tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+    int n;
+    cudnnConvolutionFwdAlgoPerf_t pf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    SSL_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(st->dnn, p->x, p->w, p->conv, p->y,
+                                                           CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, pf));
+    p->fwd = (cudnnConvolutionFwdAlgo_t)pick(pf, n, 0, "forward", s, &p->ws_fwd);
+    cudnnConvolutionBwdDataAlgoPerf_t pd[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    SSL_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(st->dnn, p->w, p->y, p->conv, p->x,
+                                                                CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, pd));
+    p->bwd_data = (cudnnConvolutionBwdDataAlgo_t)pick(pd, n, 1, "backward-data", s, &p->ws_data);
+    cudnnConvolutionBwdFilterAlgoPerf_t pw[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+    SSL_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(st->dnn, p->x, p->y, p->conv, p->w,
+                                                                  CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, pw));
+    p->bwd_filter = (cudnnConvolutionBwdFilterAlgo_t)pick(pw, n, 1, "backward-filter", s, &p->ws_filter);
+    return p;
+}
+
+static int empty(const ssl_conv_shape *s)
+{
+    return s->N <= 0 || s->C <= 0 || s->K <= 0 || s->P <= 0 || s->Q <= 0;
+}
+
+void ssl_cuda_conv2d_fwd(ssl_ctx *c, const ssl_conv_shape *s, const float *x, const float *w, float *y)
+{
+    if (empty(s)) return;
+    ssl_cuda_conv_plan *p = plan_for(c, s);
+    void *ws = p->ws_fwd ? ssl_ctx_workspace(c, p->ws_fwd) : NULL;
+    const float one = 1.0f, zero = 0.0f;
+    SSL_CUDNN_CHECK(cudnnConvolutionForward(ssl_cuda_st(c)->dnn, &one, p->x, x, p->w, w, p->conv, p->fwd,
+                                            ws, p->ws_fwd, &zero, p->y, y));
+}
+
+void ssl_cuda_conv2d_bwd_data(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *w, float *dx)
+{
+    if (empty(s)) return;
+    ssl_cuda_conv_plan *p = plan_for(c, s);
+    void *ws = p->ws_data ? ssl_ctx_workspace(c, p->ws_data) : NULL;
+    const float one = 1.0f, zero = 0.0f; /* dx is assigned */
+    SSL_CUDNN_CHECK(cudnnConvolutionBackwardData(ssl_cuda_st(c)->dnn, &one, p->w, w, p->y, dy, p->conv,
+                                                 p->bwd_data, ws, p->ws_data, &zero, p->x, dx));
+}
+
+void ssl_cuda_conv2d_bwd_filter(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *x, float *dw)
+{
+    if (empty(s)) return;
+    ssl_cuda_conv_plan *p = plan_for(c, s);
+    void *ws = p->ws_filter ? ssl_ctx_workspace(c, p->ws_filter) : NULL;
+    const float one = 1.0f; /* dw accumulates (beta 1), as every parameter gradient */
+    SSL_CUDNN_CHECK(cudnnConvolutionBackwardFilter(ssl_cuda_st(c)->dnn, &one, p->x, x, p->y, dy, p->conv,
+                                                   p->bwd_filter, ws, p->ws_filter, &one, p->w, dw));
+}
+
+void ssl_cuda_conv_init(ssl_cuda_state *st)
+{
+    SSL_CUDNN_CHECK(cudnnCreate(&st->dnn));
+    SSL_CUDNN_CHECK(cudnnSetStream(st->dnn, st->stream));
+}
+
+void ssl_cuda_conv_free(ssl_cuda_state *st)
+{
+    for (int i = 0; i < st->nconv; i++) {
+        ssl_cuda_conv_plan *p = &st->conv[i];
+        cudnnDestroyTensorDescriptor(p->x);
+        cudnnDestroyTensorDescriptor(p->y);
+        cudnnDestroyFilterDescriptor(p->w);
+        cudnnDestroyConvolutionDescriptor(p->conv);
+    }
+    ssl_free(st->conv);
+    st->conv = NULL, st->nconv = st->capconv = 0;
+    if (st->dnn) SSL_CUDNN_CHECK(cudnnDestroy(st->dnn));
+    st->dnn = NULL;
+}
