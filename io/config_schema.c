@@ -185,7 +185,7 @@ static const ssl_config_key schema[] = {
     F(eval, linear_lr, "0.1", 0, NOMAX, LO_OPEN, "linear-probe learning rate"),
     I(eval, linear_batch, "256", 1, 1 << 24, "linear-probe batch size"),
 
-    E(device, backend, "cpu", "cpu|cuda", "compute backend"),
+    E(device, backend, "cpu", "cpu|cuda|devsim", "compute backend (devsim: the CPU ops on host-unreadable memory, for tests)"),
     I(device, threads, "0", 0, 4096,
       "CPU threads per rank (0 = OMP_NUM_THREADS, else the node's cores / ranks on the node)"),
 

@@ -12,6 +12,7 @@
 #include "io/dataset.h"
 #include "io/prep.h"
 #include "launch/cli.h"
+#include "framework/train/ckpt_stage.h"
 #include "framework/train/features.h"
 
 #include <stdio.h>
@@ -47,15 +48,19 @@ int ssl_cmd_eval(int argc, char **argv)
     if (!what) {
         ssl_ckpt ck = {0};
         ssl_session_ckpt_arrays(&s, &ck, NULL);
+        ssl_ckpt_staging st;
+        ssl_ckpt_stage_load(&st, &s.ctx, &ck);
+        int found;
         if (ckpt) {
-            if (ssl_ckpt_load(&ck, ckpt, err, sizeof err)) goto out;
+            found = ssl_ckpt_load(&ck, ckpt, err, sizeof err);
         } else {
             /* the run's newest checkpoint that loads (damaged newer ones are reported, not moved) */
-            int found = ssl_ckpt_resume(&ck, s.ckpt_dir, 0, path, sizeof path, err, sizeof err);
+            found = ssl_ckpt_resume(&ck, s.ckpt_dir, 0, path, sizeof path, err, sizeof err);
             if (found == 1) snprintf(err, sizeof err, "no checkpoint in %s (train first, or pass --ckpt)", s.ckpt_dir);
-            if (found) goto out;
-            ckpt = path;
+            if (!found) ckpt = path;
         }
+        ssl_ckpt_stage_end(&st, found == 0);
+        if (found) goto out;
         step = ck.step;
         what = ckpt;
     }
@@ -70,10 +75,14 @@ int ssl_cmd_eval(int argc, char **argv)
     for (int i = 0; i < cfg.eval.knn_k.n; i++)
         printf("kNN top-1 (k=%d, T=%.2f): %.2f%%\n", cfg.eval.knn_k.v[i], cfg.eval.knn_temperature, knn[i]);
     if (cfg.eval.linear_epochs > 0) {
-        if (ssl_linear_probe(&s.ctx, tr.x, tr.y, tr.n, te.x, te.y, te.n, tr.dim, tr.num_classes,
-                             cfg.eval.linear_epochs, (float)cfg.eval.linear_lr, cfg.eval.linear_batch, 0.0f,
-                             (uint64_t)cfg.run.seed, &lin, err, sizeof err))
-            goto out;
+        float *own_tr, *own_te;
+        const float *xtr = ssl_features_device(&s.ctx, &tr, &own_tr), *xte = ssl_features_device(&s.ctx, &te, &own_te);
+        int bad = ssl_linear_probe(&s.ctx, xtr, tr.y, tr.n, xte, te.y, te.n, tr.dim, tr.num_classes,
+                                   cfg.eval.linear_epochs, (float)cfg.eval.linear_lr, cfg.eval.linear_batch, 0.0f,
+                                   (uint64_t)cfg.run.seed, &lin, err, sizeof err);
+        if (own_tr) s.ctx.be->free(own_tr);
+        if (own_te) s.ctx.be->free(own_te);
+        if (bad) goto out;
         printf("linear probe top-1 (%d epochs): %.2f%%\n", cfg.eval.linear_epochs, lin);
     }
     if (ssl_make_dirs(s.run_dir, err, sizeof err) == 0) {

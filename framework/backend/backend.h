@@ -35,6 +35,9 @@ static inline ssl_conv_shape ssl_conv_shape_make(int N, int C, int H, int W, int
 
 typedef struct ssl_backend {
     const char *name;
+    /* Device pointers are host pointers (the CPU backend): host staging can be used in place and
+     * upload/download copies skipped. 0: the host must not dereference device memory. */
+    int host_memory;
 
     /* --- memory ---------------------------------------------------------------------------- */
     void *(*alloc)(size_t bytes);                          /* 64-byte aligned, aborts on failure */
@@ -244,8 +247,11 @@ typedef struct ssl_backend {
                            float *u);
 } ssl_backend;
 
-/* The backend registered under `name` ("cpu", "cuda"); NULL when not built. */
+/* The backend registered under `name` ("cpu", "cuda", "devsim"); NULL when not built. */
 const ssl_backend *ssl_backend_get(const char *name);
 const ssl_backend *ssl_backend_cpu(void);
+/* The CPU ops behind host-unreadable device pointers (backend/devsim/): tests prove with it that the
+ * training loop touches device memory only through ops, upload and download. */
+const ssl_backend *ssl_backend_devsim(void);
 
 #endif

@@ -36,6 +36,7 @@ static const ssl_backend *cuda_if_ready(void)
 const ssl_backend *ssl_backend_get(const char *name)
 {
     if (!name || strcmp(name, "cpu") == 0) return ssl_backend_cpu();
+    if (strcmp(name, "devsim") == 0) return ssl_backend_devsim();
 #ifdef SSL_HAVE_CUDA
     if (strcmp(name, "cuda") == 0) return cuda_if_ready();
 #endif

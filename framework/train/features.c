@@ -56,6 +56,7 @@ static int extract_range(ssl_session *s, ssl_comm *pace, const char *path, int64
     f->y = ssl_malloc((size_t)n * sizeof(int32_t));
     ssl_eval_reader rd = {0};
     float *views = ssl_malloc((size_t)B * C * S * S * sizeof(float));
+    float *dviews = s->ctx.be->host_memory || raw_pixels ? NULL : s->ctx.be->alloc((size_t)B * C * S * S * sizeof(float));
     int64_t idx[256];
     /* every rank runs the rounds of the largest slice, idle once its own is done */
     const int64_t largest = (*total + parts - 1) / parts, rounds = pace ? (largest + B - 1) / B : (n + B - 1) / B;
@@ -72,7 +73,12 @@ static int extract_range(ssl_session *s, ssl_comm *pace, const char *path, int64
             } else {
                 ssl_ctx_step_begin(&s->ctx);
                 ssl_weights w = {s->params.data, NULL, s->buffers.data};
-                ssl_tensor y = s->encoder.forward(&s->ctx, &s->encoder, &w, ssl_tensor_4d(views, nb, C, S, S), 0);
+                float *in = views;
+                if (dviews) { /* a device backend: the batch goes up once */
+                    s->ctx.be->upload(dviews, views, (size_t)nb * C * S * S * sizeof(float));
+                    in = dviews;
+                }
+                ssl_tensor y = s->encoder.forward(&s->ctx, &s->encoder, &w, ssl_tensor_4d(in, nb, C, S, S), 0);
                 s->ctx.be->download(f->x + i0 * f->dim, y.data, (size_t)nb * f->dim * sizeof(float));
             }
         }
@@ -87,6 +93,7 @@ static int extract_range(ssl_session *s, ssl_comm *pace, const char *path, int64
 out_free:
     ssl_eval_reader_free(&rd);
     ssl_free(views);
+    if (dviews) s->ctx.be->free(dviews);
 out:
     if (ds) ssl_dataset_close(ds);
     if (rc) ssl_features_free(f);
@@ -140,6 +147,16 @@ int ssl_extract_features_all(ssl_session *s, ssl_comm *comm, const char *path, i
     return 0;
 }
 
+const float *ssl_features_device(ssl_ctx *c, const ssl_features *f, float **own)
+{
+    *own = NULL;
+    if (c->be->host_memory) return f->x;
+    const size_t bytes = (size_t)(f->n * f->dim) * sizeof(float);
+    *own = c->be->alloc(bytes);
+    c->be->upload(*own, f->x, bytes);
+    return *own;
+}
+
 int ssl_eval_knn_all(ssl_session *s, ssl_comm *comm, const ssl_features *tr, const ssl_features *te,
                      double *top1, char *err, size_t errlen)
 {
@@ -153,13 +170,15 @@ int ssl_eval_knn_all(ssl_session *s, ssl_comm *comm, const ssl_features *tr, con
     enum { CH = 512 };
     const int64_t rounds = ((te->n + W - 1) / W + CH - 1) / CH;
     int32_t *pred = ssl_malloc((size_t)(nk * CH) * sizeof(int32_t));
+    float *own_tr, *own_te;
+    const float *xtr = ssl_features_device(&s->ctx, tr, &own_tr), *xte = ssl_features_device(&s->ctx, te, &own_te);
     double cnt[8] = {0}, dummy[8];
     int rc = 0;
     for (int64_t r = 0; r < rounds; r++) {
         const int64_t i0 = r * CH, m = n - i0 < CH ? n - i0 : CH;
         int bad = 0;
         if (m > 0) {
-            bad = ssl_knn_eval_ex(&s->ctx, tr->x, tr->y, tr->n, te->x + (lo + i0) * te->dim, te->y + lo + i0, m,
+            bad = ssl_knn_eval_ex(&s->ctx, xtr, tr->y, tr->n, xte + (lo + i0) * te->dim, te->y + lo + i0, m,
                                   tr->dim, tr->num_classes, c->eval.knn_k.v, nk, (float)c->eval.knn_temperature,
                                   dummy, NULL, pred, err, errlen) != 0;
             for (int q = 0; q < nk && !bad; q++)
@@ -172,6 +191,8 @@ int ssl_eval_knn_all(ssl_session *s, ssl_comm *comm, const ssl_features *tr, con
         }
     }
     ssl_free(pred);
+    if (own_tr) s->ctx.be->free(own_tr);
+    if (own_te) s->ctx.be->free(own_te);
     if (rc) return -1;
     ssl_allreduce(comm, cnt, 8, SSL_F64, SSL_SUM);
     for (int q = 0; q < nk; q++) top1[q] = 100.0 * cnt[q] / (double)te->n;
@@ -189,7 +210,12 @@ int ssl_eval_knn(ssl_session *s, const ssl_features *tr, const ssl_features *te,
                  char *err, size_t errlen)
 {
     const ssl_config *c = &s->cfg;
-    return ssl_knn_eval(&s->ctx, tr->x, tr->y, tr->n, te->x, te->y, te->n, tr->dim, tr->num_classes,
-                        c->eval.knn_k.v, c->eval.knn_k.n, (float)c->eval.knn_temperature, top1, err, errlen);
+    float *own_tr, *own_te;
+    const float *xtr = ssl_features_device(&s->ctx, tr, &own_tr), *xte = ssl_features_device(&s->ctx, te, &own_te);
+    int rc = ssl_knn_eval(&s->ctx, xtr, tr->y, tr->n, xte, te->y, te->n, tr->dim, tr->num_classes,
+                          c->eval.knn_k.v, c->eval.knn_k.n, (float)c->eval.knn_temperature, top1, err, errlen);
+    if (own_tr) s->ctx.be->free(own_tr);
+    if (own_te) s->ctx.be->free(own_te);
+    return rc;
 }
 

@@ -25,6 +25,9 @@ int ssl_extract_features_all(ssl_session *s, struct ssl_comm *comm, const char *
                              ssl_features *f, char *err, size_t errlen);
 /* kNN top-1 for every eval.knn_k: each rank votes for its 1/P of the test rows against the whole
  * bank; correct counts are summed over ranks. Collective over comm. */
+/* The features' rows in c's memory (kNN and the linear probe take device rows): f->x itself on a
+ * host-memory backend, else an uploaded copy returned in *own as well (free it with c->be->free). */
+const float *ssl_features_device(ssl_ctx *c, const ssl_features *f, float **own);
 int ssl_eval_knn_all(ssl_session *s, struct ssl_comm *comm, const ssl_features *tr, const ssl_features *te,
                      double *top1, char *err, size_t errlen);
 /* kNN top-1 for every k of eval.knn_k into top1. */

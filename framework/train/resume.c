@@ -2,6 +2,7 @@
 #include "framework/comm/comm.h"
 #include "framework/core/check.h"
 #include "framework/core/version.h"
+#include "framework/train/ckpt_stage.h"
 #include "framework/train/trainer.h"
 
 #include <stdio.h>
@@ -16,7 +17,10 @@ static int load_newest(ssl_trainer *t, char *err, size_t errlen)
     char path[1200];
     ssl_ckpt ck = {.comm = t->comm};
     ssl_session_ckpt_arrays(&t->s, &ck, &t->opt);
+    ssl_ckpt_staging st;
+    ssl_ckpt_stage_load(&st, &t->s.ctx, &ck);
     int found = ssl_ckpt_resume(&ck, t->s.ckpt_dir, 1, path, sizeof path, err, errlen);
+    ssl_ckpt_stage_end(&st, found == 0);
     if (found != 0) return found;
     t->step = ck.step;
     if (t->s.method.vt->freezes) t->opt.step = ck.step; /* per-segment counts loaded with the arrays */

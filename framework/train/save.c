@@ -2,6 +2,7 @@
  * moments every rank must hold one and the same model. */
 #include "framework/comm/comm.h"
 #include "framework/core/check.h"
+#include "framework/train/ckpt_stage.h"
 #include "framework/train/features.h"
 #include "framework/train/trainer.h"
 
@@ -43,7 +44,7 @@ static int replicas_agree(ssl_trainer *t, const ssl_ckpt *ck, char *err, size_t 
 {
     if (t->comm->world == 1) return 0;
     const char *f = getenv("SSL_FAULT_DIVERGE_RANK");
-    if (f && *f && atoi(f) == t->comm->rank) t->s.params.data[0] += 1e-3f;
+    if (f && *f && atoi(f) == t->comm->rank) ((float *)ck->arrays[0].data)[0] += 1e-3f; /* "params" (host copy) */
     uint64_t h = 0xcbf29ce484222325ull;
     for (int i = 0; i < ck->narrays; i++) {
         const ssl_ckpt_array *a = &ck->arrays[i];
@@ -83,13 +84,19 @@ int ssl_train_save(ssl_trainer *t, char *err, size_t errlen)
                    .epoch_step = t->step % t->steps_per_epoch, .world_size = t->comm->world,
                    .in_chans = t->s.in_chans, .seed = (uint64_t)cfg->run.seed};
     ssl_session_ckpt_arrays(&t->s, &ck, &t->opt);
-    if (replicas_agree(t, &ck, err, errlen)) return -1;
+    ssl_ckpt_staging st;
+    ssl_ckpt_stage_save(&st, &t->s.ctx, &ck); /* host copies on a device backend: fingerprints, then the file */
+    if (replicas_agree(t, &ck, err, errlen)) {
+        ssl_ckpt_stage_end(&st, 0);
+        return -1;
+    }
     char *yaml = ssl_config_to_yaml(cfg);
     char *segs = ssl_train_segment_table(&t->s.params), *bsegs = ssl_train_segment_table(&t->s.buffers);
     ck.config_yaml = yaml;
     ck.segments = segs;
     ck.buffer_segments = bsegs;
     int rc = ssl_ckpt_save(&ck, t->s.ckpt_dir, cfg->checkpoint.keep, err, errlen);
+    ssl_ckpt_stage_end(&st, 0);
     free(yaml);
     ssl_free(segs);
     ssl_free(bsegs);

@@ -17,15 +17,23 @@ static int micro_step(ssl_trainer *t, const ssl_progress *p, double *loss, ssl_s
     ssl_batch b;
     if (ssl_loader_next(&t->loader, &b, err, errlen)) return -1;
     ssl_views v;
-    ssl_view_pipes_bind(&t->pipes, b.n, t->s.in_chans, b.out, &v);
+    ssl_ctx *c = &t->s.ctx;
+    float *views = b.out;
+    if (!c->be->host_memory) { /* one upload of the whole micro-batch; the loader's staging stays on the host */
+        const size_t n = ssl_view_pipes_floats(&t->pipes, t->sampler.local_batch, t->s.in_chans);
+        if (!t->dev_views) t->dev_views = c->be->alloc(n * sizeof(float));
+        c->be->upload(t->dev_views, b.out, ssl_view_pipes_floats(&t->pipes, b.n, t->s.in_chans) * sizeof(float));
+        views = t->dev_views;
+    }
+    ssl_view_pipes_bind(&t->pipes, b.n, t->s.in_chans, views, &v);
     v.index = b.indices;
     double tb = ssl_now();
     *data_s += tb - ta;
-    ssl_ctx_step_begin(&t->s.ctx);
+    ssl_ctx_step_begin(c);
     ssl_weights w = {t->s.params.data, t->s.params.grad, t->s.buffers.data};
     ssl_scalars one = {0};
     ssl_method *m = &t->s.method;
-    *loss += m->vt->step(m, &t->s.ctx, &w, &v, p, &one) / (double)t->accum;
+    *loss += m->vt->step(m, c, &w, &v, p, &one) / (double)t->accum;
     for (int i = 0; i < one.n; i++) ssl_scalars_add(mon, one.name[i], one.v[i] / (double)t->accum);
     *compute_s += ssl_now() - tb;
     return 0;

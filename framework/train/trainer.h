@@ -53,6 +53,7 @@ typedef struct {
     ssl_metrics metrics;
     int metrics_open;
     ssl_view_pipes pipes;      /* the method's views: one pipeline each */
+    float *dev_views;          /* device copy of a micro-batch's views (NULL on a host-memory backend) */
     int64_t steps_per_epoch, total_steps, accum;
     int64_t step;              /* optimizer steps done: the next step's 0-based index */
     int64_t first_step;        /* step this invocation started at */

@@ -38,6 +38,7 @@ static int ncompared, nskipped;
 static const ssl_backend *backend_named(const char *name)
 {
     if (strcmp(name, "cpu") == 0) return ssl_backend_cpu();
+    if (strcmp(name, "devsim") == 0) return ssl_backend_devsim();
 #ifdef SSL_HAVE_CUDA
     if (strcmp(name, "cuda") == 0) {
         if (ssl_cuda_device_count() == 0) {

@@ -3,6 +3,7 @@
 
 static const ssl_backend cpu_backend = {
     .name = "cpu",
+    .host_memory = 1,
     .alloc = ssl_cpu_alloc,
     .free = ssl_cpu_free,
     .upload = ssl_cpu_upload,

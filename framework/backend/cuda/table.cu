@@ -8,6 +8,7 @@
 
 static const ssl_backend cuda_backend = {
     .name = "cuda",
+    .host_memory = 0,
     .alloc = ssl_cuda_alloc,
     .free = ssl_cuda_free,
     .upload = ssl_cuda_upload,
