@@ -33,6 +33,30 @@ void ssl_moco_queue_shard(int64_t K, int rank, int world, int64_t *off, int64_t 
     *off = rank * base + (rank < extra ? rank : extra);
 }
 
+/* The loss's per-row statistics live on the host (they meet MPI and exp/log there): a few doubles
+ * and floats per gathered row, downloaded from two logit columns, so a device backend's queue is
+ * touched by ops only. */
+struct ssl_moco_host {
+    double *d;
+    float *f;
+    size_t nd, nf;
+};
+
+static void host_reserve(const ssl_moco_queue *q, size_t nd, size_t nf)
+{
+    struct ssl_moco_host *h = q->host;
+    if (nd > h->nd) {
+        ssl_free(h->d);
+        h->d = ssl_malloc(nd * sizeof(double));
+        h->nd = nd;
+    }
+    if (nf > h->nf) {
+        ssl_free(h->f);
+        h->f = ssl_malloc(nf * sizeof(float));
+        h->nf = nf;
+    }
+}
+
 void ssl_moco_queue_init(ssl_moco_queue *q, const struct ssl_backend *be, int64_t K, int64_t D, int rank, int world,
                          uint64_t seed)
 {
@@ -42,6 +66,7 @@ void ssl_moco_queue_init(ssl_moco_queue *q, const struct ssl_backend *be, int64_
     q->D = D;
     q->ptr = 0;
     q->be = be;
+    q->host = ssl_calloc(1, sizeof *q->host);
     ssl_moco_queue_shard(K, rank, world, &q->off, &q->n);
     /* drawn on the host one key at a time from stream j: the same key j whichever rank holds it */
     float *host = ssl_malloc((size_t)(q->n * D) * sizeof(float));
@@ -63,6 +88,12 @@ void ssl_moco_queue_init(ssl_moco_queue *q, const struct ssl_backend *be, int64_
 
 void ssl_moco_queue_free(ssl_moco_queue *q)
 {
+    if (q->host) {
+        ssl_free(q->host->d);
+        ssl_free(q->host->f);
+        ssl_free(q->host);
+        q->host = NULL;
+    }
     if (q->keys) q->be->free(q->keys);
     q->keys = NULL;
     q->n = 0;
@@ -99,15 +130,18 @@ double ssl_moco_queue_loss(ssl_ctx *c, ssl_comm *comm, const ssl_moco_queue *q, 
     }
     float *S = ssl_arena_floats(&c->act, (size_t)(B * n)), *Y = ssl_arena_floats(&c->act, (size_t)(B * n));
     /* rows: m (max), then z (exp sums) with the two cosine sums appended, so one SUM carries all */
-    double *m = ssl_arena_alloc(&c->act, (size_t)(3 * B + 2) * sizeof(double));
-    double *z = m + B, *a = z + B + 2;
-    double *lpos = ssl_arena_alloc(&c->act, (size_t)N * sizeof(double));
+    host_reserve(q, (size_t)(3 * B + 2 + N), (size_t)(2 * B));
+    double *m = q->host->d, *z = m + B, *a = z + B + 2, *lpos = a + B;
+    float *col = ssl_arena_floats(&c->act, (size_t)(2 * B)), *hcol = q->host->f;
 
     c->be->gemm(c, 0, 1, (int)B, (int)n, (int)D, 1.0f / tau, Q, (int)D, q->keys, (int)D, 0.0f, S, (int)n);
     const double neg_sum = tau * c->be->sum(c, (size_t)(B * n), S);
     c->be->log_softmax_fwd(c, B, n, S, Y);
     /* the shard's partial LSE from any column: S_ij - Y_ij, exact up to fp32 rounding of one logit */
-    for (int64_t i = 0; i < B; i++) m[i] = a[i] = (double)S[i * n] - (double)Y[i * n];
+    c->be->copy2d(c, B, 1, S, n, col, 1);
+    c->be->copy2d(c, B, 1, Y, n, col + B, 1);
+    c->be->download(hcol, col, (size_t)(2 * B) * sizeof(float));
+    for (int64_t i = 0; i < B; i++) m[i] = a[i] = (double)hcol[i] - (double)hcol[B + i];
     double pos_sum = 0;
     for (int64_t i = 0; i < N; i++) { /* the positive: scored by the row's owner alone */
         lpos[i] = c->be->dot(c, (size_t)D, qry + i * D, pos + i * D) / tau;

@@ -17,6 +17,7 @@ typedef struct {
     float *keys;    /* (n, D) on the context's backend (be->alloc), unit rows */
     int64_t ptr;    /* global index of the next enqueue, the same on every rank */
     const struct ssl_backend *be;
+    struct ssl_moco_host *host; /* host scratch of the loss's per-row statistics (grows once) */
 } ssl_moco_queue;
 
 /* The shard of rank `rank` of `world` in a queue of K keys: *off, *n as in ssl_moco_queue. */

@@ -3,8 +3,8 @@
 # runs on the devsim backend (the CPU ops behind pointers the host cannot dereference: any host read
 # or write of "device" memory faults at its line) and must give the CPU backend's results bit for
 # bit. Pretraining with the kNN monitor, checkpoint save and resume (host staging of the arrays),
-# and `sslrun eval` (features uploaded for kNN and the linear probe), for SimCLR, MoCo v3, BYOL, DINO
-# and MAE. (MoCo v2's sharded-queue loss still works on host rows: planned, as multi-rank devsim runs.)
+# and `sslrun eval` (features uploaded for kNN and the linear probe), for all six methods on one rank
+# (multi-rank devsim runs, with device collectives, are planned).
 source "$(dirname "$0")/common.sh"
 need_fmnist
 write_config
@@ -31,9 +31,10 @@ identical() { # identical A B: every loss and kNN record, and every checkpoint t
 
 vit=(model.arch=vit_tiny model.patch_size=4 model.vit_dim=16 model.vit_depth=2 model.vit_heads=2 augment.views=1
   mae.decoder_depth=1 mae.decoder_dim=16 mae.decoder_heads=2 optim.name=adamw optim.lr=0.001 optim.lr_scaling=none)
-for m in simclr moco_v3 byol dino mae; do
+for m in simclr moco_v2 moco_v3 byol dino mae; do
   o=(method.name=$m)
   case $m in
+    moco_v2) o+=(moco_v2.mlp_hidden=32 moco_v2.dim=16 moco_v2.queue_size=100 moco_v2.shuffle_bn_groups=4) ;;
     moco_v3) o+=(moco_v3.mlp_dim=32 moco_v3.dim=16) ;;
     byol) o+=(byol.proj_hidden=32 byol.proj_dim=16 byol.pred_hidden=32) ;;
     dino) o+=(dino.out_dim=64 dino.hidden_dim=32 dino.bottleneck_dim=16 optim.clip_grad=3.0 optim.clip_mode=per_tensor) ;;
