@@ -49,6 +49,8 @@ int ssl_cmd_export(int argc, char **argv)
         snprintf(err, sizeof err, "%s: no in_chans attribute (written by an older sslrun)", ckpt);
         goto out;
     }
+    /* export is file I/O, no compute: the host backend reads the arrays in place whatever device the run used */
+    snprintf(cfg.device.backend, sizeof cfg.device.backend, "cpu");
     if (ssl_session_init(&s, &cfg, (int)probe.in_chans, NULL, err, sizeof err)) goto out;
     ssl_ckpt ck = {0};
     ssl_session_ckpt_arrays(&s, &ck, NULL);

@@ -96,6 +96,8 @@ int ssl_cmd_mae_preview(int argc, char **argv)
     ssl_dataset *ds = ssl_dataset_open(cfg.data.test, err, sizeof err);
     if (!ds) goto done;
     const int C = ssl_dataset_channels(ds);
+    /* a few images: the host backend, whatever device the run used (the arrays are read in place) */
+    snprintf(cfg.device.backend, sizeof cfg.device.backend, "cpu");
     if (ssl_session_init(&s, &cfg, C, NULL, err, sizeof err)) goto done;
     ssl_ckpt ck = {0};
     ssl_session_ckpt_arrays(&s, &ck, NULL);

@@ -59,6 +59,7 @@ typedef struct {
     int metrics_open;
     ssl_augment_config aug;   /* random resized crop + flip, normalised */
     int32_t *labels;          /* (local batch) */
+    float *dev_views;         /* device copy of a batch's images (NULL on a host-memory backend) */
     int64_t steps_per_epoch, total_steps, step, first_step;
     double lr_peak, ips, t_start;
     ssl_sched_lr_config lr;

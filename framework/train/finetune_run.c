@@ -3,6 +3,7 @@
 #include "framework/comm/comm.h"
 #include "framework/core/check.h"
 #include "framework/core/version.h"
+#include "framework/train/ckpt_stage.h"
 #include "framework/train/finetune.h"
 #include "framework/train/views.h"
 #include "io/eval_views.h"
@@ -29,7 +30,10 @@ static int load_newest(ssl_finetuner *f, char *err, size_t errlen)
     char path[1400];
     ssl_ckpt ck = {.comm = f->comm};
     ckpt_arrays(f, &ck);
+    ssl_ckpt_staging st;
+    ssl_ckpt_stage_load(&st, &f->ctx, &ck);
     int found = ssl_ckpt_resume(&ck, f->ckpt_dir, 1, path, sizeof path, err, errlen);
+    ssl_ckpt_stage_end(&st, found == 0);
     if (found != 0) return found;
     f->step = ck.step;
     ssl_optim_set_step(&f->opt, ck.step);
@@ -214,7 +218,10 @@ int ssl_finetune_save(ssl_finetuner *f, char *err, size_t errlen)
     ck.config_yaml = yaml;
     ck.segments = segs;
     ck.buffer_segments = bsegs;
+    ssl_ckpt_staging st;
+    ssl_ckpt_stage_save(&st, &f->ctx, &ck);
     int rc = ssl_ckpt_save(&ck, f->ckpt_dir, f->cfg.checkpoint.keep, err, errlen);
+    ssl_ckpt_stage_end(&st, 0);
     free(yaml);
     ssl_free(segs);
     ssl_free(bsegs);
@@ -239,6 +246,7 @@ int ssl_finetune_evaluate(ssl_finetuner *f, double *top1, int64_t *ntest, char *
     const int B = 256, C = f->in_chans, S = f->img_size, K = f->num_classes;
     ssl_eval_reader rd = {0};
     float *x = ssl_malloc((size_t)B * C * S * S * sizeof(float)), *lg = ssl_malloc((size_t)B * K * sizeof(float));
+    float *dx = f->ctx.be->host_memory ? NULL : f->ctx.be->alloc((size_t)B * C * S * S * sizeof(float));
     int32_t *y = ssl_malloc((size_t)B * sizeof(int32_t));
     int64_t idx[256];
     ssl_weights w = {f->params.data, NULL, f->buffers.data};
@@ -250,7 +258,8 @@ int ssl_finetune_evaluate(ssl_finetuner *f, double *top1, int64_t *ntest, char *
             break;
         }
         ssl_ctx_step_begin(&f->ctx);
-        ssl_tensor out = f->model.forward(&f->ctx, &f->model, &w, ssl_tensor_4d(x, nb, C, S, S), 0);
+        if (dx) f->ctx.be->upload(dx, x, (size_t)nb * C * S * S * sizeof(float));
+        ssl_tensor out = f->model.forward(&f->ctx, &f->model, &w, ssl_tensor_4d(dx ? dx : x, nb, C, S, S), 0);
         f->ctx.be->download(lg, out.data, (size_t)nb * K * sizeof(float));
         for (int i = 0; i < nb; i++) {
             int best = 0; /* lowest class on ties */
@@ -261,6 +270,7 @@ int ssl_finetune_evaluate(ssl_finetuner *f, double *top1, int64_t *ntest, char *
     }
     ssl_eval_reader_free(&rd);
     ssl_free(x);
+    if (dx) f->ctx.be->free(dx);
     ssl_free(lg);
     ssl_free(y);
     if (ds) ssl_dataset_close(ds);

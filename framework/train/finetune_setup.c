@@ -224,6 +224,7 @@ void ssl_finetune_free(ssl_finetuner *f)
     if (f->loader_started) ssl_loader_stop(&f->loader);
     if (f->metrics_open) ssl_metrics_close(&f->metrics);
     ssl_free(f->labels);
+    if (f->dev_views) f->ctx.be->free(f->dev_views);
     ssl_optim_free(&f->opt);
     ssl_free(f->lr_scale);
     ssl_sampler_free(&f->sampler);

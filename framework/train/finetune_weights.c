@@ -3,6 +3,7 @@
  * safetensors file (`sslrun export` output, torchvision weights of the same arch, or timm ViT weights
  * through a name table), or nothing (random init). Every encoder tensor and BN buffer must be found
  * with its exact shape; the classification head always starts from run.seed. */
+#include "framework/train/ckpt_stage.h"
 #include "framework/train/finetune_weights.h"
 
 #include "framework/core/check.h"
@@ -79,7 +80,11 @@ int ssl_finetune_from_checkpoint(ssl_ctx *c, ssl_params *params, int nseg, ssl_p
     if (ssl_session_init(&s, &pc, in_chans, NULL, err, errlen)) goto out;
     ssl_ckpt ck = {0};
     ssl_session_ckpt_arrays(&s, &ck, NULL);
-    if (ssl_ckpt_load(&ck, path, err, errlen)) goto out;
+    ssl_ckpt_staging st;
+    ssl_ckpt_stage_load(&st, &s.ctx, &ck);
+    int bad = ssl_ckpt_load(&ck, path, err, errlen);
+    ssl_ckpt_stage_end(&st, !bad);
+    if (bad) goto out;
     if (copy_by_name(c, params, nseg, buffers, &s, path, err, errlen)) goto out;
     snprintf(desc, desclen, "checkpoint %s (%s, step %lld)", path, pc.method.name, (long long)ck.step);
     rc = 0;

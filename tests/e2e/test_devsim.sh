@@ -3,8 +3,8 @@
 # runs on the devsim backend (the CPU ops behind pointers the host cannot dereference: any host read
 # or write of "device" memory faults at its line) and must give the CPU backend's results bit for
 # bit. Pretraining with the kNN monitor, checkpoint save and resume (host staging of the arrays),
-# and `sslrun eval` (features uploaded for kNN and the linear probe), for all six methods on one rank
-# (multi-rank devsim runs, with device collectives, are planned).
+# `sslrun eval` (features uploaded for kNN and the linear probe) and `sslrun finetune`, for all six
+# methods on one rank (multi-rank devsim runs, with device collectives, are planned).
 source "$(dirname "$0")/common.sh"
 need_fmnist
 write_config
@@ -58,4 +58,17 @@ for be in cpu devsim; do
 done
 grep -q "linear probe top-1" "$WORK/eval_cpu.log" || fail "eval: no linear probe line"
 diff <(grep -E 'top-1' "$WORK/eval_cpu.log") <(grep -E 'top-1' "$WORK/eval_devsim.log") || fail "eval: devsim differs from cpu"
+# sslrun finetune from a pretraining checkpoint (staged load, batches uploaded, test logits downloaded)
+for be in cpu devsim; do
+  "$SSLRUN" finetune "$WORK/tiny.yaml" run.name=cpu_simclr finetune.name=ft_$be finetune.epochs=1 device.backend=$be \
+    >"$WORK/ft_$be.log" 2>&1 || { cat "$WORK/ft_$be.log"; fail "finetune on $be"; }
+done
+ft=$WORK/runs/cpu_simclr
+[ "$(losses "$ft/ft_cpu/metrics.jsonl" | wc -l)" -gt 0 ] || fail "finetune: no losses logged"
+diff <(losses "$ft/ft_cpu/metrics.jsonl") <(losses "$ft/ft_devsim/metrics.jsonl") >/dev/null || fail "finetune: devsim losses differ"
+diff <(grep -o '"top1": [0-9.]*' "$ft/ft_cpu/finetune.json") <(grep -o '"top1": [0-9.]*' "$ft/ft_devsim/finetune.json") ||
+  fail "finetune: devsim top-1 differs"
+# a run trained on devsim exports like any other (export reads on the host backend)
+"$SSLRUN" export "$WORK/runs/dev_simclr/checkpoints/ckpt-0000000008.h5" --out "$WORK/dev.safetensors" >/dev/null 2>&1 ||
+  fail "export of a devsim run"
 echo "devsim: all checks passed"
