@@ -19,6 +19,7 @@
  * the bottleneck rows of all ranks meet at the sharded layer, the loss is the distributed one
  * (framework/layers/dino_loss.h). Prototypes are drawn per row in both modes (ssl_dino_prototypes_init),
  * so replicated and sharded runs on any rank count start alike. */
+#include "framework/comm/device.h"
 #include "framework/comm/comm.h"
 #include "framework/core/check.h"
 #include "framework/layers/dino_loss.h"
@@ -293,7 +294,7 @@ static void dino_agree(ssl_method *m, ssl_ctx *c)
 {
     dino *d = m->impl;
     if (!c->bn_comm && c->comm && c->comm->world > 1 && d->teacher.nbuf)
-        ssl_allreduce(c->comm, d->teacher.buf, d->teacher.nbuf, SSL_F32, SSL_AVG);
+        ssl_dev_allreduce(c, c->comm, d->teacher.buf, d->teacher.nbuf, SSL_F32, SSL_AVG);
 }
 
 static void dino_free(ssl_method *m)

@@ -1,6 +1,7 @@
 /* DINO's sharded prototype layer (see dino_shard.h). */
 #include "methods/dino_shard.h"
 
+#include "framework/comm/device.h"
 #include "framework/comm/comm.h"
 #include "framework/core/check.h"
 #include "framework/core/rng.h"
@@ -82,7 +83,7 @@ ssl_tensor ssl_dino_rows_gather(ssl_ctx *c, ssl_comm *comm, ssl_tensor x, int vi
     const int64_t B = x.shape[1], n = x.shape[0] / views, blk = n * B;
     float *all = ssl_arena_floats(&c->act, (size_t)(W * views * blk));
     c->be->sync(c);
-    ssl_allgather(comm, x.data, all, (size_t)(views * blk), SSL_F32); /* [rank][view][image] */
+    ssl_dev_allgather(c, comm, x.data, all, (size_t)(views * blk), SSL_F32); /* [rank][view][image] */
     ssl_tensor y = ssl_tensor_2d(ssl_arena_floats(&c->act, (size_t)(W * views * blk)), (int64_t)W * views * n, B);
     for (int v = 0; v < views; v++)
         for (int r = 0; r < W; r++)
@@ -100,7 +101,7 @@ ssl_tensor ssl_dino_rows_scatter(ssl_ctx *c, ssl_comm *comm, ssl_tensor dx, int 
             c->be->copy(c, byrank + ((int64_t)r * views + v) * blk, dx.data + ((int64_t)v * W + r) * blk, (size_t)blk);
     ssl_tensor y = ssl_tensor_2d(ssl_arena_floats(&c->act, (size_t)(views * blk)), (int64_t)views * n, B);
     c->be->sync(c);
-    ssl_reduce_scatter(comm, byrank, y.data, (size_t)(views * blk), SSL_F32, SSL_SUM);
+    ssl_dev_reduce_scatter(c, comm, byrank, y.data, (size_t)(views * blk), SSL_F32, SSL_SUM);
     if (scale != 1.0f) c->be->scale(c, y.data, (size_t)(views * blk), scale);
     return y;
 }

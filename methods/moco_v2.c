@@ -14,6 +14,7 @@
  * Without it, the key encoder's BN follows model.sync_bn like the query encoder's. The momentum update
  * of step k, which the official code applies before computing step k's keys, runs after step k-1's
  * optimizer step: the same update. */
+#include "framework/comm/device.h"
 #include "framework/comm/comm.h"
 #include "framework/core/check.h"
 #include "framework/core/rng.h"
@@ -110,7 +111,7 @@ static void moco2_agree(ssl_method *m, ssl_ctx *c)
 {
     moco2 *b = m->impl;
     if ((m->cfg->moco_v2.shuffle_bn || !c->bn_comm) && c->comm && c->comm->world > 1)
-        ssl_allreduce(c->comm, b->key_encoder.buf, b->key_encoder.nbuf, SSL_F32, SSL_AVG);
+        ssl_dev_allreduce(c, c->comm, b->key_encoder.buf, b->key_encoder.nbuf, SSL_F32, SSL_AVG);
 }
 
 static void moco2_start(ssl_method *m, ssl_ctx *c, const ssl_weights *w, int resumed)

@@ -1,6 +1,7 @@
 /* Student / EMA-teacher pairs (see siamese.h). */
 #include "methods/siamese.h"
 
+#include "framework/comm/device.h"
 #include "framework/comm/comm.h"
 #include "framework/core/check.h"
 
@@ -34,7 +35,7 @@ void ssl_siamese_state(ssl_siamese *s, ssl_ckpt *ck)
 void ssl_siamese_agree(ssl_siamese *s, ssl_ctx *c)
 {
     if (!c->bn_comm && c->comm && c->comm->world > 1 && s->teacher.nbuf)
-        ssl_allreduce(c->comm, s->teacher.buf, s->teacher.nbuf, SSL_F32, SSL_AVG);
+        ssl_dev_allreduce(c, c->comm, s->teacher.buf, s->teacher.nbuf, SSL_F32, SSL_AVG);
 }
 
 void ssl_siamese_start(ssl_siamese *s, ssl_ctx *c, const ssl_weights *w, int resumed)

@@ -1,4 +1,5 @@
 /* Batch normalisation layer (see batchnorm.h). */
+#include "framework/comm/device.h"
 #include "framework/layers/batchnorm.h"
 
 #include "framework/comm/comm.h"
@@ -49,9 +50,14 @@ ssl_tensor ssl_batchnorm_forward(ssl_ctx *c, ssl_batchnorm *l, const ssl_weights
         if (l->comm && l->comm->world > 1) {
             /* one all-reduce: the per-rank count rides along as element 2C (ranks may differ) */
             c->be->sync(c);
-            l->stats[2 * l->C] = l->count;
-            ssl_allreduce(l->comm, l->stats, 2 * (size_t)l->C + 1, SSL_F64, SSL_SUM);
-            l->count = l->stats[2 * l->C];
+            if (c->be->host_memory) {
+                l->stats[2 * l->C] = l->count;
+                ssl_allreduce(l->comm, l->stats, 2 * (size_t)l->C + 1, SSL_F64, SSL_SUM);
+                l->count = l->stats[2 * l->C];
+            } else { /* device sums, host count: two collectives */
+                ssl_dev_allreduce(c, l->comm, l->stats, 2 * (size_t)l->C, SSL_F64, SSL_SUM);
+                ssl_allreduce(l->comm, &l->count, 1, SSL_F64, SSL_SUM);
+            }
         }
         SSL_ASSERTF(l->count > 1, "batchnorm: training needs more than one value per channel");
     }
@@ -81,7 +87,7 @@ ssl_tensor ssl_batchnorm_backward(ssl_ctx *c, ssl_batchnorm *l, const ssl_weight
     if (w->g && l->affine) c->be->bn_param_grads(c, l->C, sdy, sdyx, w->g + l->gamma, w->g + l->beta);
     if (l->comm && l->comm->world > 1) {
         c->be->sync(c);
-        ssl_allreduce(l->comm, l->stats, 2 * (size_t)l->C, SSL_F64, SSL_SUM);
+        ssl_dev_allreduce(c, l->comm, l->stats, 2 * (size_t)l->C, SSL_F64, SSL_SUM);
     }
     c->be->bn_bwd_data(c, l->N, l->C, l->S, dy.data, l->x.data, l->mean, l->invstd,
                        l->affine ? w->p + l->gamma : NULL, sdy, sdyx, l->count, dx.data);

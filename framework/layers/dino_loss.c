@@ -2,6 +2,7 @@
  * teacher views, so one pass over the student rows scores all n_terms pairs; its gradient needs only
  * the student's global softmax, exp(LS), so no column communication follows the normalisers. Per
  * step the sharded mode all-reduces 2 x (2R + vs*R) row statistics and 4 doubles. */
+#include "framework/comm/device.h"
 #include "framework/layers/dino_loss.h"
 
 #include "framework/comm/comm.h"
@@ -60,12 +61,12 @@ static void softmax_rows(ssl_ctx *c, ssl_comm *comm, int64_t rows, int64_t k, fl
     c->be->row_max(c, rows, k, scale, x, centre, mx);
     if (comm) {
         c->be->sync(c);
-        ssl_allreduce(comm, mx, (size_t)rows, SSL_F32, SSL_MAX);
+        ssl_dev_allreduce(c, comm, mx, (size_t)rows, SSL_F32, SSL_MAX);
     }
     c->be->row_sumexp(c, rows, k, scale, x, centre, mx, se);
     if (comm) {
         c->be->sync(c);
-        ssl_allreduce(comm, se, (size_t)rows, SSL_F64, SSL_SUM);
+        ssl_dev_allreduce(c, comm, se, (size_t)rows, SSL_F64, SSL_SUM);
     }
     c->be->softmax_apply(c, rows, k, scale, x, centre, mx, se, logp, p);
 }
@@ -132,7 +133,7 @@ void ssl_dino_center_apply(ssl_ctx *c, ssl_comm *row_comm, ssl_dino_loss *L)
     SSL_ASSERTF(L->trows > 0, "dino centre: no teacher rows accumulated since the last update");
     if (W > 1) {
         c->be->sync(c);
-        ssl_allreduce(row_comm, L->tsum, (size_t)L->k, SSL_F32, SSL_SUM); /* fp32, as dist.all_reduce */
+        ssl_dev_allreduce(c, row_comm, L->tsum, (size_t)L->k, SSL_F32, SSL_SUM); /* fp32, as dist.all_reduce */
     }
     /* every rank accumulated the same number of rows (equal micro-batches) */
     const double m = L->momentum;

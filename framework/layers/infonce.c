@@ -1,4 +1,5 @@
 /* InfoNCE against gathered keys (see infonce.h). */
+#include "framework/comm/device.h"
 #include "framework/layers/infonce.h"
 
 #include "framework/comm/comm.h"
@@ -12,7 +13,7 @@ double ssl_infonce_gathered(ssl_ctx *c, ssl_comm *comm, const float *q, const fl
     const float *K = k;
     if (W > 1) {
         float *all = ssl_arena_floats(&c->act, (size_t)(m * d));
-        ssl_allgather(comm, k, all, (size_t)(n * d), SSL_F32);
+        ssl_dev_allgather(c, comm, k, all, (size_t)(n * d), SSL_F32);
         K = all;
     }
     float *S = ssl_arena_floats(&c->act, (size_t)(n * m)), *Y = ssl_arena_floats(&c->act, (size_t)(n * m));

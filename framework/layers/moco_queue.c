@@ -17,6 +17,7 @@
  * need as ops, or as one fused row kernel: reading S_i0 / Y_i0 for a_i, the max / exp-sum / LSE
  * combination (B doubles around the two all-reduces), and the row scaling by exp(a_i - LSE_i) and the
  * positive's axpy, issued here as one small op per row. */
+#include "framework/comm/device.h"
 #include "framework/layers/moco_queue.h"
 
 #include "framework/comm/comm.h"
@@ -124,7 +125,7 @@ double ssl_moco_queue_loss(ssl_ctx *c, ssl_comm *comm, const ssl_moco_queue *q, 
     if (dist) {
         float *all = ssl_arena_floats(&c->act, (size_t)(B * D));
         c->be->sync(c);
-        ssl_allgather(comm, qry, all, (size_t)(N * D), SSL_F32);
+        ssl_dev_allgather(c, comm, qry, all, (size_t)(N * D), SSL_F32);
         Q = all;
         dQ = ssl_arena_floats(&c->act, (size_t)(B * D));
     }
@@ -171,7 +172,7 @@ double ssl_moco_queue_loss(ssl_ctx *c, ssl_comm *comm, const ssl_moco_queue *q, 
         c->be->axpby(c, (size_t)D, (float)expm1(lpos[i] - m[own + i]) * g, pos + i * D, 1.0f, dQ + (own + i) * D);
     if (dist) {
         c->be->sync(c);
-        ssl_reduce_scatter(comm, dQ, dq, (size_t)(N * D), SSL_F32, SSL_SUM);
+        ssl_dev_reduce_scatter(c, comm, dQ, dq, (size_t)(N * D), SSL_F32, SSL_SUM);
     }
     ssl_prof_end(c, SSL_PROF_LOSS, t0, 4.0 * (double)B * (double)n * (double)D);
     return loss / (double)N;
@@ -188,7 +189,7 @@ void ssl_moco_queue_enqueue(ssl_ctx *c, ssl_comm *comm, ssl_moco_queue *q, const
     if (W > 1) {
         float *buf = ssl_arena_floats(&c->act, (size_t)(B * D));
         c->be->sync(c);
-        ssl_allgather(comm, keys, buf, (size_t)(N * D), SSL_F32);
+        ssl_dev_allgather(c, comm, keys, buf, (size_t)(N * D), SSL_F32);
         all = buf;
     }
     /* global positions [ptr, ptr + B) mod K: at most two runs, [ptr, end) and, on wraparound, [0, rest);

@@ -2,6 +2,7 @@
  *   S = Q K^T / tau;  G = softmax_masked(S) - Y  (ntxent_rows, in place)
  *   dK = G^T Q / (tau nq)   (every row: the key term)
  *   dQ += G K / (tau nq)    (own rows: the query term) */
+#include "framework/comm/device.h"
 #include "framework/layers/ntxent.h"
 
 #include "framework/comm/comm.h"
@@ -36,9 +37,9 @@ double ssl_ntxent_global(ssl_ctx *c, struct ssl_comm *comm, const float *z, int6
     float *Z = ssl_arena_floats(&c->act, (size_t)(M * d));
     float *dZ = ssl_arena_floats(&c->act, (size_t)(M * d));
     c->be->sync(c);
-    ssl_allgather(comm, z, Z, (size_t)(m * d), SSL_F32);
+    ssl_dev_allgather(c, comm, z, Z, (size_t)(m * d), SSL_F32);
     double loss = ssl_ntxent(c, Z, M, d, comm->rank * m, m, m / 2, tau, dZ);
     c->be->sync(c);
-    ssl_reduce_scatter(comm, dZ, dz, (size_t)(m * d), SSL_F32, SSL_SUM);
+    ssl_dev_reduce_scatter(c, comm, dZ, dz, (size_t)(m * d), SSL_F32, SSL_SUM);
     return loss;
 }

@@ -1,4 +1,5 @@
 /* Shuffle-BN (see shuffle_bn.h). */
+#include "framework/comm/device.h"
 #include "framework/layers/shuffle_bn.h"
 
 #include "framework/comm/comm.h"
@@ -42,7 +43,7 @@ ssl_tensor ssl_shuffled_forward(ssl_ctx *c, ssl_comm *comm, ssl_tensor x, uint64
     float *all = x.data;
     if (W > 1) {
         all = ssl_arena_floats(&c->act, (size_t)(B * img));
-        ssl_allgather(comm, x.data, all, (size_t)(N * img), SSL_F32);
+        ssl_dev_allgather(c, comm, x.data, all, (size_t)(N * img), SSL_F32);
     }
     /* the same permutation on every rank: Fisher-Yates over a Philox stream of `key` */
     int32_t *perm = ssl_malloc((size_t)B * sizeof *perm), *mine = ssl_malloc((size_t)N * sizeof *mine);
@@ -63,7 +64,7 @@ ssl_tensor ssl_shuffled_forward(ssl_ctx *c, ssl_comm *comm, ssl_tensor x, uint64
     float *yall = ys.data;
     if (W > 1) {
         yall = ssl_arena_floats(&c->act, (size_t)(B * D));
-        ssl_allgather(comm, ys.data, yall, (size_t)(N * D), SSL_F32);
+        ssl_dev_allgather(c, comm, ys.data, yall, (size_t)(N * D), SSL_F32);
     }
     /* global sample perm[i] was encoded at position i: this rank's sample s is at i with perm[i] = r N + s */
     for (int64_t i = 0; i < B; i++)

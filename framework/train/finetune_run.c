@@ -1,5 +1,6 @@
 /* ssl_finetune_resume, _log, _save, _evaluate and _write_json (see finetune.h): the fine-tuning run
  * around its steps, in RUN_DIR/finetune/ as pretraining's in RUN_DIR/. */
+#include "framework/comm/device.h"
 #include "framework/comm/comm.h"
 #include "framework/core/check.h"
 #include "framework/core/version.h"
@@ -164,8 +165,8 @@ int ssl_finetune_resume(ssl_finetuner *f, const ssl_ft_source *src, char *err, s
             printf("starting from %s\n", f->source);
         }
     }
-    ssl_broadcast(f->comm, f->params.data, f->params.numel, SSL_F32, 0);
-    ssl_broadcast(f->comm, f->buffers.data, f->buffers.numel, SSL_F32, 0);
+    ssl_dev_broadcast(&f->ctx, f->comm, f->params.data, f->params.numel, SSL_F32, 0);
+    ssl_dev_broadcast(&f->ctx, f->comm, f->buffers.data, f->buffers.numel, SSL_F32, 0);
     if (f->rank0 && open_metrics(f, err, errlen)) return -1;
     f->first_step = f->step;
     if (f->step < f->total_steps) {
@@ -203,7 +204,7 @@ int ssl_finetune_save_due(const ssl_finetuner *f, const ssl_step_record *r)
 static void agree_bn_buffers(ssl_finetuner *f)
 {
     if (!f->cfg.model.sync_bn && f->comm->world > 1)
-        ssl_allreduce(f->comm, f->buffers.data, f->buffers.numel, SSL_F32, SSL_AVG);
+        ssl_dev_allreduce(&f->ctx, f->comm, f->buffers.data, f->buffers.numel, SSL_F32, SSL_AVG);
 }
 
 int ssl_finetune_save(ssl_finetuner *f, char *err, size_t errlen)

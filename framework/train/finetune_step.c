@@ -1,4 +1,5 @@
 /* ssl_finetune_loss and ssl_finetune_step (see finetune.h): one supervised step, data parallel. */
+#include "framework/comm/device.h"
 #include "framework/backend/backend.h"
 #include "framework/comm/comm.h"
 #include "framework/core/check.h"
@@ -57,7 +58,7 @@ int ssl_finetune_step(ssl_finetuner *f, int signalled, ssl_step_record *r, int *
     double local = ssl_finetune_loss(&f->ctx, logits, f->labels, (float)cfg->finetune.label_smoothing, dl.data);
     f->model.backward(&f->ctx, &f->model, &w, dl);
     /* each rank's loss is the mean over its slice: averaging gives the global batch's gradient */
-    ssl_allreduce(f->comm, f->params.grad, f->params.numel, SSL_F32, SSL_AVG);
+    ssl_dev_allreduce(&f->ctx, f->comm, f->params.grad, f->params.numel, SSL_F32, SSL_AVG);
     double agree[2] = {local, signalled ? 1.0 : 0.0};
     ssl_allreduce(f->comm, agree, 2, SSL_F64, SSL_SUM);
     r->loss = agree[0] / f->comm->world;

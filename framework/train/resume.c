@@ -1,4 +1,5 @@
 /* ssl_train_resume (see trainer.h). */
+#include "framework/comm/device.h"
 #include "framework/comm/comm.h"
 #include "framework/core/check.h"
 #include "framework/core/version.h"
@@ -96,8 +97,8 @@ int ssl_train_resume(ssl_trainer *t, char *err, size_t errlen)
     int found = load_newest(t, err, errlen);
     if (found < 0) return -1;
     /* one set of weights: rank 0's (identical already when seeded or loaded alike; now guaranteed) */
-    ssl_broadcast(t->comm, t->s.params.data, t->s.params.numel, SSL_F32, 0);
-    ssl_broadcast(t->comm, t->s.buffers.data, t->s.buffers.numel, SSL_F32, 0);
+    ssl_dev_broadcast(&t->s.ctx, t->comm, t->s.params.data, t->s.params.numel, SSL_F32, 0);
+    ssl_dev_broadcast(&t->s.ctx, t->comm, t->s.buffers.data, t->s.buffers.numel, SSL_F32, 0);
     ssl_method *m = &t->s.method;
     ssl_weights w = {t->s.params.data, t->s.params.grad, t->s.buffers.data};
     if (m->vt->start) m->vt->start(m, &t->s.ctx, &w, found == 0);

@@ -1,5 +1,6 @@
 /* ssl_train_save and ssl_train_epoch_end (see trainer.h): checkpoints and the kNN monitor, the two
  * moments every rank must hold one and the same model. */
+#include "framework/comm/device.h"
 #include "framework/comm/comm.h"
 #include "framework/core/check.h"
 #include "framework/train/ckpt_stage.h"
@@ -65,7 +66,7 @@ static int replicas_agree(ssl_trainer *t, const ssl_ckpt *ck, char *err, size_t 
 static void agree_bn_buffers(ssl_trainer *t)
 {
     if (!t->s.cfg.model.sync_bn && t->comm->world > 1)
-        ssl_allreduce(t->comm, t->s.buffers.data, t->s.buffers.numel, SSL_F32, SSL_AVG);
+        ssl_dev_allreduce(&t->s.ctx, t->comm, t->s.buffers.data, t->s.buffers.numel, SSL_F32, SSL_AVG);
     ssl_method *m = &t->s.method;
     if (m->vt->agree && t->comm->world > 1) m->vt->agree(m, &t->s.ctx);
 }

@@ -1,4 +1,5 @@
 /* ssl_train_step (see trainer.h). */
+#include "framework/comm/device.h"
 #include "framework/comm/comm.h"
 #include "framework/core/check.h"
 #include "framework/train/trainer.h"
@@ -55,7 +56,7 @@ int ssl_train_step(ssl_trainer *t, int signalled, ssl_step_record *r, int *nan, 
         if (micro_step(t, &p, &local_loss, &r->monitors, &td, &tc, err, errlen)) return -1;
     }
     double tg = ssl_now();
-    ssl_allreduce(comm, t->s.params.grad, t->s.params.numel, SSL_F32, SSL_AVG);
+    ssl_dev_allreduce(&t->s.ctx, comm, t->s.params.grad, t->s.params.numel, SSL_F32, SSL_AVG);
     /* one small all-reduce: the global loss, the monitors, and whether any rank was signalled, so
      * that all ranks stop at the same boundary (monitors are named identically on every rank: the
      * same method ran the same code) */

@@ -30,8 +30,8 @@ done
 "$SSLRUN" config "$WORK/tiny.yaml" optim.lr=0.3 optim.accum_steps=2 >"$WORK/resolved" || fail "sslrun config FILE"
 grep -qE "^optim.lr +0.3( |$)" "$WORK/resolved" && grep -qE "^optim.accum_steps +2( |$)" "$WORK/resolved" || fail "overrides not applied"
 
-# device.backend=cuda is refused before anything starts, with the reason (not built here, or its
-# training loop not on device memory yet), never a crash on a host pointer; likewise for finetune
+# device.backend=cuda is refused before anything starts, with the reason (not built here, or its ops
+# not yet verified on a GPU), never a crash; likewise for finetune
 for cmd in pretrain finetune; do
   extra=(); [ $cmd = finetune ] && extra=(--scratch)
   rc=0; "$SSLRUN" $cmd "$WORK/tiny.yaml" "${extra[@]}" device.backend=cuda >"$WORK/cuda.log" 2>&1 || rc=$?
