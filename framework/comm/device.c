@@ -10,6 +10,22 @@
 
 static int in_place_ok(const ssl_ctx *c) { return c->be->host_memory; }
 
+/* A host copy of `bytes` of device memory, after the work that writes it (freed by stage_up). */
+static void *stage_down(ssl_ctx *c, const void *src, size_t bytes)
+{
+    void *h = ssl_malloc(bytes + 1);
+    c->be->sync(c);
+    c->be->download(h, src, bytes);
+    return h;
+}
+
+/* The host copy h back into device memory, then freed. */
+static void stage_up(ssl_ctx *c, void *dst, void *h, size_t bytes)
+{
+    c->be->upload(dst, h, bytes);
+    ssl_free(h);
+}
+
 /* World size 1's allgather / reduce_scatter: a copy of `bytes`, any element type (a round trip
  * through the host on a device backend: the op table's copy is fp32-only). */
 static void world1_copy(ssl_ctx *c, void *dst, const void *src, size_t bytes)
@@ -19,10 +35,7 @@ static void world1_copy(ssl_ctx *c, void *dst, const void *src, size_t bytes)
         memcpy(dst, src, bytes);
         return;
     }
-    void *h = ssl_malloc(bytes);
-    c->be->download(h, src, bytes);
-    c->be->upload(dst, h, bytes);
-    ssl_free(h);
+    stage_up(c, dst, stage_down(c, src, bytes), bytes);
 }
 
 void ssl_dev_allreduce(ssl_ctx *c, ssl_comm *comm, void *buf, size_t n, ssl_dtype t, ssl_redop op)
@@ -33,12 +46,9 @@ void ssl_dev_allreduce(ssl_ctx *c, ssl_comm *comm, void *buf, size_t n, ssl_dtyp
         return;
     }
     const size_t bytes = n * ssl_dtype_size(t);
-    void *h = ssl_malloc(bytes);
-    c->be->sync(c);
-    c->be->download(h, buf, bytes);
+    void *h = stage_down(c, buf, bytes);
     ssl_allreduce(comm, h, n, t, op);
-    c->be->upload(buf, h, bytes);
-    ssl_free(h);
+    stage_up(c, buf, h, bytes);
 }
 
 void ssl_dev_allgather(ssl_ctx *c, ssl_comm *comm, const void *send, void *recv, size_t n, ssl_dtype t)
@@ -53,13 +63,10 @@ void ssl_dev_allgather(ssl_ctx *c, ssl_comm *comm, const void *send, void *recv,
         return;
     }
     const size_t W = (size_t)comm->world;
-    unsigned char *hs = ssl_malloc(bytes + 1), *hr = ssl_malloc(W * bytes + 1);
-    c->be->sync(c);
-    c->be->download(hs, send, bytes);
+    void *hs = stage_down(c, send, bytes), *hr = ssl_malloc(W * bytes + 1);
     ssl_allgather(comm, hs, hr, n, t);
-    c->be->upload(recv, hr, W * bytes);
     ssl_free(hs);
-    ssl_free(hr);
+    stage_up(c, recv, hr, W * bytes);
 }
 
 void ssl_dev_reduce_scatter(ssl_ctx *c, ssl_comm *comm, const void *send, void *recv, size_t n, ssl_dtype t,
@@ -75,13 +82,10 @@ void ssl_dev_reduce_scatter(ssl_ctx *c, ssl_comm *comm, const void *send, void *
         return;
     }
     const size_t W = (size_t)comm->world;
-    unsigned char *hs = ssl_malloc(W * bytes + 1), *hr = ssl_malloc(bytes + 1);
-    c->be->sync(c);
-    c->be->download(hs, send, W * bytes);
+    void *hs = stage_down(c, send, W * bytes), *hr = ssl_malloc(bytes + 1);
     ssl_reduce_scatter(comm, hs, hr, n, t, op);
-    c->be->upload(recv, hr, bytes);
     ssl_free(hs);
-    ssl_free(hr);
+    stage_up(c, recv, hr, bytes);
 }
 
 void ssl_dev_broadcast(ssl_ctx *c, ssl_comm *comm, void *buf, size_t n, ssl_dtype t, int root)
@@ -92,10 +96,7 @@ void ssl_dev_broadcast(ssl_ctx *c, ssl_comm *comm, void *buf, size_t n, ssl_dtyp
         return;
     }
     const size_t bytes = n * ssl_dtype_size(t);
-    void *h = ssl_malloc(bytes);
-    c->be->sync(c);
-    c->be->download(h, buf, bytes);
+    void *h = stage_down(c, buf, bytes);
     ssl_broadcast(comm, h, n, t, root);
-    c->be->upload(buf, h, bytes);
-    ssl_free(h);
+    stage_up(c, buf, h, bytes);
 }
