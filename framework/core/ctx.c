@@ -42,6 +42,15 @@ void *ssl_ctx_workspace(ssl_ctx *c, size_t bytes)
     return c->ws;
 }
 
+float *ssl_ctx_upload_input(ssl_ctx *c, float **dev, size_t cap, float *host, size_t n)
+{
+    if (c->be->host_memory) return host;
+    SSL_ASSERTF(n <= cap, "upload of %zu floats into a buffer of %zu", n, cap);
+    if (!*dev) *dev = c->be->alloc(cap * sizeof(float));
+    c->be->upload(*dev, host, n * sizeof(float));
+    return *dev;
+}
+
 void ssl_ctx_step_begin(ssl_ctx *c) { ssl_arena_reset(&c->act); }
 
 double ssl_prof_begin(ssl_ctx *c)

@@ -48,6 +48,11 @@ void ssl_ctx_init(ssl_ctx *c, const char *backend);
 void ssl_ctx_free(ssl_ctx *c);
 /* Workspace of at least `bytes`; contents undefined; valid until the next call. */
 void *ssl_ctx_workspace(ssl_ctx *c, size_t bytes);
+/* Host floats where c's ops can read them: `host` itself on a host-memory backend (CPU); otherwise
+ * uploaded into *dev, which is allocated on first use with room for `cap` floats (n <= cap) and kept
+ * for the next call (the caller frees it with c->be->free). One upload per batch, no allocation after
+ * the first. */
+float *ssl_ctx_upload_input(ssl_ctx *c, float **dev, size_t cap, float *host, size_t n);
 /* Start a step: forget all activations (no allocation after the first step). */
 void ssl_ctx_step_begin(ssl_ctx *c);
 

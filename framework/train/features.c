@@ -56,7 +56,7 @@ static int extract_range(ssl_session *s, ssl_comm *pace, const char *path, int64
     f->y = ssl_malloc((size_t)n * sizeof(int32_t));
     ssl_eval_reader rd = {0};
     float *views = ssl_malloc((size_t)B * C * S * S * sizeof(float));
-    float *dviews = s->ctx.be->host_memory || raw_pixels ? NULL : s->ctx.be->alloc((size_t)B * C * S * S * sizeof(float));
+    float *dviews = NULL; /* device copy of a batch (ssl_ctx_upload_input) */
     int64_t idx[256];
     /* every rank runs the rounds of the largest slice, idle once its own is done */
     const int64_t largest = (*total + parts - 1) / parts, rounds = pace ? (largest + B - 1) / B : (n + B - 1) / B;
@@ -73,11 +73,8 @@ static int extract_range(ssl_session *s, ssl_comm *pace, const char *path, int64
             } else {
                 ssl_ctx_step_begin(&s->ctx);
                 ssl_weights w = {s->params.data, NULL, s->buffers.data};
-                float *in = views;
-                if (dviews) { /* a device backend: the batch goes up once */
-                    s->ctx.be->upload(dviews, views, (size_t)nb * C * S * S * sizeof(float));
-                    in = dviews;
-                }
+                const size_t img = (size_t)C * S * S;
+                float *in = ssl_ctx_upload_input(&s->ctx, &dviews, (size_t)B * img, views, (size_t)nb * img);
                 ssl_tensor y = s->encoder.forward(&s->ctx, &s->encoder, &w, ssl_tensor_4d(in, nb, C, S, S), 0);
                 s->ctx.be->download(f->x + i0 * f->dim, y.data, (size_t)nb * f->dim * sizeof(float));
             }

@@ -247,7 +247,7 @@ int ssl_finetune_evaluate(ssl_finetuner *f, double *top1, int64_t *ntest, char *
     const int B = 256, C = f->in_chans, S = f->img_size, K = f->num_classes;
     ssl_eval_reader rd = {0};
     float *x = ssl_malloc((size_t)B * C * S * S * sizeof(float)), *lg = ssl_malloc((size_t)B * K * sizeof(float));
-    float *dx = f->ctx.be->host_memory ? NULL : f->ctx.be->alloc((size_t)B * C * S * S * sizeof(float));
+    float *dx = NULL; /* device copy of a batch (ssl_ctx_upload_input) */
     int32_t *y = ssl_malloc((size_t)B * sizeof(int32_t));
     int64_t idx[256];
     ssl_weights w = {f->params.data, NULL, f->buffers.data};
@@ -259,8 +259,8 @@ int ssl_finetune_evaluate(ssl_finetuner *f, double *top1, int64_t *ntest, char *
             break;
         }
         ssl_ctx_step_begin(&f->ctx);
-        if (dx) f->ctx.be->upload(dx, x, (size_t)nb * C * S * S * sizeof(float));
-        ssl_tensor out = f->model.forward(&f->ctx, &f->model, &w, ssl_tensor_4d(dx ? dx : x, nb, C, S, S), 0);
+        float *in = ssl_ctx_upload_input(&f->ctx, &dx, (size_t)B * C * S * S, x, (size_t)nb * C * S * S);
+        ssl_tensor out = f->model.forward(&f->ctx, &f->model, &w, ssl_tensor_4d(in, nb, C, S, S), 0);
         f->ctx.be->download(lg, out.data, (size_t)nb * K * sizeof(float));
         for (int i = 0; i < nb; i++) {
             int best = 0; /* lowest class on ties */

@@ -46,12 +46,9 @@ int ssl_finetune_step(ssl_finetuner *f, int signalled, ssl_step_record *r, int *
     double tb = ssl_now();
     ssl_ctx_step_begin(&f->ctx);
     ssl_weights w = {f->params.data, f->params.grad, f->buffers.data};
-    float *in = b.out;
-    if (!f->ctx.be->host_memory) { /* one upload of the batch; the loader's staging stays on the host */
-        if (!f->dev_views) f->dev_views = f->ctx.be->alloc((size_t)f->sampler.local_batch * C * S * S * sizeof(float));
-        f->ctx.be->upload(f->dev_views, b.out, (size_t)b.n * C * S * S * sizeof(float));
-        in = f->dev_views;
-    }
+    const size_t img = (size_t)C * S * S;
+    float *in = ssl_ctx_upload_input(&f->ctx, &f->dev_views, (size_t)f->sampler.local_batch * img, b.out,
+                                     (size_t)b.n * img);
     ssl_tensor logits = f->model.forward(&f->ctx, &f->model, &w, ssl_tensor_4d(in, b.n, C, S, S), 1);
     ssl_tensor dl = ssl_tensor_2d(ssl_arena_floats(&f->ctx.act, (size_t)ssl_tensor_numel(logits)), logits.shape[0],
                                   logits.shape[1]);

@@ -19,13 +19,10 @@ static int micro_step(ssl_trainer *t, const ssl_progress *p, double *loss, ssl_s
     if (ssl_loader_next(&t->loader, &b, err, errlen)) return -1;
     ssl_views v;
     ssl_ctx *c = &t->s.ctx;
-    float *views = b.out;
-    if (!c->be->host_memory) { /* one upload of the whole micro-batch; the loader's staging stays on the host */
-        const size_t n = ssl_view_pipes_floats(&t->pipes, t->sampler.local_batch, t->s.in_chans);
-        if (!t->dev_views) t->dev_views = c->be->alloc(n * sizeof(float));
-        c->be->upload(t->dev_views, b.out, ssl_view_pipes_floats(&t->pipes, b.n, t->s.in_chans) * sizeof(float));
-        views = t->dev_views;
-    }
+    /* the loader's staging stays on the host: a device backend gets the micro-batch in one upload */
+    const size_t cap = ssl_view_pipes_floats(&t->pipes, t->sampler.local_batch, t->s.in_chans);
+    float *views = ssl_ctx_upload_input(c, &t->dev_views, cap, b.out,
+                                        ssl_view_pipes_floats(&t->pipes, b.n, t->s.in_chans));
     ssl_view_pipes_bind(&t->pipes, b.n, t->s.in_chans, views, &v);
     v.index = b.indices;
     double tb = ssl_now();
