@@ -1,9 +1,19 @@
 /* sslrun subcommands: each is `int cmd(int argc, char **argv)` with argv after the subcommand name,
- * returning the process exit code (0 ok, 1 failure, 2 usage or config error). */
+ * returning the process exit code (below). */
 #ifndef SSL_LAUNCH_CLI_H
 #define SSL_LAUNCH_CLI_H
 
 #include "io/config.h"
+
+/* Exit codes. SSL_EXIT_PREEMPTED is the requeue contract with a batch system: a job script that sees
+ * it resubmits the job (`scontrol requeue`, `qrerun`), which resumes from the checkpoint just written;
+ * every other code ends the job (done, a failure that would only fail again, a bad command line). */
+enum {
+    SSL_EXIT_DONE = 0,      /* finished, or stopped at run.max_steps with a checkpoint written */
+    SSL_EXIT_FAILURE = 1,   /* message on stderr */
+    SSL_EXIT_USAGE = 2,     /* usage or config error */
+    SSL_EXIT_PREEMPTED = 3, /* stopped by SIGTERM / SIGUSR1: checkpoint written, resume me */
+};
 
 int ssl_cmd_pretrain(int argc, char **argv);
 int ssl_cmd_prep(int argc, char **argv);
@@ -14,6 +24,7 @@ int ssl_cmd_eval(int argc, char **argv);
 int ssl_cmd_export(int argc, char **argv);
 int ssl_cmd_plot(int argc, char **argv);
 int ssl_cmd_finetune(int argc, char **argv);
+int ssl_cmd_job(int argc, char **argv);
 
 struct ssl_comm;
 /* A training command's job (launch/job.c): the MPI communicator under mpirun (a local one otherwise), and
@@ -21,7 +32,9 @@ struct ssl_comm;
 struct ssl_comm *ssl_cli_job_begin(void);
 const char *ssl_cli_job_prefix(void); /* "rank R: " or "" */
 void ssl_cli_job_end(struct ssl_comm *comm); /* frees it and finalises MPI */
-/* SIGTERM / SIGUSR1 (a scheduler's preemption warning) set a flag the loop checks at a step boundary. */
+/* SIGTERM / SIGUSR1 (a scheduler's preemption warning) set a flag the loop checks at a step boundary.
+ * Training commands catch them right after ssl_cli_job_begin, so a warning that arrives during setup
+ * still ends in a checkpoint (after the first step) instead of the default action's silent death. */
 void ssl_cli_catch_stop_signals(void);
 int ssl_cli_stop_requested(void);
 

@@ -2,8 +2,8 @@
  * the pretrain -> fine-tune protocol. The encoder of the run's newest pretraining checkpoint (or of
  * --from, or --weights, or a random one with --scratch: the supervised baseline on the same labels)
  * gets a linear head and is trained end to end on data.train's labels (the finetune section), then
- * classified data.test. Runs, stops and resumes as pretraining does (mpirun, SIGTERM / SIGUSR1 /
- * run.max_steps -> checkpoint, rerun to continue on any rank count), in RUN_DIR/finetune/. */
+ * classified data.test. Runs, stops and resumes as pretraining does (mpirun, SIGTERM / SIGUSR1 -> checkpoint
+ * and exit 3, run.max_steps -> checkpoint and exit 0; rerun to continue on any rank count), in RUN_DIR/finetune/. */
 #include "framework/comm/comm.h"
 #include "framework/core/check.h"
 #include "framework/train/finetune.h"
@@ -18,11 +18,11 @@ static const char usage_line[] =
     "usage: sslrun finetune CONFIG.yaml [section.key=value ...] [--from CKPT.h5 | --weights FILE.safetensors | "
     "--scratch]\n";
 
-/* The steps, checkpoints and evaluation of one invocation; 0 or -1 with err (*nan: a global NaN). */
+/* The steps, checkpoints and evaluation of one invocation; 0, 1 when stopped by a signal (checkpoint
+ * written), or -1 with err (*nan: a global NaN). */
 static int run(ssl_finetuner *f, const ssl_ft_source *src, int *nan, char *err, size_t errlen)
 {
     if (ssl_finetune_resume(f, src, err, errlen)) return -1;
-    ssl_cli_catch_stop_signals();
     while (f->step < f->total_steps) {
         ssl_step_record r;
         if (ssl_finetune_step(f, ssl_cli_stop_requested(), &r, nan, err, errlen)) return -1;
@@ -33,7 +33,7 @@ static int run(ssl_finetuner *f, const ssl_ft_source *src, int *nan, char *err, 
                 fprintf(stderr, r.stop > 0 ? "%ssslrun: signal received: checkpoint written at step %lld; exiting to be resumed\n"
                                            : "%ssslrun: run.max_steps reached: checkpoint written at step %lld\n",
                         f->tty ? "\n" : "", (long long)f->step);
-            return 0;
+            return r.stop > 0;
         }
     }
     double seconds = ssl_now() - f->t_start, top1 = 0;
@@ -61,6 +61,7 @@ int ssl_cmd_finetune(int argc, char **argv)
     if (weights) src = (ssl_ft_source){SSL_FT_FROM_WEIGHTS, weights};
     if (scratch) src.kind = SSL_FT_SCRATCH;
     ssl_comm *comm = ssl_cli_job_begin();
+    ssl_cli_catch_stop_signals();
     const char *prefix = ssl_cli_job_prefix();
     const int rank0 = comm->rank == 0;
     char err[2048];
@@ -73,9 +74,9 @@ int ssl_cmd_finetune(int argc, char **argv)
     omp_set_num_threads(ssl_cli_rank_threads(&cfg, comm));
     ssl_comm_watchdog_start(comm, cfg.comm.timeout_s);
     ssl_finetuner *f = ssl_calloc(1, sizeof *f);
-    int nan = 0, rc = 0;
-    if (ssl_finetune_setup(f, &cfg, comm, err, sizeof err) || run(f, &src, &nan, err, sizeof err)) {
-        rc = 1;
+    int nan = 0, rc = SSL_EXIT_DONE, ran = -1;
+    if (ssl_finetune_setup(f, &cfg, comm, err, sizeof err) || (ran = run(f, &src, &nan, err, sizeof err)) < 0) {
+        rc = SSL_EXIT_FAILURE;
         if (nan) {
             if (rank0) fprintf(stderr, "%ssslrun: %s\n", f->tty ? "\n" : "", err);
         } else {
@@ -83,6 +84,7 @@ int ssl_cmd_finetune(int argc, char **argv)
             if (comm->world > 1) comm->ops->abort(comm, 1);
         }
     }
+    if (ran > 0) rc = SSL_EXIT_PREEMPTED;
     ssl_finetune_free(f);
     ssl_free(f);
     ssl_cli_job_end(comm);

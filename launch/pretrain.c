@@ -2,8 +2,8 @@
  * command line, sets up MPI, signals and threads, and calls the trainer (framework/train/trainer.h)
  * step by step: a live progress line (plain lines when not on a terminal), metrics.jsonl, NaN/inf
  * detection that stops with the step number, checkpoints every N steps and at the end, and
- * SIGTERM/SIGUSR1 handled at a step boundary by checkpointing and exiting 0 (what Slurm/PBS
- * preemption needs). An error on any rank ends the whole job (MPI_Abort) with "rank R: message";
+ * SIGTERM/SIGUSR1 handled at a step boundary by checkpointing and exiting SSL_EXIT_PREEMPTED (3), which
+ * a job script turns into a requeue (`sslrun job`). An error on any rank ends the whole job (MPI_Abort) with "rank R: message";
  * only rank 0 prints progress and writes metrics. */
 #include "framework/comm/comm.h"
 #include "framework/core/check.h"
@@ -35,6 +35,7 @@ int ssl_cmd_pretrain(int argc, char **argv)
         return 2;
     }
     ssl_comm *comm = ssl_cli_job_begin();
+    ssl_cli_catch_stop_signals();
     const char *prefix = ssl_cli_job_prefix();
     const int rank0 = comm->rank == 0;
     char err[2048];
@@ -46,14 +47,13 @@ int ssl_cmd_pretrain(int argc, char **argv)
          * method's checks (views, its section against the rest) are config errors too */
         if (rank0) fprintf(stderr, "sslrun: %s\n", err);
         ssl_cli_job_end(comm);
-        return 2;
+        return SSL_EXIT_USAGE;
     }
     omp_set_num_threads(ssl_cli_rank_threads(&cfg, comm));
     ssl_comm_watchdog_start(comm, cfg.comm.timeout_s);
     ssl_trainer *t = ssl_calloc(1, sizeof *t); /* the session must not move: the method points into it */
-    int rc = 1, nan = 0;
+    int rc = SSL_EXIT_FAILURE, nan = 0, preempted = 0;
     if (ssl_train_setup(t, &cfg, comm, err, sizeof err) || ssl_train_resume(t, err, sizeof err)) goto out;
-    ssl_cli_catch_stop_signals();
     while (t->step < t->total_steps) {
         ssl_step_record r;
         if (ssl_train_step(t, ssl_cli_stop_requested(), &r, &nan, err, sizeof err)) goto out;
@@ -65,6 +65,7 @@ int ssl_cmd_pretrain(int argc, char **argv)
                 fprintf(stderr, r.stop > 0 ? "%ssslrun: signal received: checkpoint written at step %lld; exiting to be resumed\n"
                                            : "%ssslrun: run.max_steps reached: checkpoint written at step %lld\n",
                         t->tty ? "\n" : "", (long long)t->step);
+            preempted = r.stop > 0;
             break;
         }
     }
@@ -72,12 +73,12 @@ int ssl_cmd_pretrain(int argc, char **argv)
         printf("%sdone: %lld steps in %.1f s, run directory %s\n", t->tty ? "\n" : "",
                (long long)(t->total_steps - t->first_step), ssl_now() - t->t_start, t->s.run_dir);
     ssl_train_report(t);
-    rc = 0;
+    rc = preempted ? SSL_EXIT_PREEMPTED : SSL_EXIT_DONE;
 out:
-    if (rc && nan) {
+    if (rc == SSL_EXIT_FAILURE && nan) {
         /* every rank saw the same global loss: stop together, rank 0 reports */
         if (rank0) fprintf(stderr, "%ssslrun: %s\n", t->tty ? "\n" : "", err);
-    } else if (rc) {
+    } else if (rc == SSL_EXIT_FAILURE) {
         fprintf(stderr, "%ssslrun: %s%s\n", rank0 && isatty(2) ? "\n" : "", prefix, err);
         /* this rank failed alone: the others may be inside a collective, so end them all */
         if (comm->world > 1) comm->ops->abort(comm, 1);

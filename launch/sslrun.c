@@ -19,7 +19,7 @@ static const command commands[] = {
     {"pretrain", ssl_cmd_pretrain, "CONFIG.yaml [section.key=value ...]",
      "pretrain a model (same as `sslrun CONFIG.yaml`)",
      "Pretrain (same as `sslrun CONFIG.yaml`). Resumes from the newest usable checkpoint of the run\n"
-     "directory (run.out_dir/run.name); SIGTERM or SIGUSR1 checkpoints at the next step and exits 0.\n"
+     "directory (run.out_dir/run.name); SIGTERM or SIGUSR1 checkpoints at the next step and exits 3.\n"
      "Under mpirun every rank takes 1/P of the global batch (data.batch_size).\n"
      "Writes config.yaml, metrics.jsonl, checkpoints/ckpt-<step>.h5 in the run directory."},
     {"eval", ssl_cmd_eval, "CONFIG.yaml [k=v ...] [--ckpt PATH] [--random-init | --raw-pixels]",
@@ -39,6 +39,20 @@ static const command commands[] = {
      "The encoder of a checkpoint (no projector) as safetensors with torchvision's names:\n"
      "torchvision.models.resnet18().load_state_dict(sd, strict=False) misses only fc.*.\n"
      "--teacher: the EMA teacher's encoder (MoCo's key encoder, BYOL's target) instead."},
+    {"job", ssl_cmd_job,
+     "--scheduler slurm|pbs --nodes N [--gpus-per-node G | --tasks-per-node T] [--cpus-per-task C]\n"
+     "       [--time [D-]H:MM:SS] [--partition P] [--account A] [--warn-seconds S] [--max-requeues R]\n"
+     "       [--launcher srun|mpirun] [--command pretrain|finetune] [--sslrun PATH] [--out job.sh] CONFIG.yaml [k=v ...]",
+     "a Slurm or PBS batch script for the run, with the requeue contract",
+     "A batch script for CONFIG.yaml with overrides, resolved and checked now and frozen into the script\n"
+     "(each start writes it to RUN_DIR/job.yaml and runs it), to stdout or --out. Slurm: #SBATCH nodes,\n"
+     "tasks, --gpus-per-task=1 (one rank per GPU), --signal=B:USR1@S (default 120), --requeue, ranks by\n"
+     "`srun --mpi=pmix --cpu-bind=cores` (--launcher mpirun: mpirun in the allocation). PBS Pro: select with\n"
+     "mpiprocs/ncpus/ngpus, walltime, -r y, Open MPI's mpiexec on $PBS_NODEFILE, and a timer that sends the\n"
+     "warning S seconds before the walltime. The warning (or SIGTERM) is passed to sslrun, which checkpoints\n"
+     "and exits 3; the script then requeues the job (scontrol requeue; PBS: qrerun, else qsub of itself\n"
+     "after this job), which resumes from the checkpoint. At most R requeues per run (default 20, counted\n"
+     "in RUN_DIR/job.requeues, reset when the run finishes); exit 0, 1 or 2 ends the job."},
     {"plot", ssl_cmd_plot, "RUN_DIR [--out FILE.png]",
      "loss, lr and kNN accuracy over steps", "Loss, learning rate and kNN top-1 of a run over steps (default RUN_DIR/plot.png)."},
     {"prep", ssl_cmd_prep, "fashion-mnist|cifar10|cifar100 [--src DIR] --out DIR [--shard-size N]\n"
@@ -67,8 +81,9 @@ static const command commands[] = {
      "type, default, bounds and meaning."},
 };
 
-static const char exit_codes[] = "exit codes: 0 done (or stopped by a signal / run.max_steps with a checkpoint written),\n"
-                                 "            1 failure (message on stderr), 2 usage or config error\n";
+static const char exit_codes[] = "exit codes: 0 done (or stopped at run.max_steps with a checkpoint written), 1 failure\n"
+                                 "            (message on stderr), 2 usage or config error, 3 preempted: stopped by SIGTERM /\n"
+                                 "            SIGUSR1 with a checkpoint written, rerun to resume (a job script requeues)\n";
 
 static void print_version(void)
 {

@@ -70,7 +70,7 @@ ssl_comm *ssl_comm_local(void);
  * sslrun was built without MPI. Rank layout (node-local rank) from MPI_Comm_split_type SHARED. */
 ssl_comm *ssl_comm_mpi_world(int *argc, char ***argv);
 /* 1 when this process was started by an MPI launcher (mpirun/mpiexec, srun with PMI/PMIx): a job
- * that is not gets the world-1 communicator and never initialises MPI. SSLRUN_MPI=1 forces MPI. */
+ * that is not gets the world-1 communicator and never initialises MPI. SSLRUN_MPI=1 forces MPI, SSLRUN_MPI=0 keeps it off. */
 int ssl_comm_mpi_launched(void);
 /* The MPI_Comm behind c (written to *out, which must point at an MPI_Comm); 0, or -1 if c is not an
  * MPI communicator. Lets io/ open files with the MPI-IO driver without the comm API knowing HDF5. */

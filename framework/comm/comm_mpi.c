@@ -201,11 +201,14 @@ ssl_comm *ssl_comm_mpi_world(int *argc, char ***argv)
 
 int ssl_comm_mpi_launched(void)
 {
-    static const char *const vars[] = {"SSLRUN_MPI", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE",
-                                       "MV2_COMM_WORLD_SIZE"};
+    /* a rank's number is 0 on rank 0: presence is what counts (srun --mpi=pmix sets PMIX_RANK=0 there
+     * and nothing Open-MPI-specific), and only SSLRUN_MPI=0 says no */
+    const char *force = getenv("SSLRUN_MPI");
+    if (force && *force) return strcmp(force, "0") != 0;
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "MV2_COMM_WORLD_SIZE"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         const char *v = getenv(vars[i]);
-        if (v && *v && strcmp(v, "0") != 0) return 1;
+        if (v && *v) return 1;
     }
     return 0;
 }

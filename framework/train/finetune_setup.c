@@ -1,4 +1,5 @@
 /* ssl_finetune_setup, ssl_finetune_layer_scales and ssl_finetune_free (see finetune.h). */
+#include "framework/comm/binding.h"
 #include "framework/comm/comm.h"
 #include "framework/core/check.h"
 #include "framework/core/rng.h"
@@ -168,7 +169,7 @@ static int augmentation(ssl_finetuner *f, char *err, size_t errlen)
     return 0;
 }
 
-static void print_plan(const ssl_finetuner *f)
+static void print_plan(const ssl_finetuner *f, const ssl_binding *bind)
 {
     const ssl_config_finetune *ft = &f->cfg.finetune;
     printf("finetune: %s + linear head (%d classes) on %lld of %lld labelled samples (label_fraction %g), %dx%d "
@@ -180,6 +181,9 @@ static void print_plan(const ssl_finetuner *f)
            f->comm->world, f->sampler.local_batch, ft->optimizer, f->lr_peak, ft->layer_decay, ft->label_smoothing,
            ft->weight_decay, f->params.count, omp_get_max_threads(),
            f->cfg.model.sync_bn && f->comm->world > 1 ? "synchronised" : "per-rank");
+    char line[768];
+    ssl_binding_describe(bind, f->comm->rank, line, sizeof line);
+    printf("%s\n", line);
     fflush(stdout);
 }
 
@@ -195,6 +199,10 @@ int ssl_finetune_setup(ssl_finetuner *f, const ssl_config *cfg, ssl_comm *comm, 
     f->rank0 = comm->rank == 0;
     f->tty = f->rank0 && isatty(2);
     f->seed = ssl_rng_hash((uint64_t)cfg->run.seed, FINETUNE_STREAM);
+    /* as pretraining's setup: every rank's own environment; ngpus 0 (ssl_cuda_device_count() links
+     * only into CUDA builds, and no header reaches it here without SSL_HAVE_CUDA) */
+    ssl_binding bind;
+    if (ssl_binding_detect(&bind, comm, 0, NULL, NULL, err, errlen)) return -1;
     ssl_pathf(f->run_dir, sizeof f->run_dir, "%s/%s", cfg->run.out_dir, cfg->run.name);
     ssl_pathf(f->dir, sizeof f->dir, "%s/%s", f->run_dir, cfg->finetune.name);
     ssl_pathf(f->ckpt_dir, sizeof f->ckpt_dir, "%s/checkpoints", f->dir);
@@ -214,8 +222,9 @@ int ssl_finetune_setup(ssl_finetuner *f, const ssl_config *cfg, ssl_comm *comm, 
     if (f->rank0 && ssl_make_dirs(f->ckpt_dir, err, errlen)) return -1;
     ssl_pathf(path, sizeof path, "%s/config.yaml", f->dir);
     if (f->rank0 && ssl_config_write_yaml(&f->cfg, path, err, errlen)) return -1;
-    if (f->rank0) print_plan(f);
+    if (f->rank0) print_plan(f, &bind);
     ssl_barrier(comm);
+    if (!f->rank0) ssl_binding_report(&bind, comm->rank);
     return 0;
 }
 

@@ -1,4 +1,5 @@
 /* ssl_train_setup and ssl_train_free (see trainer.h). */
+#include "framework/comm/binding.h"
 #include "framework/comm/comm.h"
 #include "framework/core/check.h"
 #include "framework/train/trainer.h"
@@ -47,7 +48,7 @@ static int plan_steps(ssl_trainer *t, const ssl_config *cfg, char *err, size_t e
     return 0;
 }
 
-static void print_plan(const ssl_trainer *t, const ssl_config *cfg)
+static void print_plan(const ssl_trainer *t, const ssl_config *cfg, const ssl_binding *bind)
 {
     const ssl_comm *comm = t->comm;
     ssl_config_print(cfg, stdout);
@@ -65,6 +66,9 @@ static void print_plan(const ssl_trainer *t, const ssl_config *cfg)
     printf("ranks: %d on %d node(s), up to %d per node; %d CPU threads per rank; %s BatchNorm; comm %s\n",
            comm->world, comm->nodes, comm->local_world, omp_get_max_threads(),
            cfg->model.sync_bn && comm->world > 1 ? "synchronised" : "per-rank", comm->ops->name);
+    char line[768];
+    ssl_binding_describe(bind, comm->rank, line, sizeof line);
+    printf("%s\n", line);
     fflush(stdout);
 }
 
@@ -74,6 +78,11 @@ int ssl_train_setup(ssl_trainer *t, const ssl_config *cfg, ssl_comm *comm, char 
     t->comm = comm;
     t->rank0 = comm->rank == 0;
     t->tty = t->rank0 && isatty(2);
+    /* every rank reads its own launcher environment: a contradiction anywhere is a setup error.
+     * ngpus 0: cpu and devsim have no GPU, and ssl_cuda_device_count() links only into CUDA builds
+     * (no header reachable here without SSL_HAVE_CUDA, which only backend/registry.c gets). */
+    ssl_binding bind;
+    if (ssl_binding_detect(&bind, comm, 0, NULL, NULL, err, errlen)) return -1;
     t->ds = ssl_dataset_open(cfg->data.train, err, errlen);
     if (!t->ds) return -1;
     if (ssl_session_init(&t->s, cfg, ssl_dataset_channels(t->ds), comm, err, errlen)) return -1;
@@ -96,8 +105,9 @@ int ssl_train_setup(ssl_trainer *t, const ssl_config *cfg, ssl_comm *comm, char 
     if (t->rank0 && ssl_make_dirs(t->s.ckpt_dir, err, errlen)) return -1;
     ssl_pathf(path, sizeof path, "%s/config.yaml", t->s.run_dir);
     if (t->rank0 && ssl_config_write_yaml(cfg, path, err, errlen)) return -1;
-    if (t->rank0) print_plan(t, cfg);
+    if (t->rank0) print_plan(t, cfg, &bind);
     ssl_barrier(comm); /* the run directory exists before anyone looks into it */
+    if (!t->rank0) ssl_binding_report(&bind, comm->rank); /* after rank 0's plan, most likely */
     return 0;
 }
 

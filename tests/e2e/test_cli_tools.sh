@@ -40,6 +40,22 @@ for cmd in pretrain finetune; do
 done
 [ ! -e "$WORK/runs/tiny" ] || fail "device.backend=cuda created a run directory"
 
+# binding: the plan names where rank 0 runs and which launcher variable said so (faked Slurm here; no
+# OMPI_COMM_WORLD_SIZE/PMI_SIZE, which would start MPI). SSLRUN_REPORT_BINDING=1 does not print rank
+# 0's line twice. A launcher environment that contradicts itself is a setup error naming the variable.
+clean=(env -u OMPI_COMM_WORLD_LOCAL_RANK -u OMPI_COMM_WORLD_LOCAL_SIZE -u SLURM_NTASKS_PER_NODE -u SSLRUN_REPORT_BINDING)
+"${clean[@]}" SLURM_JOB_ID=4242 SLURM_LOCALID=0 SLURM_NODEID=0 SLURM_TASKS_PER_NODE=1 SSLRUN_REPORT_BINDING=1 \
+  "$SSLRUN" "$WORK/tiny.yaml" run.name=bind run.max_steps=1 >"$WORK/bind.log" 2>"$WORK/bind.err" ||
+  { cat "$WORK/bind.log" "$WORK/bind.err"; fail "1-step run under faked Slurm"; }
+grep -q "^binding: rank 0 host .* local 0/1 (SLURM_LOCALID) slurm job 4242; cpus [0-9].*; device cpu$" "$WORK/bind.log" ||
+  { cat "$WORK/bind.log"; fail "no binding line naming SLURM_LOCALID and slurm job 4242"; }
+[ "$(grep -c "^binding:" "$WORK/bind.log")" = 1 ] || fail "rank 0's binding line printed $(grep -c "^binding:" "$WORK/bind.log") times"
+rc=0; "${clean[@]}" OMPI_COMM_WORLD_LOCAL_RANK=5 OMPI_COMM_WORLD_LOCAL_SIZE=2 \
+  "$SSLRUN" "$WORK/tiny.yaml" run.name=bind_bad run.max_steps=1 >"$WORK/bind.log" 2>&1 || rc=$?
+{ [ $rc = 1 ] && grep -q "OMPI_COMM_WORLD_LOCAL_RANK=5" "$WORK/bind.log"; } ||
+  { cat "$WORK/bind.log"; fail "local rank 5 of 2: exit $rc, expected 1 with a message naming OMPI_COMM_WORLD_LOCAL_RANK"; }
+[ ! -e "$WORK/runs/bind_bad" ] || fail "a contradictory launcher environment created a run directory"
+
 png_size() { # width height of a PNG (IHDR), or nothing when it is not one
   [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || return 0
   od -An -tu1 -j16 -N8 "$1" | awk '{print $1*16777216+$2*65536+$3*256+$4, $5*16777216+$6*65536+$7*256+$8}'

@@ -4,7 +4,7 @@
 #  (a resume on another rank count is judged by numbers in test_mpi_equiv.sh: np=4 -> 2 -> 1);
 #  3. a rank killed while writing a checkpoint: the job ends, no file appears under the final name,
 #     the previous checkpoint is intact (h5dump reads it) and the run resumes from it;
-#  4. SIGTERM to ONE rank: all ranks agree at the next step boundary, checkpoint, exit 0; the
+#  4. SIGTERM to ONE rank: all ranks agree at the next step boundary, checkpoint, exit 3; the
 #     restart continues from that step.
 source "$(dirname "$0")/common.sh"
 mpi_env
@@ -45,7 +45,7 @@ victim=$(pgrep -f "$WORK/tiny.yaml run.name=term" | while read -r p; do [ "$p" !
 [ -n "$victim" ] || fail "no rank process found"
 kill -TERM "$victim"
 rc=0; wait $pid || rc=$?
-[ $rc = 0 ] || { cat "$WORK/t1.log"; fail "SIGTERM to one rank: exit code $rc"; }
+[ $rc = 3 ] || { cat "$WORK/t1.log"; fail "SIGTERM to one rank: exit code $rc (want 3: preempted)"; }
 grep -q "signal received: checkpoint written at step" "$WORK/t1.log" || fail "no checkpoint message"
 step=$(sed -nE 's/.*checkpoint written at step ([0-9]+).*/\1/p' "$WORK/t1.log")
 mpi 2 run.name=term schedule.epochs=200 run.max_steps=2 >"$WORK/t2.log" 2>&1 || { cat "$WORK/t2.log"; fail "restart after SIGTERM"; }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Resume equals uninterrupted: a run killed (SIGKILL) after a checkpoint and restarted, runs
-# preempted by SIGTERM and SIGUSR1 (checkpoint, exit 0) and restarted, and a run stopped by
+# preempted by SIGTERM and SIGUSR1 (checkpoint, exit 3) and restarted, and a run stopped by
 # run.max_steps and continued, each say they resumed and from which step, log every step once, and
 # end with exactly the losses (and, for the preempted ones, the final weights bit for bit) of an
 # uninterrupted run with the same seed and step count.
@@ -26,7 +26,7 @@ once "$WORK/runs/killed/metrics.jsonl"
 diff <(losses "$WORK/runs/full/metrics.jsonl") <(losses "$WORK/runs/killed/metrics.jsonl") || fail "losses after kill+resume differ"
 
 # 2. SIGTERM and SIGUSR1 (what Slurm's --signal sends): checkpoint at the next step boundary,
-#    exit 0, then resume to the end
+#    exit 3 (SSL_EXIT_PREEMPTED: requeue me), then resume to the end
 preempt() {
   local sig=$1 name=$2
   "$SSLRUN" "$WORK/tiny.yaml" run.name="$name" >"$WORK/$name-1.log" 2>&1 &
@@ -34,7 +34,7 @@ preempt() {
   for _ in $(seq 600); do grep -q '"step":3' "$WORK/runs/$name/metrics.jsonl" 2>/dev/null && break; sleep 0.1; done
   kill -"$sig" $pid
   rc=0; wait $pid || rc=$?
-  [ $rc = 0 ] || { cat "$WORK/$name-1.log"; fail "SIG$sig exit code $rc"; }
+  [ $rc = 3 ] || { cat "$WORK/$name-1.log"; fail "SIG$sig exit code $rc (want 3: preempted)"; }
   grep -q "signal received: checkpoint written" "$WORK/$name-1.log" || fail "no checkpoint message on SIG$sig"
   local step
   step=$(sed -nE 's/.*checkpoint written at step ([0-9]+).*/\1/p' "$WORK/$name-1.log")
