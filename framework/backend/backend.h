@@ -38,6 +38,10 @@ typedef struct ssl_backend {
     /* Device pointers are host pointers (the CPU backend): host staging can be used in place and
      * upload/download copies skipped. 0: the host must not dereference device memory. */
     int host_memory;
+    /* Devices of this kind the process sees, and the one every context made afterwards uses (a rank
+     * picks its own by node-local rank: framework/comm/binding.h). NULL on the CPU backend. */
+    int (*device_count)(void);
+    void (*select_device)(int index);
 
     /* --- memory ---------------------------------------------------------------------------- */
     void *(*alloc)(size_t bytes);                          /* 64-byte aligned, aborts on failure */
@@ -230,6 +234,11 @@ typedef struct ssl_backend {
 
     /* --- reductions (result on the host; a device backend synchronises) ---------------------- */
     double (*sumsq)(ssl_ctx *c, size_t n, const float *x);
+    /* out[i] = sum of squares of x[off[i] .. off[i] + n[i]) for i < count, all in one call (host
+     * arrays off, n, out): the per-tensor norms of LARS, LAMB and per-tensor clipping with one device
+     * synchronisation instead of one per tensor. Each entry is deterministic; on the CPU it is
+     * exactly what sumsq returns for that range. */
+    void (*sumsq_segments)(ssl_ctx *c, int count, const float *x, const size_t *off, const size_t *n, double *out);
     double (*dot)(ssl_ctx *c, size_t n, const float *x, const float *y);
     double (*sum)(ssl_ctx *c, size_t n, const float *x);
     /* sum of (a x) log(a x), 0 log 0 = 0 (entropies and KL monitors of distributions). */

@@ -1,7 +1,7 @@
 /* SGD, AdamW, LARS and LAMB over the segment table of an ssl_params, plus gradient clipping.
  * No loop here touches parameter memory: each segment is one or a few backend ops (sgd_update,
- * adam_direction, axpby, scale, sumsq), so any backend that fills the op table runs them.
- * Per-tensor norms come back to the host as doubles and become scalar op arguments. */
+ * adam_direction, axpby, scale, sumsq, sumsq_segments), so any backend that fills the op table runs them.
+ * Per-tensor norms come back to the host as doubles (all of a step's in one batched call) and become scalar op arguments. */
 #include "framework/optim/optim.h"
 
 #include "framework/backend/backend.h"
@@ -120,26 +120,6 @@ static void step_sgd(ssl_optim *o, ssl_ctx *c, const ssl_segment *s, float lr, f
                       o->p->data + off, o->p->grad + off, o->m ? o->m + off : NULL);
 }
 
-/* LARS as MoCo v3's moco/optimizer.py (also DINO's utils.LARS and BYOL's optax chain).
- * Adapted segments: the gradient buffer becomes dp = gs*g + wd*w, then the trust ratio q is folded
- * into sgd_update's gscale (d = q*dp), whose momentum form is PyTorch's (lr outside the buffer).
- * We chose this variant over SimCLR's (lr inside the buffer) and solo-learn's (denominator
- * ||g|| + wd||w|| + eps) because MoCo v3, DINO and BYOL agree on it; see REFERENCE §1.10-1.12. */
-static void step_lars(ssl_optim *o, ssl_ctx *c, const ssl_segment *s, float lr, float wd)
-{
-    const ssl_backend *be = c->be;
-    const ssl_optim_config *k = &o->cfg;
-    float *w = o->p->data + s->off, *g = o->p->grad + s->off, *m = o->m + s->off;
-    if (s->flags & SSL_SEG_NO_ADAPT) {
-        /* Biases and norm params: neither decay nor scaling, m = mu*m + g. */
-        be->sgd_update(c, s->n, lr, k->momentum, 0, 0.0f, k->grad_scale, w, g, m);
-        return;
-    }
-    if (wd != 0.0f || k->grad_scale != 1.0f) be->axpby(c, s->n, wd, w, k->grad_scale, g);
-    float q = trust_ratio(k->eta, be->sumsq(c, s->n, w), be->sumsq(c, s->n, g));
-    be->sgd_update(c, s->n, lr, k->momentum, 0, 0.0f, q, w, g, m);
-}
-
 /* The Adam direction of one segment, written over its gradient (u aliases g, as allowed).
  * wd enters the direction itself (LAMB); AdamW passes 0 and decays separately. */
 static void adam_direction(ssl_optim *o, ssl_ctx *c, const ssl_segment *s, int64_t done, float wd)
@@ -162,33 +142,76 @@ static void step_adamw(ssl_optim *o, ssl_ctx *c, const ssl_segment *s, int64_t d
     c->be->axpby(c, s->n, -lr, o->p->grad + s->off, 1.0f - lr * wd, o->p->data + s->off);
 }
 
-/* LAMB (TF-Addons, REFERENCE §6.1): per-segment trust ratio ||w|| / ||u||. */
-static void step_lamb(ssl_optim *o, ssl_ctx *c, const ssl_segment *s, int64_t done, float lr, float wd)
+/* LARS as MoCo v3's moco/optimizer.py (also DINO's utils.LARS and BYOL's optax chain).
+ * Adapted segments: the gradient buffer becomes dp = gs*g + wd*w, then the trust ratio q is folded
+ * into sgd_update's gscale (d = q*dp), whose momentum form is PyTorch's (lr outside the buffer).
+ * We chose this variant over SimCLR's (lr inside the buffer) and solo-learn's (denominator
+ * ||g|| + wd||w|| + eps) because MoCo v3, DINO and BYOL agree on it; see REFERENCE §1.10-1.12. */
+/* LAMB (TF-Addons, REFERENCE §6.1): the Adam direction u (with wd), trust ratio ||w|| / ||u||.
+ * Both in three passes over the segments: every direction first (LARS: dp over the gradient; LAMB: u
+ * over the gradient), then the norms of all adapted segments' weights and directions in one batched
+ * call per buffer (two device synchronisations per step instead of two per tensor), then the
+ * updates. Segments are independent, so this is the per-segment order's result bit for bit. */
+static void step_trust(ssl_optim *o, ssl_ctx *c, float lr, float wd)
 {
-    adam_direction(o, c, s, done, wd);
-    float *w = o->p->data + s->off, *u = o->p->grad + s->off;
-    float r = 1.0f;
-    if (!(s->flags & SSL_SEG_NO_ADAPT))
-        r = trust_ratio(1.0, c->be->sumsq(c, s->n, w), c->be->sumsq(c, s->n, u));
-    c->be->axpby(c, s->n, -lr * r, u, 1.0f, w);
+    const ssl_backend *be = c->be;
+    const ssl_optim_config *k = &o->cfg;
+    const ssl_params *p = o->p;
+    const int lars = k->kind == SSL_OPTIM_LARS, nseg = p->nseg;
+    size_t *off = ssl_malloc((size_t)(2 * nseg + 1) * sizeof *off), *n = off + nseg;
+    double *w2 = ssl_malloc((size_t)(2 * nseg + 1) * sizeof *w2), *d2 = w2 + nseg;
+    int na = 0;
+    for (int i = 0; i < nseg; i++) {
+        const ssl_segment *s = &p->seg[i];
+        if (s->flags & SSL_SEG_FROZEN) continue;
+        const int adapt = !(s->flags & SSL_SEG_NO_ADAPT);
+        const float swd = seg_wd(s, wd);
+        if (!lars) adam_direction(o, c, s, o->seg_step[i], swd);
+        else if (adapt && (swd != 0.0f || k->grad_scale != 1.0f))
+            be->axpby(c, s->n, swd, p->data + s->off, k->grad_scale, p->grad + s->off);
+        if (adapt) off[na] = s->off, n[na] = s->n, na++;
+    }
+    if (na) {
+        be->sumsq_segments(c, na, p->data, off, n, w2);
+        be->sumsq_segments(c, na, p->grad, off, n, d2);
+    }
+    for (int i = 0, a = 0; i < nseg; i++) {
+        const ssl_segment *s = &p->seg[i];
+        if (s->flags & SSL_SEG_FROZEN) continue;
+        const int adapt = !(s->flags & SSL_SEG_NO_ADAPT);
+        const float slr = o->seg_lr_scale ? lr * o->seg_lr_scale[i] : lr;
+        float *w = p->data + s->off, *g = p->grad + s->off;
+        if (lars) {
+            /* biases and norm params: neither decay nor scaling, m = mu*m + gs*g */
+            float q = adapt ? trust_ratio(k->eta, w2[a], d2[a]) : k->grad_scale;
+            be->sgd_update(c, s->n, slr, k->momentum, 0, 0.0f, q, w, g, o->m + s->off);
+        } else {
+            float r = adapt ? trust_ratio(1.0, w2[a], d2[a]) : 1.0f;
+            be->axpby(c, s->n, -slr * r, g, 1.0f, w);
+        }
+        a += adapt;
+        o->seg_step[i]++;
+    }
+    ssl_free(off);
+    ssl_free(w2);
 }
 
 void ssl_optim_step(ssl_optim *o, ssl_ctx *c, float lr, float wd)
 {
     SSL_ASSERTF(o->p && c->be == o->be, "optimizer used with another backend than its state");
     double t0 = ssl_prof_begin(c);
-    for (int i = 0; i < o->p->nseg; i++) {
-        const ssl_segment *s = &o->p->seg[i];
-        if (s->flags & SSL_SEG_FROZEN) continue;
-        float swd = seg_wd(s, wd);
-        float slr = o->seg_lr_scale ? lr * o->seg_lr_scale[i] : lr;
-        switch (o->cfg.kind) {
-        case SSL_OPTIM_SGD: step_sgd(o, c, s, slr, swd); break;
-        case SSL_OPTIM_ADAMW: step_adamw(o, c, s, o->seg_step[i], slr, swd); break;
-        case SSL_OPTIM_LARS: step_lars(o, c, s, slr, swd); break;
-        case SSL_OPTIM_LAMB: step_lamb(o, c, s, o->seg_step[i], slr, swd); break;
+    if (o->cfg.kind == SSL_OPTIM_LARS || o->cfg.kind == SSL_OPTIM_LAMB) {
+        step_trust(o, c, lr, wd);
+    } else {
+        for (int i = 0; i < o->p->nseg; i++) {
+            const ssl_segment *s = &o->p->seg[i];
+            if (s->flags & SSL_SEG_FROZEN) continue;
+            float swd = seg_wd(s, wd);
+            float slr = o->seg_lr_scale ? lr * o->seg_lr_scale[i] : lr;
+            if (o->cfg.kind == SSL_OPTIM_SGD) step_sgd(o, c, s, slr, swd);
+            else step_adamw(o, c, s, o->seg_step[i], slr, swd);
+            o->seg_step[i]++;
         }
-        o->seg_step[i]++;
     }
     o->step++;
     ssl_prof_end(c, SSL_PROF_OPTIM, t0, 0.0);
@@ -248,16 +271,22 @@ double ssl_optim_clip_per_tensor(ssl_ctx *c, ssl_params *p, float max_norm, floa
 {
     SSL_ASSERT(p->grad && max_norm > 0.0f && gscale > 0.0f);
     double t0 = ssl_prof_begin(c);
+    /* every tensor's norm from one batched call (one device synchronisation), then the scalings */
+    size_t *off = ssl_malloc((size_t)(2 * p->nseg + 1) * sizeof *off), *n = off + p->nseg;
+    double *g2 = ssl_malloc((size_t)(p->nseg + 1) * sizeof *g2);
+    int na = 0;
+    for (int i = 0; i < p->nseg; i++)
+        if (!(p->seg[i].flags & SSL_SEG_FROZEN)) off[na] = p->seg[i].off, n[na] = p->seg[i].n, na++;
+    if (na) c->be->sumsq_segments(c, na, p->grad, off, n, g2);
     double total2 = 0.0;
-    for (int i = 0; i < p->nseg; i++) {
-        const ssl_segment *s = &p->seg[i];
-        if (s->flags & SSL_SEG_FROZEN) continue;
-        float *g = p->grad + s->off;
-        double norm = gscale * sqrt(c->be->sumsq(c, s->n, g));
+    for (int a = 0; a < na; a++) {
+        double norm = gscale * sqrt(g2[a]);
         total2 += norm * norm;
         double coef = max_norm / (norm + CLIP_EPS);
-        if (coef < 1.0) c->be->scale(c, g, s->n, (float)coef);
+        if (coef < 1.0) c->be->scale(c, p->grad + off[a], n[a], (float)coef);
     }
+    ssl_free(off);
+    ssl_free(g2);
     ssl_prof_end(c, SSL_PROF_OPTIM, t0, 0.0);
     return sqrt(total2);
 }

@@ -199,10 +199,8 @@ int ssl_finetune_setup(ssl_finetuner *f, const ssl_config *cfg, ssl_comm *comm, 
     f->rank0 = comm->rank == 0;
     f->tty = f->rank0 && isatty(2);
     f->seed = ssl_rng_hash((uint64_t)cfg->run.seed, FINETUNE_STREAM);
-    /* as pretraining's setup: every rank's own environment; ngpus 0 (ssl_cuda_device_count() links
-     * only into CUDA builds, and no header reaches it here without SSL_HAVE_CUDA) */
-    ssl_binding bind;
-    if (ssl_binding_detect(&bind, comm, 0, NULL, NULL, err, errlen)) return -1;
+    ssl_binding bind; /* before anything touches a device: it picks this rank's */
+    if (ssl_session_bind(cfg, comm, &bind, err, errlen)) return -1;
     ssl_pathf(f->run_dir, sizeof f->run_dir, "%s/%s", cfg->run.out_dir, cfg->run.name);
     ssl_pathf(f->dir, sizeof f->dir, "%s/%s", f->run_dir, cfg->finetune.name);
     ssl_pathf(f->ckpt_dir, sizeof f->ckpt_dir, "%s/checkpoints", f->dir);

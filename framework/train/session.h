@@ -5,6 +5,7 @@
 #ifndef SSL_TRAIN_SESSION_H
 #define SSL_TRAIN_SESSION_H
 
+#include "framework/comm/binding.h"
 #include "framework/optim/optim.h"
 #include "io/augment.h"
 #include "io/checkpoint.h"
@@ -22,6 +23,12 @@ typedef struct {
     int in_chans;
     int encoder_segments, encoder_buffer_segments; /* the encoder's segments come first */
 } ssl_session;
+
+/* This rank's binding (framework/comm/binding.h: node-local rank from the launcher, CPUs, and the
+ * device local_rank % devices of device.backend's kind), and that device selected for every context
+ * made afterwards. Call before ssl_session_init. Returns 0 or -1 with err (a backend that is not
+ * available, an environment that contradicts itself). */
+int ssl_session_bind(const ssl_config *cfg, const struct ssl_comm *comm, ssl_binding *b, char *err, size_t errlen);
 
 /* Build everything a config describes for images with `in_chans` channels (from the dataset).
  * comm: the ranks that train together (NULL: this process alone, as eval and export). Returns 0 or

@@ -78,11 +78,8 @@ int ssl_train_setup(ssl_trainer *t, const ssl_config *cfg, ssl_comm *comm, char 
     t->comm = comm;
     t->rank0 = comm->rank == 0;
     t->tty = t->rank0 && isatty(2);
-    /* every rank reads its own launcher environment: a contradiction anywhere is a setup error.
-     * ngpus 0: cpu and devsim have no GPU, and ssl_cuda_device_count() links only into CUDA builds
-     * (no header reachable here without SSL_HAVE_CUDA, which only backend/registry.c gets). */
-    ssl_binding bind;
-    if (ssl_binding_detect(&bind, comm, 0, NULL, NULL, err, errlen)) return -1;
+    ssl_binding bind; /* before anything touches a device: it picks this rank's */
+    if (ssl_session_bind(cfg, comm, &bind, err, errlen)) return -1;
     t->ds = ssl_dataset_open(cfg->data.train, err, errlen);
     if (!t->ds) return -1;
     if (ssl_session_init(&t->s, cfg, ssl_dataset_channels(t->ds), comm, err, errlen)) return -1;

@@ -4,7 +4,8 @@
 # memory), and the runs equal the CPU backend's bit for bit: the gradient all-reduce and the rank-0
 # broadcast (all), sync-BN statistics (SimCLR), the negatives' all-gather and reduce-scatter (SimCLR),
 # the keys' all-gather (MoCo v3), the sharded queue and shuffle-BN (MoCo v2), the sharded prototype
-# head's gather / scatter and distributed softmax (DINO), the teachers' BN averaging before a save.
+# head's gather / scatter and distributed softmax (DINO), the teachers' BN averaging before a save;
+# and each rank's device chosen by node-local rank (SSL_DEVSIM_DEVICES simulated devices).
 source "$(dirname "$0")/common.sh"
 need_fmnist
 write_config
@@ -33,4 +34,14 @@ for m in simclr moco_v3 moco_v2 dino; do
     fail "dev_$m: checkpoint differs from cpu_$m"
   echo "dev_$m (np=2): identical to cpu_$m"
 done
+
+# Rank -> device by node-local rank: with 3 simulated devices per node, 2 ranks take devices 0 and 1
+# (local_rank % devices, selected through the backend before any context exists), and say so.
+SSL_DEVSIM_DEVICES=3 SSLRUN_REPORT_BINDING=1 run dev_bind device.backend=devsim run.max_steps=1
+for r in 0 1; do
+  grep -Eq "binding: rank $r .*local $r/2 .*gpu $r of 3 visible" "$WORK/dev_bind.log" ||
+    { cat "$WORK/dev_bind.log"; fail "rank $r: no 'gpu $r of 3 visible' binding line"; }
+done
+[ "$(grep -c '^binding: rank' "$WORK/dev_bind.log")" = 2 ] || fail "binding lines not one per rank"
+echo "devsim mpi: rank r takes device r"
 echo "devsim mpi: all checks passed"

@@ -929,6 +929,39 @@ static void test_reduce(size_t n)
     t_free(x), t_free(y);
 }
 
+/* Per-segment norms in one call: ranges around the device chunk size (65,536), an empty one, and
+ * gaps of large values between them that a range overrun would pick up. Each entry against the other
+ * backend, and on backend A each entry exactly what A's sumsq gives for that range. */
+static void test_sumsq_segments(void)
+{
+    static const size_t sizes[] = {1, 7, 0, 65535, 65536, 65537, 200003, 16, 1000, 131072};
+    enum { NSEG = sizeof sizes / sizeof sizes[0], GAP = 37 };
+    size_t off[NSEG], total = GAP;
+    for (int i = 0; i < NSEG; i++) off[i] = total, total += sizes[i] + GAP;
+    float *h = malloc(total * sizeof(float));
+    for (size_t i = 0; i < total; i++) h[i] = 1e3f;
+    for (int i = 0; i < NSEG; i++) ssl_test_uniform(h + off[i], sizes[i], 9100 + (uint64_t)i, -1.0f, 1.0f);
+    tens *x = t_new(h, total);
+    double r[2][NSEG];
+    if (HAVE(sumsq_segments)) {
+        for (int s = 0; s < 2; s++) ctx[s].be->sumsq_segments(&ctx[s], NSEG, F(x, s), off, sizes, r[s]);
+        for (int i = 0; i < NSEG; i++) {
+            char w[64];
+            snprintf(w, sizeof w, "segment %d (n=%zu at %zu)", i, sizes[i], off[i]);
+            double ssq = 0;
+            for (size_t j = 0; j < sizes[i]; j++) ssq += (double)h[off[i] + j] * h[off[i] + j];
+            cmp_scalar("sumsq_segments", w, r[0][i], r[1][i], ssq, 1e-11);
+            if (!strcmp(ctx[0].be->name, "cpu")) {
+                double one = ctx[0].be->sumsq(&ctx[0], sizes[i], F(x, 0) + off[i]);
+                ncompared++;
+                SSL_EXPECT(one == r[0][i], "sumsq_segments %s: cpu %.17g, its sumsq of the range %.17g", w, r[0][i], one);
+            }
+        }
+    }
+    free(h);
+    t_free(x);
+}
+
 int main(int argc, char **argv)
 {
     const char *names[2] = {"cpu", "cpu"};
@@ -961,6 +994,7 @@ int main(int argc, char **argv)
         test_reduce(sizes[k]);
     }
     test_reduce(1000003); /* more blocks than a device reduction's fixed grid */
+    test_sumsq_segments();
     test_bias(4, 3, 1), test_bias(2, 5, 7), test_bias(300, 257, 1), test_bias(3, 17, 1500);
     test_rows(1, 1), test_rows(3, 7), test_rows(17, 129), test_rows(5, 1000), test_rows(300, 257);
     test_rows(2, 40001);

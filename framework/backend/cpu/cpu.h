@@ -51,6 +51,7 @@ void ssl_cpu_add2d(ssl_ctx *c, int64_t rows, int64_t cols, const float *src, int
 void ssl_cpu_gather_rows(ssl_ctx *c, int64_t n, int64_t cols, const int32_t *idx, const float *src, float *dst);
 void ssl_cpu_scatter_add_rows(ssl_ctx *c, int64_t n, int64_t cols, const int32_t *idx, const float *src, float *dst);
 double ssl_cpu_sumsq(ssl_ctx *c, size_t n, const float *x);
+void ssl_cpu_sumsq_segments(ssl_ctx *c, int count, const float *x, const size_t *off, const size_t *n, double *out);
 double ssl_cpu_dot(ssl_ctx *c, size_t n, const float *x, const float *y);
 double ssl_cpu_sum(ssl_ctx *c, size_t n, const float *x);
 void ssl_cpu_sgd_update(ssl_ctx *c, size_t n, float lr, float momentum, int nesterov, float wd, float gscale, float *w, const float *g, float *m);

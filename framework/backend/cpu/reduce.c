@@ -46,6 +46,12 @@ double ssl_cpu_sumsq(ssl_ctx *c, size_t n, const float *x)
     return reduce(n, x, NULL, 0);
 }
 
+void ssl_cpu_sumsq_segments(ssl_ctx *c, int count, const float *x, const size_t *off, const size_t *n, double *out)
+{
+    (void)c;
+    for (int i = 0; i < count; i++) out[i] = reduce(n[i], x + off[i], NULL, 0);
+}
+
 double ssl_cpu_dot(ssl_ctx *c, size_t n, const float *x, const float *y)
 {
     (void)c;

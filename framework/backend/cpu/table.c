@@ -49,6 +49,7 @@ static const ssl_backend cpu_backend = {
     .gather_rows = ssl_cpu_gather_rows,
     .scatter_add_rows = ssl_cpu_scatter_add_rows,
     .sumsq = ssl_cpu_sumsq,
+    .sumsq_segments = ssl_cpu_sumsq_segments,
     .dot = ssl_cpu_dot,
     .sum = ssl_cpu_sum,
     .sgd_update = ssl_cpu_sgd_update,

@@ -16,6 +16,8 @@ const ssl_backend *ssl_backend_cuda(void);
 int ssl_cuda_missing_ops(const char **names, int max);
 /* CUDA devices visible to this process; 0 when there is none or the driver is unusable (tests skip). */
 int ssl_cuda_device_count(void);
+/* cudaSetDevice for this process's later contexts (before any of them is made). */
+void ssl_cuda_select_device(int index);
 
 #ifdef __cplusplus
 }

@@ -37,6 +37,14 @@ typedef struct ssl_cuda_state {
     int tf32;             /* SSL_CUDA_TF32=1: TF32 tensor-core GEMMs (off: exact fp32 for parity) */
     double *red;          /* device: SSL_CUDA_RED_BLOCKS partials + 1 result (reduce.cu) */
     double *red_host;     /* pinned host copy of the result */
+    /* sumsq_segments (reduce.cu), grown on demand: the chunk table (pinned host + device), the
+     * chunks' partials, and the per-segment results (device + pinned host) */
+    int64_t *seg_tab_host, *seg_tab;
+    size_t seg_tab_cap;
+    double *seg_part;
+    size_t seg_part_cap;
+    double *seg_out, *seg_out_host;
+    size_t seg_out_cap;
     cudnnHandle_t dnn;    /* bound to `stream` (conv.cu) */
     struct ssl_cuda_conv_plan *conv; /* one per convolution geometry seen (conv.cu) */
     int nconv, capconv;
@@ -169,6 +177,8 @@ void ssl_cuda_patchify(ssl_ctx *c, int N, int C, int H, int W, int p, const floa
 void ssl_cuda_unpatchify(ssl_ctx *c, int N, int C, int H, int W, int p, const float *in, float *x);
 void ssl_cuda_patchify_hwc(ssl_ctx *c, int N, int C, int H, int W, int p, const float *x, float *out);
 double ssl_cuda_sumsq(ssl_ctx *c, size_t n, const float *x);
+void ssl_cuda_sumsq_segments(ssl_ctx *c, int count, const float *x, const size_t *off, const size_t *n, double *out);
+void ssl_cuda_reduce_free(ssl_cuda_state *st);
 double ssl_cuda_dot(ssl_ctx *c, size_t n, const float *x, const float *y);
 double ssl_cuda_sum(ssl_ctx *c, size_t n, const float *x);
 double ssl_cuda_xlogx_sum(ssl_ctx *c, size_t n, float a, const float *x);

@@ -61,12 +61,19 @@ void ssl_cuda_ctx_free(ssl_ctx *c)
     if (!st) return;
     SSL_CUDA_CHECK(cudaStreamSynchronize(st->stream));
     ssl_cuda_conv_free(st);
+    ssl_cuda_reduce_free(st);
     SSL_CUDA_CHECK(cudaFree(st->red));
     SSL_CUDA_CHECK(cudaFreeHost(st->red_host));
     SSL_CUBLAS_CHECK(cublasDestroy(st->blas));
     SSL_CUDA_CHECK(cudaStreamDestroy(st->stream));
     ssl_free(st);
     c->be_state = NULL;
+}
+
+void ssl_cuda_select_device(int index)
+{
+    cudaError_t e = cudaSetDevice(index);
+    if (e != cudaSuccess) SSL_ABORT("cudaSetDevice(%d): %s", index, cudaGetErrorString(e));
 }
 
 int ssl_cuda_device_count(void)

@@ -9,6 +9,8 @@
 static const ssl_backend cuda_backend = {
     .name = "cuda",
     .host_memory = 0,
+    .device_count = ssl_cuda_device_count,
+    .select_device = ssl_cuda_select_device,
     .alloc = ssl_cuda_alloc,
     .free = ssl_cuda_free,
     .upload = ssl_cuda_upload,
@@ -67,6 +69,7 @@ static const ssl_backend cuda_backend = {
     .resize_bicubic_fwd = ssl_cuda_resize_bicubic_fwd,
     .resize_bicubic_bwd = ssl_cuda_resize_bicubic_bwd,
     .sumsq = ssl_cuda_sumsq,
+    .sumsq_segments = ssl_cuda_sumsq_segments,
     .dot = ssl_cuda_dot,
     .sum = ssl_cuda_sum,
     .xlogx_sum = ssl_cuda_xlogx_sum,
@@ -135,6 +138,7 @@ static const ssl_backend cuda_backend = {
     X(resize_bicubic_fwd) \
     X(resize_bicubic_bwd) \
     X(sumsq) \
+    X(sumsq_segments) \
     X(dot) \
     X(sum) \
     X(xlogx_sum) \

@@ -11,6 +11,7 @@
 #include "framework/core/check.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define DEVSIM_TAG ((uintptr_t)1 << 55)
@@ -366,6 +367,10 @@ static void d_resize_bicubic_bwd(ssl_ctx *c, int hi, int wi, int ho, int wo, int
     cpu()->resize_bicubic_bwd(SH(c), hi, wi, ho, wo, D, (const float *)U(dy), (float *)U(dx));
 }
 
+static void d_sumsq_segments(ssl_ctx *c, int count, const float *x, const size_t *off, const size_t *n, double *out)
+{
+    cpu()->sumsq_segments(SH(c), count, (const float *)U(x), off, n, out); /* off, n, out: host */
+}
 static double d_sumsq(ssl_ctx *c, size_t n, const float *x)
 {
     return cpu()->sumsq(SH(c), n, (const float *)U(x));
@@ -400,9 +405,24 @@ static void d_adam_direction(ssl_ctx *c, size_t n, float b1, float b2, float eps
         (float *)U(m), (float *)U(v), (float *)U(u));
 }
 
+/* Simulated devices, so the rank -> device choice is testable without a GPU: SSL_DEVSIM_DEVICES
+ * of them (default 0: reported like a host backend); selecting one only checks its index. */
+static int d_device_count(void)
+{
+    const char *e = getenv("SSL_DEVSIM_DEVICES");
+    int n = e ? atoi(e) : 0;
+    return n > 0 ? n : 0;
+}
+static void d_select_device(int index)
+{
+    SSL_ASSERTF(index >= 0 && index < d_device_count(), "devsim: device %d of %d", index, d_device_count());
+}
+
 static const ssl_backend devsim_backend = {
     .name = "devsim",
     .host_memory = 0,
+    .device_count = d_device_count,
+    .select_device = d_select_device,
     .alloc = d_alloc,
     .free = d_free,
     .upload = d_upload,
@@ -461,6 +481,7 @@ static const ssl_backend devsim_backend = {
     .resize_bicubic_fwd = d_resize_bicubic_fwd,
     .resize_bicubic_bwd = d_resize_bicubic_bwd,
     .sumsq = d_sumsq,
+    .sumsq_segments = d_sumsq_segments,
     .dot = d_dot,
     .sum = d_sum,
     .xlogx_sum = d_xlogx_sum,
