@@ -60,6 +60,13 @@ typedef struct ssl_backend {
     void (*gemm_batched)(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha,
                          const float *A, int lda, int64_t sa, const float *B, int ldb, int64_t sb,
                          float beta, float *C, int ldc, int64_t sc, int batch);
+    /* outer x inner independent gemms; matrix (o, i) starts at A + o*sa[0] + i*sa[1] (B, C likewise):
+     * attention's products for every image and head in one call (a head is a column block of its
+     * image's rows, so no single stride reaches all of them). Strides and counts are host values. */
+    void (*gemm_batched2)(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                          const float *A, int lda, const int64_t sa[2], const float *B, int ldb,
+                          const int64_t sb[2], float beta, float *C, int ldc, const int64_t sc[2], int outer,
+                          int inner);
 
     /* --- convolution (no bias; bias is bias_add) ------------------------------------------- */
     void (*conv2d_fwd)(ssl_ctx *c, const ssl_conv_shape *s, const float *x, const float *w,

@@ -1,6 +1,7 @@
 /* Multi-head self-attention (see attention.h). Heads are never transposed into their own buffers:
  * a head is a column block of the packed qkv rows, addressed by leading dimension 3D and a
- * per-head offset, so each batch element is one strided-batched GEMM over heads. */
+ * per-head offset, so each product (Q K^T, P V and their gradients) is one two-level batched GEMM
+ * over every image and head (gemm_batched2): 6 GEMM calls per layer and step, not 6 per image. */
 #include "framework/layers/attention.h"
 
 #include "framework/core/check.h"
@@ -37,20 +38,16 @@ ssl_tensor ssl_attention_forward(ssl_ctx *c, ssl_attention *l, const ssl_weights
     l->probs = ssl_arena_floats(&c->act, (size_t)(B * H * T * T));
     l->ctx = ssl_arena_floats(&c->act, (size_t)(B * T * D));
     const float scale = 1.0f / sqrtf((float)dh);
-    for (int64_t b = 0; b < B; b++) {
-        const float *q = qkv.data + b * T * 3 * D, *k = q + D;
-        float *s = l->probs + b * H * T * T;
-        /* S_h = Q_h K_h^T (T x T) for every head h */
-        c->be->gemm_batched(c, 0, 1, (int)T, (int)T, dh, 1.0f, q, 3 * D, dh, k, 3 * D, dh, 0.0f, s,
-                            (int)T, T * T, H);
-    }
+    /* matrix (image b, head h): Q_h, K_h, V_h are column blocks of width dh of image b's (T, 3D) rows */
+    const int64_t sq[2] = {T * 3 * D, dh}, sp[2] = {H * T * T, T * T}, so[2] = {T * D, dh};
+    const float *q = qkv.data, *k = q + D, *v = q + 2 * D;
+    /* S = Q K^T for every image and head, one call */
+    c->be->gemm_batched2(c, 0, 1, (int)T, (int)T, dh, 1.0f, q, 3 * D, sq, k, 3 * D, sq, 0.0f, l->probs, (int)T, sp,
+                         (int)B, H);
     c->be->softmax_fwd(c, B * H * T, T, scale, l->probs, l->probs);
-    for (int64_t b = 0; b < B; b++) {
-        const float *v = qkv.data + b * T * 3 * D + 2 * D;
-        /* O_h = P_h V_h, written into columns [h dh, (h+1) dh) of the (T, D) context */
-        c->be->gemm_batched(c, 0, 0, (int)T, dh, (int)T, 1.0f, l->probs + b * H * T * T, (int)T,
-                            T * T, v, 3 * D, dh, 0.0f, l->ctx + b * T * D, D, dh, H);
-    }
+    /* O = P V, written into columns [h dh, (h+1) dh) of each image's (T, D) context */
+    c->be->gemm_batched2(c, 0, 0, (int)T, dh, (int)T, 1.0f, l->probs, (int)T, sp, v, 3 * D, sq, 0.0f, l->ctx, D, so,
+                         (int)B, H);
     ssl_prof_end(c, SSL_PROF_ATTN_FWD, t0, 4.0 * B * T * T * D);
     return ssl_linear_forward(c, &l->proj, w, ssl_tensor_3d(l->ctx, B, T, D));
 }
@@ -64,28 +61,21 @@ ssl_tensor ssl_attention_backward(ssl_ctx *c, ssl_attention *l, const ssl_weight
     float *dqkv = ssl_arena_floats(&c->act, (size_t)(B * T * 3 * D));
     float *dp = ssl_arena_floats(&c->act, (size_t)(B * H * T * T));
     const float scale = 1.0f / sqrtf((float)dh);
-    for (int64_t b = 0; b < B; b++) {
-        const float *v = l->qkv_out + b * T * 3 * D + 2 * D;
-        const float *p = l->probs + b * H * T * T;
-        const float *dO = dctx.data + b * T * D;
-        /* dP_h = dO_h V_h^T ; dV_h = P_h^T dO_h */
-        c->be->gemm_batched(c, 0, 1, (int)T, (int)T, dh, 1.0f, dO, D, dh, v, 3 * D, dh, 0.0f,
-                            dp + b * H * T * T, (int)T, T * T, H);
-        c->be->gemm_batched(c, 1, 0, (int)T, dh, (int)T, 1.0f, p, (int)T, T * T, dO, D, dh, 0.0f,
-                            dqkv + b * T * 3 * D + 2 * D, 3 * D, dh, H);
-    }
+    const int64_t sq[2] = {T * 3 * D, dh}, sp[2] = {H * T * T, T * T}, so[2] = {T * D, dh};
+    const float *q = l->qkv_out, *k = q + D, *v = q + 2 * D;
+    float *dq = dqkv, *dk = dqkv + D, *dv = dqkv + 2 * D;
+    /* dP = dO V^T ; dV = P^T dO (every image and head per call) */
+    c->be->gemm_batched2(c, 0, 1, (int)T, (int)T, dh, 1.0f, dctx.data, D, so, v, 3 * D, sq, 0.0f, dp, (int)T, sp,
+                         (int)B, H);
+    c->be->gemm_batched2(c, 1, 0, (int)T, dh, (int)T, 1.0f, l->probs, (int)T, sp, dctx.data, D, so, 0.0f, dv, 3 * D,
+                         sq, (int)B, H);
     /* dS = scale * P * (dP - rowsum(dP * P)) : gradient w.r.t. the unscaled scores */
     c->be->softmax_bwd(c, B * H * T, T, scale, l->probs, dp, dp);
-    for (int64_t b = 0; b < B; b++) {
-        const float *q = l->qkv_out + b * T * 3 * D, *k = q + D;
-        const float *ds = dp + b * H * T * T;
-        float *dq = dqkv + b * T * 3 * D, *dk = dq + D;
-        /* dQ_h = dS_h K_h ; dK_h = dS_h^T Q_h */
-        c->be->gemm_batched(c, 0, 0, (int)T, dh, (int)T, 1.0f, ds, (int)T, T * T, k, 3 * D, dh,
-                            0.0f, dq, 3 * D, dh, H);
-        c->be->gemm_batched(c, 1, 0, (int)T, dh, (int)T, 1.0f, ds, (int)T, T * T, q, 3 * D, dh,
-                            0.0f, dk, 3 * D, dh, H);
-    }
+    /* dQ = dS K ; dK = dS^T Q */
+    c->be->gemm_batched2(c, 0, 0, (int)T, dh, (int)T, 1.0f, dp, (int)T, sp, k, 3 * D, sq, 0.0f, dq, 3 * D, sq, (int)B,
+                         H);
+    c->be->gemm_batched2(c, 1, 0, (int)T, dh, (int)T, 1.0f, dp, (int)T, sp, q, 3 * D, sq, 0.0f, dk, 3 * D, sq, (int)B,
+                         H);
     ssl_prof_end(c, SSL_PROF_ATTN_BWD, t0, 8.0 * B * T * T * D);
     return ssl_linear_backward(c, &l->qkv, w, ssl_tensor_3d(dqkv, B, T, 3 * D));
 }

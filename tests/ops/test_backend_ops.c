@@ -459,6 +459,30 @@ static void test_gemm(int M, int N, int K, int batch)
         }
 }
 
+/* Attention's layout: per image `outer` rows of width 3 D (q | k | v), a head a column block of dh;
+ * S = Q K^T and O = P V for every (image, head) through gemm_batched2, against the other backend. */
+static void test_gemm_batched2(int Bn, int T, int H, int dh)
+{
+    char w[96];
+    snprintf(w, sizeof w, "B=%d T=%d H=%d dh=%d", Bn, T, H, dh);
+    const int D = H * dh;
+    tens *qkv = t_rand((size_t)Bn * T * 3 * D, 7100 + (uint64_t)(Bn * T * D), -1, 1, 0);
+    tens *S = t_rand((size_t)Bn * H * T * T, 7101, -1, 1, 0), *O = t_rand((size_t)Bn * T * D, 7102, -1, 1, 0);
+    if (HAVE(gemm_batched2)) {
+        const int64_t sq[2] = {(int64_t)T * 3 * D, dh}, ss[2] = {(int64_t)H * T * T, (int64_t)T * T}, so[2] = {(int64_t)T * D, dh};
+        BOTH(gemm_batched2(c, 0, 1, T, T, dh, 0.5f, F(qkv, s), 3 * D, sq, F(qkv, s) + D, 3 * D, sq, 0.0f, F(S, s), T,
+                           ss, Bn, H));
+        cmp("gemm_batched2", w, S, gemm_tol(), 1);
+        BOTH(gemm_batched2(c, 0, 0, T, dh, T, 1.0f, F(S, s), T, ss, F(qkv, s) + 2 * D, 3 * D, sq, -0.5f, F(O, s), D,
+                           so, Bn, H));
+        cmp("gemm_batched2", w, O, gemm_tol(), 1);
+        BOTH(gemm_batched2(c, 1, 0, T, dh, T, 1.0f, F(S, s), T, ss, F(O, s), D, so, 0.0f, F(qkv, s) + 2 * D, 3 * D,
+                           sq, Bn, H));
+        cmp("gemm_batched2", w, qkv, gemm_tol(), 1);
+    }
+    t_free(qkv), t_free(S), t_free(O);
+}
+
 /* ---- token / row movement and patches -------------------------------------------------------- */
 
 static void test_tokens(int64_t rows, int64_t cols)
@@ -1000,6 +1024,7 @@ int main(int argc, char **argv)
     test_rows(2, 40001);
     test_gemm(1, 1, 1, 1), test_gemm(7, 5, 3, 1), test_gemm(64, 33, 129, 1), test_gemm(300, 257, 65, 1);
     test_gemm(7, 5, 3, 3), test_gemm(33, 17, 65, 4);
+    test_gemm_batched2(1, 1, 1, 1), test_gemm_batched2(3, 5, 2, 4), test_gemm_batched2(4, 17, 3, 64);
     test_tokens(1, 1), test_tokens(9, 13), test_tokens(301, 257);
     test_patch(2, 3, 8, 8, 4), test_patch(1, 1, 5, 7, 2), test_patch(4, 3, 96, 96, 16);
 

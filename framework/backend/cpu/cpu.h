@@ -15,6 +15,9 @@ void ssl_cpu_ctx_init(ssl_ctx *c);
 void ssl_cpu_ctx_free(ssl_ctx *c);
 void ssl_cpu_gemm(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 void ssl_cpu_gemm_batched(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, int64_t sa, const float *B, int ldb, int64_t sb, float beta, float *C, int ldc, int64_t sc, int batch);
+void ssl_cpu_gemm_batched2(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                           int lda, const int64_t sa[2], const float *B, int ldb, const int64_t sb[2], float beta,
+                           float *C, int ldc, const int64_t sc[2], int outer, int inner);
 void ssl_cpu_conv2d_fwd(ssl_ctx *c, const ssl_conv_shape *s, const float *x, const float *w, float *y);
 void ssl_cpu_conv2d_bwd_data(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *w, float *dx);
 void ssl_cpu_conv2d_bwd_filter(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *x, float *dw);

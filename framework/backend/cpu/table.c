@@ -13,6 +13,7 @@ static const ssl_backend cpu_backend = {
     .ctx_free = ssl_cpu_ctx_free,
     .gemm = ssl_cpu_gemm,
     .gemm_batched = ssl_cpu_gemm_batched,
+    .gemm_batched2 = ssl_cpu_gemm_batched2,
     .conv2d_fwd = ssl_cpu_conv2d_fwd,
     .conv2d_bwd_data = ssl_cpu_conv2d_bwd_data,
     .conv2d_bwd_filter = ssl_cpu_conv2d_bwd_filter,

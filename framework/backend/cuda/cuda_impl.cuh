@@ -45,6 +45,8 @@ typedef struct ssl_cuda_state {
     size_t seg_part_cap;
     double *seg_out, *seg_out_host;
     size_t seg_out_cap;
+    void **ptrs;          /* gemm_batched2's pointer arrays (3 x ptr_cap, device; blas.cu) */
+    size_t ptr_cap;
     cudnnHandle_t dnn;    /* bound to `stream` (conv.cu) */
     struct ssl_cuda_conv_plan *conv; /* one per convolution geometry seen (conv.cu) */
     int nconv, capconv;
@@ -128,6 +130,9 @@ void ssl_cuda_ctx_init(ssl_ctx *c);
 void ssl_cuda_ctx_free(ssl_ctx *c);
 void ssl_cuda_gemm(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 void ssl_cuda_gemm_batched(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, int64_t sa, const float *B, int ldb, int64_t sb, float beta, float *C, int ldc, int64_t sc, int batch);
+void ssl_cuda_gemm_batched2(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                            int lda, const int64_t sa[2], const float *B, int ldb, const int64_t sb[2], float beta,
+                            float *C, int ldc, const int64_t sc[2], int outer, int inner);
 void ssl_cuda_conv2d_fwd(ssl_ctx *c, const ssl_conv_shape *s, const float *x, const float *w, float *y);
 void ssl_cuda_conv2d_bwd_data(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *w, float *dx);
 void ssl_cuda_conv2d_bwd_filter(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *x, float *dw);

@@ -20,6 +20,7 @@ static const ssl_backend cuda_backend = {
     .ctx_free = ssl_cuda_ctx_free,
     .gemm = ssl_cuda_gemm,
     .gemm_batched = ssl_cuda_gemm_batched,
+    .gemm_batched2 = ssl_cuda_gemm_batched2,
     .conv2d_fwd = ssl_cuda_conv2d_fwd,
     .conv2d_bwd_data = ssl_cuda_conv2d_bwd_data,
     .conv2d_bwd_filter = ssl_cuda_conv2d_bwd_filter,
@@ -89,6 +90,7 @@ static const ssl_backend cuda_backend = {
     X(ctx_free) \
     X(gemm) \
     X(gemm_batched) \
+    X(gemm_batched2) \
     X(conv2d_fwd) \
     X(conv2d_bwd_data) \
     X(conv2d_bwd_filter) \

@@ -82,6 +82,14 @@ static void d_gemm_batched(ssl_ctx *c, int trans_a, int trans_b, int M, int N, i
         (const float *)U(B), ldb, sb, beta, (float *)U(C), ldc, sc, batch);
 }
 
+static void d_gemm_batched2(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                            int lda, const int64_t sa[2], const float *B, int ldb, const int64_t sb[2], float beta,
+                            float *C, int ldc, const int64_t sc[2], int outer, int inner)
+{
+    cpu()->gemm_batched2(SH(c), trans_a, trans_b, M, N, K, alpha, (const float *)U(A), lda, sa, (const float *)U(B),
+                         ldb, sb, beta, (float *)U(C), ldc, sc, outer, inner); /* strides: host */
+}
+
 static void d_conv2d_fwd(ssl_ctx *c, const ssl_conv_shape *s, const float *x, const float *w, float *y)
 {
     cpu()->conv2d_fwd(SH(c), s, (const float *)U(x), (const float *)U(w), (float *)U(y));
@@ -432,6 +440,7 @@ static const ssl_backend devsim_backend = {
     .ctx_free = d_ctx_free,
     .gemm = d_gemm,
     .gemm_batched = d_gemm_batched,
+    .gemm_batched2 = d_gemm_batched2,
     .conv2d_fwd = d_conv2d_fwd,
     .conv2d_bwd_data = d_conv2d_bwd_data,
     .conv2d_bwd_filter = d_conv2d_bwd_filter,
