@@ -4,7 +4,10 @@
  * per layer kind. The loss is sum(features * r): the encoder dominates an SSL step, and the same
  * step runs in PyTorch through benchmarks/torch_step.py for the ratio.
  *   bench_step --model resnet18 --small-stem --img 32 --batch 128 --optim lars
- *   bench_step --model vit_tiny --img 32 --patch 4 --batch 64 --optim adamw */
+ *   bench_step --model vit_tiny --img 32 --patch 4 --batch 64 --optim adamw
+ *   bench_step --backend cuda --model resnet50 --img 224 --batch 64   (on a GPU: SSL_CUDA_UNVERIFIED=1
+ *   until the op test has passed there; time per step after a device sync, no per-layer profile) */
+#include "framework/backend/backend.h"
 #include "framework/core/check.h"
 #include "framework/core/timer.h"
 #include "framework/models/model.h"
@@ -50,7 +53,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench_step [--model resnet18|resnet50|vit_tiny|...] [--small-stem] "
                     "[--width W] [--img S] [--patch P] [--batch N] [--iters K] "
-                    "[--optim sgd|lars|adamw|lamb]\n");
+                    "[--optim sgd|lars|adamw|lamb] [--backend cpu|cuda|devsim]\n");
     exit(2);
 }
 
@@ -59,7 +62,7 @@ int main(int argc, char **argv)
     ssl_model_config cfg;
     ssl_model_config_default(&cfg, "resnet18");
     int batch = 128, iters = 5, warmup = 2;
-    const char *optim = "sgd";
+    const char *optim = "sgd", *backend = "cpu";
     cfg.img_size = 32;
     cfg.patch_size = 4;
     for (int i = 1; i < argc; i++) {
@@ -74,14 +77,20 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--batch")) batch = atoi(v), i++;
         else if (!strcmp(a, "--iters")) iters = atoi(v), i++;
         else if (!strcmp(a, "--optim")) optim = v, i++;
+        else if (!strcmp(a, "--backend")) backend = v, i++;
         else usage();
     }
     ssl_optim_kind kind = !strcmp(optim, "lars")    ? SSL_OPTIM_LARS
                           : !strcmp(optim, "adamw") ? SSL_OPTIM_ADAMW
                           : !strcmp(optim, "lamb")  ? SSL_OPTIM_LAMB
                                                     : SSL_OPTIM_SGD;
+    if (!ssl_backend_get(backend)) {
+        fprintf(stderr, "bench_step: backend %s is not available here\n", backend);
+        return 2;
+    }
+    const int host = !strcmp(backend, "cpu");
     ssl_ctx c;
-    ssl_ctx_init(&c, "cpu");
+    ssl_ctx_init(&c, backend);
     ssl_params p, bufs;
     ssl_params_init(&p);
     ssl_params_init(&bufs);
@@ -105,44 +114,60 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < nx; i++) x[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
     for (size_t i = 0; i < (size_t)batch * m.out_dim; i++) r[i] = (float)((i * 40503u) % 1000) / 1e5f;
     float *dy = ssl_malloc((size_t)batch * m.out_dim * sizeof(float));
+    /* device backends: the images and the output gradient live on the device (uploaded once / per step) */
+    const size_t ndy = (size_t)batch * m.out_dim;
+    float *xd = x, *dyd = dy;
+    if (!host) {
+        xd = c.be->alloc(nx * sizeof(float)), dyd = c.be->alloc(ndy * sizeof(float));
+        c.be->upload(xd, x, nx * sizeof(float));
+    }
 
-    double peak = gemm_peak(0);
+    double peak = host ? gemm_peak(0) : 0.0;
     printf("sslrun bench_step: %s%s img %d%s batch %d, optim %s, %d threads\n", cfg.arch,
            cfg.small_stem ? " small-stem" : "", cfg.img_size,
            strncmp(cfg.arch, "vit", 3) ? "" : " patch", batch, optim, omp_get_max_threads());
     if (!strncmp(cfg.arch, "vit", 3)) printf("  patch size %d\n", cfg.patch_size);
     printf("  parameters %zu, forward %.3f GFLOP/image, step %.2f GFLOP\n", p.count,
            m.flops_per_image / 1e9, 3.0 * m.flops_per_image * batch / 1e9);
-    printf("  fp32 GEMM peak (2048^3): oneDNN sgemm %.1f GFLOP/s", peak);
+    if (host) {
+        printf("  fp32 GEMM peak (2048^3): oneDNN sgemm %.1f GFLOP/s", peak);
 #ifdef SSL_BENCH_OPENBLAS
-    printf(", OpenBLAS (%s kernels) %.1f GFLOP/s", openblas_get_corename(), gemm_peak(1));
+        printf(", OpenBLAS (%s kernels) %.1f GFLOP/s", openblas_get_corename(), gemm_peak(1));
 #endif
-    printf("\n");
+        printf("\n");
+    } else {
+        printf("  backend %s\n", backend);
+    }
 
     ssl_prof prof;
     memset(&prof, 0, sizeof prof);
     double total = 0;
     for (int it = 0; it < warmup + iters; it++) {
         int timed = it >= warmup;
-        c.prof = timed ? &prof : NULL;
+        c.prof = timed && host ? &prof : NULL; /* a device profile would synchronise every layer */
         double t0 = ssl_now();
         ssl_ctx_step_begin(&c);
         ssl_params_zero_grad(&c, &p);
         ssl_weights w = {p.data, p.grad, bufs.data};
-        ssl_tensor y = m.forward(&c, &m, &w, ssl_tensor_4d(x, batch, cfg.in_chans, cfg.img_size, cfg.img_size), 1);
-        memcpy(dy, r, (size_t)batch * m.out_dim * sizeof(float));
-        m.backward(&c, &m, &w, ssl_tensor_2d(dy, y.shape[0], y.shape[1]));
+        ssl_tensor y = m.forward(&c, &m, &w, ssl_tensor_4d(xd, batch, cfg.in_chans, cfg.img_size, cfg.img_size), 1);
+        if (host) memcpy(dy, r, ndy * sizeof(float));
+        else c.be->upload(dyd, r, ndy * sizeof(float));
+        m.backward(&c, &m, &w, ssl_tensor_2d(dyd, y.shape[0], y.shape[1]));
         double to = ssl_prof_begin(&c);
         ssl_optim_step(&o, &c, 0.01f, 1e-4f);
         ssl_prof_end(&c, SSL_PROF_OPTIM, to, 0);
+        c.be->sync(&c);
         double dt = ssl_now() - t0;
         if (timed) total += dt;
         printf("  step %d: %.3f s%s\n", it, dt, timed ? "" : " (warm-up)");
     }
     double step = total / iters;
     double gflops = 3.0 * m.flops_per_image * batch / step / 1e9;
-    printf("RESULT images/s %.1f  step %.3f s  achieved %.1f GFLOP/s  = %.0f%% of sgemm peak\n",
-           batch / step, step, gflops, 100.0 * gflops / peak);
+    if (host)
+        printf("RESULT images/s %.1f  step %.3f s  achieved %.1f GFLOP/s  = %.0f%% of sgemm peak\n", batch / step, step,
+               gflops, 100.0 * gflops / peak);
+    else
+        printf("RESULT images/s %.1f  step %.3f s  achieved %.1f GFLOP/s\n", batch / step, step, gflops);
     printf("  time per layer kind (mean per step):\n");
     double accounted = 0;
     for (int b = 0; b < SSL_PROF_COUNT; b++) {
@@ -154,6 +179,7 @@ int main(int argc, char **argv)
         printf("\n");
     }
     printf("    %-15s %8.1f ms\n", "unaccounted", 1e3 * (step - accounted));
+    if (!host) c.be->free(xd), c.be->free(dyd);
     ssl_free(x);
     ssl_free(r);
     ssl_free(dy);

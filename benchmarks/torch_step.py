@@ -39,11 +39,15 @@ def build(args):
 
 def torch_images_per_s(args):
     torch.set_num_threads(args.threads)
-    model = build(args).train()
+    dev = torch.device(args.device)
+    model = build(args).train().to(dev)
     opt = (torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
            if args.optim in ("adamw", "lamb") else
            torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4))
-    x = torch.rand(args.batch, 3, args.img, args.img) * 2 - 1
+    if args.device == "cuda":  # the same exact-fp32 math as sslrun's default (no TF32)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    x = (torch.rand(args.batch, 3, args.img, args.img) * 2 - 1).to(dev)
     times = []
     for it in range(args.warmup + args.iters):
         t = time.perf_counter()
@@ -52,6 +56,8 @@ def torch_images_per_s(args):
         r = torch.full_like(y, 1e-3)
         (y * r).sum().backward()
         opt.step()
+        if args.device == "cuda":
+            torch.cuda.synchronize()
         dt = time.perf_counter() - t
         if it >= args.warmup:
             times.append(dt)
@@ -61,7 +67,8 @@ def torch_images_per_s(args):
 def sslrun_images_per_s(args):
     exe = os.path.join(args.build, "benchmarks", "bench_step")
     cmd = [exe, "--model", args.model, "--img", str(args.img), "--patch", str(args.patch),
-           "--batch", str(args.batch), "--iters", str(args.iters), "--optim", args.optim]
+           "--batch", str(args.batch), "--iters", str(args.iters), "--optim", args.optim,
+           "--backend", "cuda" if args.device == "cuda" else "cpu"]
     if args.small_stem:
         cmd.append("--small-stem")
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
@@ -81,12 +88,14 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--optim", default="sgd")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     ap.add_argument("--build", default=os.path.join(os.path.dirname(__file__), "..", "build"))
     args = ap.parse_args()
     ours = sslrun_images_per_s(args)
     theirs = torch_images_per_s(args)
-    print(f"PyTorch {torch.__version__} ({args.threads} threads, mkldnn "
-          f"{torch.backends.mkldnn.is_available()}): {theirs:.1f} images/s")
+    where = (torch.cuda.get_device_name(0) if args.device == "cuda"
+             else f"{args.threads} threads, mkldnn {torch.backends.mkldnn.is_available()}")
+    print(f"PyTorch {torch.__version__} ({where}): {theirs:.1f} images/s")
     print(f"sslrun: {ours:.1f} images/s   ratio sslrun/PyTorch = {ours / theirs:.2f}x")
 
 

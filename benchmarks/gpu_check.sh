@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The GPU checks of the CUDA backend in one run, for a machine with a GPU, CUDA and PyTorch but none of
+# sslrun's other libraries (the device tool's): unpack build/gpu-bundle.tar.xz (scripts/gpu_bundle.sh),
+# find the CUDA libraries (the toolkit's, else PyTorch's nvidia-* wheels), then
+#  1. test_backend_ops cpu cuda: every op of the table against the CPU backend;
+#  2. training parity: 16 steps of SimCLR (ResNet, sync of nothing: one rank), 8 of MAE (ViT) and of
+#     DINO, device.backend cpu vs cuda from the same init: the loss of every step side by side, and
+#     `sslrun eval` (kNN on device features) of both;
+#  3. the step benchmark, sslrun vs PyTorch on the same GPU (benchmarks/torch_step.py --device cuda):
+#     ResNet-50 224 px and ViT-B/16 224 px, batch 64, exact fp32 on both sides; then sslrun with TF32.
+# Everything goes to stdout and to $OUT/gpu_check.txt.
+#   bash benchmarks/gpu_check.sh            (from the repository root)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/gpu_check_out}
+mkdir -p "$OUT"
+exec > >(tee "$OUT/gpu_check.txt") 2>&1
+B=/tmp/sslrun-gpu W=/tmp/sslrun-gpu-work
+rm -rf "$B" "$W" && mkdir -p "$B" "$W"
+tar -xJf build/gpu-bundle.tar.xz -C "$B" || { echo "no build/gpu-bundle.tar.xz (scripts/gpu_bundle.sh, carried)"; exit 1; }
+libs=$B/lib
+for m in cudnn cublas cuda_runtime nccl; do
+  p=$(python3 -c "import nvidia.$m, os; print(os.path.join(list(nvidia.$m.__path__)[0], 'lib'))" 2>/dev/null) && libs=$libs:$p
+done
+for p in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib; do [ -d "$p" ] && libs=$libs:$p; done
+export LD_LIBRARY_PATH=$libs:${LD_LIBRARY_PATH:-}
+echo "== machine: $(nvidia-smi -L 2>/dev/null | head -1); CPU $(lscpu | sed -n 's/^Model name: *//p' | head -1); $(date -u)"
+missing=$(ldd "$B/bin/sslrun" | grep "not found")
+[ -z "$missing" ] || { echo "missing libraries:"; echo "$missing"; exit 1; }
+S=$B/bin/sslrun
+export SSL_CUDA_UNVERIFIED=1 OMP_NUM_THREADS=8
+
+echo "== 1. test_backend_ops cpu cuda"
+timeout 240 "$B/bin/test_backend_ops" cpu cuda 2>&1 | tail -n 40
+echo "test_backend_ops exit ${PIPESTATUS[0]}"
+
+echo "== 2. training parity, cpu vs cuda"
+cat >"$W/p.yaml" <<YAML
+run: {name: p, out_dir: "$W/runs", seed: 3, log_every: 1}
+model: {arch: resnet18, small_stem: true, width: 8, img_size: 16}
+method: {name: simclr}
+simclr: {temperature: 0.5, proj_hidden: 32, proj_dim: 16}
+data: {train: "$B/data/shard.h5", test: "$B/data/shard.h5", batch_size: 64, limit: 1024, workers: 2}
+optim: {name: lars, lr: 0.5}
+schedule: {epochs: 1, warmup_epochs: 0.5}
+checkpoint: {every_steps: 0}
+eval: {knn_k: [5], linear_epochs: 1, train_limit: 2000}
+YAML
+parity() { # parity NAME overrides...
+  local n=$1; shift
+  for be in cpu cuda; do
+    timeout 120 "$S" "$W/p.yaml" run.name="${n}_$be" device.backend=$be "$@" >"$W/${n}_$be.log" 2>&1 ||
+      { echo "$n $be: exit $?"; tail -n 5 "$W/${n}_$be.log"; }
+  done
+  python3 - "$W/runs/${n}_cpu/metrics.jsonl" "$W/runs/${n}_cuda/metrics.jsonl" "$n" <<'PY'
+import json, sys
+def losses(p):
+    try:
+        return {r["step"]: r["loss"] for r in map(json.loads, open(p)) if "loss" in r}
+    except OSError:
+        return {}
+a, b = losses(sys.argv[1]), losses(sys.argv[2])
+steps = sorted(set(a) & set(b))
+rel = max((abs(a[s] - b[s]) / max(abs(a[s]), 1e-12) for s in steps), default=float("nan"))
+print(f"{sys.argv[3]}: {len(steps)} steps compared, max relative loss difference {rel:.3e}")
+for s in steps[:3] + steps[-2:]:
+    print(f"  step {s}: cpu {a[s]:.7f}  cuda {b[s]:.7f}")
+PY
+}
+parity simclr
+parity mae method.name=mae augment.views=1 model.arch=vit_tiny model.patch_size=4 mae.decoder_depth=2 \
+  mae.decoder_dim=64 mae.decoder_heads=4 optim.name=adamw optim.lr=0.001 run.max_steps=8
+parity dino method.name=dino model.arch=vit_tiny model.patch_size=4 dino.out_dim=256 dino.hidden_dim=64 \
+  dino.bottleneck_dim=32 dino.local_crops=2 optim.name=adamw optim.lr=0.001 run.max_steps=8
+for be in cpu cuda; do
+  timeout 120 "$S" eval "$W/p.yaml" run.name="simclr_$be" device.backend=$be >"$W/eval_$be.log" 2>&1
+  echo "eval simclr_$be: $(cat "$W/runs/simclr_$be/eval.json" 2>/dev/null || tail -n 2 "$W/eval_$be.log")"
+done
+
+echo "== 3. step benchmark, sslrun vs PyTorch (exact fp32 both)"
+timeout 200 python3 benchmarks/torch_step.py --device cuda --build "$B" --model resnet50 --img 224 --batch 64 --iters 10 --optim lars
+timeout 200 python3 benchmarks/torch_step.py --device cuda --build "$B" --model vit_base --img 224 --patch 16 --batch 64 --iters 10 --optim adamw
+echo "-- sslrun with TF32 (SSL_CUDA_TF32=1)"
+SSL_CUDA_TF32=1 timeout 100 "$B/bin/bench_step" --backend cuda --model resnet50 --img 224 --batch 64 --iters 10 --optim lars | grep RESULT
+echo "== done $(date -u)"
