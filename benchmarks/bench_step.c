@@ -168,6 +168,9 @@ int main(int argc, char **argv)
                gflops, 100.0 * gflops / peak);
     else
         printf("RESULT images/s %.1f  step %.3f s  achieved %.1f GFLOP/s\n", batch / step, step, gflops);
+    printf("  activation arena peak %.1f MB (parameters + gradients %.1f MB, optimizer state %.1f MB)\n",
+           c.act.peak / 1e6, 2.0 * p.numel * sizeof(float) / 1e6,
+           (o.m ? 1 : 0) * p.numel * sizeof(float) / 1e6 + (o.v ? 1 : 0) * p.numel * sizeof(float) / 1e6);
     printf("  time per layer kind (mean per step):\n");
     double accounted = 0;
     for (int b = 0; b < SSL_PROF_COUNT; b++) {

@@ -7,6 +7,12 @@
 
 #define ARENA_ALIGN 64
 
+static size_t aligned(size_t bytes)
+{
+    size_t need = (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    return need ? need : ARENA_ALIGN;
+}
+
 void ssl_arena_init(ssl_arena *a, void *(*alloc_fn)(size_t), void (*free_fn)(void *))
 {
     memset(a, 0, sizeof *a);
@@ -14,44 +20,66 @@ void ssl_arena_init(ssl_arena *a, void *(*alloc_fn)(size_t), void (*free_fn)(voi
     a->free_fn = free_fn;
 }
 
-static void free_extra(ssl_arena *a)
+/* Free the extra blocks from index `from` on. */
+static void free_extra_from(ssl_arena *a, int from)
 {
-    for (int i = 0; i < a->nextra; i++) a->free_fn(a->extra[i]);
-    a->nextra = 0;
-    a->overflow_bytes = 0;
+    for (int i = from; i < a->nextra; i++) {
+        a->free_fn(a->extra[i]);
+        a->overflow_bytes -= a->extra_bytes[i];
+    }
+    a->nextra = from < a->nextra ? from : a->nextra;
 }
 
 void ssl_arena_free(ssl_arena *a)
 {
-    free_extra(a);
+    free_extra_from(a, 0);
     ssl_free(a->extra);
+    ssl_free(a->extra_at);
+    ssl_free(a->extra_bytes);
     if (a->base) a->free_fn(a->base);
     memset(a, 0, sizeof *a);
 }
 
+static void push_extra(ssl_arena *a, void *p, size_t at, size_t bytes)
+{
+    if (a->nextra == a->extra_cap) {
+        int ncap = a->extra_cap ? 2 * a->extra_cap : 64;
+        void **n = ssl_malloc((size_t)ncap * sizeof *n);
+        size_t *at2 = ssl_malloc((size_t)ncap * sizeof *at2), *b2 = ssl_malloc((size_t)ncap * sizeof *b2);
+        if (a->nextra) {
+            memcpy(n, a->extra, (size_t)a->nextra * sizeof *n);
+            memcpy(at2, a->extra_at, (size_t)a->nextra * sizeof *at2);
+            memcpy(b2, a->extra_bytes, (size_t)a->nextra * sizeof *b2);
+        }
+        ssl_free(a->extra), ssl_free(a->extra_at), ssl_free(a->extra_bytes);
+        a->extra = n, a->extra_at = at2, a->extra_bytes = b2;
+        a->extra_cap = ncap;
+    }
+    a->extra[a->nextra] = p;
+    a->extra_at[a->nextra] = at;
+    a->extra_bytes[a->nextra++] = bytes;
+    a->overflow_bytes += bytes;
+}
+
+static void grew(ssl_arena *a, size_t need)
+{
+    a->top += need;
+    if (a->top > a->peak) a->peak = a->top;
+}
+
 void *ssl_arena_alloc(ssl_arena *a, size_t bytes)
 {
-    size_t need = (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
-    if (need == 0) need = ARENA_ALIGN;
+    size_t need = aligned(bytes);
     void *p;
     if (a->used + need <= a->cap) {
         p = a->base + a->used;
         a->used += need;
     } else {
         /* Sizing cycle: serve from a dedicated block; the next reset folds it into the base. */
-        if (a->nextra == a->extra_cap) {
-            int ncap = a->extra_cap ? 2 * a->extra_cap : 64;
-            void **n = ssl_malloc((size_t)ncap * sizeof *n);
-            if (a->nextra) memcpy(n, a->extra, (size_t)a->nextra * sizeof *n);
-            ssl_free(a->extra);
-            a->extra = n;
-            a->extra_cap = ncap;
-        }
         p = a->alloc_fn(need);
-        a->extra[a->nextra++] = p;
-        a->overflow_bytes += need;
+        push_extra(a, p, a->top, need);
     }
-    if (a->used + a->overflow_bytes > a->peak) a->peak = a->used + a->overflow_bytes;
+    grew(a, need);
     return p;
 }
 
@@ -60,7 +88,7 @@ float *ssl_arena_floats(ssl_arena *a, size_t n) { return ssl_arena_alloc(a, n * 
 void ssl_arena_reset(ssl_arena *a)
 {
     if (a->nextra) {
-        free_extra(a);
+        free_extra_from(a, 0);
         if (a->peak > a->cap) {
             if (a->base) a->free_fn(a->base);
             a->cap = a->peak;
@@ -68,4 +96,40 @@ void ssl_arena_reset(ssl_arena *a)
         }
     }
     a->used = 0;
+    a->top = 0;
+}
+
+size_t ssl_arena_mark(const ssl_arena *a) { return a->top; }
+
+void *ssl_arena_release_keep(ssl_arena *a, size_t mark, void *keep, size_t bytes,
+                             void (*copy)(void *user, void *dst, const void *src, size_t bytes), void *user)
+{
+    SSL_ASSERT(mark <= a->top);
+    const size_t need = aligned(bytes);
+    if (!a->nextra || a->extra_at[a->nextra - 1] < mark) {
+        /* Everything since the mark is in the base, where the step's sequence and the block agree
+         * (no extra block since the mark): move keep down to base + (the mark's base offset). */
+        const size_t freed = a->top - mark, start = a->used - freed;
+        char *dst = a->base + start, *src = keep;
+        if (src == dst) {
+        } else if (src >= dst + need && src + need <= a->base + a->used) {
+            copy(user, dst, src, bytes);
+        } else {
+            return keep; /* would overlap, or keep is not above the mark: give back nothing */
+        }
+        a->used = start + need;
+        a->top = mark + need;
+        return dst;
+    }
+    /* Sizing cycle: keep goes to a block of its own at the mark's place in the sequence, and the
+     * blocks taken since the mark are freed (base allocations since the mark stay until the reset). */
+    void *p = a->alloc_fn(need);
+    copy(user, p, keep, bytes);
+    int from = a->nextra;
+    while (from > 0 && a->extra_at[from - 1] >= mark) from--;
+    free_extra_from(a, from);
+    a->top = mark;
+    push_extra(a, p, a->top, need);
+    grew(a, need);
+    return p;
 }

@@ -1,7 +1,9 @@
 /* Activation arena: a bump allocator reset at every step.
  * The first step sizes it (overflow goes to extra blocks); the next reset folds everything into one
  * block of the high-water size, so from the second step on a training step allocates nothing.
- * Memory comes from the backend allocator, so the same arena serves host and device memory. */
+ * Memory comes from the backend allocator, so the same arena serves host and device memory.
+ * Backward passes give back what is dead (ssl_arena_release_keep): the high-water size counts
+ * what is live, not everything a step ever allocated. */
 #ifndef SSL_CORE_ARENA_H
 #define SSL_CORE_ARENA_H
 
@@ -12,10 +14,12 @@ typedef struct ssl_arena {
     void (*free_fn)(void *p);
     char *base;                      /* main block */
     size_t cap, used;                /* bytes in / used of the main block */
-    size_t overflow_bytes;           /* bytes handed out from extra blocks since the last reset */
-    void **extra;                    /* extra blocks taken while sizing */
+    size_t overflow_bytes;           /* bytes held in extra blocks */
+    void **extra;                    /* extra blocks taken while sizing, in allocation order */
+    size_t *extra_at, *extra_bytes;  /* each one's place in the step's allocation sequence, size */
     int nextra, extra_cap;
-    size_t peak;                     /* high-water mark of used + overflow_bytes */
+    size_t top;                      /* bytes live in this step (the allocation sequence's end) */
+    size_t peak;                     /* high-water mark of top */
 } ssl_arena;
 
 void ssl_arena_init(ssl_arena *a, void *(*alloc_fn)(size_t), void (*free_fn)(void *));
@@ -25,5 +29,14 @@ void *ssl_arena_alloc(ssl_arena *a, size_t bytes);
 float *ssl_arena_floats(ssl_arena *a, size_t n);
 /* Forget all allocations; grow the main block to the high-water mark if the last cycle overflowed. */
 void ssl_arena_reset(ssl_arena *a);
+
+/* The current end of the allocation sequence, for ssl_arena_release_keep. */
+size_t ssl_arena_mark(const ssl_arena *a);
+/* Give back everything allocated since `mark` except the `bytes` at `keep`, which move to the mark:
+ * copy(user, dst, src, bytes) moves them (a backend copy: the arena may hold device memory). Returns
+ * keep's new address, or keep itself with nothing given back when the move would overlap it. Only
+ * for allocations whose users are done with them (a backward block's intermediates). */
+void *ssl_arena_release_keep(ssl_arena *a, size_t mark, void *keep, size_t bytes,
+                             void (*copy)(void *user, void *dst, const void *src, size_t bytes), void *user);
 
 #endif

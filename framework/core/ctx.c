@@ -67,3 +67,14 @@ void ssl_prof_end(ssl_ctx *c, ssl_prof_bucket b, double t0, double flops)
     c->prof->seconds[b] += ssl_now() - t0;
     c->prof->flops[b] += flops;
 }
+
+static void be_copy(void *user, void *dst, const void *src, size_t bytes)
+{
+    ssl_ctx *c = user;
+    c->be->copy(c, dst, src, bytes / sizeof(float));
+}
+
+float *ssl_ctx_release_keep(ssl_ctx *c, size_t mark, float *keep, size_t n)
+{
+    return ssl_arena_release_keep(&c->act, mark, keep, n * sizeof(float), be_copy, c);
+}

@@ -108,8 +108,12 @@ ssl_tensor ssl_mae_decoder_backward(ssl_ctx *c, ssl_mae_decoder *d, const ssl_we
     ssl_tensor dh = ssl_tensor_3d(ssl_arena_floats(&c->act, (size_t)(B * (L + 1) * D)), B, L + 1, D);
     c->be->fill(c, dh.data, ssl_tensor_numel(dh), 0.0f); /* the dropped CLS row */
     c->be->copy2d(c, B, L * D, dz.data, L * D, dh.data + D, (L + 1) * D);
+    const size_t mark = ssl_arena_mark(&c->act); /* memory by liveness, as resnet_backward */
     dh = ssl_layernorm_backward(c, &d->norm, w, dh);
-    for (int i = d->cfg.depth - 1; i >= 0; i--) dh = ssl_vit_block_backward(c, &d->blocks[i], w, dh);
+    for (int i = d->cfg.depth - 1; i >= 0; i--) {
+        dh = ssl_vit_block_backward(c, &d->blocks[i], w, dh);
+        dh.data = ssl_ctx_release_keep(c, mark, dh.data, ssl_tensor_numel(dh));
+    }
     double t0 = ssl_prof_begin(c);
     ssl_tensor ds = ssl_vit_select_tokens_backward(c, dh, L, d->rows); /* back to shuffle order */
     if (w->g && k < L) {

@@ -216,8 +216,12 @@ static void encode_backward(ssl_ctx *c, vit *v, const ssl_weights *w, ssl_tensor
     SSL_ASSERTF(dh.ndim == 3 && dh.shape[0] == v->B && dh.shape[1] == v->n + 1 && dh.shape[2] == v->D,
                 "vit: token gradient must be (%lld, %lld, %d)", (long long)v->B, (long long)v->n + 1, v->D);
     const int64_t B = v->B, T = v->Tc, D = v->D;
+    const size_t mark = ssl_arena_mark(&c->act); /* memory by liveness, as resnet_backward */
     dh = ssl_layernorm_backward(c, &v->ln, w, dh);
-    for (int i = v->depth - 1; i >= 0; i--) dh = ssl_vit_block_backward(c, &v->blocks[i], w, dh);
+    for (int i = v->depth - 1; i >= 0; i--) {
+        dh = ssl_vit_block_backward(c, &v->blocks[i], w, dh);
+        dh.data = ssl_ctx_release_keep(c, mark, dh.data, ssl_tensor_numel(dh));
+    }
     if (!w->g) return;
     double t0 = ssl_prof_begin(c);
     if (v->rows) dh = ssl_vit_select_tokens_backward(c, dh, T, v->rows); /* dropped patches: zero */
