@@ -76,6 +76,6 @@ int ssl_finetune_step(ssl_finetuner *f, int signalled, ssl_step_record *r, int *
     r->step_s = ssl_now() - t0;
     r->data_s = tb - t0;
     double rate = f->batch / r->step_s;
-    f->ips = step == f->first_step ? rate : 0.9 * f->ips + 0.1 * rate;
+    f->ips = step <= f->first_step + 1 ? rate : 0.9 * f->ips + 0.1 * rate; /* as the trainer's */
     return 0;
 }

@@ -105,6 +105,8 @@ int ssl_train_step(ssl_trainer *t, int signalled, ssl_step_record *r, int *nan, 
     t->times.total += r->step_s;
     t->times.steps++;
     double rate = cfg->data.batch_size / r->step_s;
-    t->ips = step == t->first_step ? rate : 0.9 * t->ips + 0.1 * rate; /* EMA, seeded by the first step */
+    /* EMA seeded by the second step: the first one creates primitives and sizes the arena, several
+     * times slower, and an EMA seeded by it read low for dozens of steps */
+    t->ips = step <= t->first_step + 1 ? rate : 0.9 * t->ips + 0.1 * rate;
     return 0;
 }
