@@ -42,6 +42,7 @@ for r in 0 1; do
   grep -Eq "binding: rank $r .*local $r/2 .*gpu $r of 3 visible" "$WORK/dev_bind.log" ||
     { cat "$WORK/dev_bind.log"; fail "rank $r: no 'gpu $r of 3 visible' binding line"; }
 done
-[ "$(grep -c '^binding: rank' "$WORK/dev_bind.log")" = 2 ] || fail "binding lines not one per rank"
+# unanchored: mpirun may splice one rank's line into the middle of another's
+[ "$(grep -o 'binding: rank [0-9]* host' "$WORK/dev_bind.log" | wc -l)" = 2 ] || { cat "$WORK/dev_bind.log"; fail "binding lines not one per rank"; }
 echo "devsim mpi: rank r takes device r"
 echo "devsim mpi: all checks passed"

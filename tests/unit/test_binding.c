@@ -214,7 +214,7 @@ static void test_describe(void)
                                   {NULL, NULL}},
                       NULL, 2) == 0,
                "%s", err);
-    char host[64] = "", line[768], want[128];
+    char host[64] = "", line[768], want[192];
     gethostname(host, sizeof host - 1);
     SSL_EXPECT(!strcmp(b.host, host), "host '%s', expected '%s'", b.host, host);
     ssl_binding_describe(&b, 3, line, sizeof line);
