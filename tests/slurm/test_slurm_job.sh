@@ -27,7 +27,10 @@ job() { # job NAME [sslrun job options...] -> job script $WORK/NAME.sh
 submit() { # submit NAME -> job id
   sbatch --parsable -o "$WORK/$1.out" "$WORK/$1.sh" || fail "sbatch $1"
 }
-show() { echo "--- $1.out"; cat "$WORK/$1.out"; scontrol show job "$2" | head -20; }
+show() {
+  echo "--- $1.out"; cat "$WORK/$1.out"; scontrol show job "$2" | head -20
+  echo "--- slurmctld / slurmd on job $2"; grep -h -i "JobId=$2\b\|job $2\b\|StepId=$2\." "$SLURM_DIR"/log/*.log | tail -n 30 || true
+}
 
 # 1. a whole run
 job full
@@ -54,6 +57,9 @@ scancel -b --signal=USR1 "$J"
 for _ in $(seq 240); do [ "$(job_field "$J" Restarts)" = 1 ] && break; sleep 0.25; done
 [ "$(job_field "$J" Restarts)" = 1 ] || { show pre "$J"; fail "job $J was not requeued"; }
 wait_state "$J" PENDING RUNNING COMPLETED >/dev/null
+# not within the requeue's second: slurmd refuses a launch whose credential is no newer than the
+# revocation of the last run's (seen as a requeued job FAILED 1:0 with no second start)
+sleep 2
 [ "$(job_field "$J" JobState)" = PENDING ] && scontrol update JobId="$J" StartTime=now
 s=$(wait_state "$J" COMPLETED FAILED CANCELLED TIMEOUT) || { show pre "$J"; fail "requeued job $J: $s"; }
 [ "$s" = COMPLETED ] && [ "$(job_field "$J" ExitCode)" = 0:0 ] || { show pre "$J"; fail "requeued job $J ended $s"; }
