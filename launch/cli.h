@@ -42,6 +42,8 @@ int ssl_cli_stop_requested(void);
 const char *ssl_cli_take_value(int *argc, char **argv, const char *name);
 /* Remove the flag "--name" from argv; returns 1 when it was there. */
 int ssl_cli_take_flag(int *argc, char **argv, const char *name);
+/* A whole decimal int in [lo, hi] into *out: 0, or -1 (atoi would take "1e4" as 1 and "abc" as 0). */
+int ssl_cli_parse_int(const char *s, int lo, int hi, int *out);
 
 struct ssl_comm;
 /* OpenMP threads for one rank (pretrain.c): device.threads, else OMP_NUM_THREADS, else the cores the

@@ -25,17 +25,6 @@ static const char usage_text[] =
     "                  [--warn-seconds S] [--max-requeues R] [--launcher srun|mpirun] [--command pretrain|finetune]\n"
     "                  [--sslrun PATH] [--out job.sh] CONFIG.yaml [section.key=value ...]\n";
 
-/* A whole decimal int in [lo, hi]. */
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!s[0] || errno || *end || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
-}
-
 /* A time limit as Slurm and PBS both read it: M (minutes), H:MM:SS or D-H:MM:SS. Seconds, or -1. */
 static long parse_time(const char *s)
 {
@@ -45,7 +34,7 @@ static long parse_time(const char *s)
         if (sscanf(s, "%d-%d:%d:%d%n", &d, &h, &m, &sec, &n) != 4 || (size_t)n != len) return -1;
     } else if (strchr(s, ':')) {
         if (sscanf(s, "%d:%d:%d%n", &h, &m, &sec, &n) != 3 || (size_t)n != len) return -1;
-    } else if (parse_int(s, 1, 1000000, &m)) {
+    } else if (ssl_cli_parse_int(s, 1, 1000000, &m)) {
         return -1;
     }
     if (d < 0 || h < 0 || m < 0 || sec < 0 || (strchr(s, ':') && (m > 59 || sec > 59))) return -1;
@@ -64,7 +53,7 @@ static int take_options(int *argc, char **argv, ssl_job_opts *o, char *err, size
                 {"--tasks-per-node", &o->tasks_per_node, 1, 4096}, {"--cpus-per-task", &o->cpus_per_task, 1, 4096},
                 {"--warn-seconds", &o->warn_s, 10, 86400},      {"--max-requeues", &o->max_requeues, 0, 100000}};
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
-        if ((v = ssl_cli_take_value(argc, argv, ints[i].name)) && parse_int(v, ints[i].lo, ints[i].hi, ints[i].dst)) {
+        if ((v = ssl_cli_take_value(argc, argv, ints[i].name)) && ssl_cli_parse_int(v, ints[i].lo, ints[i].hi, ints[i].dst)) {
             snprintf(err, errlen, "%s %s: expected a whole number in [%d, %d]", ints[i].name, v, ints[i].lo, ints[i].hi);
             return -1;
         }

@@ -4,7 +4,9 @@
 
 #include "framework/core/version.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -110,6 +112,16 @@ int ssl_cli_take_flag(int *argc, char **argv, const char *name)
             (*argc)--;
             return 1;
         }
+    return 0;
+}
+
+int ssl_cli_parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || errno || *end || v < lo || v > hi) return -1;
+    *out = (int)v;
     return 0;
 }
 

@@ -17,17 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A whole decimal int in [lo, hi]; atoi would take "1e4" as 1 and "abc" as 0. */
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
-}
-
 int ssl_cmd_prep(int argc, char **argv)
 {
     const char *out = ssl_cli_take_value(&argc, argv, "--out"), *src = ssl_cli_take_value(&argc, argv, "--src");
@@ -76,16 +65,16 @@ int ssl_cmd_prep(int argc, char **argv)
         fprintf(stderr, "sslrun prep: --format expects raw or jpeg, got '%s'\n", format);
         return 2;
     }
-    if (quality && (parse_int(quality, 1, 100, &Q) || !format || strcmp(format, "jpeg"))) {
+    if (quality && (ssl_cli_parse_int(quality, 1, 100, &Q) || !format || strcmp(format, "jpeg"))) {
         fprintf(stderr, "sslrun prep: --quality expects an integer in [1, 100] with --format jpeg, "
                         "got '%s'\n", quality);
         return 2;
     }
-    if (shard && parse_int(shard, 1, INT_MAX, &ss)) {
+    if (shard && ssl_cli_parse_int(shard, 1, INT_MAX, &ss)) {
         fprintf(stderr, "sslrun prep: --shard-size expects a positive integer, got '%s'\n", shard);
         return 2;
     }
-    if (size && parse_int(size, 1, 8192, &S)) {
+    if (size && ssl_cli_parse_int(size, 1, 8192, &S)) {
         fprintf(stderr, "sslrun prep: --size expects an integer in [1, 8192], got '%s'\n", size);
         return 2;
     }
