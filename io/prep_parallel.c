@@ -128,6 +128,13 @@ static void shard_path(char *out, size_t len, const plan *p, int64_t k)
     if (snprintf(out, len, "%s-%05d.h5", p->what, (int)k) >= (int)len) out[0] = '\0';
 }
 
+/* images in shard k (the last may be short) */
+static int64_t shard_rows(const plan *p, int64_t k)
+{
+    const int64_t begin = k * p->shard_size, n = (int64_t)p->l.n;
+    return begin + p->shard_size < n ? p->shard_size : n - begin;
+}
+
 /* ---- progress (rank 0) ---------------------------------------------------------------------- */
 
 typedef struct {
@@ -180,17 +187,28 @@ static int write_rounds(ssl_comm *c, plan *p, progress *g, int64_t *sum, char *e
     int64_t *all = ssl_malloc((size_t)c->world * ST_N * sizeof *all);
     mine[ST_FAILED] = job == NULL;
     char path[SSL_PREP_PATH_LEN];
+    /* the shards an earlier run completed, each checked by the rank that owns it and made known to all
+     * before any is written, so rank 0's progress line counts them from its first line and estimates
+     * the other ranks' work from those that really write in a round */
+    int64_t *keep = ssl_calloc((size_t)p->nshards + 1, sizeof *keep);
+    for (int64_t k = c->rank; p->resume && k < p->nshards; k += c->world) {
+        shard_path(path, sizeof path, p, k);
+        keep[k] = ssl_prep_shard_usable(path, p->jpeg, (int)p->l.nclasses, shard_rows(p, k));
+    }
+    ssl_allreduce(c, keep, (size_t)p->nshards, SSL_I64, SSL_SUM);
+    g->kept = 0;
+    for (int64_t k = 0; k < p->nshards; k++) g->kept += keep[k] ? shard_rows(p, k) : 0;
     const int64_t rounds = (p->nshards + c->world - 1) / c->world;
     int rc = 0;
     for (int64_t round = 0; round < rounds && rc == 0; round++) {
         const int64_t k = round * c->world + c->rank;
         g->own = 0;
-        g->ranks = (int)(p->nshards - round * c->world < c->world ? p->nshards - round * c->world : c->world);
+        g->ranks = 0;
+        for (int64_t j = round * c->world; j < (round + 1) * c->world && j < p->nshards; j++) g->ranks += !keep[j];
         if (k < p->nshards && !mine[ST_FAILED]) {
             const size_t begin = (size_t)(k * p->shard_size);
-            const size_t end = begin + (size_t)p->shard_size < p->l.n ? begin + (size_t)p->shard_size : p->l.n;
-            shard_path(path, sizeof path, p, k);
-            if (p->resume && ssl_prep_shard_usable(path, p->jpeg, (int)p->l.nclasses, (int64_t)(end - begin))) {
+            const size_t end = begin + (size_t)shard_rows(p, k);
+            if (keep[k]) {
                 mine[ST_KEPT_SHARDS]++;
                 mine[ST_KEPT_IMAGES] += (int64_t)(end - begin);
             } else if (ssl_prep_job_shard(job, (int)k, &p->l, begin, end, c->rank == 0 ? progress_tick : NULL,
@@ -208,9 +226,9 @@ static int write_rounds(ssl_comm *c, plan *p, progress *g, int64_t *sum, char *e
             for (int s = 0; s < ST_N; s++) sum[s] += all[(size_t)r * ST_N + s];
         rc = agree(c, (int)mine[ST_FAILED], err, errlen);
         g->base = sum[ST_IMAGES];
-        g->kept = sum[ST_KEPT_IMAGES];
     }
     if (rounds == 0) rc = agree(c, (int)mine[ST_FAILED], err, errlen);
+    ssl_free(keep);
     ssl_free(all);
     ssl_prep_job_close(job);
     return rc;

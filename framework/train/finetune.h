@@ -57,7 +57,8 @@ typedef struct {
     int loader_started;
     ssl_metrics metrics;
     int metrics_open;
-    ssl_augment_config aug;   /* random resized crop + flip, normalised */
+    ssl_view_pipes pipes;     /* one view: random resized crop + flip, normalised */
+    int64_t corrupt;          /* images that did not decode (reader threads add atomically) */
     int32_t *labels;          /* (local batch) */
     float *dev_views;         /* device copy of a batch's images (NULL on a host-memory backend) */
     int64_t steps_per_epoch, total_steps, step, first_step;

@@ -116,30 +116,13 @@ static int open_metrics(ssl_finetuner *f, char *err, size_t errlen)
     return 0;
 }
 
-/* The loader's transform: the batch's training crops, in a reader thread (read-only use of f). The
- * scratch is ssl_view_pipes_scratch_bytes' layout: a JPEG decoder, then the workspace. */
-enum { FT_SCRATCH_HEAD = 64 };
+/* The loader's transform: the batch's training crops, in a reader thread (read-only use of f but for
+ * the corrupt-image counter); a corrupt image is handled by data.on_corrupt as in pretraining. */
 static int augment(void *ctx, const ssl_batch *b, float *out, void *scratch, char *err, size_t errlen)
 {
-    const ssl_finetuner *f = ctx;
-    const int C = f->in_chans, S = f->img_size;
-    for (int i = 0; i < b->n; i++) {
-        ssl_augment_params p;
-        int h, w, H, W;
-        const uint8_t *px;
-        ssl_batch_size(b, i, &h, &w);
-        ssl_augment_draw(&f->aug, f->seed, b->epoch, b->indices[i], 0, h, w, C, &p);
-        char why[512];
-        if (ssl_batch_pixels(b, i, scratch, &p, &S, 1, &px, &H, &W, why, sizeof why)) {
-            int64_t row = 0;
-            const char *path = ssl_dataset_locate(f->ds, b->indices[i], &row);
-            snprintf(err, errlen, "%s: dataset 'jpeg' row %lld (sample %lld): %s", path, (long long)row,
-                     (long long)b->indices[i], why);
-            return -1;
-        }
-        ssl_augment_apply(&f->aug, &p, px, H, W, C, out + (size_t)i * C * S * S, (char *)scratch + FT_SCRATCH_HEAD);
-    }
-    return 0;
+    ssl_finetuner *f = ctx;
+    return ssl_view_pipes_batch(&f->pipes, f->seed, b, f->ds, !strcmp(f->cfg.data.on_corrupt, "stop"), f->comm->rank,
+                                &f->corrupt, out, scratch, err, errlen);
 }
 
 int ssl_finetune_resume(ssl_finetuner *f, const ssl_ft_source *src, char *err, size_t errlen)
@@ -171,8 +154,8 @@ int ssl_finetune_resume(ssl_finetuner *f, const ssl_ft_source *src, char *err, s
     f->first_step = f->step;
     if (f->step < f->total_steps) {
         const ssl_loader_transform tf = {augment, ssl_view_scratch_free, f,
-                                         (size_t)f->sampler.local_batch * f->in_chans * f->img_size * f->img_size,
-                                         FT_SCRATCH_HEAD + ssl_augment_workspace_bytes(f->img_size)};
+                                         ssl_view_pipes_floats(&f->pipes, f->sampler.local_batch, f->in_chans),
+                                         ssl_view_pipes_scratch_bytes(&f->pipes)};
         if (ssl_loader_start(&f->loader, f->ds, &f->sampler, f->step / f->steps_per_epoch,
                              f->step % f->steps_per_epoch, f->cfg.data.workers > 0 ? f->cfg.data.workers : 1,
                              f->cfg.data.workers > 2 ? f->cfg.data.workers : 2, &tf,

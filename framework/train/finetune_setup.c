@@ -148,7 +148,7 @@ static int plan_training(ssl_finetuner *f, char *err, size_t errlen)
 /* Random resized crop + flip at the fine-tuning size, normalised as pretraining; nothing else. */
 static int augmentation(ssl_finetuner *f, char *err, size_t errlen)
 {
-    ssl_augment_config *a = &f->aug;
+    ssl_augment_config aug, *a = &aug;
     ssl_session_augment_config(&f->cfg, f->in_chans, a);
     a->views = 1;
     a->out_size = f->img_size;
@@ -161,6 +161,7 @@ static int augmentation(ssl_finetuner *f, char *err, size_t errlen)
         snprintf(err, errlen, "finetune augmentation: %s", why);
         return -1;
     }
+    ssl_view_pipes_single(&f->pipes, a, f->img_size);
     if (!strncmp(f->cfg.model.arch, "vit", 3) && f->img_size % f->cfg.model.patch_size) {
         snprintf(err, errlen, "finetune.img_size %d is not a multiple of model.patch_size %d", f->img_size,
                  f->cfg.model.patch_size);

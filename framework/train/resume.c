@@ -62,34 +62,12 @@ static int open_metrics(ssl_trainer *t, char *err, size_t errlen)
 }
 
 /* The loader's transform: a micro-batch's views, in a reader thread (read-only use of t but for the
- * corrupt-image counter). An image that does not decode is named and, by data.on_corrupt, stops the
- * run or is stood in for by the next decodable image of the batch. */
+ * corrupt-image counter). */
 static int augment(void *ctx, const ssl_batch *b, float *out, void *scratch, char *err, size_t errlen)
 {
     ssl_trainer *t = ctx;
-    const uint64_t seed = (uint64_t)t->s.cfg.run.seed;
-    for (int i = 0; i < b->n; i++) {
-        char why[512];
-        if (ssl_view_pipes_sample(&t->pipes, seed, b, i, i, out, scratch, why, sizeof why) == 0) continue;
-        int64_t row = 0;
-        const char *path = ssl_dataset_locate(t->ds, b->indices[i], &row);
-        const long long bad = __atomic_add_fetch(&t->corrupt, 1, __ATOMIC_RELAXED);
-        if (!strcmp(t->s.cfg.data.on_corrupt, "stop")) {
-            snprintf(err, errlen, "%s: dataset 'jpeg' row %lld (sample %lld): %s (data.on_corrupt: stop)", path,
-                     (long long)row, (long long)b->indices[i], why);
-            return -1;
-        }
-        fprintf(stderr, "warning: rank %d: %s: dataset 'jpeg' row %lld (sample %lld): %s; skipped (%lld so far)\n",
-                t->comm->rank, path, (long long)row, (long long)b->indices[i], why, bad);
-        int k = 1;
-        for (; k < b->n; k++)
-            if (ssl_view_pipes_sample(&t->pipes, seed, b, (i + k) % b->n, i, out, scratch, why, sizeof why) == 0) break;
-        if (k == b->n) {
-            snprintf(err, errlen, "%s: no image of this batch decodes (the last: %s)", path, why);
-            return -1;
-        }
-    }
-    return 0;
+    return ssl_view_pipes_batch(&t->pipes, (uint64_t)t->s.cfg.run.seed, b, t->ds, !strcmp(t->s.cfg.data.on_corrupt, "stop"),
+                                t->comm->rank, &t->corrupt, out, scratch, err, errlen);
 }
 
 int ssl_train_resume(ssl_trainer *t, char *err, size_t errlen)

@@ -40,21 +40,12 @@ size_t ssl_view_pipes_floats(const ssl_view_pipes *vp, int n, int C)
     return f;
 }
 
-void ssl_view_pipes_run(const ssl_view_pipes *vp, uint64_t seed, int64_t epoch, const uint8_t *images, int n, int H,
-                        int W, int C, const int64_t *sample_index, float *out, ssl_views *v)
+void ssl_view_pipes_single(ssl_view_pipes *vp, const ssl_augment_config *a, int size)
 {
-    v->n = n;
-    v->ngroups = vp->plan.ngroups;
-    v->index = sample_index;
-    int id = 0;
-    for (int g = 0; g < vp->plan.ngroups; g++) {
-        const int cnt = vp->plan.group[g].count, S = vp->plan.group[g].size;
-        const size_t per_view = (size_t)n * (size_t)C * (size_t)S * (size_t)S;
-        v->group[g] = ssl_tensor_4d(out, (int64_t)cnt * n, C, S, S);
-        for (int j = 0; j < cnt; j++, id++)
-            ssl_augment_view(&vp->pipe[id], seed, epoch, images, n, H, W, C, sample_index, id, out + (size_t)j * per_view);
-        out += (size_t)cnt * per_view;
-    }
+    vp->plan.ngroups = 1;
+    vp->plan.group[0] = (ssl_view_group){.count = 1, .size = size};
+    vp->nviews = 1;
+    vp->pipe[0] = *a;
 }
 
 enum { SCRATCH_HEAD = 64 }; /* the decoder, padded so the workspace stays 64-byte aligned */
@@ -95,6 +86,33 @@ int ssl_view_pipes_sample(const ssl_view_pipes *vp, uint64_t seed, const ssl_bat
             ssl_augment_apply(&vp->pipe[id], &p[id], px, H, W, b->C, out + (size_t)j * per_view + (size_t)dst * img,
                               ws);
         out += (size_t)cnt * per_view;
+    }
+    return 0;
+}
+
+int ssl_view_pipes_batch(const ssl_view_pipes *vp, uint64_t seed, const ssl_batch *b, const ssl_dataset *ds, int stop,
+                         int rank, int64_t *corrupt, float *out, void *scratch, char *err, size_t errlen)
+{
+    for (int i = 0; i < b->n; i++) {
+        char why[512];
+        if (ssl_view_pipes_sample(vp, seed, b, i, i, out, scratch, why, sizeof why) == 0) continue;
+        int64_t row = 0;
+        const char *path = ssl_dataset_locate(ds, b->indices[i], &row);
+        const long long bad = __atomic_add_fetch(corrupt, 1, __ATOMIC_RELAXED);
+        if (stop) {
+            snprintf(err, errlen, "%s: dataset 'jpeg' row %lld (sample %lld): %s (data.on_corrupt: stop)", path,
+                     (long long)row, (long long)b->indices[i], why);
+            return -1;
+        }
+        fprintf(stderr, "warning: rank %d: %s: dataset 'jpeg' row %lld (sample %lld): %s; skipped (%lld so far)\n",
+                rank, path, (long long)row, (long long)b->indices[i], why, bad);
+        int k = 1;
+        for (; k < b->n; k++)
+            if (ssl_view_pipes_sample(vp, seed, b, (i + k) % b->n, i, out, scratch, why, sizeof why) == 0) break;
+        if (k == b->n) {
+            snprintf(err, errlen, "%s: no image of this batch decodes (the last: %s)", path, why);
+            return -1;
+        }
     }
     return 0;
 }

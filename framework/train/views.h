@@ -21,11 +21,8 @@ int ssl_view_pipes_init(ssl_view_pipes *vp, const ssl_method_vtable *vt, const s
 /* Floats to stage the views of n C-channel images. */
 size_t ssl_view_pipes_floats(const ssl_view_pipes *vp, int n, int C);
 
-/* Augment n images (H, W, C) into out (ssl_view_pipes_floats of them): group after group, each
- * (count * n, C, size, size) view-major; view id k (over all groups) is keyed by (seed, epoch,
- * sample, k). Fills v with the group tensors and v->index = sample_index. */
-void ssl_view_pipes_run(const ssl_view_pipes *vp, uint64_t seed, int64_t epoch, const uint8_t *images, int n, int H,
-                        int W, int C, const int64_t *sample_index, float *out, ssl_views *v);
+/* One pipeline a at size px: fine-tuning's single view (view id 0, as a one-view method's first). */
+void ssl_view_pipes_single(ssl_view_pipes *vp, const ssl_augment_config *a, int size);
 
 /* A reader thread's scratch for ssl_view_pipes_sample: a JPEG decoder, then the largest view's
  * augmentation workspace. ssl_view_pipes_scratch_bytes of zeroed memory; release with
@@ -33,12 +30,21 @@ void ssl_view_pipes_run(const ssl_view_pipes *vp, uint64_t seed, int64_t epoch, 
 size_t ssl_view_pipes_scratch_bytes(const ssl_view_pipes *vp);
 void ssl_view_scratch_free(void *scratch);
 
-/* Every view of sample src of batch b, written where ssl_view_pipes_run puts sample dst (out is the
- * whole batch's staging; dst != src only to stand in for an undecodable image). Crops are drawn for
+/* Every view of sample src of batch b, written where sample dst's views go in the batch's staging
+ * (group after group, each (count * n, C, size, size) view-major; view id k over all groups is keyed
+ * by (seed, epoch, sample, k)); dst != src only to stand in for an undecodable image). Crops are drawn for
  * the sample's stored size; a JPEG is decoded at the coarsest scale they allow. Single-threaded;
- * for raw images equal to ssl_view_pipes_run byte for byte. 0, or -1 with the decoder's reason. */
+ * for raw images equal to ssl_augment_view of the whole batch byte for byte. 0, or -1 with the
+ * decoder's reason. */
 int ssl_view_pipes_sample(const ssl_view_pipes *vp, uint64_t seed, const ssl_batch *b, int src, int dst, float *out,
                           void *scratch, char *err, size_t errlen);
+
+/* The loader's transform body, for pretraining and fine-tuning alike (a reader thread): every sample
+ * of b into out. An image that does not decode is named by its shard and row in ds; with stop set that
+ * is the error, otherwise a warning on stderr (rank, and *corrupt, the run's count, added atomically)
+ * and the next decodable image of the batch stands in. 0, or -1 with err. */
+int ssl_view_pipes_batch(const ssl_view_pipes *vp, uint64_t seed, const ssl_batch *b, const ssl_dataset *ds, int stop,
+                         int rank, int64_t *corrupt, float *out, void *scratch, char *err, size_t errlen);
 
 /* The group tensors of a staged batch of n (v->index is left to the caller). */
 void ssl_view_pipes_bind(const ssl_view_pipes *vp, int n, int C, float *out, ssl_views *v);

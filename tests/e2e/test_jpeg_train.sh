@@ -4,7 +4,7 @@
 # `--verify` -> a few SimCLR steps (reader threads decode at the DCT scale the crops allow and
 # augment) -> kNN eval (centre crops) -> eval.json. Then a shard whose image 3 is a truncated JPEG
 # (valid checksums and h5py's string attributes: written by h5py) is skipped with a warning naming shard and row under
-# data.on_corrupt=skip, and stops the run, naming them, under stop.
+# data.on_corrupt=skip, and stops the run, naming them, under stop; in pretraining and fine-tuning.
 source "$(dirname "$0")/common.sh"
 PY=/usr/bin/python3
 "$PY" -c "import PIL, h5py" 2>/dev/null || fail "/usr/bin/python3 lacks PIL or h5py (scripts/setup.sh --test installs them)"
@@ -67,4 +67,17 @@ set -e
 [ $rc -ne 0 ] || { cat "$WORK/stop.log"; fail "on_corrupt=stop trained on"; }
 grep -q "$WORK/bad/train-00000.h5: dataset 'jpeg' row 3 (sample 3): corrupt JPEG data.*data.on_corrupt: stop" "$WORK/stop.log" ||
   { cat "$WORK/stop.log"; fail "the stop does not name the image"; }
-echo "PASS: JPEG shards: prep, verify, train, kNN eval; a corrupt image skipped or stopping, named"
+# fine-tuning reads through the same transform: the image is skipped and named, or stops the run
+"$SSLRUN" finetune "$WORK/jpeg.yaml" device.threads=1 "data.train=$WORK/bad/train-*.h5" run.name=ftskip \
+  finetune.epochs=1 --scratch >"$WORK/ftskip.log" 2>&1 || { cat "$WORK/ftskip.log"; fail "finetune: on_corrupt=skip stopped the run"; }
+grep -q "warning: rank 0: $WORK/bad/train-00000.h5: dataset 'jpeg' row 3 (sample 3): corrupt JPEG data" "$WORK/ftskip.log" ||
+  { cat "$WORK/ftskip.log"; fail "finetune: the skipped image is not named"; }
+set +e
+"$SSLRUN" finetune "$WORK/jpeg.yaml" device.threads=1 "data.train=$WORK/bad/train-*.h5" data.on_corrupt=stop \
+  run.name=ftstop finetune.epochs=1 --scratch >"$WORK/ftstop.log" 2>&1
+rc=$?
+set -e
+[ $rc -eq 1 ] || { cat "$WORK/ftstop.log"; fail "finetune: on_corrupt=stop exited $rc, not 1"; }
+grep -q "$WORK/bad/train-00000.h5: dataset 'jpeg' row 3 (sample 3): corrupt JPEG data.*data.on_corrupt: stop" "$WORK/ftstop.log" ||
+  { cat "$WORK/ftstop.log"; fail "finetune: the stop does not name the image"; }
+echo "PASS: JPEG shards: prep, verify, train, kNN eval; a corrupt image skipped or stopping, named (pretrain and finetune)"

@@ -46,8 +46,9 @@ done_shards=$(ls "$WORK/cut" | grep -c '^train-.*\.h5$' || true)
 echo "killed with $done_shards of 100 shards complete: $(ls "$WORK/cut" | grep -c '\.tmp$' || true) .tmp left"
 [ "$done_shards" -ge 4 ] && [ "$done_shards" -lt 100 ] || fail "the kill did not land halfway ($done_shards shards)"
 [ ! -e "$WORK/cut/classes.txt" ] || fail "classes.txt written before the prep completed"
-# a kept shard that is damaged is rewritten, not kept
-head -c 3000 "$WORK/cut/train-00001.h5" > "$WORK/t" && mv "$WORK/t" "$WORK/cut/train-00001.h5"
+# a kept shard that is damaged is rewritten, not kept; shard 0, so rank 0 writes (and prints) before
+# the rounds that keep the others: its lines count every kept image from the first
+head -c 3000 "$WORK/cut/train-00000.h5" > "$WORK/t" && mv "$WORK/t" "$WORK/cut/train-00000.h5"
 SSL_PREP_PROGRESS_S=0 prep 2 "$WORK/big" --out "$WORK/cut" "${ARGS[@]}" >"$WORK/log" 2>&1 || { cat "$WORK/log"; fail "resumed prep"; }
 grep -v "images/s, ETA" "$WORK/log"
 kept=$(sed -nE 's/.*shards? written, ([0-9]+) kept from an earlier run.*/\1/p' "$WORK/log")

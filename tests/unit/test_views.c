@@ -19,6 +19,25 @@
 #define H 28
 #define C 1
 
+/* The batch path the reader threads' per-sample path must equal: each view of the whole batch by
+ * ssl_augment_view, group after group, view-major. */
+static void views_of_batch(const ssl_view_pipes *vp, uint64_t seed, int64_t epoch, const uint8_t *images, int n, int h,
+                           int w, int c, const int64_t *sample_index, float *out, ssl_views *v)
+{
+    v->n = n;
+    v->ngroups = vp->plan.ngroups;
+    v->index = sample_index;
+    int id = 0;
+    for (int g = 0; g < vp->plan.ngroups; g++) {
+        const int cnt = vp->plan.group[g].count, S = vp->plan.group[g].size;
+        const size_t per_view = (size_t)n * (size_t)c * (size_t)S * (size_t)S;
+        v->group[g] = ssl_tensor_4d(out, (int64_t)cnt * n, c, S, S);
+        for (int j = 0; j < cnt; j++, id++)
+            ssl_augment_view(&vp->pipe[id], seed, epoch, images, n, h, w, c, sample_index, id, out + (size_t)j * per_view);
+        out += (size_t)cnt * per_view;
+    }
+}
+
 static int two_groups(const ssl_config *cfg, ssl_view_plan *v, char *err, size_t errlen)
 {
     (void)err, (void)errlen;
@@ -75,7 +94,7 @@ int main(void)
     SSL_EXPECT(vp.nviews == 2 && ssl_view_pipes_floats(&vp, N, C) == 2 * per, "2 views of 28 px");
     float *got = ssl_malloc(2 * per * sizeof *got), *want = ssl_malloc(2 * per * sizeof *want);
     ssl_views v;
-    ssl_view_pipes_run(&vp, 9, 3, img, N, H, H, C, idx, got, &v);
+    views_of_batch(&vp, 9, 3, img, N, H, H, C, idx, got, &v);
     ssl_augment_config a;
     ssl_session_augment_config(cfg, C, &a);
     ssl_augment_batch(&a, 9, 3, img, N, H, H, C, idx, want);
@@ -86,7 +105,7 @@ int main(void)
     set(cfg, "augment.view_solarize_p", "[0.0, 1.0]");
     SSL_ASSERT(ssl_view_pipes_init(&vp, ssl_method_find("simclr"), &plan, cfg, C, err, sizeof err) == 0);
     SSL_EXPECT(vp.pipe[0].solarize_p == 0.0f && vp.pipe[1].solarize_p == 1.0f, "per-view solarize_p not applied");
-    ssl_view_pipes_run(&vp, 9, 3, img, N, H, H, C, idx, got, &v);
+    views_of_batch(&vp, 9, 3, img, N, H, H, C, idx, got, &v);
     SSL_EXPECT(same(got, want, per), "view 0 changed with view 1's solarize_p");
     SSL_EXPECT(!same(got + per, want + per, per), "view 1 is not solarized");
     a.solarize_p = 1.0f;
@@ -101,7 +120,7 @@ int main(void)
     const size_t loc = (size_t)N * C * 12 * 12;
     SSL_EXPECT(vp.nviews == 5 && ssl_view_pipes_floats(&vp, N, C) == 2 * per + 3 * loc, "2 + 3 views");
     float *all = ssl_malloc((2 * per + 3 * loc) * sizeof *all), *one = ssl_malloc(loc * sizeof *one);
-    ssl_view_pipes_run(&vp, 9, 3, img, N, H, H, C, idx, all, &v);
+    views_of_batch(&vp, 9, 3, img, N, H, H, C, idx, all, &v);
     SSL_EXPECT(v.ngroups == 2 && v.group[1].shape[0] == 3 * N && v.group[1].shape[2] == 12 &&
                    v.group[1].shape[3] == 12 && v.group[1].data == all + 2 * per,
                "group 1 tensor");
@@ -130,7 +149,7 @@ int main(void)
     void *scratch = ssl_calloc(1, ssl_view_pipes_scratch_bytes(&vp));
     for (int i = N - 1; i >= 0; i--)
         SSL_ASSERT(ssl_view_pipes_sample(&vp, 9, &b, i, i, per_sample, scratch, err, sizeof err) == 0);
-    SSL_EXPECT(same(per_sample, all, 2 * per + 3 * loc), "per-sample views differ from ssl_view_pipes_run");
+    SSL_EXPECT(same(per_sample, all, 2 * per + 3 * loc), "per-sample views differ from the batch path");
     SSL_ASSERT(ssl_view_pipes_sample(&vp, 9, &b, 2, 0, per_sample, scratch, err, sizeof err) == 0);
     const size_t img1 = (size_t)C * 12 * 12;
     SSL_EXPECT(same(per_sample + 2 * per, all + 2 * per + 2 * img1, img1) &&
