@@ -2,7 +2,8 @@
 # The GPU checks of the CUDA backend in one run, for a machine with a GPU, CUDA and PyTorch but none of
 # sslrun's other libraries (the device tool's): unpack build/gpu-bundle.tar.xz (scripts/gpu_bundle.sh),
 # find the CUDA libraries (the toolkit's, else PyTorch's nvidia-* wheels), then
-#  1. test_backend_ops cpu cuda: every op of the table against the CPU backend;
+#  1. test_backend_ops cpu cuda: every op of the table against the CPU backend; test_dev_comm cuda:
+#     NCCL's four collectives on device buffers;
 #  2. training parity: 16 steps of SimCLR (ResNet, sync of nothing: one rank), 8 of MAE (ViT) and of
 #     DINO, device.backend cpu vs cuda from the same init: the loss of every step side by side, and
 #     `sslrun eval` (kNN on device features) of both;
@@ -33,6 +34,9 @@ export SSL_CUDA_UNVERIFIED=1 OMP_NUM_THREADS=8
 echo "== 1. test_backend_ops cpu cuda"
 timeout 240 "$B/bin/test_backend_ops" cpu cuda 2>&1 | tail -n 40
 echo "test_backend_ops exit ${PIPESTATUS[0]}"
+echo "== 1b. test_dev_comm cuda: NCCL's collectives on one GPU"
+timeout 60 "$B/bin/test_dev_comm" cuda 2>&1 | tail -n 20
+echo "test_dev_comm exit ${PIPESTATUS[0]}"
 
 echo "== 2. training parity, cpu vs cuda"
 cat >"$W/p.yaml" <<YAML

@@ -190,6 +190,7 @@ typedef struct {
 
 typedef struct {
     double timeout_s;
+    char device[SSL_CONFIG_ENUM_MAX];
 } ssl_config_comm;
 
 /* `sslrun finetune`: supervised training of the encoder + a linear head on data.train's labels. */

@@ -191,6 +191,8 @@ static const ssl_config_key schema[] = {
 
     F(comm, timeout_s, "900", 0, NOMAX, 0,
       "seconds one collective may wait before the job is ended with a report naming it (0 = never)"),
+    E(comm, device, "auto", "auto|nccl|staged", "collectives on device memory: NCCL where the backend has it "
+      "(auto; nccl: or stop), else staged through host memory and MPI"),
 
     S(finetune, name, "finetune", NONEMPTY, "fine-tuning directory inside the run directory (one per label fraction, "
       "say)"),

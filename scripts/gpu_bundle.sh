@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Pack what benchmarks/gpu_check.sh needs on a GPU machine that has CUDA, cuDNN (PyTorch's wheels) and
 # Python but none of sslrun's other libraries: the CUDA build's sslrun, test_backend_ops, bench_step
-# and ckpt_compare, every shared library they load except glibc, libstdc++ and the CUDA libraries
-# (the machine's own are used), and one Fashion-MNIST shard, into build/gpu-bundle.tar.xz.
+# test_dev_comm and ckpt_compare, every shared library they load except glibc, libstdc++ and the CUDA
+# libraries and NCCL (the machine's own are used), and one Fashion-MNIST shard, into build/gpu-bundle.tar.xz.
 #   scripts/gpu_bundle.sh [SHARD.h5]      (default data/fmnist/train-00000.h5)
 # Then, with the device tool: run "bash benchmarks/gpu_check.sh" carrying build/gpu-bundle.tar.xz.
 set -euo pipefail
@@ -10,14 +10,15 @@ cd "$(dirname "$0")/.."
 shard=${1:-data/fmnist/train-00000.h5}
 [ -f "$shard" ] || { echo "no shard $shard (sslrun prep fashion-mnist --out data/fmnist)" >&2; exit 2; }
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSSL_WITH_CUDA=ON >/dev/null
-cmake --build build -j"$(nproc)" --target sslrun test_backend_ops bench_step ckpt_compare
+cmake --build build -j"$(nproc)" --target sslrun test_backend_ops test_dev_comm bench_step ckpt_compare
 grep -q '^SSL_CUDA_BUILT:INTERNAL=ON' build/CMakeCache.txt || { echo "build/ has no CUDA backend" >&2; exit 1; }
 d=build/gpu-bundle
 rm -rf "$d" && mkdir -p "$d/bin" "$d/lib" "$d/benchmarks" "$d/data"
-bins=(build/launch/sslrun build/tests/test_backend_ops build/benchmarks/bench_step build/tests/ckpt_compare)
+bins=(build/launch/sslrun build/tests/test_backend_ops build/tests/test_dev_comm build/benchmarks/bench_step
+  build/tests/ckpt_compare)
 cp "${bins[@]}" "$d/bin/"
 ln -s ../bin/bench_step "$d/benchmarks/bench_step" # torch_step.py --build looks for benchmarks/bench_step
-skip='^(linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libcudnn|libnvrtc|libnvJitLink)'
+skip='^(linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libcudnn|libnvrtc|libnvJitLink|libnccl)'
 for b in "${bins[@]}"; do
   ldd "$b" | awk '$3 ~ /^\// {print $1, $3}'
 done | sort -u | while read -r name path; do

@@ -33,6 +33,9 @@ static inline ssl_conv_shape ssl_conv_shape_make(int N, int C, int H, int W, int
     return s;
 }
 
+struct ssl_comm;
+struct ssl_dev_comm;
+
 typedef struct ssl_backend {
     const char *name;
     /* Device pointers are host pointers (the CPU backend): host staging can be used in place and
@@ -42,6 +45,10 @@ typedef struct ssl_backend {
      * picks its own by node-local rank: framework/comm/binding.h). NULL on the CPU backend. */
     int (*device_count)(void);
     void (*select_device)(int index);
+    /* A device communicator over host's ranks (NCCL; framework/comm/device.h), made collectively after
+     * select_device: NULL on every rank, with the reason in err, when any rank fails. NULL here: the
+     * device collectives stage through the host. */
+    struct ssl_dev_comm *(*dev_comm_create)(struct ssl_comm *host, char *err, size_t errlen);
 
     /* --- memory ---------------------------------------------------------------------------- */
     void *(*alloc)(size_t bytes);                          /* 64-byte aligned, aborts on failure */

@@ -1,6 +1,7 @@
 /* Device-neutral parts of the communicator: the world-1 implementation, call statistics and the
  * stall watchdog (see comm.h). */
 #include "framework/comm/comm.h"
+#include "framework/comm/device.h"
 
 #include "framework/core/check.h"
 #include "framework/core/timer.h"
@@ -154,6 +155,8 @@ void ssl_comm_watchdog_start(ssl_comm *c, double timeout_s)
 void ssl_comm_free(ssl_comm *c)
 {
     if (!c) return;
+    if (c->dev) c->dev->free(c->dev); /* before the MPI communicator its setup used */
+    c->dev = NULL;
     watchdog *w = c->watchdog;
     if (w) {
         pthread_mutex_lock(&w->mu);

@@ -30,6 +30,7 @@ typedef struct {
 } ssl_comm_stats;
 
 typedef struct ssl_comm ssl_comm;
+struct ssl_dev_comm; /* device-data collectives (framework/comm/device.h) */
 
 typedef struct {
     const char *name;
@@ -61,6 +62,9 @@ struct ssl_comm {
     _Atomic int64_t seq;         /* collectives issued so far */
     double timeout_s;            /* 0: no watchdog */
     void *watchdog;
+    /* The device-data communicator over the same ranks (NCCL on a CUDA rank), or NULL: the device
+     * collectives then stage through host copies and these MPI ops. Freed with the communicator. */
+    struct ssl_dev_comm *dev;
 };
 
 /* A single-process communicator (world 1): what tests and non-MPI tools use. */

@@ -1,12 +1,36 @@
-/* Device-memory collectives (see device.h): in place on host memory, staged through host copies
- * otherwise. The staging buffers are allocated per call: this path is for correctness (devsim, a
- * CUDA rank without NCCL), not speed. */
+/* Device-memory collectives (see device.h): in place on host memory, the device communicator where
+ * there is one, staged through host copies otherwise. The staging buffers are allocated per call:
+ * that path is for correctness (devsim, a CUDA rank without NCCL), not speed. */
 #include "framework/comm/device.h"
 
 #include "framework/backend/backend.h"
 #include "framework/core/check.h"
 
+#include <stdio.h>
 #include <string.h>
+
+int ssl_dev_comm_attach(ssl_comm *comm, const ssl_backend *be, const char *mode, char *err, size_t errlen)
+{
+    if (!comm || comm->world == 1 || comm->dev || !strcmp(mode, "staged")) return 0;
+    const int must = !strcmp(mode, "nccl");
+    if (!be->dev_comm_create) {
+        if (!must) return 0;
+        snprintf(err, errlen, "comm.device: nccl, but backend '%s' has no NCCL (%s)", be->name,
+                 be->host_memory ? "its memory is the host's: MPI works on it in place" : "built without NCCL");
+        return -1;
+    }
+    char why[512] = "";
+    comm->dev = be->dev_comm_create(comm, why, sizeof why); /* collective: every rank agrees inside */
+    if (comm->dev) return 0;
+    if (must) {
+        snprintf(err, errlen, "comm.device: nccl: %s", why);
+        return -1;
+    }
+    if (comm->rank == 0)
+        fprintf(stderr, "warning: no NCCL communicator (%s); device collectives stage through host memory and MPI "
+                        "(comm.device: staged says so quietly)\n", why);
+    return 0;
+}
 
 static int in_place_ok(const ssl_ctx *c) { return c->be->host_memory; }
 
@@ -38,9 +62,20 @@ static void world1_copy(ssl_ctx *c, void *dst, const void *src, size_t bytes)
     stage_up(c, dst, stage_down(c, src, bytes), bytes);
 }
 
+const char *ssl_dev_comm_name(const ssl_comm *comm, const ssl_backend *be)
+{
+    if (!comm || comm->world == 1) return "none (1 rank)";
+    if (comm->dev) return comm->dev->name;
+    return be->host_memory ? "in place (host memory)" : "staged through host memory";
+}
+
 void ssl_dev_allreduce(ssl_ctx *c, ssl_comm *comm, void *buf, size_t n, ssl_dtype t, ssl_redop op)
 {
     if (!comm || comm->world == 1 || !n) return;
+    if (comm->dev) {
+        comm->dev->allreduce(comm->dev, c, buf, n, t, op);
+        return;
+    }
     if (in_place_ok(c)) {
         ssl_allreduce(comm, buf, n, t, op);
         return;
@@ -54,6 +89,10 @@ void ssl_dev_allreduce(ssl_ctx *c, ssl_comm *comm, void *buf, size_t n, ssl_dtyp
 void ssl_dev_allgather(ssl_ctx *c, ssl_comm *comm, const void *send, void *recv, size_t n, ssl_dtype t)
 {
     const size_t bytes = n * ssl_dtype_size(t);
+    if (comm && comm->dev) {
+        comm->dev->allgather(comm->dev, c, send, recv, n, t);
+        return;
+    }
     if (comm && in_place_ok(c)) {
         ssl_allgather(comm, send, recv, n, t);
         return;
@@ -73,6 +112,10 @@ void ssl_dev_reduce_scatter(ssl_ctx *c, ssl_comm *comm, const void *send, void *
                             ssl_redop op)
 {
     const size_t bytes = n * ssl_dtype_size(t);
+    if (comm && comm->dev) {
+        comm->dev->reduce_scatter(comm->dev, c, send, recv, n, t, op);
+        return;
+    }
     if (comm && in_place_ok(c)) {
         ssl_reduce_scatter(comm, send, recv, n, t, op);
         return;
@@ -91,6 +134,10 @@ void ssl_dev_reduce_scatter(ssl_ctx *c, ssl_comm *comm, const void *send, void *
 void ssl_dev_broadcast(ssl_ctx *c, ssl_comm *comm, void *buf, size_t n, ssl_dtype t, int root)
 {
     if (!comm || comm->world == 1 || !n) return;
+    if (comm->dev) {
+        comm->dev->broadcast(comm->dev, c, buf, n, t, root);
+        return;
+    }
     if (in_place_ok(c)) {
         ssl_broadcast(comm, buf, n, t, root);
         return;

@@ -1,6 +1,7 @@
 /* Session construction (see session.h). */
 #include "framework/train/session.h"
 
+#include "framework/comm/device.h"
 #include "framework/core/check.h"
 
 #include <errno.h>
@@ -19,7 +20,7 @@ void ssl_pathf(char *out, size_t size, const char *fmt, ...)
     SSL_ASSERTF(n >= 0 && (size_t)n < size, "path too long: %s...", out);
 }
 
-int ssl_session_bind(const ssl_config *cfg, const struct ssl_comm *comm, ssl_binding *b, char *err, size_t errlen)
+int ssl_session_bind(const ssl_config *cfg, struct ssl_comm *comm, ssl_binding *b, char *err, size_t errlen)
 {
     const ssl_backend *be = ssl_backend_get(cfg->device.backend);
     if (!be) {
@@ -28,7 +29,7 @@ int ssl_session_bind(const ssl_config *cfg, const struct ssl_comm *comm, ssl_bin
     }
     if (ssl_binding_detect(b, comm, be->device_count ? be->device_count() : 0, NULL, NULL, err, errlen)) return -1;
     if (be->select_device && b->gpu >= 0) be->select_device(b->gpu);
-    return 0;
+    return ssl_dev_comm_attach(comm, be, cfg->comm.device, err, errlen);
 }
 
 int ssl_session_init(ssl_session *s, const ssl_config *cfg, int in_chans, struct ssl_comm *comm, char *err,

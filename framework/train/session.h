@@ -25,10 +25,11 @@ typedef struct {
 } ssl_session;
 
 /* This rank's binding (framework/comm/binding.h: node-local rank from the launcher, CPUs, and the
- * device local_rank % devices of device.backend's kind), and that device selected for every context
- * made afterwards. Call before ssl_session_init. Returns 0 or -1 with err (a backend that is not
- * available, an environment that contradicts itself). */
-int ssl_session_bind(const ssl_config *cfg, const struct ssl_comm *comm, ssl_binding *b, char *err, size_t errlen);
+ * device local_rank % devices of device.backend's kind), that device selected for every context
+ * made afterwards, and comm's device communicator by comm.device (framework/comm/device.h).
+ * Collective. Call before ssl_session_init. Returns 0 or -1 with err (a backend that is not
+ * available, an environment that contradicts itself, comm.device: nccl without NCCL). */
+int ssl_session_bind(const ssl_config *cfg, struct ssl_comm *comm, ssl_binding *b, char *err, size_t errlen);
 
 /* Build everything a config describes for images with `in_chans` channels (from the dataset).
  * comm: the ranks that train together (NULL: this process alone, as eval and export). Returns 0 or

@@ -1,6 +1,7 @@
 /* ssl_train_setup and ssl_train_free (see trainer.h). */
 #include "framework/comm/binding.h"
 #include "framework/comm/comm.h"
+#include "framework/comm/device.h"
 #include "framework/core/check.h"
 #include "framework/train/trainer.h"
 #include "io/optim_config.h"
@@ -63,9 +64,11 @@ static void print_plan(const ssl_trainer *t, const ssl_config *cfg, const ssl_bi
         printf("data.sampling local: each rank reads its own 1/%d of the samples (rank 0: [0, %lld))\n", comm->world,
                (long long)(t->sampler.n_samples / comm->world));
     printf("method: %s\n", t->s.method.vt->summary);
-    printf("ranks: %d on %d node(s), up to %d per node; %d CPU threads per rank; %s BatchNorm; comm %s\n",
+    printf("ranks: %d on %d node(s), up to %d per node; %d CPU threads per rank; %s BatchNorm; comm %s; device "
+           "collectives %s\n",
            comm->world, comm->nodes, comm->local_world, omp_get_max_threads(),
-           cfg->model.sync_bn && comm->world > 1 ? "synchronised" : "per-rank", comm->ops->name);
+           cfg->model.sync_bn && comm->world > 1 ? "synchronised" : "per-rank", comm->ops->name,
+           ssl_dev_comm_name(comm, t->s.ctx.be));
     char line[768];
     ssl_binding_describe(bind, comm->rank, line, sizeof line);
     printf("%s\n", line);

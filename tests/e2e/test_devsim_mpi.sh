@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Device collectives (framework/comm/device.h) through the binary at np=2: every collective on device
-# data stages through the host on the devsim backend (which faults on any host access to device
-# memory), and the runs equal the CPU backend's bit for bit: the gradient all-reduce and the rank-0
+# Device collectives (framework/comm/device.h) through the binary at np=2, both ways a device rank
+# runs them on the devsim backend (which faults on any host access to device memory): through its
+# device communicator (comm.device auto: devsim's stand-in for NCCL, MPI straight on the device
+# buffers) and staged through host copies (comm.device=staged). Both equal the CPU backend bit for bit: the gradient all-reduce and the rank-0
 # broadcast (all), sync-BN statistics (SimCLR), the negatives' all-gather and reduce-scatter (SimCLR),
 # the keys' all-gather (MoCo v3), the sharded queue and shuffle-BN (MoCo v2), the sharded prototype
 # head's gather / scatter and distributed softmax (DINO), the teachers' BN averaging before a save;
@@ -27,12 +28,18 @@ for m in simclr moco_v3 moco_v2 dino; do
   esac
   run "cpu_$m" "${o[@]}"
   run "dev_$m" "${o[@]}" device.backend=devsim
-  a=$WORK/runs/cpu_$m b=$WORK/runs/dev_$m
+  run "stg_$m" "${o[@]}" device.backend=devsim comm.device=staged
+  grep -q "device collectives devsim-direct" "$WORK/dev_$m.log" || fail "dev_$m: not through the device communicator"
+  grep -q "device collectives staged through host memory" "$WORK/stg_$m.log" || fail "stg_$m: not staged"
+  a=$WORK/runs/cpu_$m
   [ "$(losses "$a/metrics.jsonl" | wc -l)" = 8 ] || fail "cpu_$m: expected 8 logged steps"
-  diff <(losses "$a/metrics.jsonl") <(losses "$b/metrics.jsonl") >/dev/null || fail "dev_$m: losses differ from cpu_$m"
-  "$CKPT_COMPARE" "$a/checkpoints/ckpt-0000000008.h5" "$b/checkpoints/ckpt-0000000008.h5" --rtol 0 >/dev/null ||
-    fail "dev_$m: checkpoint differs from cpu_$m"
-  echo "dev_$m (np=2): identical to cpu_$m"
+  for d in dev stg; do
+    b=$WORK/runs/${d}_$m
+    diff <(losses "$a/metrics.jsonl") <(losses "$b/metrics.jsonl") >/dev/null || fail "${d}_$m: losses differ from cpu_$m"
+    "$CKPT_COMPARE" "$a/checkpoints/ckpt-0000000008.h5" "$b/checkpoints/ckpt-0000000008.h5" --rtol 0 >/dev/null ||
+      fail "${d}_$m: checkpoint differs from cpu_$m"
+  done
+  echo "dev_$m, stg_$m (np=2): identical to cpu_$m"
 done
 
 # Rank -> device by node-local rank: with 3 simulated devices per node, 2 ranks take devices 0 and 1

@@ -18,6 +18,13 @@ int ssl_cuda_missing_ops(const char **names, int max);
 int ssl_cuda_device_count(void);
 /* cudaSetDevice for this process's later contexts (before any of them is made). */
 void ssl_cuda_select_device(int index);
+/* The context's stream (a cudaStream_t), for code outside the .cu files: framework/comm/nccl.c. */
+void *ssl_cuda_ctx_stream(ssl_ctx *c);
+/* The NCCL device communicator over host's ranks (framework/comm/nccl.c), made collectively after
+ * ssl_cuda_select_device; NULL on every rank, with the reason, when any rank fails. Only in a build
+ * with NCCL (SSL_HAVE_NCCL), where it is the table's dev_comm_create. */
+struct ssl_comm;
+struct ssl_dev_comm *ssl_nccl_create(struct ssl_comm *host, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -35,6 +35,7 @@ void ssl_cuda_download(void *dst, const void *src, size_t bytes)
 }
 
 void ssl_cuda_sync(ssl_ctx *c) { SSL_CUDA_CHECK(cudaStreamSynchronize(ssl_cuda_stream(c))); }
+void *ssl_cuda_ctx_stream(ssl_ctx *c) { return (void *)ssl_cuda_stream(c); }
 
 /* SSL_CUDA_TF32 is read once here (as SSL_CONV on the CPU) so no op calls getenv. */
 void ssl_cuda_ctx_init(ssl_ctx *c)

@@ -11,6 +11,9 @@ static const ssl_backend cuda_backend = {
     .host_memory = 0,
     .device_count = ssl_cuda_device_count,
     .select_device = ssl_cuda_select_device,
+#ifdef SSL_HAVE_NCCL
+    .dev_comm_create = ssl_nccl_create,
+#endif
     .alloc = ssl_cuda_alloc,
     .free = ssl_cuda_free,
     .upload = ssl_cuda_upload,

@@ -8,6 +8,7 @@
  * table documents as host) pass through unchanged. Results equal the CPU backend's bit for bit.
  * Not for training: tests select it with device.backend=devsim. */
 #include "framework/backend/backend.h"
+#include "framework/comm/device.h"
 #include "framework/core/check.h"
 
 #include <stdint.h>
@@ -35,6 +36,42 @@ static ssl_ctx *SH(ssl_ctx *c)
     s->nthreads = c->nthreads;
     s->comm = c->comm, s->bn_comm = c->bn_comm;
     return s;
+}
+
+/* ---- the device communicator: NCCL's stand-in -------------------------------------------------
+ * MPI's collectives straight on the untagged buffers, no host staging: what NCCL does on a GPU
+ * (device pointers in, results in place, comm.h's in-place rules), so the trainer's path through
+ * comm->dev is exercised and checked against the CPU backend bit for bit where no GPU is. */
+static void dc_allreduce(ssl_dev_comm *d, ssl_ctx *c, void *buf, size_t n, ssl_dtype t, ssl_redop op)
+{
+    (void)c;
+    ssl_allreduce(d->host, U(buf), n, t, op);
+}
+static void dc_allgather(ssl_dev_comm *d, ssl_ctx *c, const void *send, void *recv, size_t n, ssl_dtype t)
+{
+    (void)c;
+    ssl_allgather(d->host, U(send), U(recv), n, t);
+}
+static void dc_reduce_scatter(ssl_dev_comm *d, ssl_ctx *c, const void *send, void *recv, size_t n, ssl_dtype t,
+                              ssl_redop op)
+{
+    (void)c;
+    ssl_reduce_scatter(d->host, U(send), U(recv), n, t, op);
+}
+static void dc_broadcast(ssl_dev_comm *d, ssl_ctx *c, void *buf, size_t n, ssl_dtype t, int root)
+{
+    (void)c;
+    ssl_broadcast(d->host, U(buf), n, t, root);
+}
+static void dc_free(ssl_dev_comm *d) { ssl_free(d); }
+
+static ssl_dev_comm *d_dev_comm_create(ssl_comm *host, char *err, size_t errlen)
+{
+    (void)err, (void)errlen;
+    ssl_dev_comm *d = ssl_calloc(1, sizeof *d);
+    *d = (ssl_dev_comm){.name = "devsim-direct", .host = host, .allreduce = dc_allreduce, .allgather = dc_allgather,
+                        .reduce_scatter = dc_reduce_scatter, .broadcast = dc_broadcast, .free = dc_free};
+    return d;
 }
 
 static void *d_alloc(size_t bytes) { return tag(cpu()->alloc(bytes)); }
@@ -431,6 +468,7 @@ static const ssl_backend devsim_backend = {
     .host_memory = 0,
     .device_count = d_device_count,
     .select_device = d_select_device,
+    .dev_comm_create = d_dev_comm_create,
     .alloc = d_alloc,
     .free = d_free,
     .upload = d_upload,

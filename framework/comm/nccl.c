@@ -1,0 +1,152 @@
+/* NCCL behind framework/comm/device.h: device buffers straight to NCCL, enqueued in the CUDA
+ * context's stream after the work that wrote them (REFERENCE §7: unique id from rank 0 over MPI, one
+ * communicator per rank). Each call waits for its collective before returning, so callers need no
+ * sync and the MPI communicator's watchdog sees a rank stuck in NCCL as a stalled collective (it ends
+ * the job); overlapping gradient buckets with backward on a second stream comes after this. Compiled
+ * (in C: comm.h's atomics are not C++) when CMake finds NCCL next to the CUDA toolkit; empty
+ * otherwise. */
+#ifdef SSL_HAVE_NCCL
+
+#include "framework/backend/backend.h"
+#include "framework/backend/cuda/cuda.h"
+#include "framework/comm/device.h"
+#include "framework/core/check.h"
+
+#include <nccl.h>
+#include <stdio.h>
+#include <string.h>
+
+#define SSL_NCCL_CHECK(call)                                                                   \
+    do {                                                                                       \
+        ncclResult_t r_ = (call);                                                              \
+        if (r_ != ncclSuccess) SSL_ABORT("%s: %s", #call, ncclGetErrorString(r_));             \
+    } while (0)
+
+static ncclDataType_t nccl_type(ssl_dtype t)
+{
+    switch (t) {
+    case SSL_F32: return ncclFloat32;
+    case SSL_F64: return ncclFloat64;
+    case SSL_I64: return ncclInt64;
+    case SSL_U8: return ncclUint8;
+    }
+    SSL_ABORT("dtype %d has no NCCL type", (int)t);
+}
+
+static ncclRedOp_t nccl_op(ssl_redop op)
+{
+    switch (op) {
+    case SSL_SUM: return ncclSum;
+    case SSL_AVG: return ncclAvg;
+    case SSL_MAX: return ncclMax;
+    case SSL_MIN: return ncclMin;
+    }
+    SSL_ABORT("reduction %d has no NCCL operation", (int)op);
+}
+
+static ncclComm_t nccl_of(ssl_dev_comm *d) { return (ncclComm_t)d->impl; }
+static cudaStream_t stream_of(ssl_ctx *c) { return (cudaStream_t)ssl_cuda_ctx_stream(c); }
+
+/* The collective's result in place before the call returns: stats and watchdog bracket the wait. */
+static void finish(ssl_dev_comm *d, ssl_ctx *c, ssl_coll k, double t0, size_t bytes)
+{
+    c->be->sync(c);
+    ssl_comm_leave(d->host, k, t0, bytes);
+}
+
+static void nccl_allreduce(ssl_dev_comm *d, ssl_ctx *c, void *buf, size_t n, ssl_dtype t, ssl_redop op)
+{
+    const size_t bytes = n * ssl_dtype_size(t);
+    const double t0 = ssl_comm_enter(d->host, SSL_COLL_ALLREDUCE, bytes);
+    SSL_NCCL_CHECK(ncclAllReduce(buf, buf, n, nccl_type(t), nccl_op(op), nccl_of(d), stream_of(c)));
+    finish(d, c, SSL_COLL_ALLREDUCE, t0, bytes);
+}
+
+/* comm.h's in-place rule (send == recv + rank * n) is NCCL's own. */
+static void nccl_allgather(ssl_dev_comm *d, ssl_ctx *c, const void *send, void *recv, size_t n, ssl_dtype t)
+{
+    const size_t bytes = n * ssl_dtype_size(t);
+    const double t0 = ssl_comm_enter(d->host, SSL_COLL_ALLGATHER, bytes);
+    if (n) SSL_NCCL_CHECK(ncclAllGather(send, recv, n, nccl_type(t), nccl_of(d), stream_of(c)));
+    finish(d, c, SSL_COLL_ALLGATHER, t0, bytes);
+}
+
+/* In place iff recv == send + rank * n, as comm.h (and NCCL). */
+static void nccl_reduce_scatter(ssl_dev_comm *d, ssl_ctx *c, const void *send, void *recv, size_t n, ssl_dtype t,
+                                ssl_redop op)
+{
+    const size_t bytes = n * ssl_dtype_size(t);
+    const double t0 = ssl_comm_enter(d->host, SSL_COLL_REDUCE_SCATTER, bytes);
+    if (n)
+        SSL_NCCL_CHECK(ncclReduceScatter(send, recv, n, nccl_type(t), nccl_op(op), nccl_of(d), stream_of(c)));
+    finish(d, c, SSL_COLL_REDUCE_SCATTER, t0, bytes);
+}
+
+static void nccl_broadcast(ssl_dev_comm *d, ssl_ctx *c, void *buf, size_t n, ssl_dtype t, int root)
+{
+    const size_t bytes = n * ssl_dtype_size(t);
+    const double t0 = ssl_comm_enter(d->host, SSL_COLL_BROADCAST, bytes);
+    SSL_NCCL_CHECK(ncclBroadcast(buf, buf, n, nccl_type(t), root, nccl_of(d), stream_of(c)));
+    finish(d, c, SSL_COLL_BROADCAST, t0, bytes);
+}
+
+static void nccl_free(ssl_dev_comm *d)
+{
+    ncclCommDestroy(nccl_of(d));
+    ssl_free(d);
+}
+
+/* Collective over host: rank 0's unique id (or its failure) goes to every rank over MPI, each joins;
+ * then every rank learns whether all joined, so none is left with a communicator the others lack. */
+ssl_dev_comm *ssl_nccl_create(ssl_comm *host, char *err, size_t errlen)
+{
+    struct {
+        unsigned char ok;
+        ncclUniqueId id;
+    } msg;
+    memset(&msg, 0, sizeof msg);
+    char why[256] = "";
+    if (host->rank == 0) {
+        ncclResult_t r = ncclGetUniqueId(&msg.id);
+        msg.ok = r == ncclSuccess;
+        if (!msg.ok) snprintf(why, sizeof why, "ncclGetUniqueId: %s", ncclGetErrorString(r));
+    }
+    ssl_broadcast(host, &msg, sizeof msg, SSL_U8, 0);
+    ncclComm_t nc = NULL;
+    double bad = 0.0;
+    if (msg.ok) {
+        ncclResult_t r = ncclCommInitRank(&nc, host->world, msg.id, host->rank);
+        if (r != ncclSuccess) {
+            int dev = -1;
+            if (cudaGetDevice(&dev) != cudaSuccess) dev = -1;
+            snprintf(why, sizeof why, "ncclCommInitRank on rank %d (GPU %d): %s%s", host->rank, dev,
+                     ncclGetErrorString(r),
+                     r == ncclInvalidUsage ? " (NCCL needs a GPU of its own for every rank of a node)" : "");
+            nc = NULL;
+            bad = 1.0;
+        }
+    } else {
+        bad = 1.0;
+    }
+    double any = bad;
+    ssl_allreduce(host, &any, 1, SSL_F64, SSL_MAX);
+    if (any > 0) {
+        if (nc) ncclCommDestroy(nc);
+        snprintf(err, errlen, "%s", why[0] ? why : "another rank could not join the NCCL communicator");
+        return NULL;
+    }
+    ssl_dev_comm *d = ssl_calloc(1, sizeof *d);
+    d->name = "nccl";
+    d->host = host;
+    d->impl = nc;
+    d->allreduce = nccl_allreduce;
+    d->allgather = nccl_allgather;
+    d->reduce_scatter = nccl_reduce_scatter;
+    d->broadcast = nccl_broadcast;
+    d->free = nccl_free;
+    return d;
+}
+
+#else
+typedef int ssl_nccl_not_built; /* ISO C: no empty translation unit */
+#endif
