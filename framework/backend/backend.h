@@ -86,6 +86,11 @@ typedef struct ssl_backend {
     /* --- elementwise ----------------------------------------------------------------------- */
     void (*fill)(ssl_ctx *c, float *x, size_t n, float v);
     void (*copy)(ssl_ctx *c, float *dst, const float *src, size_t n);
+    /* bfloat16 storage for mixed precision: dst = src rounded to the nearest bfloat16 (ties to even,
+     * overflow to inf, subnormals kept), as torch's .to(torch.bfloat16); NaN becomes the quiet NaN
+     * 0x7FC0. And back, exactly (bf16 is fp32's upper half). */
+    void (*cast_f32_bf16)(ssl_ctx *c, uint16_t *dst, const float *src, size_t n);
+    void (*cast_bf16_f32)(ssl_ctx *c, float *dst, const uint16_t *src, size_t n);
     void (*scale)(ssl_ctx *c, float *x, size_t n, float a);                 /* x *= a */
     /* y = a x + b y; with b == 0, y is not read (as BLAS), so garbage or NaN there is overwritten. */
     void (*axpby)(ssl_ctx *c, size_t n, float a, const float *x, float b, float *y);

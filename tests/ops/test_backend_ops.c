@@ -586,6 +586,42 @@ static void cmp_i32(const char *op, const char *what, tens *t)
     free(a), free(b);
 }
 
+/* bf16 casts: the 16-bit patterns of fp32 -> bf16 must agree exactly (NaN too: both give 0x7FC0), and
+ * the round trip back to fp32 is compared as any exact op. Inputs span every exponent, with ties,
+ * subnormals, values that round to inf, and NaN / inf when `specials`. */
+static void test_cast(size_t n, int specials)
+{
+    if (!HAVE(cast_f32_bf16) || !HAVE(cast_bf16_f32)) return;
+    char w[64];
+    snprintf(w, sizeof w, "n=%zu%s", n, specials ? " nan/inf" : "");
+    float *h = malloc((n ? n : 1) * sizeof(float));
+    ssl_test_uniform(h, n, 77 + n, 1.0f, 2.0f);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &h[i], sizeof u);
+        if (i % 5 == 1) u = (u & ~0xFFFFu) | 0x8000u; /* a tie */
+        const int e = (int)(i * 7919 % 256);           /* any exponent, 0 (subnormal) and 255 (inf / NaN) too */
+        if (e < 255 || specials) u = (u & 0x807FFFFFu) | (uint32_t)e << 23;
+        if (i & 2) u |= 0x80000000u;
+        memcpy(&h[i], &u, sizeof u);
+    }
+    tens *x = t_new(h, n), *b = t_new_raw(NULL, n, sizeof(uint16_t)), *o = t_fill(n, 0);
+    free(h);
+    BOTH(cast_f32_bf16(c, (uint16_t *)b->d[s], F(x, s), n));
+    BOTH(cast_bf16_f32(c, F(o, s), (const uint16_t *)b->d[s], n));
+    uint16_t *ba = t_get_raw(b, 0, w), *bb = t_get_raw(b, 1, w);
+    if (mutate && strcmp(mutate, "cast_f32_bf16") == 0 && n) bb[n / 2] ^= 1;
+    size_t bad = 0, first = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ba[i] != bb[i] && !bad++) first = i;
+    ncompared++;
+    SSL_EXPECT(!bad, "cast_f32_bf16 %s: %zu patterns differ (first [%zu]: %s 0x%04x vs %s 0x%04x)", w, bad, first,
+               ctx[0].be->name, ba[first], ctx[1].be->name, bb[first]);
+    free(ba), free(bb);
+    cmp("cast_bf16_f32", w, o, EXACT, 0);
+    t_free(x), t_free(b), t_free(o);
+}
+
 /* Double outputs (row sums): |a - b| <= rtol |b| element by element, NaN/inf in the same places. */
 static void cmp_f64(const char *op, const char *what, tens *t, double rtol)
 {
@@ -1015,6 +1051,8 @@ int main(int argc, char **argv)
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         test_elementwise(sizes[k], 0);
         test_elementwise(sizes[k], 1);
+        test_cast(sizes[k], 0);
+        test_cast(sizes[k], 1);
         test_reduce(sizes[k]);
     }
     test_reduce(1000003); /* more blocks than a device reduction's fixed grid */

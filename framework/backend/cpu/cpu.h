@@ -23,6 +23,8 @@ void ssl_cpu_conv2d_bwd_data(ssl_ctx *c, const ssl_conv_shape *s, const float *d
 void ssl_cpu_conv2d_bwd_filter(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *x, float *dw);
 void ssl_cpu_fill(ssl_ctx *c, float *x, size_t n, float v);
 void ssl_cpu_copy(ssl_ctx *c, float *dst, const float *src, size_t n);
+void ssl_cpu_cast_f32_bf16(ssl_ctx *c, uint16_t *dst, const float *src, size_t n);
+void ssl_cpu_cast_bf16_f32(ssl_ctx *c, float *dst, const uint16_t *src, size_t n);
 void ssl_cpu_scale(ssl_ctx *c, float *x, size_t n, float a);
 void ssl_cpu_axpby(ssl_ctx *c, size_t n, float a, const float *x, float b, float *y);
 void ssl_cpu_add(ssl_ctx *c, size_t n, const float *a, const float *b, float *y);

@@ -144,6 +144,8 @@ void ssl_cuda_bn_finalize(ssl_ctx *c, int64_t C, int train, const double *sum, c
 void ssl_cuda_bn_param_grads(ssl_ctx *c, int64_t C, const double *sum_dy, const double *sum_dy_xhat, float *dgamma, float *dbeta);
 void ssl_cuda_fill(ssl_ctx *c, float *x, size_t n, float v);
 void ssl_cuda_copy(ssl_ctx *c, float *dst, const float *src, size_t n);
+void ssl_cuda_cast_f32_bf16(ssl_ctx *c, uint16_t *dst, const float *src, size_t n);
+void ssl_cuda_cast_bf16_f32(ssl_ctx *c, float *dst, const uint16_t *src, size_t n);
 void ssl_cuda_scale(ssl_ctx *c, float *x, size_t n, float a);
 void ssl_cuda_axpby(ssl_ctx *c, size_t n, float a, const float *x, float b, float *y);
 void ssl_cuda_add(ssl_ctx *c, size_t n, const float *a, const float *b, float *y);

@@ -64,6 +64,36 @@ void ssl_cuda_copy(ssl_ctx *c, float *dst, const float *src, size_t n)
                                    ssl_cuda_stream(c)));
 }
 
+/* The CPU's bit arithmetic, not __float2bfloat16_rn (whose NaN is 0x7FFF): the same bits on both. */
+__global__ void k_cast_f32_bf16(size_t n, const float *src, uint16_t *dst)
+{
+    SSL_GRID_STRIDE(i, n)
+    {
+        const uint32_t u = __float_as_uint(src[i]);
+        dst[i] = (u & 0x7FFFFFFFu) > 0x7F800000u ? (uint16_t)0x7FC0
+                                                   : (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+    }
+}
+
+__global__ void k_cast_bf16_f32(size_t n, const uint16_t *src, float *dst)
+{
+    SSL_GRID_STRIDE(i, n) dst[i] = __uint_as_float((uint32_t)src[i] << 16);
+}
+
+void ssl_cuda_cast_f32_bf16(ssl_ctx *c, uint16_t *dst, const float *src, size_t n)
+{
+    if (n == 0) return;
+    k_cast_f32_bf16<<<SSL_CUDA_GRID(c, n)>>>(n, src, dst);
+    SSL_CUDA_LAUNCHED();
+}
+
+void ssl_cuda_cast_bf16_f32(ssl_ctx *c, float *dst, const uint16_t *src, size_t n)
+{
+    if (n == 0) return;
+    k_cast_bf16_f32<<<SSL_CUDA_GRID(c, n)>>>(n, src, dst);
+    SSL_CUDA_LAUNCHED();
+}
+
 void ssl_cuda_scale(ssl_ctx *c, float *x, size_t n, float a) { LAUNCH(k_scale, c, n, x, n, a); }
 
 void ssl_cuda_axpby(ssl_ctx *c, size_t n, float a, const float *x, float b, float *y)

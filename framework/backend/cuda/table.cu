@@ -29,6 +29,8 @@ static const ssl_backend cuda_backend = {
     .conv2d_bwd_filter = ssl_cuda_conv2d_bwd_filter,
     .fill = ssl_cuda_fill,
     .copy = ssl_cuda_copy,
+    .cast_f32_bf16 = ssl_cuda_cast_f32_bf16,
+    .cast_bf16_f32 = ssl_cuda_cast_bf16_f32,
     .scale = ssl_cuda_scale,
     .axpby = ssl_cuda_axpby,
     .add = ssl_cuda_add,
@@ -99,6 +101,8 @@ static const ssl_backend cuda_backend = {
     X(conv2d_bwd_filter) \
     X(fill) \
     X(copy) \
+    X(cast_f32_bf16) \
+    X(cast_bf16_f32) \
     X(scale) \
     X(axpby) \
     X(add) \

@@ -153,6 +153,16 @@ static void d_copy(ssl_ctx *c, float *dst, const float *src, size_t n)
     cpu()->copy(SH(c), (float *)U(dst), (const float *)U(src), n);
 }
 
+static void d_cast_f32_bf16(ssl_ctx *c, uint16_t *dst, const float *src, size_t n)
+{
+    cpu()->cast_f32_bf16(SH(c), (uint16_t *)U(dst), (const float *)U(src), n);
+}
+
+static void d_cast_bf16_f32(ssl_ctx *c, float *dst, const uint16_t *src, size_t n)
+{
+    cpu()->cast_bf16_f32(SH(c), (float *)U(dst), (const uint16_t *)U(src), n);
+}
+
 static void d_scale(ssl_ctx *c, float *x, size_t n, float a)
 {
     cpu()->scale(SH(c), (float *)U(x), n, a);
@@ -484,6 +494,8 @@ static const ssl_backend devsim_backend = {
     .conv2d_bwd_filter = d_conv2d_bwd_filter,
     .fill = d_fill,
     .copy = d_copy,
+    .cast_f32_bf16 = d_cast_f32_bf16,
+    .cast_bf16_f32 = d_cast_bf16_f32,
     .scale = d_scale,
     .axpby = d_axpby,
     .add = d_add,
