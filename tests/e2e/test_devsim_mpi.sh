@@ -42,6 +42,19 @@ for m in simclr moco_v3 moco_v2 dino; do
   echo "dev_$m, stg_$m (np=2): identical to cpu_$m"
 done
 
+# sslrun finetune at np=2 from cpu_simclr's checkpoint: the rank-0 broadcast of the loaded weights and
+# the gradient all-reduce through devsim's device communicator, equal to the CPU backend
+for be in cpu devsim; do
+  "$MPIEXEC" --oversubscribe -np 2 "$SSLRUN" finetune "$WORK/tiny.yaml" run.name=cpu_simclr finetune.name=ft_$be \
+    finetune.epochs=1 device.backend=$be >"$WORK/ft_$be.log" 2>&1 || { tail -5 "$WORK/ft_$be.log"; fail "finetune np=2 on $be"; }
+done
+ft=$WORK/runs/cpu_simclr
+[ "$(losses "$ft/ft_cpu/metrics.jsonl" | wc -l)" -gt 0 ] || fail "finetune np=2: no losses logged"
+diff <(losses "$ft/ft_cpu/metrics.jsonl") <(losses "$ft/ft_devsim/metrics.jsonl") >/dev/null || fail "finetune np=2: devsim losses differ"
+diff <(grep -o '"top1": [0-9.]*' "$ft/ft_cpu/finetune.json") <(grep -o '"top1": [0-9.]*' "$ft/ft_devsim/finetune.json") ||
+  fail "finetune np=2: devsim top-1 differs"
+echo "finetune (np=2): devsim identical to cpu"
+
 # Rank -> device by node-local rank: with 3 simulated devices per node, 2 ranks take devices 0 and 1
 # (local_rank % devices, selected through the backend before any context exists), and say so.
 SSL_DEVSIM_DEVICES=3 SSLRUN_REPORT_BINDING=1 run dev_bind device.backend=devsim run.max_steps=1
