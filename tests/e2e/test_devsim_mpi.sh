@@ -6,7 +6,8 @@
 # broadcast (all), sync-BN statistics (SimCLR), the negatives' all-gather and reduce-scatter (SimCLR),
 # the keys' all-gather (MoCo v3), the sharded queue and shuffle-BN (MoCo v2), the sharded prototype
 # head's gather / scatter and distributed softmax (DINO), the teachers' BN averaging before a save;
-# and each rank's device chosen by node-local rank (SSL_DEVSIM_DEVICES simulated devices).
+# and each rank's device chosen by node-local rank (SSL_DEVSIM_DEVICES simulated devices), before any
+# context exists (devsim aborts otherwise), in pretraining and fine-tuning.
 source "$(dirname "$0")/common.sh"
 need_fmnist
 write_config
@@ -64,5 +65,10 @@ for r in 0 1; do
 done
 # unanchored: mpirun may splice one rank's line into the middle of another's
 [ "$(grep -o 'binding: rank [0-9]* host' "$WORK/dev_bind.log" | wc -l)" = 2 ] || { cat "$WORK/dev_bind.log"; fail "binding lines not one per rank"; }
+# devsim refuses a context made before the rank's device is selected (on a GPU it would land on
+# device 0): fine-tuning binds first too
+SSL_DEVSIM_DEVICES=3 "$MPIEXEC" --oversubscribe -np 2 "$SSLRUN" finetune "$WORK/tiny.yaml" run.name=cpu_simclr \
+  finetune.name=ft_bind finetune.epochs=1 device.backend=devsim run.max_steps=1 >"$WORK/ft_bind.log" 2>&1 ||
+  { tail -5 "$WORK/ft_bind.log"; fail "finetune with simulated devices"; }
 echo "devsim mpi: rank r takes device r"
 echo "devsim mpi: all checks passed"

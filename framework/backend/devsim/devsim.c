@@ -83,8 +83,15 @@ static void d_upload(void *dst, const void *src, size_t bytes) { memcpy(U(dst), 
 static void d_download(void *dst, const void *src, size_t bytes) { memcpy(dst, U(src), bytes); }
 static void d_sync(ssl_ctx *c) { (void)c; }
 
+static int selected_device = -1; /* as a CUDA process's current device */
+static int d_device_count(void);
+
 static void d_ctx_init(ssl_ctx *c)
 {
+    /* with simulated devices, a context before the rank's device is chosen would be on device 0 on a
+     * GPU, whatever the rank: the binding must come first */
+    SSL_ASSERTF(d_device_count() == 0 || selected_device >= 0,
+                "devsim: a context made before this rank's device was selected (%d devices)", d_device_count());
     ssl_ctx *s = ssl_calloc(1, sizeof *s);
     s->be = cpu();
     s->nthreads = c->nthreads;
@@ -471,6 +478,7 @@ static int d_device_count(void)
 static void d_select_device(int index)
 {
     SSL_ASSERTF(index >= 0 && index < d_device_count(), "devsim: device %d of %d", index, d_device_count());
+    selected_device = index;
 }
 
 static const ssl_backend devsim_backend = {
