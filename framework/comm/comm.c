@@ -133,8 +133,9 @@ static void *watchdog_main(void *arg)
                     (long long)atomic_load(&c->seq), stalled, c->timeout_s);
             fflush(stderr);
             /* MPI_Abort from a second thread needs MPI_THREAD_MULTIPLE; a non-zero exit makes the
-             * launcher (mpirun, srun) end the whole job instead. */
-            _exit(3);
+             * launcher (mpirun, srun) end the whole job instead. 1: a failure (launch/cli.h's codes;
+             * 3 would tell a job script "checkpoint written, requeue me", and none was written). */
+            _exit(1);
         }
     }
     pthread_mutex_unlock(&w->mu);

@@ -21,6 +21,7 @@ for _ in $(seq 300); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
 if kill -0 $pid 2>/dev/null; then kill -CONT "$victim"; kill -9 $pid; fail "the job still hangs 30 s after a rank stopped"; fi
 wait $pid || rc=$?
 [ $rc != 0 ] || fail "a hung rank ended the job with exit 0"
+[ $rc != 3 ] || fail "a stalled collective ended the job with exit 3 (preempted, checkpoint written: requeue me)"
 grep -qE "rank [01]: (allreduce|allgather|reduce_scatter|broadcast|barrier) of [0-9]+ bytes \(collective #[0-9]+\) stalled" "$WORK/h.log" \
   || { cat "$WORK/h.log"; fail "no watchdog report naming the collective"; }
 
