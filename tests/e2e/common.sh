@@ -33,6 +33,14 @@ losses() {
   sed -nE 's/.*"step":([0-9]+).*"loss":([^,]+).*/\1 \2/p' "$1" | awk '{v[$1]=$2} END {for (s in v) print s, v[s]}' | sort -n
 }
 
+# same_finetune DIR_A DIR_B WHAT: two fine-tuning runs logged losses, the same ones, and the same top-1
+same_finetune() {
+  [ "$(losses "$1/metrics.jsonl" | wc -l)" -gt 0 ] || fail "$3: no losses logged"
+  diff <(losses "$1/metrics.jsonl") <(losses "$2/metrics.jsonl") >/dev/null || fail "$3: losses differ"
+  diff <(grep -o '"top1": [0-9.]*' "$1/finetune.json") <(grep -o '"top1": [0-9.]*' "$2/finetune.json") ||
+    fail "$3: top-1 differs"
+}
+
 # resumed LOG CKPT_STEP: the run says it resumed, and from that step.
 resumed() {
   grep -q "resumed from .*ckpt-$(printf %010d "$2").h5 at step $2\$" "$1" || { cat "$1"; fail "$1: did not say it resumed at step $2"; }

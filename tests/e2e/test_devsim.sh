@@ -63,11 +63,7 @@ for be in cpu devsim; do
   "$SSLRUN" finetune "$WORK/tiny.yaml" run.name=cpu_simclr finetune.name=ft_$be finetune.epochs=1 device.backend=$be \
     >"$WORK/ft_$be.log" 2>&1 || { cat "$WORK/ft_$be.log"; fail "finetune on $be"; }
 done
-ft=$WORK/runs/cpu_simclr
-[ "$(losses "$ft/ft_cpu/metrics.jsonl" | wc -l)" -gt 0 ] || fail "finetune: no losses logged"
-diff <(losses "$ft/ft_cpu/metrics.jsonl") <(losses "$ft/ft_devsim/metrics.jsonl") >/dev/null || fail "finetune: devsim losses differ"
-diff <(grep -o '"top1": [0-9.]*' "$ft/ft_cpu/finetune.json") <(grep -o '"top1": [0-9.]*' "$ft/ft_devsim/finetune.json") ||
-  fail "finetune: devsim top-1 differs"
+same_finetune "$WORK/runs/cpu_simclr/ft_cpu" "$WORK/runs/cpu_simclr/ft_devsim" "finetune on devsim"
 # a run trained on devsim exports like any other (export reads on the host backend)
 "$SSLRUN" export "$WORK/runs/dev_simclr/checkpoints/ckpt-0000000008.h5" --out "$WORK/dev.safetensors" >/dev/null 2>&1 ||
   fail "export of a devsim run"
