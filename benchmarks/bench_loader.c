@@ -62,8 +62,9 @@ static double run(ssl_dataset *ds, bench_ctx *c, const bench_opts *o, int worker
     const int C = ssl_dataset_channels(ds);
     ssl_sampler s;
     if (ssl_sampler_init(&s, ssl_dataset_size(ds), o->batch, 0, 1, o->seed, 1, err, errlen)) return -1;
-    const ssl_loader_transform tf = {transform, ssl_view_scratch_free, c, ssl_view_pipes_floats(&c->vp, o->batch, C),
-                                     ssl_view_pipes_scratch_bytes(&c->vp)};
+    const ssl_loader_transform tf = {.fn = transform, .scratch_free = ssl_view_scratch_free, .ctx = c,
+                                     .out_floats = ssl_view_pipes_floats(&c->vp, o->batch, C),
+                                     .scratch_bytes = ssl_view_pipes_scratch_bytes(&c->vp)};
     ssl_loader l;
     int rc = ssl_loader_start(&l, ds, &s, 0, 0, workers, depth, &tf, err, errlen);
     ssl_sampler_free(&s);

@@ -160,7 +160,8 @@ static void free_parts(ssl_loader *l)
             ssl_free(l->slots[i].images);
             ssl_free(l->slots[i].labels);
             ssl_free(l->slots[i].indices);
-            ssl_free(l->slots[i].out);
+            if (l->tf.out_free) l->tf.out_free(l->slots[i].out);
+            else ssl_free(l->slots[i].out);
             ssl_free(l->slots[i].enc);
             ssl_free(l->slots[i].enc_off);
             ssl_free(l->slots[i].hw);
@@ -211,6 +212,7 @@ int ssl_loader_start(ssl_loader *l, ssl_dataset *d, const ssl_sampler *s, int64_
     l->nslots = depth + 1; /* depth ahead of the one batch the caller holds */
     size_t img_bytes = (size_t)s->local_batch * (size_t)ssl_dataset_height(d) *
                        (size_t)ssl_dataset_width(d) * (size_t)ssl_dataset_channels(d);
+    if (tf) l->tf = *tf; /* before the slots: free_parts frees their outputs with tf's out_free */
     l->slots = ssl_calloc((size_t)l->nslots, sizeof *l->slots);
     for (int i = 0; i < l->nslots; i++) {
         ssl_loader_slot *sl = &l->slots[i];
@@ -220,13 +222,14 @@ int ssl_loader_start(ssl_loader *l, ssl_dataset *d, const ssl_sampler *s, int64_
         sl->labels = ssl_dataset_has_labels(d)
                          ? ssl_malloc((size_t)s->local_batch * sizeof *sl->labels) : NULL;
         sl->indices = ssl_malloc((size_t)s->local_batch * sizeof *sl->indices);
-        sl->out = tf && tf->fn ? ssl_malloc(tf->out_floats * sizeof(float)) : NULL;
+        sl->out = tf && tf->fn ? (tf->out_alloc ? tf->out_alloc(tf->out_floats * sizeof(float))
+                                                : ssl_malloc(tf->out_floats * sizeof(float)))
+                               : NULL;
         if (ssl_dataset_is_jpeg(d)) {
             sl->enc_off = ssl_malloc(((size_t)s->local_batch + 1) * sizeof *sl->enc_off);
             sl->hw = ssl_malloc((size_t)s->local_batch * 2 * sizeof *sl->hw);
         }
     }
-    if (tf) l->tf = *tf;
     l->threads = ssl_calloc((size_t)nthreads, sizeof *l->threads);
     l->scratch = ssl_calloc((size_t)nthreads, sizeof *l->scratch);
     for (int t = 0; t < nthreads; t++)

@@ -58,6 +58,10 @@ typedef struct {
     void (*scratch_free)(void *scratch);
     void *ctx;
     size_t out_floats, scratch_bytes;
+    /* the slots' output memory (NULL: ssl_malloc / ssl_free): the trainers pass their backend's
+     * page-locked host memory, which the step uploads from */
+    void *(*out_alloc)(size_t bytes);
+    void (*out_free)(void *p);
 } ssl_loader_transform;
 
 typedef struct ssl_loader_slot ssl_loader_slot;

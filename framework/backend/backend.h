@@ -55,6 +55,13 @@ typedef struct ssl_backend {
     void (*free)(void *p);
     void (*upload)(void *dst, const void *src, size_t bytes);   /* host -> device */
     void (*download)(void *dst, const void *src, size_t bytes); /* device -> host */
+    /* Page-locked host memory, for what is uploaded every step (the loader's batches): the device
+     * copies it at full bandwidth without the host waiting (CPU: ordinary memory). */
+    void *(*host_alloc)(size_t bytes);
+    void (*host_free)(void *p);
+    /* Host -> device copy of host_alloc memory, queued in c's stream after the work before it; the
+     * source must stay unchanged until c's next synchronisation (the step's loss download). */
+    void (*upload_async)(ssl_ctx *c, void *dst, const void *src, size_t bytes);
     void (*sync)(ssl_ctx *c);                              /* wait for queued work */
     void (*ctx_init)(ssl_ctx *c);                          /* create handles in c->be_state */
     void (*ctx_free)(ssl_ctx *c);

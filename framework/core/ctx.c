@@ -42,13 +42,25 @@ void *ssl_ctx_workspace(ssl_ctx *c, size_t bytes)
     return c->ws;
 }
 
-float *ssl_ctx_upload_input(ssl_ctx *c, float **dev, size_t cap, float *host, size_t n)
+/* One device buffer of cap floats per call site, made on first use; the copy as `staged` says. */
+static float *upload(ssl_ctx *c, float **dev, size_t cap, float *host, size_t n, int staged)
 {
     if (c->be->host_memory) return host;
     SSL_ASSERTF(n <= cap, "upload of %zu floats into a buffer of %zu", n, cap);
     if (!*dev) *dev = c->be->alloc(cap * sizeof(float));
-    c->be->upload(*dev, host, n * sizeof(float));
+    if (staged) c->be->upload_async(c, *dev, host, n * sizeof(float));
+    else c->be->upload(*dev, host, n * sizeof(float));
     return *dev;
+}
+
+float *ssl_ctx_upload_input(ssl_ctx *c, float **dev, size_t cap, float *host, size_t n)
+{
+    return upload(c, dev, cap, host, n, 0);
+}
+
+float *ssl_ctx_upload_staged(ssl_ctx *c, float **dev, size_t cap, float *host, size_t n)
+{
+    return upload(c, dev, cap, host, n, 1);
 }
 
 void ssl_ctx_step_begin(ssl_ctx *c) { ssl_arena_reset(&c->act); }

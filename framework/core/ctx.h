@@ -53,6 +53,9 @@ void *ssl_ctx_workspace(ssl_ctx *c, size_t bytes);
  * for the next call (the caller frees it with c->be->free). One upload per batch, no allocation after
  * the first. */
 float *ssl_ctx_upload_input(ssl_ctx *c, float **dev, size_t cap, float *host, size_t n);
+/* The same for a batch staged in the backend's page-locked memory (host_alloc: the loader's slots),
+ * queued in c's stream (upload_async) instead of waited for. */
+float *ssl_ctx_upload_staged(ssl_ctx *c, float **dev, size_t cap, float *host, size_t n);
 /* ssl_arena_release_keep on the activations with the backend's copy: everything allocated since
  * `mark` is dead but the n floats at keep, which move to the mark; returns their new address. */
 float *ssl_ctx_release_keep(ssl_ctx *c, size_t mark, float *keep, size_t n);

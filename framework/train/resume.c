@@ -66,8 +66,9 @@ static int open_metrics(ssl_trainer *t, char *err, size_t errlen)
 static int augment(void *ctx, const ssl_batch *b, float *out, void *scratch, char *err, size_t errlen)
 {
     ssl_trainer *t = ctx;
-    return ssl_view_pipes_batch(&t->pipes, (uint64_t)t->s.cfg.run.seed, b, t->ds, !strcmp(t->s.cfg.data.on_corrupt, "stop"),
-                                t->comm->rank, &t->corrupt, out, scratch, err, errlen);
+    const int stop = !strcmp(t->s.cfg.data.on_corrupt, "stop");
+    return ssl_view_pipes_batch(&t->pipes, (uint64_t)t->s.cfg.run.seed, b, t->ds, stop, t->comm->rank, &t->corrupt,
+                                out, scratch, err, errlen);
 }
 
 int ssl_train_resume(ssl_trainer *t, char *err, size_t errlen)
@@ -87,9 +88,11 @@ int ssl_train_resume(ssl_trainer *t, char *err, size_t errlen)
     /* loader positions are in micro-batches; a slot ahead per reader thread (with fewer, the extra
      * threads would only wait) */
     const int workers = t->s.cfg.data.workers > 0 ? t->s.cfg.data.workers : 1;
-    const ssl_loader_transform tf = {augment, ssl_view_scratch_free, t,
-                                     ssl_view_pipes_floats(&t->pipes, t->sampler.local_batch, t->s.in_chans),
-                                     ssl_view_pipes_scratch_bytes(&t->pipes)};
+    const ssl_loader_transform tf = {.fn = augment, .scratch_free = ssl_view_scratch_free, .ctx = t,
+                                     .out_floats =
+                                         ssl_view_pipes_floats(&t->pipes, t->sampler.local_batch, t->s.in_chans),
+                                     .scratch_bytes = ssl_view_pipes_scratch_bytes(&t->pipes),
+                                     .out_alloc = t->s.ctx.be->host_alloc, .out_free = t->s.ctx.be->host_free};
     if (ssl_loader_start(&t->loader, t->ds, &t->sampler, epoch, (t->step % t->steps_per_epoch) * t->accum,
                          workers, workers > 2 ? workers : 2, &tf, err, errlen))
         return -1;

@@ -129,7 +129,8 @@ static void test_transform(ssl_dataset *d)
     const int threads[] = {1, 3};
     for (int c = 0; c < 2; c++) {
         int calls = 0;
-        const ssl_loader_transform tf = {tf_sum, NULL, &calls, (size_t)s.local_batch * 3, sizeof(float)};
+        const ssl_loader_transform tf = {.fn = tf_sum, .ctx = &calls, .out_floats = (size_t)s.local_batch * 3,
+                                         .scratch_bytes = sizeof(float)};
         ssl_loader l;
         SSL_ASSERT(ssl_loader_start(&l, d, &s, 0, 0, threads[c], 2, &tf, err, sizeof err) == 0);
         int ok = 1, k;

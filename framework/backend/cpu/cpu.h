@@ -9,6 +9,7 @@
 void *ssl_cpu_alloc(size_t bytes);
 void ssl_cpu_free(void *p);
 void ssl_cpu_upload(void *dst, const void *src, size_t bytes);
+void ssl_cpu_upload_async(ssl_ctx *c, void *dst, const void *src, size_t bytes);
 void ssl_cpu_download(void *dst, const void *src, size_t bytes);
 void ssl_cpu_sync(ssl_ctx *c);
 void ssl_cpu_ctx_init(ssl_ctx *c);

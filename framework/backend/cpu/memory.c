@@ -11,6 +11,11 @@
 void *ssl_cpu_alloc(size_t bytes) { return ssl_malloc(bytes); }
 void ssl_cpu_free(void *p) { ssl_free(p); }
 void ssl_cpu_upload(void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
+void ssl_cpu_upload_async(ssl_ctx *c, void *dst, const void *src, size_t bytes)
+{
+    (void)c;
+    memcpy(dst, src, bytes);
+}
 void ssl_cpu_download(void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
 void ssl_cpu_sync(ssl_ctx *c) { (void)c; }
 

@@ -124,6 +124,9 @@ extern "C" {
 void *ssl_cuda_alloc(size_t bytes);
 void ssl_cuda_free(void *p);
 void ssl_cuda_upload(void *dst, const void *src, size_t bytes);
+void *ssl_cuda_host_alloc(size_t bytes);
+void ssl_cuda_host_free(void *p);
+void ssl_cuda_upload_async(ssl_ctx *c, void *dst, const void *src, size_t bytes);
 void ssl_cuda_download(void *dst, const void *src, size_t bytes);
 void ssl_cuda_sync(ssl_ctx *c);
 void ssl_cuda_ctx_init(ssl_ctx *c);

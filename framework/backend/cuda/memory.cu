@@ -29,6 +29,26 @@ void ssl_cuda_upload(void *dst, const void *src, size_t bytes)
     if (bytes) SSL_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
 }
 
+void *ssl_cuda_host_alloc(size_t bytes)
+{
+    void *p = NULL;
+    cudaError_t e = cudaHostAlloc(&p, bytes ? bytes : 1, cudaHostAllocDefault);
+    if (e != cudaSuccess) SSL_ABORT("cudaHostAlloc(%zu bytes): %s", bytes, cudaGetErrorString(e));
+    return p;
+}
+
+void ssl_cuda_host_free(void *p)
+{
+    if (p) SSL_CUDA_CHECK(cudaFreeHost(p));
+}
+
+/* In the context's stream, so the step's kernels after it see the batch; page-locked source, so the
+ * host goes on queueing them while the copy runs. */
+void ssl_cuda_upload_async(ssl_ctx *c, void *dst, const void *src, size_t bytes)
+{
+    if (bytes) SSL_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, ssl_cuda_stream(c)));
+}
+
 void ssl_cuda_download(void *dst, const void *src, size_t bytes)
 {
     if (bytes) SSL_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));

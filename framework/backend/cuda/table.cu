@@ -18,6 +18,9 @@ static const ssl_backend cuda_backend = {
     .free = ssl_cuda_free,
     .upload = ssl_cuda_upload,
     .download = ssl_cuda_download,
+    .host_alloc = ssl_cuda_host_alloc,
+    .host_free = ssl_cuda_host_free,
+    .upload_async = ssl_cuda_upload_async,
     .sync = ssl_cuda_sync,
     .ctx_init = ssl_cuda_ctx_init,
     .ctx_free = ssl_cuda_ctx_free,
@@ -90,6 +93,9 @@ static const ssl_backend cuda_backend = {
     X(free) \
     X(upload) \
     X(download) \
+    X(host_alloc) \
+    X(host_free) \
+    X(upload_async) \
     X(sync) \
     X(ctx_init) \
     X(ctx_free) \

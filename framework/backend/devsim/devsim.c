@@ -11,6 +11,7 @@
 #include "framework/comm/device.h"
 #include "framework/core/check.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,51 @@ static void d_free(void *p)
     if (p) cpu()->free(U(p));
 }
 static void d_upload(void *dst, const void *src, size_t bytes) { memcpy(U(dst), src, bytes); }
+
+/* Page-locked memory, simulated: ordinary memory whose ranges are remembered, so that upload_async
+ * can refuse a source that on a GPU would be pageable (a synchronous, slower copy). */
+static pthread_mutex_t pinned_mu = PTHREAD_MUTEX_INITIALIZER;
+enum { PINNED_MAX = 256 }; /* a loader's slots each; tests make few */
+static struct {
+    const char *p;
+    size_t n;
+} pinned[PINNED_MAX];
+static size_t npinned;
+
+static void *d_host_alloc(size_t bytes)
+{
+    void *p = cpu()->alloc(bytes);
+    pthread_mutex_lock(&pinned_mu);
+    SSL_ASSERTF(npinned < PINNED_MAX, "devsim: more than %d page-locked buffers", PINNED_MAX);
+    pinned[npinned].p = p, pinned[npinned].n = bytes, npinned++;
+    pthread_mutex_unlock(&pinned_mu);
+    return p;
+}
+
+static void d_host_free(void *p)
+{
+    if (!p) return;
+    pthread_mutex_lock(&pinned_mu);
+    size_t i = 0;
+    while (i < npinned && pinned[i].p != p) i++;
+    SSL_ASSERTF(i < npinned, "devsim: host_free of %p, which host_alloc did not make", p);
+    pinned[i] = pinned[--npinned];
+    pthread_mutex_unlock(&pinned_mu);
+    cpu()->free(p);
+}
+
+static void d_upload_async(ssl_ctx *c, void *dst, const void *src, size_t bytes)
+{
+    (void)c;
+    pthread_mutex_lock(&pinned_mu);
+    size_t i = 0;
+    while (i < npinned && !((const char *)src >= pinned[i].p && (const char *)src + bytes <= pinned[i].p + pinned[i].n))
+        i++;
+    pthread_mutex_unlock(&pinned_mu);
+    SSL_ASSERTF(i < npinned, "devsim: upload_async of %zu bytes from %p, not page-locked memory (host_alloc)", bytes,
+                src);
+    memcpy(U(dst), src, bytes);
+}
 static void d_download(void *dst, const void *src, size_t bytes) { memcpy(dst, U(src), bytes); }
 static void d_sync(ssl_ctx *c) { (void)c; }
 
@@ -491,6 +537,9 @@ static const ssl_backend devsim_backend = {
     .free = d_free,
     .upload = d_upload,
     .download = d_download,
+    .host_alloc = d_host_alloc,
+    .host_free = d_host_free,
+    .upload_async = d_upload_async,
     .sync = d_sync,
     .ctx_init = d_ctx_init,
     .ctx_free = d_ctx_free,
