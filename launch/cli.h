@@ -33,8 +33,11 @@ struct ssl_comm *ssl_cli_job_begin(void);
 const char *ssl_cli_job_prefix(void); /* "rank R: " or "" */
 void ssl_cli_job_end(struct ssl_comm *comm); /* frees it and finalises MPI */
 /* SIGTERM / SIGUSR1 (a scheduler's preemption warning) set a flag the loop checks at a step boundary.
- * Training commands catch them right after ssl_cli_job_begin, so a warning that arrives during setup
- * still ends in a checkpoint (after the first step) instead of the default action's silent death. */
+ * They are blocked in the calling thread and taken by one thread waiting for them (sigwait), so no
+ * thread made afterwards (MPI's, HDF5's, OpenMP's, the loader's) is ever interrupted by one: an
+ * interrupted call deep in a library is not ours to restart. Training commands call it first, before
+ * ssl_cli_job_begin starts MPI, so a warning that arrives during setup still ends in a checkpoint
+ * (after the first step) instead of the default action's silent death. */
 void ssl_cli_catch_stop_signals(void);
 int ssl_cli_stop_requested(void);
 

@@ -60,8 +60,8 @@ int ssl_cmd_finetune(int argc, char **argv)
     if (from) src = (ssl_ft_source){SSL_FT_FROM_CKPT, from};
     if (weights) src = (ssl_ft_source){SSL_FT_FROM_WEIGHTS, weights};
     if (scratch) src.kind = SSL_FT_SCRATCH;
+    ssl_cli_catch_stop_signals(); /* first: every thread MPI and the rest start inherits the block */
     ssl_comm *comm = ssl_cli_job_begin();
-    ssl_cli_catch_stop_signals();
     const char *prefix = ssl_cli_job_prefix();
     const int rank0 = comm->rank == 0;
     char err[2048];

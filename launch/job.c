@@ -4,11 +4,12 @@
 #include "framework/core/check.h"
 #include "launch/cli.h"
 
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
-static volatile sig_atomic_t stop_signal;
-static void on_signal(int sig) { stop_signal = sig; }
+static _Atomic int stop_signal;
 
 /* The job communicator for the abort hook (SSL_ASSERT failures anywhere end every rank). */
 static ssl_comm *job_comm;
@@ -41,10 +42,31 @@ void ssl_cli_job_end(ssl_comm *comm)
     ssl_comm_mpi_finalize();
 }
 
-void ssl_cli_catch_stop_signals(void)
+static sigset_t stop_set;
+
+/* Takes every SIGTERM / SIGUSR1 sent to the process, for as long as it lives. */
+static void *wait_for_stop(void *arg)
 {
-    signal(SIGTERM, on_signal);
-    signal(SIGUSR1, on_signal);
+    (void)arg;
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&stop_set, &sig) == 0) atomic_store(&stop_signal, sig);
+    }
+    return NULL;
 }
 
-int ssl_cli_stop_requested(void) { return stop_signal > 0; }
+void ssl_cli_catch_stop_signals(void)
+{
+    sigemptyset(&stop_set);
+    sigaddset(&stop_set, SIGTERM);
+    sigaddset(&stop_set, SIGUSR1);
+    SSL_ASSERT(pthread_sigmask(SIG_BLOCK, &stop_set, NULL) == 0); /* inherited by every later thread */
+    pthread_t t;
+    pthread_attr_t a;
+    SSL_ASSERT(pthread_attr_init(&a) == 0);
+    SSL_ASSERT(pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED) == 0);
+    SSL_ASSERT(pthread_create(&t, &a, wait_for_stop, NULL) == 0);
+    pthread_attr_destroy(&a);
+}
+
+int ssl_cli_stop_requested(void) { return atomic_load(&stop_signal) > 0; }

@@ -34,8 +34,8 @@ int ssl_cmd_pretrain(int argc, char **argv)
         fprintf(stderr, "usage: sslrun CONFIG.yaml [section.key=value ...]\n");
         return 2;
     }
+    ssl_cli_catch_stop_signals(); /* first: every thread MPI and the rest start inherits the block */
     ssl_comm *comm = ssl_cli_job_begin();
-    ssl_cli_catch_stop_signals();
     const char *prefix = ssl_cli_job_prefix();
     const int rank0 = comm->rank == 0;
     char err[2048];
