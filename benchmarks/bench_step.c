@@ -53,7 +53,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench_step [--model resnet18|resnet50|vit_tiny|...] [--small-stem] "
                     "[--width W] [--img S] [--patch P] [--batch N] [--iters K] "
-                    "[--optim sgd|lars|adamw|lamb] [--backend cpu|cuda|devsim]\n");
+                    "[--optim sgd|lars|adamw|lamb] [--backend cpu|cuda|devsim] [--precision fp32|bf16]\n");
     exit(2);
 }
 
@@ -61,7 +61,7 @@ int main(int argc, char **argv)
 {
     ssl_model_config cfg;
     ssl_model_config_default(&cfg, "resnet18");
-    int batch = 128, iters = 5, warmup = 2;
+    int batch = 128, iters = 5, warmup = 2, bf16 = 0;
     const char *optim = "sgd", *backend = "cpu";
     cfg.img_size = 32;
     cfg.patch_size = 4;
@@ -78,6 +78,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--iters")) iters = atoi(v), i++;
         else if (!strcmp(a, "--optim")) optim = v, i++;
         else if (!strcmp(a, "--backend")) backend = v, i++;
+        else if (!strcmp(a, "--precision") && v && (!strcmp(v, "fp32") || !strcmp(v, "bf16"))) bf16 = !strcmp(v, "bf16"), i++;
         else usage();
     }
     ssl_optim_kind kind = !strcmp(optim, "lars")    ? SSL_OPTIM_LARS
@@ -91,6 +92,7 @@ int main(int argc, char **argv)
     const int host = !strcmp(backend, "cpu");
     ssl_ctx c;
     ssl_ctx_init(&c, backend);
+    c.precision_bf16 = bf16; /* model.precision */
     ssl_params p, bufs;
     ssl_params_init(&p);
     ssl_params_init(&bufs);
@@ -127,6 +129,7 @@ int main(int argc, char **argv)
            cfg.small_stem ? " small-stem" : "", cfg.img_size,
            strncmp(cfg.arch, "vit", 3) ? "" : " patch", batch, optim, omp_get_max_threads());
     if (!strncmp(cfg.arch, "vit", 3)) printf("  patch size %d\n", cfg.patch_size);
+    printf("  precision %s\n", ssl_precision_describe(&c));
     printf("  parameters %zu, forward %.3f GFLOP/image, step %.2f GFLOP\n", p.count,
            m.flops_per_image / 1e9, 3.0 * m.flops_per_image * batch / 1e9);
     if (host) {

@@ -3,12 +3,13 @@
 # sslrun's other libraries (the device tool's): unpack build/gpu-bundle.tar.xz (scripts/gpu_bundle.sh),
 # find the CUDA libraries (the toolkit's, else PyTorch's nvidia-* wheels), then
 #  1. test_backend_ops cpu cuda: every op of the table against the CPU backend; test_dev_comm cuda:
-#     NCCL's four collectives on device buffers;
+#     NCCL's four collectives on device buffers; test_ref_mixed: bf16 GEMMs / convolutions against torch;
 #  2. training parity: 16 steps of SimCLR (ResNet, sync of nothing: one rank), 8 of MAE (ViT) and of
 #     DINO, device.backend cpu vs cuda from the same init: the loss of every step side by side, and
-#     `sslrun eval` (kNN on device features) of both;
+#     `sslrun eval` (kNN on device features) of both; SimCLR in bf16 on both (close, not equal);
 #  3. the step benchmark, sslrun vs PyTorch on the same GPU (benchmarks/torch_step.py --device cuda):
-#     ResNet-50 224 px and ViT-B/16 224 px, batch 64, exact fp32 on both sides; then sslrun with TF32.
+#     ResNet-50 224 px and ViT-B/16 224 px, batch 64, exact fp32 on both sides; then sslrun with TF32;
+#     then both in bf16 (bench_step --precision bf16 vs torch.autocast + channels-last).
 # Everything goes to stdout and to $OUT/gpu_check.txt.
 #   bash benchmarks/gpu_check.sh            (from the repository root)
 set -uo pipefail
@@ -37,6 +38,9 @@ echo "test_backend_ops exit ${PIPESTATUS[0]}"
 echo "== 1b. test_dev_comm cuda: NCCL's collectives on one GPU"
 timeout 60 "$B/bin/test_dev_comm" cuda 2>&1 | tail -n 20
 echo "test_dev_comm exit ${PIPESTATUS[0]}"
+echo "== 1c. test_ref_mixed: bf16 GEMMs and convolutions (cpu, devsim, cuda) against torch's rule"
+SSL_FIXTURES=$B/fixtures timeout 60 "$B/bin/test_ref_mixed" 2>&1 | tail -n 20
+echo "test_ref_mixed exit ${PIPESTATUS[0]}"
 
 echo "== 2. training parity, cpu vs cuda"
 cat >"$W/p.yaml" <<YAML
@@ -72,6 +76,7 @@ for s in steps[:3] + steps[-2:]:
 PY
 }
 parity simclr
+parity simclr_bf16 model.precision=bf16
 parity mae method.name=mae augment.views=1 model.arch=vit_tiny model.patch_size=4 mae.decoder_depth=2 \
   mae.decoder_dim=64 mae.decoder_heads=4 optim.name=adamw optim.lr=0.001 run.max_steps=8
 parity dino method.name=dino model.arch=vit_tiny model.patch_size=4 dino.out_dim=256 dino.hidden_dim=64 \
@@ -86,4 +91,7 @@ timeout 200 python3 benchmarks/torch_step.py --device cuda --build "$B" --model 
 timeout 200 python3 benchmarks/torch_step.py --device cuda --build "$B" --model vit_base --img 224 --patch 16 --batch 64 --iters 10 --optim adamw
 echo "-- sslrun with TF32 (SSL_CUDA_TF32=1)"
 SSL_CUDA_TF32=1 timeout 100 "$B/bin/bench_step" --backend cuda --model resnet50 --img 224 --batch 64 --iters 10 --optim lars | grep RESULT
+echo "-- bf16: bench_step --precision bf16 vs torch.autocast(bfloat16) + channels-last"
+timeout 150 python3 benchmarks/torch_step.py --device cuda --build "$B" --model resnet50 --img 224 --batch 128 --iters 10 --optim lars --bf16
+timeout 150 python3 benchmarks/torch_step.py --device cuda --build "$B" --model vit_base --img 224 --patch 16 --batch 128 --iters 10 --optim adamw --bf16
 echo "== done $(date -u)"

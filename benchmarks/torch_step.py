@@ -48,11 +48,15 @@ def torch_images_per_s(args):
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
     x = (torch.rand(args.batch, 3, args.img, args.img) * 2 - 1).to(dev)
+    if args.bf16:  # the usual mixed-precision recipe: bf16 autocast, channels-last activations
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     times = []
     for it in range(args.warmup + args.iters):
         t = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        y = model(x)
+        with torch.autocast(args.device, dtype=torch.bfloat16, enabled=args.bf16):
+            y = model(x)
         r = torch.full_like(y, 1e-3)
         (y * r).sum().backward()
         opt.step()
@@ -68,7 +72,7 @@ def sslrun_images_per_s(args):
     exe = os.path.join(args.build, "benchmarks", "bench_step")
     cmd = [exe, "--model", args.model, "--img", str(args.img), "--patch", str(args.patch),
            "--batch", str(args.batch), "--iters", str(args.iters), "--optim", args.optim,
-           "--backend", "cuda" if args.device == "cuda" else "cpu"]
+           "--backend", "cuda" if args.device == "cuda" else "cpu", "--precision", "bf16" if args.bf16 else "fp32"]
     if args.small_stem:
         cmd.append("--small-stem")
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
@@ -89,6 +93,9 @@ def main():
     ap.add_argument("--optim", default="sgd")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    ap.add_argument("--bf16", action="store_true",
+                    help="mixed precision on both sides: torch.autocast(bfloat16) + channels-last vs "
+                         "bench_step --precision bf16")
     ap.add_argument("--build", default=os.path.join(os.path.dirname(__file__), "..", "build"))
     args = ap.parse_args()
     ours = sslrun_images_per_s(args)

@@ -48,6 +48,7 @@ typedef struct {
     bool sincos_pos;
     bool freeze_patch_embed;
     bool sync_bn;
+    char precision[SSL_CONFIG_ENUM_MAX]; /* fp32 | bf16 */
     int vit_dim, vit_depth, vit_heads; /* 0: the arch's defaults */
 } ssl_config_model;
 

@@ -55,6 +55,8 @@ static const ssl_config_key schema[] = {
     B(model, sincos_pos, "false", "ViT: fixed 2-D sin-cos position embedding instead of learned"),
     B(model, freeze_patch_embed, "false", "ViT: random, frozen patch projection (MoCo v3's stop-grad-conv1)"),
     B(model, sync_bn, "true", "BatchNorm statistics over the global batch of all ranks (false: per rank)"),
+    E(model, precision, "fp32", "fp32|bf16", "bf16: GEMM / convolution inputs and results in bfloat16, fp32 "
+      "accumulation, master weights, norms, losses and optimizer (torch.autocast's rule)"),
     I(model, vit_dim, "0", 0, 65536, "ViT token width (0: the arch's, 192 / 384 / 768)"),
     I(model, vit_depth, "0", 0, 1024, "ViT blocks (0: the arch's, 12)"),
     I(model, vit_heads, "0", 0, 1024, "ViT attention heads (0: the arch's, 3 / 6 / 12)"),

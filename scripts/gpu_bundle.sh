@@ -10,12 +10,12 @@ cd "$(dirname "$0")/.."
 shard=${1:-data/fmnist/train-00000.h5}
 [ -f "$shard" ] || { echo "no shard $shard (sslrun prep fashion-mnist --out data/fmnist)" >&2; exit 2; }
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSSL_WITH_CUDA=ON >/dev/null
-cmake --build build -j"$(nproc)" --target sslrun test_backend_ops test_dev_comm bench_step ckpt_compare
+cmake --build build -j"$(nproc)" --target sslrun test_backend_ops test_dev_comm test_ref_mixed bench_step ckpt_compare
 grep -q '^SSL_CUDA_BUILT:INTERNAL=ON' build/CMakeCache.txt || { echo "build/ has no CUDA backend" >&2; exit 1; }
 d=build/gpu-bundle
-rm -rf "$d" && mkdir -p "$d/bin" "$d/lib" "$d/benchmarks" "$d/data"
-bins=(build/launch/sslrun build/tests/test_backend_ops build/tests/test_dev_comm build/benchmarks/bench_step
-  build/tests/ckpt_compare)
+rm -rf "$d" && mkdir -p "$d/bin" "$d/lib" "$d/benchmarks" "$d/data" "$d/fixtures"
+bins=(build/launch/sslrun build/tests/test_backend_ops build/tests/test_dev_comm build/tests/test_ref_mixed
+  build/benchmarks/bench_step build/tests/ckpt_compare)
 cp "${bins[@]}" "$d/bin/"
 ln -s ../bin/bench_step "$d/benchmarks/bench_step" # torch_step.py --build looks for benchmarks/bench_step
 skip='^(linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libcudnn|libnvrtc|libnvJitLink|libnccl)'
@@ -26,5 +26,6 @@ done | sort -u | while read -r name path; do
   cp -L "$path" "$d/lib/$name"
 done
 cp "$shard" "$d/data/shard.h5"
+cp tests/ref/fixtures/mixed.bin "$d/fixtures/"
 tar -C "$d" -cJf build/gpu-bundle.tar.xz .
 echo "build/gpu-bundle.tar.xz: $(du -h build/gpu-bundle.tar.xz | cut -f1) ($(ls "$d/lib" | wc -l) libraries)"

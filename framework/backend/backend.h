@@ -67,6 +67,10 @@ typedef struct ssl_backend {
     void (*ctx_free)(ssl_ctx *c);
 
     /* --- BLAS ------------------------------------------------------------------------------ */
+    /* Mixed precision: while c->bf16 is set (ssl_ctx_autocast), gemm*, and conv2d_* below read both
+     * inputs rounded to bfloat16, accumulate in fp32, and round every result element to bfloat16
+     * (alpha applied first) before storing it, or before adding it where the op accumulates (beta * C,
+     * dw +=): torch.autocast's matmul and convolution, whose outputs and weight gradients are bf16. */
     /* C = alpha * op(A) @ op(B) + beta * C; op(A) is (M, K), op(B) is (K, N); row-major. */
     void (*gemm)(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha,
                  const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);

@@ -24,6 +24,14 @@ void ssl_ctx_init(ssl_ctx *c, const char *backend)
     if (c->be->ctx_init) c->be->ctx_init(c);
 }
 
+const char *ssl_precision_describe(const ssl_ctx *c)
+{
+    if (!c->precision_bf16) return "fp32";
+    return c->be->host_memory ? "bf16 (GEMM / convolution inputs and results rounded to bfloat16, emulated with "
+                                "fp32 kernels on this backend: GPU ranks' numbers, not their speed)"
+                              : "bf16 (GEMM / convolution in bfloat16, fp32 accumulation)";
+}
+
 void ssl_ctx_free(ssl_ctx *c)
 {
     if (c->be->ctx_free) c->be->ctx_free(c);

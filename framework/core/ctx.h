@@ -41,7 +41,19 @@ typedef struct ssl_ctx {
      * `bn_comm` (NULL: per-rank statistics). */
     struct ssl_comm *comm;
     struct ssl_comm *bn_comm;
+    /* Mixed precision (model.precision bf16): while `bf16` is set, GEMM and convolution ops round
+     * their inputs and results to bfloat16 (backend.h). Only the layers whose products torch.autocast
+     * runs in bf16 turn it on, around their own ops (ssl_ctx_autocast); losses, norms, evaluation
+     * and the optimizer stay fp32. */
+    int precision_bf16;
+    int bf16;
 } ssl_ctx;
+
+/* The run's precision for plan lines: "fp32", or bf16 and how the backend runs it. */
+const char *ssl_precision_describe(const ssl_ctx *c);
+
+/* Enter (on = 1) or leave (0) a layer's bf16 region: a no-op in fp32 runs. */
+static inline void ssl_ctx_autocast(ssl_ctx *c, int on) { c->bf16 = on && c->precision_bf16; }
 
 /* Create a context on the named backend ("cpu"; "cuda" when built). */
 void ssl_ctx_init(ssl_ctx *c, const char *backend);

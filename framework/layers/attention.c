@@ -35,6 +35,7 @@ ssl_tensor ssl_attention_forward(ssl_ctx *c, ssl_attention *l, const ssl_weights
     ssl_tensor qkv = ssl_linear_forward(c, &l->qkv, w, x);
     double t0 = ssl_prof_begin(c);
     l->qkv_out = qkv.data;
+    ssl_ctx_autocast(c, 1); /* the four products; softmax stays fp32 (it ignores the flag) */
     l->probs = ssl_arena_floats(&c->act, (size_t)(B * H * T * T));
     l->ctx = ssl_arena_floats(&c->act, (size_t)(B * T * D));
     const float scale = 1.0f / sqrtf((float)dh);
@@ -48,6 +49,7 @@ ssl_tensor ssl_attention_forward(ssl_ctx *c, ssl_attention *l, const ssl_weights
     /* O = P V, written into columns [h dh, (h+1) dh) of each image's (T, D) context */
     c->be->gemm_batched2(c, 0, 0, (int)T, dh, (int)T, 1.0f, l->probs, (int)T, sp, v, 3 * D, sq, 0.0f, l->ctx, D, so,
                          (int)B, H);
+    ssl_ctx_autocast(c, 0);
     ssl_prof_end(c, SSL_PROF_ATTN_FWD, t0, 4.0 * B * T * T * D);
     return ssl_linear_forward(c, &l->proj, w, ssl_tensor_3d(l->ctx, B, T, D));
 }
@@ -60,6 +62,7 @@ ssl_tensor ssl_attention_backward(ssl_ctx *c, ssl_attention *l, const ssl_weight
     double t0 = ssl_prof_begin(c);
     float *dqkv = ssl_arena_floats(&c->act, (size_t)(B * T * 3 * D));
     float *dp = ssl_arena_floats(&c->act, (size_t)(B * H * T * T));
+    ssl_ctx_autocast(c, 1);
     const float scale = 1.0f / sqrtf((float)dh);
     const int64_t sq[2] = {T * 3 * D, dh}, sp[2] = {H * T * T, T * T}, so[2] = {T * D, dh};
     const float *q = l->qkv_out, *k = q + D, *v = q + 2 * D;
@@ -76,6 +79,7 @@ ssl_tensor ssl_attention_backward(ssl_ctx *c, ssl_attention *l, const ssl_weight
                          H);
     c->be->gemm_batched2(c, 1, 0, (int)T, dh, (int)T, 1.0f, dp, (int)T, sp, q, 3 * D, sq, 0.0f, dk, 3 * D, sq, (int)B,
                          H);
+    ssl_ctx_autocast(c, 0);
     ssl_prof_end(c, SSL_PROF_ATTN_BWD, t0, 8.0 * B * T * T * D);
     return ssl_linear_backward(c, &l->qkv, w, ssl_tensor_3d(dqkv, B, T, 3 * D));
 }

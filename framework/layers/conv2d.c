@@ -31,7 +31,9 @@ ssl_tensor ssl_conv2d_forward(ssl_ctx *c, ssl_conv2d *l, const ssl_weights *w, s
                 l->s.H, l->s.W, l->k);
     ssl_tensor y = ssl_tensor_4d(NULL, l->s.N, l->cout, l->s.P, l->s.Q);
     y.data = ssl_arena_floats(&c->act, ssl_tensor_numel(y));
+    ssl_ctx_autocast(c, 1);
     c->be->conv2d_fwd(c, &l->s, x.data, w->p + l->w, y.data);
+    ssl_ctx_autocast(c, 0);
     if (l->bias) c->be->bias_add(c, l->s.N, l->cout, (int64_t)l->s.P * l->s.Q, w->p + l->b, y.data);
     l->x = x;
     ssl_prof_end(c, SSL_PROF_CONV_FWD, t0,
@@ -48,10 +50,14 @@ ssl_tensor ssl_conv2d_backward(ssl_ctx *c, ssl_conv2d *l, const ssl_weights *w, 
     dx.data = NULL;
     if (!l->skip_dx) {
         dx.data = ssl_arena_floats(&c->act, ssl_tensor_numel(dx));
+        ssl_ctx_autocast(c, 1);
         c->be->conv2d_bwd_data(c, &l->s, dy.data, w->p + l->w, dx.data);
+        ssl_ctx_autocast(c, 0);
     }
     if (w->g) {
+        ssl_ctx_autocast(c, 1);
         c->be->conv2d_bwd_filter(c, &l->s, dy.data, l->x.data, w->g + l->w);
+        ssl_ctx_autocast(c, 0);
         if (l->bias)
             c->be->bias_grad(c, l->s.N, l->cout, (int64_t)l->s.P * l->s.Q, dy.data, w->g + l->b);
     }

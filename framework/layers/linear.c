@@ -42,8 +42,10 @@ ssl_tensor ssl_linear_forward(ssl_ctx *c, ssl_linear *l, const ssl_weights *w, s
     ssl_tensor y = x;
     y.shape[y.ndim - 1] = l->out;
     y.data = ssl_arena_floats(&c->act, (size_t)rows * l->out);
+    ssl_ctx_autocast(c, 1);
     c->be->gemm(c, 0, 1, (int)rows, l->out, l->in, 1.0f, x.data, l->in, w->p + l->w, l->in, 0.0f,
                 y.data, l->out);
+    ssl_ctx_autocast(c, 0);
     if (l->bias) c->be->bias_add(c, rows, l->out, 1, w->p + l->b, y.data);
     l->x = x;
     ssl_prof_end(c, SSL_PROF_LINEAR_FWD, t0, 2.0 * rows * l->in * l->out);
@@ -57,6 +59,7 @@ ssl_tensor ssl_linear_backward(ssl_ctx *c, ssl_linear *l, const ssl_weights *w, 
     SSL_ASSERT(rows == rows_of(l->x, l->in));
     ssl_tensor dx = l->x;
     dx.data = NULL;
+    ssl_ctx_autocast(c, 1);
     if (!l->skip_dx) {
         dx.data = ssl_arena_floats(&c->act, (size_t)rows * l->in);
         c->be->gemm(c, 0, 0, (int)rows, l->in, l->out, 1.0f, dy.data, l->out, w->p + l->w, l->in,
@@ -65,8 +68,10 @@ ssl_tensor ssl_linear_backward(ssl_ctx *c, ssl_linear *l, const ssl_weights *w, 
     if (w->g) {
         c->be->gemm(c, 1, 0, l->out, l->in, (int)rows, 1.0f, dy.data, l->out, l->x.data, l->in,
                     1.0f, w->g + l->w, l->in);
+        ssl_ctx_autocast(c, 0);
         if (l->bias) c->be->bias_grad(c, rows, l->out, 1, dy.data, w->g + l->b);
     }
+    ssl_ctx_autocast(c, 0);
     ssl_prof_end(c, SSL_PROF_LINEAR_BWD, t0, (l->skip_dx ? 2.0 : 4.0) * rows * l->in * l->out);
     return dx;
 }

@@ -42,7 +42,9 @@ ssl_tensor ssl_wnorm_linear_forward(ssl_ctx *c, ssl_wnorm_linear *l, const ssl_w
     ssl_tensor y = x;
     y.shape[y.ndim - 1] = l->k;
     y.data = ssl_arena_floats(&c->act, (size_t)(rows * l->k));
+    ssl_ctx_autocast(c, 1); /* the product; the weight normalisation stays fp32 */
     c->be->gemm(c, 0, 1, (int)rows, (int)l->k, l->in, 1.0f, x.data, l->in, l->w, l->in, 0.0f, y.data, (int)l->k);
+    ssl_ctx_autocast(c, 0);
     l->x = x;
     ssl_prof_end(c, SSL_PROF_LINEAR_FWD, t0, 2.0 * (double)rows * l->in * (double)l->k);
     return y;
@@ -53,7 +55,9 @@ static void accumulate_dv(ssl_ctx *c, ssl_wnorm_linear *l, int64_t rows, const f
 {
     const size_t n = (size_t)(l->k * l->in);
     float *dw = ssl_arena_floats(&c->act, n);
+    ssl_ctx_autocast(c, 1);
     c->be->gemm(c, 1, 0, (int)l->k, l->in, (int)rows, 1.0f, dy, (int)l->k, l->x.data, l->in, 0.0f, dw, l->in);
+    ssl_ctx_autocast(c, 0);
     c->be->l2norm_bwd(c, l->k, l->in, l->w, l->norm, dw, dw);
     c->be->axpby(c, n, 1.0f, dw, 1.0f, dv);
 }
@@ -67,8 +71,10 @@ ssl_tensor ssl_wnorm_linear_backward(ssl_ctx *c, ssl_wnorm_linear *l, const ssl_
     dx.data = NULL;
     if (!l->skip_dx) {
         dx.data = ssl_arena_floats(&c->act, (size_t)(rows * l->in));
+        ssl_ctx_autocast(c, 1);
         c->be->gemm(c, 0, 0, (int)rows, l->in, (int)l->k, 1.0f, dy.data, (int)l->k, l->w, l->in, 0.0f, dx.data,
                     l->in);
+        ssl_ctx_autocast(c, 0);
     }
     const int dv = w->g && !l->freeze;
     if (dv) accumulate_dv(c, l, rows, dy.data, w->g + l->v);

@@ -79,6 +79,7 @@ static int build_model(ssl_finetuner *f, char *err, size_t errlen)
         return -1;
     }
     ssl_ctx_init(&f->ctx, cfg->device.backend);
+    f->ctx.precision_bf16 = !strcmp(cfg->model.precision, "bf16");
     f->ctx.comm = f->comm;
     f->ctx.bn_comm = cfg->model.sync_bn ? f->comm : NULL;
     ssl_params_init(&f->params);
@@ -176,12 +177,12 @@ static void print_plan(const ssl_finetuner *f, const ssl_binding *bind)
     printf("finetune: %s + linear head (%d classes) on %lld of %lld labelled samples (label_fraction %g), %dx%d "
            "input; %lld steps/epoch x %d epochs; global batch %d (%d ranks x %d); %s peak lr %.4g (lr x batch / "
            "256), layer_decay %g, label_smoothing %g, weight_decay %g; %zu parameters; %d threads per rank; %s "
-           "BatchNorm\n",
+           "BatchNorm; precision %s\n",
            f->cfg.model.arch, f->num_classes, (long long)f->nsubset, (long long)f->npool,
            ft->label_fraction, f->img_size, f->img_size, (long long)f->steps_per_epoch, ft->epochs, f->batch,
            f->comm->world, f->sampler.local_batch, ft->optimizer, f->lr_peak, ft->layer_decay, ft->label_smoothing,
            ft->weight_decay, f->params.count, omp_get_max_threads(),
-           f->cfg.model.sync_bn && f->comm->world > 1 ? "synchronised" : "per-rank");
+           f->cfg.model.sync_bn && f->comm->world > 1 ? "synchronised" : "per-rank", ssl_precision_describe(&f->ctx));
     char line[768];
     ssl_binding_describe(bind, f->comm->rank, line, sizeof line);
     printf("%s\n", line);

@@ -47,6 +47,7 @@ int ssl_session_init(ssl_session *s, const ssl_config *cfg, int in_chans, struct
     }
     ssl_ctx_init(&s->ctx, cfg->device.backend);
     s->ctx.comm = comm; /* before the method allocates: sharded state takes its range from it */
+    s->ctx.precision_bf16 = !strcmp(cfg->model.precision, "bf16");
     ssl_params_init(&s->params);
     ssl_params_init(&s->buffers);
     ssl_plan pl = {&s->params, &s->buffers};

@@ -65,10 +65,10 @@ static void print_plan(const ssl_trainer *t, const ssl_config *cfg, const ssl_bi
                (long long)(t->sampler.n_samples / comm->world));
     printf("method: %s\n", t->s.method.vt->summary);
     printf("ranks: %d on %d node(s), up to %d per node; %d CPU threads per rank; %s BatchNorm; comm %s; device "
-           "collectives %s\n",
+           "collectives %s; precision %s\n",
            comm->world, comm->nodes, comm->local_world, omp_get_max_threads(),
            cfg->model.sync_bn && comm->world > 1 ? "synchronised" : "per-rank", comm->ops->name,
-           ssl_dev_comm_name(comm, t->s.ctx.be));
+           ssl_dev_comm_name(comm, t->s.ctx.be), ssl_precision_describe(&t->s.ctx));
     char line[768];
     ssl_binding_describe(bind, comm->rank, line, sizeof line);
     printf("%s\n", line);

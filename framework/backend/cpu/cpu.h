@@ -22,6 +22,15 @@ void ssl_cpu_gemm_batched2(ssl_ctx *c, int trans_a, int trans_b, int M, int N, i
 void ssl_cpu_conv2d_fwd(ssl_ctx *c, const ssl_conv_shape *s, const float *x, const float *w, float *y);
 void ssl_cpu_conv2d_bwd_data(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *w, float *dx);
 void ssl_cpu_conv2d_bwd_filter(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *x, float *dw);
+/* The table's GEMM and convolution entries (mixed.c): the ops above, or their bf16 rule while c->bf16. */
+void ssl_cpu_mp_gemm(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+void ssl_cpu_mp_gemm_batched(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, int64_t sa, const float *B, int ldb, int64_t sb, float beta, float *C, int ldc, int64_t sc, int batch);
+void ssl_cpu_mp_gemm_batched2(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                              int lda, const int64_t sa[2], const float *B, int ldb, const int64_t sb[2], float beta,
+                              float *C, int ldc, const int64_t sc[2], int outer, int inner);
+void ssl_cpu_mp_conv2d_fwd(ssl_ctx *c, const ssl_conv_shape *s, const float *x, const float *w, float *y);
+void ssl_cpu_mp_conv2d_bwd_data(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *w, float *dx);
+void ssl_cpu_mp_conv2d_bwd_filter(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *x, float *dw);
 void ssl_cpu_fill(ssl_ctx *c, float *x, size_t n, float v);
 void ssl_cpu_copy(ssl_ctx *c, float *dst, const float *src, size_t n);
 void ssl_cpu_cast_f32_bf16(ssl_ctx *c, uint16_t *dst, const float *src, size_t n);
@@ -87,6 +96,8 @@ typedef struct ssl_cpu_state {
     ssl_cpu_conv_algo conv_algo;
     int avx512; /* oneDNN runs AVX-512 kernels here: its blocked kernels move the measured rule */
     struct ssl_cpu_conv_cache *conv; /* oneDNN engine, stream and primitive cache; lazily made */
+    float *mix;                      /* mixed.c's rounded copies (model.precision bf16) */
+    size_t mix_cap;
 } ssl_cpu_state;
 
 void ssl_cpu_conv2d_fwd_im2col(ssl_ctx *c, const ssl_conv_shape *s, const float *x, const float *w, float *y);

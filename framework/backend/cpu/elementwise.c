@@ -41,22 +41,11 @@ void ssl_cpu_copy(ssl_ctx *c, float *dst, const float *src, size_t n)
     }
 }
 
-/* Round to nearest even on the bit pattern (torch's c10 round_to_nearest_even): adding 0x7FFF plus
- * the lowest kept bit carries into the kept half exactly when the dropped half is above the tie, or at
- * it with the kept half odd; an exponent carried to all ones is inf. */
-static inline uint16_t f32_to_bf16(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return 0x7FC0; /* NaN */
-    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
-}
-
 void ssl_cpu_cast_f32_bf16(ssl_ctx *c, uint16_t *dst, const float *src, size_t n)
 {
     (void)c;
 #pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
-    for (size_t i = 0; i < n; i++) dst[i] = f32_to_bf16(src[i]);
+    for (size_t i = 0; i < n; i++) dst[i] = ssl_vbf16_bits(src[i]);
 }
 
 void ssl_cpu_cast_bf16_f32(ssl_ctx *c, float *dst, const uint16_t *src, size_t n)

@@ -47,6 +47,7 @@ void ssl_cpu_ctx_free(ssl_ctx *c)
     ssl_cpu_state *st = c->be_state;
     if (!st) return;
     if (st->conv) ssl_cpu_conv_cache_free(st->conv);
+    ssl_free(st->mix);
     ssl_free(st);
     c->be_state = NULL;
 }

@@ -65,4 +65,25 @@ SSL_VINLINE float ssl_vexpf(float x)
     return v;
 }
 
+/* fp32 -> bfloat16 bits, round to nearest even on the bit pattern (torch's c10
+ * round_to_nearest_even): adding 0x7FFF plus the lowest kept bit carries into the kept half exactly
+ * when the dropped half is above the tie, or at it with the kept half odd; an exponent carried to all
+ * ones is inf. NaN becomes the quiet NaN 0x7FC0. */
+SSL_VINLINE uint16_t ssl_vbf16_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return 0x7FC0; /* NaN */
+    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+/* f rounded to the nearest bfloat16, as an fp32 value. */
+SSL_VINLINE float ssl_vbf16_round(float f)
+{
+    const uint32_t u = (uint32_t)ssl_vbf16_bits(f) << 16;
+    float r;
+    memcpy(&r, &u, sizeof r);
+    return r;
+}
+
 #endif

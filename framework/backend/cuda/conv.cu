@@ -20,6 +20,7 @@
 
 struct ssl_cuda_conv_plan {
     ssl_conv_shape s;
+    int bf16; /* model.precision bf16: bf16 tensors, fp32 compute on the tensor cores */
     cudnnTensorDescriptor_t x, y;
     cudnnFilterDescriptor_t w;
     cudnnConvolutionDescriptor_t conv;
@@ -51,11 +52,11 @@ static int pick(const Perf *p, int n, int need_determinism, const char *what,
               what, s->N, s->C, s->H, s->W, s->K, s->R, s->stride, s->pad);
 }
 
-static ssl_cuda_conv_plan *plan_for(ssl_ctx *c, const ssl_conv_shape *s)
+static ssl_cuda_conv_plan *plan_for(ssl_ctx *c, const ssl_conv_shape *s, int bf16)
 {
     ssl_cuda_state *st = ssl_cuda_st(c);
     for (int i = 0; i < st->nconv; i++)
-        if (same_shape(&st->conv[i].s, s)) return &st->conv[i];
+        if (same_shape(&st->conv[i].s, s) && st->conv[i].bf16 == bf16) return &st->conv[i];
     if (st->nconv == st->capconv) {
         /* grows by doubling; plans are made on the first steps only, never in the steady state */
         int cap = st->capconv ? 2 * st->capconv : 16;
@@ -67,16 +68,19 @@ static ssl_cuda_conv_plan *plan_for(ssl_ctx *c, const ssl_conv_shape *s)
     ssl_cuda_conv_plan *p = &st->conv[st->nconv++];
     memset(p, 0, sizeof *p);
     p->s = *s;
+    p->bf16 = bf16;
+    /* bf16: cuDNN's BFLOAT16 configuration (x, w, y in bf16, compute in fp32), tensor cores allowed */
+    const cudnnDataType_t dt = bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
     SSL_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->x));
     SSL_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->y));
     SSL_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->w));
     SSL_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p->conv));
-    SSL_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->N, s->C, s->H, s->W));
-    SSL_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->N, s->K, s->P, s->Q));
-    SSL_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, s->K, s->C, s->R, s->R));
+    SSL_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, dt, s->N, s->C, s->H, s->W));
+    SSL_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, dt, s->N, s->K, s->P, s->Q));
+    SSL_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, dt, CUDNN_TENSOR_NCHW, s->K, s->C, s->R, s->R));
     SSL_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p->conv, s->pad, s->pad, s->stride, s->stride, 1, 1,
                                                     CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    SSL_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, st->tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+    SSL_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, st->tf32 || bf16 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
     int n;
     cudnnConvolutionFwdAlgoPerf_t pf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     SSL_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(st->dnn, p->x, p->w, p->conv, p->y,
@@ -98,34 +102,75 @@ static int empty(const ssl_conv_shape *s)
     return s->N <= 0 || s->C <= 0 || s->K <= 0 || s->P <= 0 || s->Q <= 0;
 }
 
+/* model.precision bf16: operands cast into the mixed scratch (16-byte aligned slots), the bf16 result
+ * converted back (y, dx assigned; dw added in fp32). */
+static inline size_t al8(size_t n) { return (n + 7) & ~(size_t)7; }
+
 void ssl_cuda_conv2d_fwd(ssl_ctx *c, const ssl_conv_shape *s, const float *x, const float *w, float *y)
 {
     if (empty(s)) return;
-    ssl_cuda_conv_plan *p = plan_for(c, s);
+    const int bf16 = c->bf16;
+    ssl_cuda_conv_plan *p = plan_for(c, s, bf16);
     void *ws = p->ws_fwd ? ssl_ctx_workspace(c, p->ws_fwd) : NULL;
     const float one = 1.0f, zero = 0.0f;
-    SSL_CUDNN_CHECK(cudnnConvolutionForward(ssl_cuda_st(c)->dnn, &one, p->x, x, p->w, w, p->conv, p->fwd,
-                                            ws, p->ws_fwd, &zero, p->y, y));
+    if (!bf16) {
+        SSL_CUDNN_CHECK(cudnnConvolutionForward(ssl_cuda_st(c)->dnn, &one, p->x, x, p->w, w, p->conv, p->fwd, ws,
+                                                p->ws_fwd, &zero, p->y, y));
+        return;
+    }
+    const size_t nx = (size_t)s->N * s->C * s->H * s->W, nw = (size_t)s->K * s->C * s->R * s->R,
+                 ny = (size_t)s->N * s->K * s->P * s->Q;
+    uint16_t *xh = ssl_cuda_mixed_scratch(c, al8(nx) + al8(nw) + ny), *wh = xh + al8(nx), *yh = wh + al8(nw);
+    ssl_cuda_cast_f32_bf16(c, xh, x, nx);
+    ssl_cuda_cast_f32_bf16(c, wh, w, nw);
+    SSL_CUDNN_CHECK(cudnnConvolutionForward(ssl_cuda_st(c)->dnn, &one, p->x, xh, p->w, wh, p->conv, p->fwd, ws,
+                                            p->ws_fwd, &zero, p->y, yh));
+    ssl_cuda_cast_bf16_f32(c, y, yh, ny);
 }
 
 void ssl_cuda_conv2d_bwd_data(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *w, float *dx)
 {
     if (empty(s)) return;
-    ssl_cuda_conv_plan *p = plan_for(c, s);
+    const int bf16 = c->bf16;
+    ssl_cuda_conv_plan *p = plan_for(c, s, bf16);
     void *ws = p->ws_data ? ssl_ctx_workspace(c, p->ws_data) : NULL;
     const float one = 1.0f, zero = 0.0f; /* dx is assigned */
-    SSL_CUDNN_CHECK(cudnnConvolutionBackwardData(ssl_cuda_st(c)->dnn, &one, p->w, w, p->y, dy, p->conv,
-                                                 p->bwd_data, ws, p->ws_data, &zero, p->x, dx));
+    if (!bf16) {
+        SSL_CUDNN_CHECK(cudnnConvolutionBackwardData(ssl_cuda_st(c)->dnn, &one, p->w, w, p->y, dy, p->conv,
+                                                     p->bwd_data, ws, p->ws_data, &zero, p->x, dx));
+        return;
+    }
+    const size_t nx = (size_t)s->N * s->C * s->H * s->W, nw = (size_t)s->K * s->C * s->R * s->R,
+                 ny = (size_t)s->N * s->K * s->P * s->Q;
+    uint16_t *dyh = ssl_cuda_mixed_scratch(c, al8(ny) + al8(nw) + nx), *wh = dyh + al8(ny), *dxh = wh + al8(nw);
+    ssl_cuda_cast_f32_bf16(c, dyh, dy, ny);
+    ssl_cuda_cast_f32_bf16(c, wh, w, nw);
+    SSL_CUDNN_CHECK(cudnnConvolutionBackwardData(ssl_cuda_st(c)->dnn, &one, p->w, wh, p->y, dyh, p->conv, p->bwd_data,
+                                                 ws, p->ws_data, &zero, p->x, dxh));
+    ssl_cuda_cast_bf16_f32(c, dx, dxh, nx);
 }
 
 void ssl_cuda_conv2d_bwd_filter(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *x, float *dw)
 {
     if (empty(s)) return;
-    ssl_cuda_conv_plan *p = plan_for(c, s);
+    const int bf16 = c->bf16;
+    ssl_cuda_conv_plan *p = plan_for(c, s, bf16);
     void *ws = p->ws_filter ? ssl_ctx_workspace(c, p->ws_filter) : NULL;
-    const float one = 1.0f; /* dw accumulates (beta 1), as every parameter gradient */
-    SSL_CUDNN_CHECK(cudnnConvolutionBackwardFilter(ssl_cuda_st(c)->dnn, &one, p->x, x, p->y, dy, p->conv,
-                                                   p->bwd_filter, ws, p->ws_filter, &one, p->w, dw));
+    const float one = 1.0f, zero = 0.0f; /* dw accumulates (beta 1), as every parameter gradient */
+    if (!bf16) {
+        SSL_CUDNN_CHECK(cudnnConvolutionBackwardFilter(ssl_cuda_st(c)->dnn, &one, p->x, x, p->y, dy, p->conv,
+                                                       p->bwd_filter, ws, p->ws_filter, &one, p->w, dw));
+        return;
+    }
+    const size_t nx = (size_t)s->N * s->C * s->H * s->W, nw = (size_t)s->K * s->C * s->R * s->R,
+                 ny = (size_t)s->N * s->K * s->P * s->Q;
+    uint16_t *dyh = ssl_cuda_mixed_scratch(c, al8(ny) + al8(nx) + nw), *xh = dyh + al8(ny), *dwh = xh + al8(nx);
+    ssl_cuda_cast_f32_bf16(c, dyh, dy, ny);
+    ssl_cuda_cast_f32_bf16(c, xh, x, nx);
+    /* the bf16 gradient assigned, then added to the fp32 one (torch: a bf16 .grad cast onto the master's) */
+    SSL_CUDNN_CHECK(cudnnConvolutionBackwardFilter(ssl_cuda_st(c)->dnn, &one, p->x, xh, p->y, dyh, p->conv,
+                                                   p->bwd_filter, ws, p->ws_filter, &zero, p->w, dwh));
+    ssl_cuda_unpack_bf16(c, 1, 1, 1, (int64_t)nw, dwh, 1.0f, dw, 0, 0, 0);
 }
 
 void ssl_cuda_conv_init(ssl_cuda_state *st)

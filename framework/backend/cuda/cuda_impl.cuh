@@ -50,6 +50,8 @@ typedef struct ssl_cuda_state {
     cudnnHandle_t dnn;    /* bound to `stream` (conv.cu) */
     struct ssl_cuda_conv_plan *conv; /* one per convolution geometry seen (conv.cu) */
     int nconv, capconv;
+    uint16_t *mix;        /* bf16 operands and results of model.precision bf16 (mixed.cu), grown on demand */
+    size_t mix_cap;       /* elements */
 } ssl_cuda_state;
 
 static inline ssl_cuda_state *ssl_cuda_st(ssl_ctx *c) { return (ssl_cuda_state *)c->be_state; }
@@ -136,6 +138,9 @@ void ssl_cuda_gemm_batched(ssl_ctx *c, int trans_a, int trans_b, int M, int N, i
 void ssl_cuda_gemm_batched2(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                             int lda, const int64_t sa[2], const float *B, int ldb, const int64_t sb[2], float beta,
                             float *C, int ldc, const int64_t sc[2], int outer, int inner);
+void ssl_cuda_mp_gemm(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+void ssl_cuda_mp_gemm_batched(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, int64_t sa, const float *B, int ldb, int64_t sb, float beta, float *C, int ldc, int64_t sc, int batch);
+void ssl_cuda_mp_gemm_batched2(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const int64_t sa[2], const float *B, int ldb, const int64_t sb[2], float beta, float *C, int ldc, const int64_t sc[2], int outer, int inner);
 void ssl_cuda_conv2d_fwd(ssl_ctx *c, const ssl_conv_shape *s, const float *x, const float *w, float *y);
 void ssl_cuda_conv2d_bwd_data(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *w, float *dx);
 void ssl_cuda_conv2d_bwd_filter(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *x, float *dw);
@@ -195,5 +200,15 @@ double ssl_cuda_xlogx_sum(ssl_ctx *c, size_t n, float a, const float *x);
 void ssl_cuda_sgd_update(ssl_ctx *c, size_t n, float lr, float momentum, int nesterov, float wd, float gscale, float *w, const float *g, float *m);
 void ssl_cuda_adam_direction(ssl_ctx *c, size_t n, float b1, float b2, float eps, float bc1, float bc2, float wd, const float *w, const float *g, float *m, float *v, float *u);
 }
+
+/* model.precision bf16 (mixed.cu): the scratch for packed operands (valid until the next call), and
+ * the strided pack / unpack of up to outer x inner matrices (rows x cols, row stride ld, matrix (o, i)
+ * at o s0 + i s1): pack rounds to bf16 into dense storage; unpack stores f32(T) + beta C (beta 0:
+ * assigns). A contiguous vector is outer = inner = rows = 1. */
+uint16_t *ssl_cuda_mixed_scratch(ssl_ctx *c, size_t elems);
+void ssl_cuda_pack_bf16(ssl_ctx *c, int64_t outer, int64_t inner, int64_t rows, int64_t cols, const float *src,
+                        int64_t s0, int64_t s1, int64_t ld, uint16_t *dst);
+void ssl_cuda_unpack_bf16(ssl_ctx *c, int64_t outer, int64_t inner, int64_t rows, int64_t cols, const uint16_t *T,
+                          float beta, float *C, int64_t s0, int64_t s1, int64_t ld);
 
 #endif

@@ -84,6 +84,7 @@ void ssl_cuda_ctx_free(ssl_ctx *c)
     ssl_cuda_conv_free(st);
     ssl_cuda_reduce_free(st);
     SSL_CUDA_CHECK(cudaFree(st->ptrs));
+    SSL_CUDA_CHECK(cudaFree(st->mix));
     SSL_CUDA_CHECK(cudaFree(st->red));
     SSL_CUDA_CHECK(cudaFreeHost(st->red_host));
     SSL_CUBLAS_CHECK(cublasDestroy(st->blas));

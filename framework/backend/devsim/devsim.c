@@ -36,6 +36,7 @@ static ssl_ctx *SH(ssl_ctx *c)
     ssl_ctx *s = c->be_state;
     s->nthreads = c->nthreads;
     s->comm = c->comm, s->bn_comm = c->bn_comm;
+    s->bf16 = c->bf16;
     return s;
 }
 

@@ -1,0 +1,157 @@
+/* model.precision bf16 on CPU ranks, by backend.h's mixed-precision rule: the fp32 kernels run on
+ * copies of the inputs rounded to bfloat16, and each result element is rounded before it is stored
+ * or added. A product of two bf16 values is exact in fp32, so this is what a bf16 GEMM with fp32
+ * accumulation computes, to summation order: CPU ranks reproduce a GPU rank's mixed-precision numbers
+ * (the reference for parity tests and a way to try a recipe in bf16); they are not faster. The table
+ * (table.c) points at these; with c->bf16 clear they are the fp32 ops. */
+#include "framework/backend/cpu/cpu.h"
+#include "framework/backend/cpu/vmath.h"
+#include "framework/core/check.h"
+
+#define PAR_MIN 32768
+
+/* The context's scratch for the rounded copies (grows, never shrinks; apart from the workspace,
+ * which the convolutions use themselves). */
+static float *scratch(ssl_ctx *c, size_t n)
+{
+    ssl_cpu_state *st = c->be_state;
+    SSL_ASSERTF(st, "CPU backend state missing (ssl_cpu_ctx_init not run)");
+    if (n > st->mix_cap) {
+        ssl_free(st->mix);
+        st->mix = ssl_malloc(n * sizeof(float));
+        st->mix_cap = n;
+    }
+    return st->mix;
+}
+
+/* dst (rows x cols, packed) = src (rows x cols, row stride lds) rounded to bf16 */
+static void round_copy(int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst)
+{
+#pragma omp parallel for schedule(static) if (rows * cols >= PAR_MIN)
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < cols; j++) dst[r * cols + j] = ssl_vbf16_round(src[r * lds + j]);
+}
+
+/* C (M x N, ldc) = round(T) + beta * C, T packed; beta 0 ignores C's old contents (NaN included) */
+static void round_store(int M, int N, const float *T, float beta, float *C, int ldc)
+{
+#pragma omp parallel for schedule(static) if ((int64_t)M * N >= PAR_MIN)
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            const float r = ssl_vbf16_round(T[(size_t)i * N + j]);
+            float *o = &C[(size_t)i * ldc + j];
+            *o = beta == 0.0f ? r : r + beta * *o;
+        }
+}
+
+static size_t gemm_scratch(int ta, int tb, int M, int N, int K)
+{
+    (void)ta, (void)tb;
+    return (size_t)M * K + (size_t)K * N + (size_t)M * N;
+}
+
+/* One bf16 product in scratch s (gemm_scratch floats). */
+static void gemm_bf16(ssl_ctx *c, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc, float *s)
+{
+    const int ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
+    float *a = s, *b = a + (size_t)ar * ac, *t = b + (size_t)br * bc;
+    round_copy(ar, ac, A, lda, a);
+    round_copy(br, bc, B, ldb, b);
+    ssl_cpu_gemm(c, ta, tb, M, N, K, alpha, a, ac > 0 ? ac : 1, b, bc > 0 ? bc : 1, 0.0f, t, N);
+    round_store(M, N, t, beta, C, ldc);
+}
+
+void ssl_cpu_mp_gemm(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                     int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    if (!c->bf16) {
+        ssl_cpu_gemm(c, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    if (M == 0 || N == 0) return;
+    float *s = scratch(c, gemm_scratch(trans_a, trans_b, M, N, K));
+    gemm_bf16(c, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, s);
+}
+
+void ssl_cpu_mp_gemm_batched(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                             const float *A, int lda, int64_t sa, const float *B, int ldb, int64_t sb, float beta,
+                             float *C, int ldc, int64_t sc, int batch)
+{
+    if (!c->bf16) {
+        ssl_cpu_gemm_batched(c, trans_a, trans_b, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+        return;
+    }
+    if (M == 0 || N == 0) return;
+    float *s = scratch(c, gemm_scratch(trans_a, trans_b, M, N, K));
+    for (int i = 0; i < batch; i++)
+        gemm_bf16(c, trans_a, trans_b, M, N, K, alpha, A + i * sa, lda, B + i * sb, ldb, beta, C + i * sc, ldc, s);
+}
+
+void ssl_cpu_mp_gemm_batched2(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                              const float *A, int lda, const int64_t sa[2], const float *B, int ldb,
+                              const int64_t sb[2], float beta, float *C, int ldc, const int64_t sc[2], int outer,
+                              int inner)
+{
+    if (!c->bf16) {
+        ssl_cpu_gemm_batched2(c, trans_a, trans_b, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, outer,
+                              inner);
+        return;
+    }
+    if (M == 0 || N == 0) return;
+    float *s = scratch(c, gemm_scratch(trans_a, trans_b, M, N, K));
+    for (int o = 0; o < outer; o++)
+        for (int i = 0; i < inner; i++)
+            gemm_bf16(c, trans_a, trans_b, M, N, K, alpha, A + o * sa[0] + i * sa[1], lda, B + o * sb[0] + i * sb[1],
+                      ldb, beta, C + o * sc[0] + i * sc[1], ldc, s);
+}
+
+static void round_inplace(float *x, size_t n)
+{
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++) x[i] = ssl_vbf16_round(x[i]);
+}
+
+void ssl_cpu_mp_conv2d_fwd(ssl_ctx *c, const ssl_conv_shape *s, const float *x, const float *w, float *y)
+{
+    if (!c->bf16) {
+        ssl_cpu_conv2d_fwd(c, s, x, w, y);
+        return;
+    }
+    const size_t nx = (size_t)s->N * s->C * s->H * s->W, nw = (size_t)s->K * s->C * s->R * s->R;
+    float *xr = scratch(c, nx + nw), *wr = xr + nx;
+    round_copy(1, (int64_t)nx, x, 0, xr);
+    round_copy(1, (int64_t)nw, w, 0, wr);
+    ssl_cpu_conv2d_fwd(c, s, xr, wr, y);
+    round_inplace(y, (size_t)s->N * s->K * s->P * s->Q);
+}
+
+void ssl_cpu_mp_conv2d_bwd_data(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *w, float *dx)
+{
+    if (!c->bf16) {
+        ssl_cpu_conv2d_bwd_data(c, s, dy, w, dx);
+        return;
+    }
+    const size_t ny = (size_t)s->N * s->K * s->P * s->Q, nw = (size_t)s->K * s->C * s->R * s->R;
+    float *dyr = scratch(c, ny + nw), *wr = dyr + ny;
+    round_copy(1, (int64_t)ny, dy, 0, dyr);
+    round_copy(1, (int64_t)nw, w, 0, wr);
+    ssl_cpu_conv2d_bwd_data(c, s, dyr, wr, dx);
+    round_inplace(dx, (size_t)s->N * s->C * s->H * s->W);
+}
+
+void ssl_cpu_mp_conv2d_bwd_filter(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *x, float *dw)
+{
+    if (!c->bf16) {
+        ssl_cpu_conv2d_bwd_filter(c, s, dy, x, dw);
+        return;
+    }
+    const size_t ny = (size_t)s->N * s->K * s->P * s->Q, nx = (size_t)s->N * s->C * s->H * s->W,
+                 nw = (size_t)s->K * s->C * s->R * s->R;
+    float *dyr = scratch(c, ny + nx + nw), *xr = dyr + ny, *t = xr + nx;
+    round_copy(1, (int64_t)ny, dy, 0, dyr);
+    round_copy(1, (int64_t)nx, x, 0, xr);
+    for (size_t i = 0; i < nw; i++) t[i] = 0.0f;
+    ssl_cpu_conv2d_bwd_filter(c, s, dyr, xr, t); /* accumulates: into zeros, then rounded and added */
+    for (size_t i = 0; i < nw; i++) dw[i] += ssl_vbf16_round(t[i]);
+}

@@ -1,0 +1,140 @@
+/* model.precision bf16 on CUDA ranks (backend.h's rule): both operands packed into bfloat16 in the
+ * context's mixed scratch (the CPU's rounding bits, as the cast op), the products on the tensor cores
+ * with fp32 accumulation and a bf16 result (cublasGemmStridedBatchedEx with CUBLAS_COMPUTE_32F; the
+ * convolutions in conv.cu with cuDNN's bf16 configuration), converted back and stored or added in
+ * fp32. One strided-batched call covers gemm, gemm_batched and gemm_batched2 alike, since the packed
+ * operands are dense. With c->bf16 clear the table's entries are the fp32 ops. */
+#include "framework/backend/cuda/cuda_impl.cuh"
+
+#include <cuda_bf16.h>
+
+static inline cublasOperation_t op_of(int t) { return t ? CUBLAS_OP_T : CUBLAS_OP_N; }
+
+__device__ inline uint16_t bf16_bits(float f)
+{
+    const uint32_t u = __float_as_uint(f);
+    return (u & 0x7FFFFFFFu) > 0x7F800000u ? (uint16_t)0x7FC0 : (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+/* packed dst[o][i][r][j] = bf16(src[o s0 + i s1 + r ld + j]) for n = outer inner rows cols elements */
+__global__ void k_pack(size_t n, int64_t inner, int64_t rows, int64_t cols, const float *src, int64_t s0, int64_t s1,
+                       int64_t ld, uint16_t *dst)
+{
+    SSL_GRID_STRIDE(k, n)
+    {
+        int64_t t = (int64_t)k;
+        const int64_t j = t % cols;
+        t /= cols;
+        const int64_t r = t % rows;
+        t /= rows;
+        const int64_t i = t % inner, o = t / inner;
+        dst[k] = bf16_bits(src[o * s0 + i * s1 + r * ld + j]);
+    }
+}
+
+/* C[o s0 + i s1 + r ld + j] = f32(T[k]) + beta C[...]; beta 0 assigns (C's NaN ignored) */
+__global__ void k_unpack(size_t n, int64_t inner, int64_t rows, int64_t cols, const uint16_t *T, float beta, float *C,
+                         int64_t s0, int64_t s1, int64_t ld)
+{
+    SSL_GRID_STRIDE(k, n)
+    {
+        int64_t t = (int64_t)k;
+        const int64_t j = t % cols;
+        t /= cols;
+        const int64_t r = t % rows;
+        t /= rows;
+        const int64_t i = t % inner, o = t / inner;
+        const float v = __uint_as_float((uint32_t)T[k] << 16);
+        float *out = C + o * s0 + i * s1 + r * ld + j;
+        *out = beta == 0.0f ? v : v + beta * *out;
+    }
+}
+
+uint16_t *ssl_cuda_mixed_scratch(ssl_ctx *c, size_t elems)
+{
+    ssl_cuda_state *st = ssl_cuda_st(c);
+    if (elems > st->mix_cap) { /* cudaFree waits for the device: the old buffer is no longer read */
+        SSL_CUDA_CHECK(cudaFree(st->mix));
+        SSL_CUDA_CHECK(cudaMalloc(&st->mix, elems * sizeof(uint16_t)));
+        st->mix_cap = elems;
+    }
+    return st->mix;
+}
+
+void ssl_cuda_pack_bf16(ssl_ctx *c, int64_t outer, int64_t inner, int64_t rows, int64_t cols, const float *src,
+                        int64_t s0, int64_t s1, int64_t ld, uint16_t *dst)
+{
+    const size_t n = (size_t)(outer * inner * rows * cols);
+    if (n == 0) return;
+    k_pack<<<SSL_CUDA_GRID(c, n)>>>(n, inner, rows, cols, src, s0, s1, ld, dst);
+    SSL_CUDA_LAUNCHED();
+}
+
+void ssl_cuda_unpack_bf16(ssl_ctx *c, int64_t outer, int64_t inner, int64_t rows, int64_t cols, const uint16_t *T,
+                          float beta, float *C, int64_t s0, int64_t s1, int64_t ld)
+{
+    const size_t n = (size_t)(outer * inner * rows * cols);
+    if (n == 0) return;
+    k_unpack<<<SSL_CUDA_GRID(c, n)>>>(n, inner, rows, cols, T, beta, C, s0, s1, ld);
+    SSL_CUDA_LAUNCHED();
+}
+
+/* elements rounded up to 8 (16 bytes): each packed operand starts aligned for the tensor cores */
+static inline size_t al8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+static void gemm_bf16(ssl_ctx *c, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                      const int64_t sa[2], const float *B, int ldb, const int64_t sb[2], float beta, float *C, int ldc,
+                      const int64_t sc[2], int outer, int inner)
+{
+    const int ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
+    const int64_t n = (int64_t)outer * inner, na = (int64_t)ar * ac, nb = (int64_t)br * bc, nc = (int64_t)M * N;
+    const size_t ea = al8((size_t)(n * na)), eb = al8((size_t)(n * nb));
+    uint16_t *a = ssl_cuda_mixed_scratch(c, ea + eb + (size_t)(n * nc)), *b = a + ea, *t = b + eb;
+    ssl_cuda_pack_bf16(c, outer, inner, ar, ac, A, sa[0], sa[1], lda, a);
+    ssl_cuda_pack_bf16(c, outer, inner, br, bc, B, sb[0], sb[1], ldb, b);
+    const float zero = 0.0f;
+    /* row-major as blas.cu: C^T = op(B)^T op(A)^T in cuBLAS's column-major terms */
+    SSL_CUBLAS_CHECK(cublasGemmStridedBatchedEx(ssl_cuda_st(c)->blas, op_of(tb), op_of(ta), N, M, K, &alpha, b,
+                                                CUDA_R_16BF, bc > 0 ? bc : 1, nb, a, CUDA_R_16BF, ac > 0 ? ac : 1, na,
+                                                &zero, t, CUDA_R_16BF, N, nc, (int)n, CUBLAS_COMPUTE_32F,
+                                                CUBLAS_GEMM_DEFAULT));
+    ssl_cuda_unpack_bf16(c, outer, inner, M, N, t, beta, C, sc[0], sc[1], ldc);
+}
+
+void ssl_cuda_mp_gemm(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc)
+{
+    if (!c->bf16) {
+        ssl_cuda_gemm(c, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    if (M == 0 || N == 0) return;
+    const int64_t z[2] = {0, 0};
+    gemm_bf16(c, trans_a, trans_b, M, N, K, alpha, A, lda, z, B, ldb, z, beta, C, ldc, z, 1, 1);
+}
+
+void ssl_cuda_mp_gemm_batched(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                              int lda, int64_t sa, const float *B, int ldb, int64_t sb, float beta, float *C, int ldc,
+                              int64_t sc, int batch)
+{
+    if (!c->bf16) {
+        ssl_cuda_gemm_batched(c, trans_a, trans_b, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+        return;
+    }
+    if (M == 0 || N == 0 || batch == 0) return;
+    const int64_t a2[2] = {sa, 0}, b2[2] = {sb, 0}, c2[2] = {sc, 0};
+    gemm_bf16(c, trans_a, trans_b, M, N, K, alpha, A, lda, a2, B, ldb, b2, beta, C, ldc, c2, batch, 1);
+}
+
+void ssl_cuda_mp_gemm_batched2(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                               int lda, const int64_t sa[2], const float *B, int ldb, const int64_t sb[2], float beta,
+                               float *C, int ldc, const int64_t sc[2], int outer, int inner)
+{
+    if (!c->bf16) {
+        ssl_cuda_gemm_batched2(c, trans_a, trans_b, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, outer,
+                               inner);
+        return;
+    }
+    if (M == 0 || N == 0 || outer * inner == 0) return;
+    gemm_bf16(c, trans_a, trans_b, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, outer, inner);
+}
