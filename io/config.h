@@ -192,6 +192,8 @@ typedef struct {
 typedef struct {
     double timeout_s;
     char device[SSL_CONFIG_ENUM_MAX];
+    char overlap[SSL_CONFIG_ENUM_MAX]; /* auto | on | off */
+    double bucket_mb;
 } ssl_config_comm;
 
 /* `sslrun finetune`: supervised training of the encoder + a linear head on data.train's labels. */

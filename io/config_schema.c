@@ -195,6 +195,9 @@ static const ssl_config_key schema[] = {
       "seconds one collective may wait before the job is ended with a report naming it (0 = never)"),
     E(comm, device, "auto", "auto|nccl|staged", "collectives on device memory: NCCL where the backend has it "
       "(auto; nccl: or stop), else staged through host memory and MPI"),
+    E(comm, overlap, "auto", "auto|on|off", "gradient all-reduce in buckets started as backward finishes them "
+      "(auto: where a device communicator runs them on a stream of their own; off: one all-reduce after backward)"),
+    F(comm, bucket_mb, "25", 0, NOMAX, LO_OPEN, "size of a gradient bucket, MB (comm.overlap)"),
 
     S(finetune, name, "finetune", NONEMPTY, "fine-tuning directory inside the run directory (one per label fraction, "
       "say)"),

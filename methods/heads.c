@@ -14,7 +14,7 @@ int ssl_mlp_init(ssl_mlp *h, ssl_plan *pl, const char *name, const ssl_mlp_spec 
                  SSL_MLP_MAX, s->layers, s->in, s->hidden, s->out);
         return -1;
     }
-    *h = (ssl_mlp){.spec = *s};
+    *h = (ssl_mlp){.spec = *s, .seg0 = pl->params->nseg};
     char n[112];
     int in = s->in, module = 0;
     for (int i = 0; i < s->layers; i++) {
@@ -37,6 +37,7 @@ int ssl_mlp_init(ssl_mlp *h, ssl_plan *pl, const char *name, const ssl_mlp_spec 
         if (!last) module++; /* the activation module has no parameters but takes an index */
         in = out;
     }
+    h->seg1 = pl->params->nseg;
     return 0;
 }
 
@@ -79,6 +80,7 @@ ssl_tensor ssl_mlp_backward(ssl_ctx *c, ssl_mlp *h, const ssl_weights *w, ssl_te
         if (h->has_bn[i]) dy = ssl_batchnorm_backward(c, &h->bn[i], w, dy);
         dy = ssl_linear_backward(c, &h->lin[i], w, dy);
     }
+    ssl_ctx_grads_done(c, w->g, h->seg0, h->seg1); /* its all-reduce may start */
     return dy;
 }
 

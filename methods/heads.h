@@ -34,6 +34,7 @@ typedef struct {
     int has_bn[SSL_MLP_MAX];
     ssl_tensor act_in[SSL_MLP_MAX]; /* saved for the unfused activation's backward */
     ssl_tensor act_out[SSL_MLP_MAX];
+    int seg0, seg1; /* its parameter segments: backward reports them done (ssl_ctx_grads_done) */
 } ssl_mlp;
 
 /* Plan an MLP named `name` ("projector"); returns 0, or -1 with err for a spec out of range. */

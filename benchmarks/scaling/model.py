@@ -17,7 +17,8 @@ matplotlib (matplotlib is a benchmark-only dependency: apt-get install python3-m
       gradient all-reduce of all parameters (fp32) + one small all-reduce (loss, monitors, stop flag);
       SyncBN: per BN layer one all-reduce of 2C+1 doubles forward, 2C doubles backward;
       NT-Xent: all-gather of the 2b x 128 fp32 embeddings, reduce-scatter of their gradient.
-    No overlap (sslrun all-reduces after backward). Predicted step = compute_P + comm_P.
+    No overlap (the CPU ranks measured here all-reduce after backward: comm.overlap is off on CPU by
+    default). Predicted step = compute_P + comm_P.
 (b) PREDICT 8 ... 1,024 GPUs. Every cluster number below is an ASSUMPTION, not a measurement, and the
     GPU compute per image is to be replaced by the GPU benchmark's number once there is one:
 """
@@ -48,9 +49,10 @@ A = dict(
     opt_bytes_per_param=24,    # LARS: read p, g, m; write p, m (+ per-tensor norms): ~6 x 4 B
 )
 OVERLAPS = (0.0, 0.8)  # fraction of backward that can hide the gradient all-reduce:
-#                        0 = none (sslrun today: all-reduce after backward);
-#                        0.8 = the planned bucketed overlap (the last buckets, i.e. the first layers'
-#                        ~20% of backward, cannot be hidden) -- ASSUMPTION
+#                        0 = none (all-reduce after backward: comm.overlap off);
+#                        0.8 = the bucketed overlap of GPU ranks (comm.overlap auto with NCCL; the last
+#                        buckets, i.e. the first layers' ~20% of backward, cannot be hidden) -- ASSUMPTION,
+#                        not yet measured on a GPU
 GPUS = (8, 16, 32, 64, 128, 256, 512, 1024)
 BATCHES = (4096, 8192, 16384, 32768)
 

@@ -42,6 +42,11 @@ typedef struct {
      * In place iff recv == send + rank*n. */
     void (*reduce_scatter)(ssl_comm *c, const void *send, void *recv, size_t n, ssl_dtype t, ssl_redop op);
     void (*broadcast)(ssl_comm *c, void *buf, size_t n, ssl_dtype t, int root);
+    /* Nonblocking in-place allreduce: starts the reduction of buf and returns; buf must be neither
+     * read nor written until wait_all, which completes every one started (in the order started on
+     * every rank), timed and watched as one allreduce of their total size. */
+    void (*iallreduce)(ssl_comm *c, void *buf, size_t n, ssl_dtype t, ssl_redop op);
+    void (*wait_all)(ssl_comm *c);
     void (*barrier)(ssl_comm *c);
     /* End every rank of the job now (MPI_Abort); never returns. */
     void (*abort)(ssl_comm *c, int code);
@@ -108,6 +113,11 @@ static inline void ssl_broadcast(ssl_comm *c, void *buf, size_t n, ssl_dtype t, 
 {
     c->ops->broadcast(c, buf, n, t, root);
 }
+static inline void ssl_iallreduce(ssl_comm *c, void *buf, size_t n, ssl_dtype t, ssl_redop op)
+{
+    c->ops->iallreduce(c, buf, n, t, op);
+}
+static inline void ssl_comm_wait_all(ssl_comm *c) { c->ops->wait_all(c); }
 static inline void ssl_barrier(ssl_comm *c) { c->ops->barrier(c); }
 
 /* For implementations: bracket a collective (stats + watchdog). */

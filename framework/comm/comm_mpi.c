@@ -11,9 +11,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A nonblocking allreduce in flight (iallreduce): its request and what wait_all does after it. */
+typedef struct {
+    MPI_Request req;
+    void *buf;
+    size_t n;
+    ssl_dtype t;
+    int avg;
+} mpi_pending;
+
 typedef struct {
     MPI_Comm comm;
     int owned; /* comm was created by us (freed on close) */
+    mpi_pending *pend;
+    int npend, cappend;
+    size_t pend_bytes;
 } mpi_impl;
 
 static int we_initialised;
@@ -79,6 +91,43 @@ static void mpi_allreduce(ssl_comm *c, void *buf, size_t n, ssl_dtype t, ssl_red
     }
     if (op == SSL_AVG) scale(buf, n, t, 1.0 / c->world);
     ssl_comm_leave(c, SSL_COLL_ALLREDUCE, t0, n * es);
+}
+
+/* MPI_Iallreduce in pieces of at most CHUNK; AVG's scale waits for the result (wait_all). */
+static void mpi_iallreduce(ssl_comm *c, void *buf, size_t n, ssl_dtype t, ssl_redop op)
+{
+    if (c->world == 1 || n == 0) return;
+    mpi_impl *m = c->impl;
+    const size_t es = ssl_dtype_size(t);
+    for (size_t off = 0; off < n; off += CHUNK) {
+        const size_t k = n - off < CHUNK ? n - off : CHUNK;
+        if (m->npend == m->cappend) {
+            const int cap = m->cappend ? 2 * m->cappend : 64; /* grows on the first steps only */
+            mpi_pending *grown = ssl_malloc((size_t)cap * sizeof *grown);
+            if (m->npend) memcpy(grown, m->pend, (size_t)m->npend * sizeof *grown);
+            ssl_free(m->pend);
+            m->pend = grown, m->cappend = cap;
+        }
+        mpi_pending *p = &m->pend[m->npend++];
+        p->buf = (char *)buf + off * es, p->n = k, p->t = t, p->avg = op == SSL_AVG;
+        check(c, MPI_Iallreduce(MPI_IN_PLACE, p->buf, (int)k, mpi_type(t), mpi_op(op), handle(c), &p->req),
+              "MPI_Iallreduce");
+        m->pend_bytes += k * es;
+    }
+}
+
+static void mpi_wait_all(ssl_comm *c)
+{
+    mpi_impl *m = c->impl;
+    if (!m->npend) return;
+    const size_t bytes = m->pend_bytes;
+    double t0 = ssl_comm_enter(c, SSL_COLL_ALLREDUCE, bytes);
+    for (int i = 0; i < m->npend; i++) {
+        check(c, MPI_Wait(&m->pend[i].req, MPI_STATUS_IGNORE), "MPI_Wait (allreduce)");
+        if (m->pend[i].avg) scale(m->pend[i].buf, m->pend[i].n, m->pend[i].t, 1.0 / c->world);
+    }
+    m->npend = 0, m->pend_bytes = 0;
+    ssl_comm_leave(c, SSL_COLL_ALLREDUCE, t0, bytes);
 }
 
 static void mpi_allgather(ssl_comm *c, const void *send, void *recv, size_t n, ssl_dtype t)
@@ -149,7 +198,9 @@ static void mpi_abort(ssl_comm *c, int code)
 static void mpi_free(ssl_comm *c)
 {
     mpi_impl *m = c->impl;
+    SSL_ASSERTF(!m->npend, "communicator freed with %d nonblocking allreduces in flight", m->npend);
     if (m->owned) MPI_Comm_free(&m->comm);
+    ssl_free(m->pend);
     ssl_free(m);
 }
 
@@ -159,6 +210,8 @@ static const ssl_comm_ops mpi_ops = {
     .allgather = mpi_allgather,
     .reduce_scatter = mpi_reduce_scatter,
     .broadcast = mpi_broadcast,
+    .iallreduce = mpi_iallreduce,
+    .wait_all = mpi_wait_all,
     .barrier = mpi_barrier,
     .abort = mpi_abort,
     .free = mpi_free,

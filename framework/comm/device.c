@@ -147,3 +147,18 @@ void ssl_dev_broadcast(ssl_ctx *c, ssl_comm *comm, void *buf, size_t n, ssl_dtyp
     ssl_broadcast(comm, h, n, t, root);
     stage_up(c, buf, h, bytes);
 }
+
+void ssl_dev_allreduce_start(ssl_ctx *c, ssl_comm *comm, void *buf, size_t n, ssl_dtype t, ssl_redop op)
+{
+    if (!comm || comm->world == 1 || !n) return;
+    if (comm->dev) comm->dev->allreduce_start(comm->dev, c, buf, n, t, op);
+    else if (in_place_ok(c)) ssl_iallreduce(comm, buf, n, t, op);
+    else ssl_dev_allreduce(c, comm, buf, n, t, op); /* staged: no second stream to overlap on */
+}
+
+void ssl_dev_wait_all(ssl_ctx *c, ssl_comm *comm)
+{
+    if (!comm || comm->world == 1) return;
+    if (comm->dev) comm->dev->wait_all(comm->dev, c);
+    else if (in_place_ok(c)) ssl_comm_wait_all(comm);
+}

@@ -26,6 +26,10 @@ typedef struct ssl_dev_comm {
     void (*reduce_scatter)(struct ssl_dev_comm *d, ssl_ctx *c, const void *send, void *recv, size_t n,
                            ssl_dtype t, ssl_redop op);
     void (*broadcast)(struct ssl_dev_comm *d, ssl_ctx *c, void *buf, size_t n, ssl_dtype t, int root);
+    /* Overlap (ssl_dev_allreduce_start): an in-place allreduce queued on the communicator's own stream
+     * after the context's work so far, returning at once; wait_all completes every one started. */
+    void (*allreduce_start)(struct ssl_dev_comm *d, ssl_ctx *c, void *buf, size_t n, ssl_dtype t, ssl_redop op);
+    void (*wait_all)(struct ssl_dev_comm *d, ssl_ctx *c);
     void (*free)(struct ssl_dev_comm *d);
 } ssl_dev_comm;
 
@@ -45,5 +49,13 @@ void ssl_dev_allgather(ssl_ctx *c, ssl_comm *comm, const void *send, void *recv,
 void ssl_dev_reduce_scatter(ssl_ctx *c, ssl_comm *comm, const void *send, void *recv, size_t n, ssl_dtype t,
                             ssl_redop op);
 void ssl_dev_broadcast(ssl_ctx *c, ssl_comm *comm, void *buf, size_t n, ssl_dtype t, int root);
+
+/* An allreduce that may overlap the work queued after it (the gradient buckets of backward): it
+ * starts now, reading buf as the context's work so far left it; buf must not be touched until
+ * ssl_dev_wait_all, which completes every one started. Every rank starts the same ones in the same
+ * order. On host memory it is MPI's nonblocking allreduce; with a device communicator its own stream
+ * (NCCL's beside the compute stream); staged, it runs to completion at once (correct, no overlap). */
+void ssl_dev_allreduce_start(ssl_ctx *c, ssl_comm *comm, void *buf, size_t n, ssl_dtype t, ssl_redop op);
+void ssl_dev_wait_all(ssl_ctx *c, ssl_comm *comm);
 
 #endif

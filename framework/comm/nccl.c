@@ -1,10 +1,13 @@
-/* NCCL behind framework/comm/device.h: device buffers straight to NCCL, enqueued in the CUDA
- * context's stream after the work that wrote them (REFERENCE §7: unique id from rank 0 over MPI, one
- * communicator per rank). Each call waits for its collective before returning, so callers need no
- * sync and the MPI communicator's watchdog sees a rank stuck in NCCL as a stalled collective (it ends
- * the job); overlapping gradient buckets with backward on a second stream comes after this. Compiled
- * (in C: comm.h's atomics are not C++) when CMake finds NCCL next to the CUDA toolkit; empty
- * otherwise. */
+/* NCCL behind framework/comm/device.h (REFERENCE §7: unique id from rank 0 over MPI, one
+ * communicator per rank). Every collective of the communicator runs on its own stream, after an event
+ * recorded in the CUDA context's stream (so after the work that wrote its buffers): one stream keeps
+ * NCCL's kernels in the order the host issued them on every rank, which the sync-BN and loss
+ * collectives issued while gradient buckets are in flight need. The four collectives wait for that
+ * stream before returning, so callers need no sync and the MPI communicator's watchdog sees a rank
+ * stuck in NCCL as a stalled collective (it ends the job). The gradient buckets (allreduce_start)
+ * return at once and run beside the rest of backward; wait_all waits for them under the watchdog
+ * before the optimizer's work is queued. Compiled (in C: comm.h's atomics are not C++) when CMake
+ * finds NCCL next to the CUDA toolkit; empty otherwise. */
 #ifdef SSL_HAVE_NCCL
 
 #include "framework/backend/backend.h"
@@ -44,13 +47,37 @@ static ncclRedOp_t nccl_op(ssl_redop op)
     SSL_ABORT("reduction %d has no NCCL operation", (int)op);
 }
 
-static ncclComm_t nccl_of(ssl_dev_comm *d) { return (ncclComm_t)d->impl; }
+/* The communicator, its stream, and the event that orders it after the compute stream. */
+typedef struct {
+    ncclComm_t comm;
+    cudaStream_t side;
+    cudaEvent_t ready;
+    size_t pending_bytes;
+} nccl_impl;
+
+#define SSL_CUDA_RT_CHECK(call)                                                                \
+    do {                                                                                       \
+        cudaError_t e_ = (call);                                                               \
+        if (e_ != cudaSuccess) SSL_ABORT("%s: %s", #call, cudaGetErrorString(e_));             \
+    } while (0)
+
+static ncclComm_t nccl_of(ssl_dev_comm *d) { return ((nccl_impl *)d->impl)->comm; }
 static cudaStream_t stream_of(ssl_ctx *c) { return (cudaStream_t)ssl_cuda_ctx_stream(c); }
+
+/* NCCL's stream after everything queued in c's stream so far; returns that stream. */
+static cudaStream_t after_compute(ssl_dev_comm *d, ssl_ctx *c)
+{
+    nccl_impl *m = d->impl;
+    SSL_CUDA_RT_CHECK(cudaEventRecord(m->ready, stream_of(c)));
+    SSL_CUDA_RT_CHECK(cudaStreamWaitEvent(m->side, m->ready, 0));
+    return m->side;
+}
 
 /* The collective's result in place before the call returns: stats and watchdog bracket the wait. */
 static void finish(ssl_dev_comm *d, ssl_ctx *c, ssl_coll k, double t0, size_t bytes)
 {
-    c->be->sync(c);
+    (void)c;
+    SSL_CUDA_RT_CHECK(cudaStreamSynchronize(((nccl_impl *)d->impl)->side));
     ssl_comm_leave(d->host, k, t0, bytes);
 }
 
@@ -58,7 +85,7 @@ static void nccl_allreduce(ssl_dev_comm *d, ssl_ctx *c, void *buf, size_t n, ssl
 {
     const size_t bytes = n * ssl_dtype_size(t);
     const double t0 = ssl_comm_enter(d->host, SSL_COLL_ALLREDUCE, bytes);
-    SSL_NCCL_CHECK(ncclAllReduce(buf, buf, n, nccl_type(t), nccl_op(op), nccl_of(d), stream_of(c)));
+    SSL_NCCL_CHECK(ncclAllReduce(buf, buf, n, nccl_type(t), nccl_op(op), nccl_of(d), after_compute(d, c)));
     finish(d, c, SSL_COLL_ALLREDUCE, t0, bytes);
 }
 
@@ -67,7 +94,7 @@ static void nccl_allgather(ssl_dev_comm *d, ssl_ctx *c, const void *send, void *
 {
     const size_t bytes = n * ssl_dtype_size(t);
     const double t0 = ssl_comm_enter(d->host, SSL_COLL_ALLGATHER, bytes);
-    if (n) SSL_NCCL_CHECK(ncclAllGather(send, recv, n, nccl_type(t), nccl_of(d), stream_of(c)));
+    if (n) SSL_NCCL_CHECK(ncclAllGather(send, recv, n, nccl_type(t), nccl_of(d), after_compute(d, c)));
     finish(d, c, SSL_COLL_ALLGATHER, t0, bytes);
 }
 
@@ -78,7 +105,7 @@ static void nccl_reduce_scatter(ssl_dev_comm *d, ssl_ctx *c, const void *send, v
     const size_t bytes = n * ssl_dtype_size(t);
     const double t0 = ssl_comm_enter(d->host, SSL_COLL_REDUCE_SCATTER, bytes);
     if (n)
-        SSL_NCCL_CHECK(ncclReduceScatter(send, recv, n, nccl_type(t), nccl_op(op), nccl_of(d), stream_of(c)));
+        SSL_NCCL_CHECK(ncclReduceScatter(send, recv, n, nccl_type(t), nccl_op(op), nccl_of(d), after_compute(d, c)));
     finish(d, c, SSL_COLL_REDUCE_SCATTER, t0, bytes);
 }
 
@@ -86,13 +113,38 @@ static void nccl_broadcast(ssl_dev_comm *d, ssl_ctx *c, void *buf, size_t n, ssl
 {
     const size_t bytes = n * ssl_dtype_size(t);
     const double t0 = ssl_comm_enter(d->host, SSL_COLL_BROADCAST, bytes);
-    SSL_NCCL_CHECK(ncclBroadcast(buf, buf, n, nccl_type(t), root, nccl_of(d), stream_of(c)));
+    SSL_NCCL_CHECK(ncclBroadcast(buf, buf, n, nccl_type(t), root, nccl_of(d), after_compute(d, c)));
     finish(d, c, SSL_COLL_BROADCAST, t0, bytes);
+}
+
+static void nccl_allreduce_start(ssl_dev_comm *d, ssl_ctx *c, void *buf, size_t n, ssl_dtype t, ssl_redop op)
+{
+    nccl_impl *m = d->impl;
+    /* after everything the compute stream has queued so far: the bucket's gradients are final */
+    SSL_NCCL_CHECK(ncclAllReduce(buf, buf, n, nccl_type(t), nccl_op(op), m->comm, after_compute(d, c)));
+    m->pending_bytes += n * ssl_dtype_size(t);
+}
+
+static void nccl_wait_all(ssl_dev_comm *d, ssl_ctx *c)
+{
+    (void)c;
+    nccl_impl *m = d->impl;
+    if (!m->pending_bytes) return;
+    const size_t bytes = m->pending_bytes;
+    const double t0 = ssl_comm_enter(d->host, SSL_COLL_ALLREDUCE, bytes);
+    SSL_CUDA_RT_CHECK(cudaStreamSynchronize(m->side)); /* the host queues the optimizer only after this */
+    m->pending_bytes = 0;
+    ssl_comm_leave(d->host, SSL_COLL_ALLREDUCE, t0, bytes);
 }
 
 static void nccl_free(ssl_dev_comm *d)
 {
-    ncclCommDestroy(nccl_of(d));
+    nccl_impl *m = d->impl;
+    cudaStreamSynchronize(m->side);
+    cudaEventDestroy(m->ready);
+    cudaStreamDestroy(m->side);
+    ncclCommDestroy(m->comm);
+    ssl_free(m);
     ssl_free(d);
 }
 
@@ -138,11 +190,17 @@ ssl_dev_comm *ssl_nccl_create(ssl_comm *host, char *err, size_t errlen)
     ssl_dev_comm *d = ssl_calloc(1, sizeof *d);
     d->name = "nccl";
     d->host = host;
-    d->impl = nc;
+    nccl_impl *m = ssl_calloc(1, sizeof *m);
+    m->comm = nc;
+    SSL_CUDA_RT_CHECK(cudaStreamCreateWithFlags(&m->side, cudaStreamNonBlocking));
+    SSL_CUDA_RT_CHECK(cudaEventCreateWithFlags(&m->ready, cudaEventDisableTiming));
+    d->impl = m;
     d->allreduce = nccl_allreduce;
     d->allgather = nccl_allgather;
     d->reduce_scatter = nccl_reduce_scatter;
     d->broadcast = nccl_broadcast;
+    d->allreduce_start = nccl_allreduce_start;
+    d->wait_all = nccl_wait_all;
     d->free = nccl_free;
     return d;
 }

@@ -47,7 +47,18 @@ typedef struct ssl_ctx {
      * and the optimizer stay fp32. */
     int precision_bf16;
     int bf16;
+    /* Gradient readiness (the trainer's overlapped all-reduce, framework/train/grad_sync.h): models
+     * report through ssl_ctx_grads_done; NULL when nobody listens. */
+    void (*grads_done)(void *u, const float *g, int seg0, int seg1);
+    void *grads_done_u;
 } ssl_ctx;
+
+/* A model's backward has finished its call's gradients of parameter segments [seg0, seg1) in the
+ * gradient buffer g (w->g; NULL, a teacher's forward-only weights, reports nothing). */
+static inline void ssl_ctx_grads_done(ssl_ctx *c, const float *g, int seg0, int seg1)
+{
+    if (c->grads_done && g) c->grads_done(c->grads_done_u, g, seg0, seg1);
+}
 
 /* The run's precision for plan lines: "fp32", or bf16 and how the backend runs it. */
 const char *ssl_precision_describe(const ssl_ctx *c);

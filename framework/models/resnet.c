@@ -14,6 +14,7 @@
 
 typedef struct {
     int bottleneck, has_down;
+    int seg0, seg1; /* its parameter segments (gradient readiness: ssl_ctx_grads_done) */
     ssl_conv2d conv1, conv2, conv3, down;
     ssl_batchnorm bn1, bn2, bn3, down_bn;
     ssl_tensor out; /* block output after the final ReLU */
@@ -137,6 +138,7 @@ static void resnet_backward(ssl_ctx *c, ssl_model *m, const ssl_weights *w, ssl_
     d = ssl_avgpool_backward(c, &r->gap, d);
     for (int i = r->nblocks - 1; i >= 0; i--) {
         d = block_backward(c, &r->blocks[i], w, d);
+        ssl_ctx_grads_done(c, w->g, r->blocks[i].seg0, r->blocks[i].seg1); /* its all-reduce may start */
         d.data = ssl_ctx_release_keep(c, mark, d.data, ssl_tensor_numel(d));
     }
     if (r->use_pool) d = ssl_maxpool_backward(c, &r->pool, d);
@@ -232,7 +234,10 @@ int ssl_resnet_build(ssl_model *m, ssl_plan *pl, const char *prefix, char *err)
         for (int j = 0; j < depth[s]; j++) {
             snprintf(sub, sizeof sub, "layer%d.%d", s + 1, j);
             ssl_layer_name(n, prefix, sub);
-            block_init(&r->blocks[bi++], pl, n, inplanes, planes, (j == 0 && s > 0) ? 2 : 1, bottleneck);
+            const int seg0 = pl->params->nseg;
+            block_init(&r->blocks[bi], pl, n, inplanes, planes, (j == 0 && s > 0) ? 2 : 1, bottleneck);
+            r->blocks[bi].seg0 = seg0, r->blocks[bi].seg1 = pl->params->nseg;
+            bi++;
             inplanes = bottleneck ? planes * 4 : planes;
         }
     }

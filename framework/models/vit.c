@@ -58,6 +58,7 @@ float *ssl_vit_sincos_table(int gh, int gw, int D)
 void ssl_vit_block_init(ssl_vit_block *b, ssl_plan *pl, const char *name, int D, int heads)
 {
     char n[112];
+    b->seg0 = pl->params->nseg;
 #define SUB(s) (ssl_layer_name(n, name, s), n)
     ssl_layernorm_init(&b->ln1, pl, SUB("ln_1"), D, 1e-6f);
     ssl_attention_init(&b->attn, pl, SUB("self_attention"), D, heads);
@@ -65,6 +66,7 @@ void ssl_vit_block_init(ssl_vit_block *b, ssl_plan *pl, const char *name, int D,
     ssl_linear_init_ex(&b->fc1, pl, SUB("mlp.0"), D, 4 * D, 1, SSL_INIT_TRUNC_NORMAL, 0.02f);
     ssl_linear_init_ex(&b->fc2, pl, SUB("mlp.3"), 4 * D, D, 1, SSL_INIT_TRUNC_NORMAL, 0.02f);
 #undef SUB
+    b->seg1 = pl->params->nseg;
 }
 
 ssl_tensor ssl_vit_block_forward(ssl_ctx *c, ssl_vit_block *b, const ssl_weights *w, ssl_tensor x)
@@ -100,6 +102,7 @@ ssl_tensor ssl_vit_block_backward(ssl_ctx *c, ssl_vit_block *b, const ssl_weight
     d = ssl_attention_backward(c, &b->attn, w, dx1);
     d = ssl_layernorm_backward(c, &b->ln1, w, d);
     c->be->axpby(c, n, 1.0f, dx1.data, 1.0f, d.data);
+    ssl_ctx_grads_done(c, w->g, b->seg0, b->seg1); /* its all-reduce may start */
     return d;
 }
 

@@ -18,6 +18,7 @@ typedef struct {
     ssl_attention attn;
     ssl_linear fc1, fc2;
     ssl_tensor h1; /* fc1 output (GELU input), saved for backward */
+    int seg0, seg1; /* its parameter segments: backward reports them done (ssl_ctx_grads_done) */
 } ssl_vit_block;
 
 void ssl_vit_block_init(ssl_vit_block *b, ssl_plan *pl, const char *name, int D, int heads);

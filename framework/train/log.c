@@ -80,6 +80,9 @@ void ssl_train_report(ssl_trainer *t)
             printf("  %4d %8.1f %8.1f %8.1f %12.1f %13.1f %15.1f %10.1f %8.1f %6.1f\n", r, 1e3 * v[0], 1e3 * v[1],
                    1e3 * v[2], 1e3 * v[3], 1e3 * v[4], 1e3 * v[5], 1e3 * v[6], 1e3 * v[7], 100 * v[8]);
         }
+        if (t->gsync.on && t->gsync.total > 0)
+            printf("gradient buckets: %lld of %lld started during backward (%d per step)\n", (long long)t->gsync.early,
+                   (long long)t->gsync.total, t->gsync.nb);
     }
     ssl_free(all);
 }

@@ -69,6 +69,12 @@ static void print_plan(const ssl_trainer *t, const ssl_config *cfg, const ssl_bi
            comm->world, comm->nodes, comm->local_world, omp_get_max_threads(),
            cfg->model.sync_bn && comm->world > 1 ? "synchronised" : "per-rank", comm->ops->name,
            ssl_dev_comm_name(comm, t->s.ctx.be), ssl_precision_describe(&t->s.ctx));
+    if (t->gsync.on)
+        printf("gradient all-reduce: %d buckets of up to %g MB, each started as soon as backward has finished it\n",
+               t->gsync.nb, cfg->comm.bucket_mb);
+    else if (comm->world > 1)
+        printf("gradient all-reduce: one, after backward%s\n",
+               strcmp(cfg->comm.overlap, "off") ? " (comm.overlap auto: on with a device communicator)" : "");
     char line[768];
     ssl_binding_describe(bind, comm->rank, line, sizeof line);
     printf("%s\n", line);
@@ -92,6 +98,8 @@ int ssl_train_setup(ssl_trainer *t, const ssl_config *cfg, ssl_comm *comm, char 
     ssl_optim_config oc = ssl_optim_config_from(cfg);
     oc.grad_scale = 1.0f / (float)t->accum;
     ssl_optim_init(&t->opt, &t->s.ctx, &t->s.params, &oc);
+    const int overlap = !strcmp(cfg->comm.overlap, "on") || (!strcmp(cfg->comm.overlap, "auto") && comm->dev);
+    ssl_grad_sync_init(&t->gsync, overlap, &t->s.ctx, comm, &t->s.params, cfg->comm.bucket_mb);
 
     if (ssl_view_pipes_init(&t->pipes, t->s.method.vt, &t->s.method.views, cfg, t->s.in_chans, err, errlen)) return -1;
     for (int g = 0; g < t->pipes.plan.ngroups; g++) /* ViTs resize their positions to any patch grid */
@@ -116,6 +124,7 @@ void ssl_train_free(ssl_trainer *t)
     if (t->loader_started) ssl_loader_stop(&t->loader);
     if (t->metrics_open) ssl_metrics_close(&t->metrics);
     ssl_optim_free(&t->opt);
+    ssl_grad_sync_free(&t->gsync);
     ssl_sampler_free(&t->sampler);
     if (t->dev_views) t->s.ctx.be->free(t->dev_views);
     if (t->s.params.data) ssl_session_free(&t->s);

@@ -50,10 +50,11 @@ int ssl_train_step(ssl_trainer *t, int signalled, ssl_step_record *r, int *nan, 
     ssl_params_zero_grad(&t->s.ctx, &t->s.params);
     for (int64_t a = 0; a < t->accum; a++) {
         p.micro = (int)a;
+        if (a == t->accum - 1) ssl_grad_sync_begin(&t->gsync); /* buckets may start during its backward */
         if (micro_step(t, &p, &local_loss, &r->monitors, &td, &tc, err, errlen)) return -1;
     }
     double tg = ssl_now();
-    ssl_dev_allreduce(&t->s.ctx, comm, t->s.params.grad, t->s.params.numel, SSL_F32, SSL_AVG);
+    ssl_grad_sync_finish(&t->gsync); /* the rest of the gradient all-reduce, and the wait */
     /* one small all-reduce: the global loss, the monitors, and whether any rank was signalled, so
      * that all ranks stop at the same boundary (monitors are named identically on every rank: the
      * same method ran the same code) */

@@ -24,6 +24,7 @@
 
 #include "framework/core/timer.h"
 #include "framework/optim/schedule.h"
+#include "framework/train/grad_sync.h"
 #include "framework/train/session.h"
 #include "framework/train/views.h"
 #include "io/dataset.h"
@@ -46,6 +47,7 @@ typedef struct {
     ssl_prof prof;
     ssl_phase_times times;
     ssl_optim opt;
+    ssl_grad_sync gsync;       /* the gradient all-reduce, overlapped with backward or after it */
     ssl_dataset *ds;
     ssl_sampler sampler;
     ssl_loader loader;

@@ -8,6 +8,11 @@
 # head's gather / scatter and distributed softmax (DINO), the teachers' BN averaging before a save;
 # and each rank's device chosen by node-local rank (SSL_DEVSIM_DEVICES simulated devices), before any
 # context exists (devsim aborts otherwise), in pretraining and fine-tuning.
+# The gradient all-reduce overlapped with backward (comm.overlap, auto: on with the device
+# communicator) in small buckets, started as the ResNet's / ViT's blocks finish (MoCo v3 and DINO run
+# the encoder backward more than once a step, so a bucket waits for the last), equals the CPU's
+# single all-reduce after backward; so does the CPU's own overlap (comm.overlap=on: MPI's nonblocking
+# allreduce), for SimCLR and for MAE (the ViT encoder's and decoder's blocks).
 source "$(dirname "$0")/common.sh"
 need_fmnist
 write_config
@@ -28,9 +33,11 @@ for m in simclr moco_v3 moco_v2 dino; do
       optim.lr=0.002 optim.lr_scaling=none) ;;
   esac
   run "cpu_$m" "${o[@]}"
-  run "dev_$m" "${o[@]}" device.backend=devsim
+  run "dev_$m" "${o[@]}" device.backend=devsim comm.bucket_mb=0.01
   run "stg_$m" "${o[@]}" device.backend=devsim comm.device=staged
   grep -q "device collectives devsim-direct" "$WORK/dev_$m.log" || fail "dev_$m: not through the device communicator"
+  grep -Eq "gradient buckets: [1-9][0-9]* of [0-9]+ started during backward" "$WORK/dev_$m.log" ||
+    fail "dev_$m: no gradient bucket started during backward"
   grep -q "device collectives staged through host memory" "$WORK/stg_$m.log" || fail "stg_$m: not staged"
   a=$WORK/runs/cpu_$m
   [ "$(losses "$a/metrics.jsonl" | wc -l)" = 8 ] || fail "cpu_$m: expected 8 logged steps"
@@ -41,6 +48,23 @@ for m in simclr moco_v3 moco_v2 dino; do
       fail "${d}_$m: checkpoint differs from cpu_$m"
   done
   echo "dev_$m, stg_$m (np=2): identical to cpu_$m"
+done
+
+# the CPU's overlap: MPI_Iallreduce per bucket, for a ResNet (SimCLR) and the ViT blocks of MAE
+mae=(method.name=mae model.arch=vit_tiny model.patch_size=4 model.vit_dim=16 model.vit_depth=2 model.vit_heads=2
+  augment.views=1 mae.decoder_depth=2 mae.decoder_dim=16 mae.decoder_heads=2 optim.name=adamw optim.lr=0.001
+  optim.lr_scaling=none)
+run cpu_mae "${mae[@]}" comm.overlap=off
+run ovl_mae "${mae[@]}" comm.overlap=on comm.bucket_mb=0.002
+run ovl_simclr method.name=simclr model.sync_bn=true comm.overlap=on comm.bucket_mb=0.01
+for m in mae simclr; do
+  a=$WORK/runs/cpu_$m b=$WORK/runs/ovl_$m
+  grep -Eq "gradient buckets: [1-9][0-9]* of [0-9]+ started during backward" "$WORK/ovl_$m.log" ||
+    fail "ovl_$m: no gradient bucket started during backward"
+  diff <(losses "$a/metrics.jsonl") <(losses "$b/metrics.jsonl") >/dev/null || fail "ovl_$m: losses differ from cpu_$m"
+  "$CKPT_COMPARE" "$a/checkpoints/ckpt-0000000008.h5" "$b/checkpoints/ckpt-0000000008.h5" --rtol 0 >/dev/null ||
+    fail "ovl_$m: checkpoint differs from cpu_$m"
+  echo "ovl_$m (np=2, overlapped buckets on CPU): identical to cpu_$m"
 done
 
 # sslrun finetune at np=2 from cpu_simclr's checkpoint: the rank-0 broadcast of the loaded weights and

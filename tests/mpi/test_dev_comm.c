@@ -56,12 +56,49 @@ static void broadcast(void *buf, size_t n, ssl_dtype t, int root)
     else ssl_dev_broadcast(&ctx, comm, buf, n, t, root);
 }
 
+static void allreduce_start(void *buf, size_t n, ssl_dtype t, ssl_redop op)
+{
+    if (direct) direct->allreduce_start(direct, &ctx, buf, n, t, op);
+    else ssl_dev_allreduce_start(&ctx, comm, buf, n, t, op);
+}
+static void wait_all(void)
+{
+    if (direct) direct->wait_all(direct, &ctx);
+    else ssl_dev_wait_all(&ctx, comm);
+}
+
+/* The overlapped allreduce (the gradient buckets' contract): three started, a blocking one issued
+ * while they are in flight, then wait_all: every result as the blocking path gives it. */
+static void overlapped(int W, int r)
+{
+    float o1[N], o2[N], blk[N];
+    double o3[N];
+    for (int i = 0; i < N; i++) o1[i] = (float)((r + 1) * i), o2[i] = (float)(r - i), o3[i] = (r + 1) * 0.25 * i, blk[i] = 1;
+    float *d1 = dev_of(o1, sizeof o1), *d2 = dev_of(o2, sizeof o2), *db = dev_of(blk, sizeof blk);
+    double *d3 = dev_of(o3, sizeof o3);
+    allreduce_start(d1, N, SSL_F32, SSL_AVG);
+    allreduce_start(d2, N, SSL_F32, SSL_SUM);
+    allreduce(db, N, SSL_F32, SSL_SUM);
+    allreduce_start(d3, N, SSL_F64, SSL_SUM);
+    wait_all();
+    host_of(o1, d1, sizeof o1), host_of(o2, d2, sizeof o2), host_of(o3, d3, sizeof o3), host_of(blk, db, sizeof blk);
+    const double tri = W * (W + 1) / 2.0;
+    for (int i = 0; i < N; i++) {
+        SSL_EXPECT(fabsf(o1[i] - (float)(tri * i / W)) <= 1e-6f * (float)(tri * i / W), "overlapped avg [%d] %g", i, o1[i]);
+        SSL_EXPECT(o2[i] == (float)(W * (W - 1) / 2 - W * i), "overlapped sum [%d] %g", i, o2[i]);
+        SSL_EXPECT(fabs(o3[i] - tri * 0.25 * i) < 1e-12, "overlapped f64 sum [%d] %g", i, o3[i]);
+        SSL_EXPECT(blk[i] == (float)W, "blocking allreduce among overlapped ones [%d] %g", i, blk[i]);
+    }
+    ctx.be->free(d1), ctx.be->free(d2), ctx.be->free(d3), ctx.be->free(db);
+}
+
 /* Every collective once, on fresh device buffers, against hand-computed results. */
 static void checks(const char *backend, int W, int r)
 {
     if (r == 0)
         printf("%s, %d rank(s): %s\n", backend, W, direct ? "the device communicator's ops, called directly" :
                                                    comm->dev ? comm->dev->name : "staged (or in place)");
+    overlapped(W, r);
     /* allreduce: sum f32, avg f64, max i64, min i64 */
     float f[N];
     double d[N];

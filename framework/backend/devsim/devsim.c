@@ -65,6 +65,17 @@ static void dc_broadcast(ssl_dev_comm *d, ssl_ctx *c, void *buf, size_t n, ssl_d
     (void)c;
     ssl_broadcast(d->host, U(buf), n, t, root);
 }
+/* NCCL's second stream: MPI's nonblocking allreduce on the untagged buffer */
+static void dc_allreduce_start(ssl_dev_comm *d, ssl_ctx *c, void *buf, size_t n, ssl_dtype t, ssl_redop op)
+{
+    (void)c;
+    ssl_iallreduce(d->host, U(buf), n, t, op);
+}
+static void dc_wait_all(ssl_dev_comm *d, ssl_ctx *c)
+{
+    (void)c;
+    ssl_comm_wait_all(d->host);
+}
 static void dc_free(ssl_dev_comm *d) { ssl_free(d); }
 
 static ssl_dev_comm *d_dev_comm_create(ssl_comm *host, char *err, size_t errlen)
@@ -72,7 +83,8 @@ static ssl_dev_comm *d_dev_comm_create(ssl_comm *host, char *err, size_t errlen)
     (void)err, (void)errlen;
     ssl_dev_comm *d = ssl_calloc(1, sizeof *d);
     *d = (ssl_dev_comm){.name = "devsim-direct", .host = host, .allreduce = dc_allreduce, .allgather = dc_allgather,
-                        .reduce_scatter = dc_reduce_scatter, .broadcast = dc_broadcast, .free = dc_free};
+                        .reduce_scatter = dc_reduce_scatter, .broadcast = dc_broadcast,
+                        .allreduce_start = dc_allreduce_start, .wait_all = dc_wait_all, .free = dc_free};
     return d;
 }
 
