@@ -48,6 +48,7 @@ typedef struct {
     int in_chans, num_classes, img_size, batch;
     float *lr_scale;          /* (params.nseg) layer decay, the optimizer's seg_lr_scale */
     ssl_optim opt;
+    ssl_grad_sync gsync;      /* the gradient all-reduce (comm.overlap: buckets during backward) */
     ssl_dataset *ds;
     int64_t npool;            /* labelled samples to choose from: the first data.limit (0: all) */
     int64_t *subset, nsubset; /* ascending dataset indices of the label_fraction subset */

@@ -140,6 +140,9 @@ static int plan_training(ssl_finetuner *f, char *err, size_t errlen)
      * betas (0.9, 0.95) and fine-tunes with torch's (0.9, 0.999) */
     ssl_optim_config oc = ssl_optim_config_default(ssl_optim_kind_from_name(ft->optimizer));
     ssl_optim_init(&f->opt, &f->ctx, &f->params, &oc);
+    const ssl_config_comm *cc = &f->cfg.comm;
+    const int overlap = !strcmp(cc->overlap, "on") || (!strcmp(cc->overlap, "auto") && f->comm->dev);
+    ssl_grad_sync_init(&f->gsync, overlap, &f->ctx, f->comm, &f->params, cc->bucket_mb);
     f->lr_scale = ssl_malloc((size_t)f->params.nseg * sizeof *f->lr_scale);
     ssl_finetune_layer_scales(&f->params, ft->layer_decay, f->lr_scale);
     f->opt.seg_lr_scale = f->lr_scale;
@@ -235,6 +238,7 @@ void ssl_finetune_free(ssl_finetuner *f)
     ssl_free(f->labels);
     if (f->dev_views) f->ctx.be->free(f->dev_views);
     ssl_optim_free(&f->opt);
+    ssl_grad_sync_free(&f->gsync);
     ssl_free(f->lr_scale);
     ssl_sampler_free(&f->sampler);
     if (f->model.impl) ssl_model_free(&f->model);

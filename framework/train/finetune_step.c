@@ -49,13 +49,14 @@ int ssl_finetune_step(ssl_finetuner *f, int signalled, ssl_step_record *r, int *
     const size_t img = (size_t)C * S * S;
     float *in = ssl_ctx_upload_staged(&f->ctx, &f->dev_views, (size_t)f->sampler.local_batch * img, b.out,
                                      (size_t)b.n * img);
+    ssl_grad_sync_begin(&f->gsync); /* buckets may start during backward */
     ssl_tensor logits = f->model.forward(&f->ctx, &f->model, &w, ssl_tensor_4d(in, b.n, C, S, S), 1);
     ssl_tensor dl = ssl_tensor_2d(ssl_arena_floats(&f->ctx.act, (size_t)ssl_tensor_numel(logits)), logits.shape[0],
                                   logits.shape[1]);
     double local = ssl_finetune_loss(&f->ctx, logits, f->labels, (float)cfg->finetune.label_smoothing, dl.data);
     f->model.backward(&f->ctx, &f->model, &w, dl);
     /* each rank's loss is the mean over its slice: averaging gives the global batch's gradient */
-    ssl_dev_allreduce(&f->ctx, f->comm, f->params.grad, f->params.numel, SSL_F32, SSL_AVG);
+    ssl_grad_sync_finish(&f->gsync);
     double agree[2] = {local, signalled ? 1.0 : 0.0};
     ssl_allreduce(f->comm, agree, 2, SSL_F64, SSL_SUM);
     r->loss = agree[0] / f->comm->world;
