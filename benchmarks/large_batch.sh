@@ -5,7 +5,10 @@
 # each, as a CSV, a Markdown table and (with python3-matplotlib) a PNG.
 #   benchmarks/large_batch.sh [--batches "256 1024 4096"] [--optims "lars_linear lars_sqrt lamb adamw"]
 #       [--epochs 10] [--limit 20000] [--ranks 1] [--micro 256] [--threads T] [--data DIR]
-#       [--out DIR] [--sslrun BIN]
+#       [--out DIR] [--sslrun BIN] [--record DIR] [--table-only]
+# --record DIR keeps each finished run's small files (eval.json, metrics.jsonl, train_seconds, log)
+# there and takes finished runs from there, so the study continues on another machine or day from a
+# committed record (benchmarks/large_batch_runs/); --table-only runs nothing and tables what is done.
 # A global batch B runs as --ranks ranks x accumulation steps x micro-batches of at most --micro
 # images per rank (optim.accum_steps = B / (ranks x micro)); ranks > 1 go through mpirun. Every run
 # resumes where it stopped and a finished one (eval.json present) is skipped, so the study can be
@@ -15,7 +18,7 @@
 # Warm-up: a tenth of the epochs (SimCLR: 10 of 100). Weight decay 1e-6 as the recipe (LARS: 1e-6 as SimCLR).
 set -euo pipefail
 batches="256 1024 4096" optims="lars_linear lars_sqrt lamb adamw" epochs=10 limit=20000 ranks=1 micro=256
-threads=$(nproc) data=data/fmnist out=runs/large_batch sslrun=build/launch/sslrun
+threads=$(nproc) data=data/fmnist out=runs/large_batch sslrun=build/launch/sslrun record="" table_only=0
 while [ $# -gt 0 ]; do
     case $1 in
         --batches) batches=$2; shift 2 ;;
@@ -28,7 +31,9 @@ while [ $# -gt 0 ]; do
         --data) data=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
         --sslrun) sslrun=$2; shift 2 ;;
-        *) sed -n '2,16p' "$0" >&2; exit 2 ;;
+        --record) record=$2; shift 2 ;;
+        --table-only) table_only=1; shift ;;
+        *) sed -n '2,19p' "$0" >&2; exit 2 ;;
     esac
 done
 cfg=$(dirname "$0")/../configs/fmnist_simclr.yaml
@@ -59,6 +64,14 @@ for B in $batches; do
             data.limit="$limit" data.batch_size="$B" optim.accum_steps="$accum" "${opt[@]}"
             schedule.epochs="$epochs" schedule.warmup_epochs="$(awk -v e="$epochs" 'BEGIN { print e / 10 }')"
             device.threads="$per_rank_threads" checkpoint.every_steps=50)
+        if [ ! -f "$run/eval.json" ] && [ -n "$record" ] && [ -f "$record/$name/eval.json" ]; then
+            mkdir -p "$run" && cp "$record/$name"/{eval.json,metrics.jsonl,train_seconds} "$run/" &&
+                cp "$record/$name.log" "$out/"
+        fi
+        if [ ! -f "$run/eval.json" ] && [ "$table_only" = 1 ]; then
+            echo "$B,${opt[0]#optim.name=},${opt[2]#optim.lr_scaling=},,$accum,,,," >>"$csv"
+            continue
+        fi
         if [ ! -f "$run/eval.json" ]; then
             t0=$(date +%s)
             OMP_NUM_THREADS=$per_rank_threads "${launch[@]}" pretrain "$cfg" "${common[@]}" >"$out/$name.log" 2>&1 ||
@@ -66,6 +79,10 @@ for B in $batches; do
             echo $(( $(date +%s) - t0 )) >"$run/train_seconds"
             "$sslrun" eval "$cfg" "${common[@]}" device.threads="$threads" >>"$out/$name.log" 2>&1 ||
                 { echo "$name: eval failed (log $out/$name.log)" >&2; exit 1; }
+            if [ -n "$record" ]; then
+                mkdir -p "$record/$name" && cp "$run"/{eval.json,metrics.jsonl,train_seconds} "$record/$name/" &&
+                    cp "$out/$name.log" "$record/"
+            fi
         fi
         lr=$(sed -nE 's/.*peak lr ([0-9.e+-]+).*/\1/p' "$out/$name.log" | tail -n1)
         steps=$(sed -nE 's/.*"step":([0-9]+).*/\1/p' "$run/metrics.jsonl" | tail -n1)
@@ -82,14 +99,16 @@ for B in $batches; do
     row="| $B |"
     for o in $optims; do
         e=$out/b${B}_$o/eval.json
+        [ -f "$e" ] || { row="$row (not yet) |"; continue; }
         row="$row $(sed -nE 's/.*"knn_top1": \{"20": ([0-9.]+).*/\1/p' "$e" | awk '{ printf "%.2f", $1 }') / $(sed -nE 's/.*"linear_top1": ([0-9.]+).*/\1/p' "$e" | awk '{ printf "%.2f", $1 }') |"
     done
     echo "$row"
 done
 echo
 echo "(kNN k=20 / linear top-1 on the 10k test images; CPU: $cpu; CSV: $csv)"
+[ -z "$record" ] || cp "$csv" "$record/"
 if /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
-    /usr/bin/python3 - "$csv" "$out/large_batch.png" <<'PY'
+    /usr/bin/python3 - "$csv" "${record:-$out}/large_batch.png" <<'PY'
 import csv, sys
 import matplotlib
 matplotlib.use("Agg")
