@@ -2,7 +2,11 @@
  * evaluation of a pretrained encoder. Features of the train split (all of it, as DINO's eval_knn,
  * or the first eval.train_limit samples) and the test split are extracted once (eval-mode BN, the image resized to the model input and
  * normalised), then weighted kNN (DINO's eval_knn) and a linear probe run on them. Results go to the
- * terminal and RUN_DIR/eval.json. --random-init and --raw-pixels give the two baselines. */
+ * terminal and RUN_DIR/eval.json. --random-init and --raw-pixels give the two baselines.
+ * Under mpirun each rank loads the checkpoint, extracts its 1/P of each split (all-gathered) and votes
+ * for its 1/P of the test rows, as the kNN monitor of pretraining; rank 0 runs the linear probe
+ * (its GEMMs are small next to the extraction) and writes the results. */
+#include "framework/comm/binding.h"
 #include "framework/comm/comm.h"
 #include "framework/core/check.h"
 #include "framework/core/timer.h"
@@ -15,6 +19,7 @@
 #include "framework/train/ckpt_stage.h"
 #include "framework/train/features.h"
 
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,20 +33,30 @@ int ssl_cmd_eval(int argc, char **argv)
         fprintf(stderr, "usage: sslrun eval CONFIG.yaml [k=v ...] [--ckpt PATH] [--random-init] [--raw-pixels]\n");
         return 2;
     }
-    char err[2048], path[1200];
+    ssl_comm *comm = ssl_cli_job_begin();
+    const int rank0 = comm->rank == 0, W = comm->world;
+    char err[2048] = "", path[1200];
     ssl_config cfg;
     if (ssl_config_load(&cfg, argv[0], argc - 1, argv + 1, err, sizeof err)) {
-        fprintf(stderr, "sslrun: %s\n", err);
+        if (rank0) fprintf(stderr, "sslrun: %s\n", err);
+        ssl_cli_job_end(comm);
         return 2;
+    }
+    if (W > 1) {
+        omp_set_num_threads(ssl_cli_rank_threads(&cfg, comm));
+        ssl_comm_watchdog_start(comm, cfg.comm.timeout_s);
     }
     ssl_session s;
     memset(&s, 0, sizeof s);
     ssl_features tr = {0}, te = {0};
-    int rc = 1;
+    int rc = 1, agreed = 0; /* agreed: every rank failed alike (rank 0 reports) */
+    ssl_binding bind; /* this rank's device before any context */
+    if (ssl_session_bind(&cfg, comm, &bind, err, sizeof err)) goto out;
     ssl_dataset *probe = ssl_dataset_open(cfg.data.train, err, sizeof err);
     if (!probe) goto out;
     int C = ssl_dataset_channels(probe);
     ssl_dataset_close(probe);
+    /* the session itself is per rank (no comm): sharded method state is not needed to evaluate */
     if (ssl_session_init(&s, &cfg, C, NULL, err, sizeof err)) goto out;
     const char *what = raw ? "raw pixels" : random_init ? "random init" : NULL;
     int64_t step = 0;
@@ -60,18 +75,37 @@ int ssl_cmd_eval(int argc, char **argv)
             if (!found) ckpt = path;
         }
         ssl_ckpt_stage_end(&st, found == 0);
-        if (found) goto out;
+        double bad = found != 0; /* the ranks read the file each: all go on, or all stop */
+        ssl_allreduce(comm, &bad, 1, SSL_F64, SSL_MAX);
+        if (bad > 0) {
+            if (!found) snprintf(err, sizeof err, "another rank could not load the checkpoint");
+            agreed = 1;
+            goto out;
+        }
         step = ck.step;
         what = ckpt;
     }
     double t0 = ssl_now();
-    if (ssl_extract_features(&s, cfg.data.train, cfg.eval.train_limit, raw, &tr, err, sizeof err) ||
-        ssl_extract_features(&s, cfg.data.test, 0, raw, &te, err, sizeof err))
+    if (W > 1) {
+        agreed = 1; /* the collective steps agree on failures inside */
+        if (ssl_extract_features_all(&s, comm, cfg.data.train, cfg.eval.train_limit, raw, &tr, err, sizeof err) ||
+            ssl_extract_features_all(&s, comm, cfg.data.test, 0, raw, &te, err, sizeof err))
+            goto out;
+    } else if (ssl_extract_features(&s, cfg.data.train, cfg.eval.train_limit, raw, &tr, err, sizeof err) ||
+               ssl_extract_features(&s, cfg.data.test, 0, raw, &te, err, sizeof err)) {
         goto out;
-    printf("features (%s): %lld train, %lld test, dim %d, %.1f s\n", what, (long long)tr.n, (long long)te.n,
-           tr.dim, ssl_now() - t0);
+    }
+    if (rank0)
+        printf("features (%s): %lld train, %lld test, dim %d, %.1f s on %d rank(s)\n", what, (long long)tr.n,
+               (long long)te.n, tr.dim, ssl_now() - t0, W);
     double knn[8] = {0}, lin = 0;
-    if (ssl_eval_knn(&s, &tr, &te, knn, err, sizeof err)) goto out;
+    if (W > 1 ? ssl_eval_knn_all(&s, comm, &tr, &te, knn, err, sizeof err) : ssl_eval_knn(&s, &tr, &te, knn, err, sizeof err))
+        goto out;
+    agreed = 0; /* from here on rank 0 works alone */
+    if (!rank0) {
+        rc = 0;
+        goto out;
+    }
     for (int i = 0; i < cfg.eval.knn_k.n; i++)
         printf("kNN top-1 (k=%d, T=%.2f): %.2f%%\n", cfg.eval.knn_k.v[i], cfg.eval.knn_temperature, knn[i]);
     if (cfg.eval.linear_epochs > 0) {
@@ -102,9 +136,11 @@ int ssl_cmd_eval(int argc, char **argv)
     }
     rc = 0;
 out:
-    if (rc) fprintf(stderr, "sslrun: %s\n", err);
+    if (rc && (!agreed || rank0)) fprintf(stderr, "sslrun: %s%s\n", agreed ? "" : ssl_cli_job_prefix(), err);
+    if (rc && !agreed && W > 1) comm->ops->abort(comm, 1); /* this rank alone: the others may wait for it */
     ssl_features_free(&tr);
     ssl_features_free(&te);
     if (s.params.data) ssl_session_free(&s);
+    ssl_cli_job_end(comm);
     return rc;
 }

@@ -104,14 +104,14 @@ int ssl_extract_features(ssl_session *s, const char *path, int64_t limit, int ra
     return extract_range(s, NULL, path, limit, raw_pixels, 0, 1, f, &total, err, errlen);
 }
 
-int ssl_extract_features_all(ssl_session *s, ssl_comm *comm, const char *path, int64_t limit,
+int ssl_extract_features_all(ssl_session *s, ssl_comm *comm, const char *path, int64_t limit, int raw_pixels,
                              ssl_features *f, char *err, size_t errlen)
 {
     const int W = comm->world;
     ssl_features part = {0};
     int64_t total = 0;
     /* failures are agreed inside (every rank returns the same), so nobody is left in a gather */
-    if (extract_range(s, comm, path, limit, 0, comm->rank, W, &part, &total, err, errlen)) return -1;
+    if (extract_range(s, comm, path, limit, raw_pixels, comm->rank, W, &part, &total, err, errlen)) return -1;
     double st[1] = {part.num_classes};
     ssl_allreduce(comm, st, 1, SSL_F64, SSL_MAX);
     if (W == 1) {

@@ -17,12 +17,12 @@ int ssl_extract_features(ssl_session *s, const char *path, int64_t limit, int ra
                          ssl_features *f, char *err, size_t errlen);
 void ssl_features_free(ssl_features *f);
 
-/* The kNN monitor of a multi-rank job: every rank extracts its contiguous 1/P of the samples and
+/* The kNN monitor and `sslrun eval` of a multi-rank job: every rank extracts its contiguous 1/P of the samples and
  * the slices are all-gathered, so every rank holds all features (no rank computes alone while the
  * others wait in a collective under the watchdog). Collective over comm. */
 struct ssl_comm;
 int ssl_extract_features_all(ssl_session *s, struct ssl_comm *comm, const char *path, int64_t limit,
-                             ssl_features *f, char *err, size_t errlen);
+                             int raw_pixels, ssl_features *f, char *err, size_t errlen);
 /* kNN top-1 for every eval.knn_k: each rank votes for its 1/P of the test rows against the whole
  * bank; correct counts are summed over ranks. Collective over comm. */
 /* The features' rows in c's memory (kNN and the linear probe take device rows): f->x itself on a

@@ -115,8 +115,8 @@ static int knn_monitor(ssl_trainer *t, int64_t epoch, char *err, size_t errlen)
     t->s.ctx.prof = NULL; /* not part of the step breakdown */
     agree_bn_buffers(t);
     const ssl_config *cfg = &t->s.cfg;
-    int rc = ssl_extract_features_all(&t->s, t->comm, cfg->data.train, cfg->eval.train_limit, &tr, err, errlen);
-    if (!rc) rc = ssl_extract_features_all(&t->s, t->comm, cfg->data.test, 0, &te, err, errlen);
+    int rc = ssl_extract_features_all(&t->s, t->comm, cfg->data.train, cfg->eval.train_limit, 0, &tr, err, errlen);
+    if (!rc) rc = ssl_extract_features_all(&t->s, t->comm, cfg->data.test, 0, 0, &te, err, errlen);
     double t1 = ssl_now();
     if (!rc) rc = ssl_eval_knn_all(&t->s, t->comm, &tr, &te, top1, err, errlen);
     if (!rc && t->rank0) {
