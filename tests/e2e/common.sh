@@ -28,6 +28,13 @@ eval: {knn_k: [5], linear_epochs: 2}
 YAML
 }
 
+# run_epoch NAME overrides...: one epoch of the tiny config (8 steps) as run NAME, log in $WORK/NAME.log
+run_epoch() {
+  local name=$1 rc=0; shift
+  "$SSLRUN" "$WORK/tiny.yaml" run.name="$name" schedule.epochs=1 "$@" >"$WORK/$name.log" 2>&1 || rc=$?
+  [ $rc = 0 ] || { tail -5 "$WORK/$name.log"; fail "$name: exit $rc"; }
+}
+
 # "step loss" pairs of a run's metrics.jsonl, last record per step (a resumed run re-logs steps).
 losses() {
   sed -nE 's/.*"step":([0-9]+).*"loss":([^,]+).*/\1 \2/p' "$1" | awk '{v[$1]=$2} END {for (s in v) print s, v[s]}' | sort -n

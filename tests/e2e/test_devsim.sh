@@ -10,13 +10,7 @@ need_fmnist
 write_config
 export OMP_NUM_THREADS=1
 
-run() { # run NAME overrides...: one epoch of 8 steps
-  local name=$1; shift
-  local rc=0
-  "$SSLRUN" "$WORK/tiny.yaml" run.name="$name" schedule.epochs=1 eval.knn_every_epochs=1 "$@" >"$WORK/$name.log" 2>&1 ||
-    rc=$?
-  [ $rc = 0 ] || { tail -5 "$WORK/$name.log"; fail "$name: exit $rc"; }
-}
+run() { run_epoch "$@" eval.knn_every_epochs=1; }
 identical() { # identical A B: every loss and kNN record, and every checkpoint tensor, bit for bit
   local a=$WORK/runs/$1 b=$WORK/runs/$2
   [ "$(losses "$a/metrics.jsonl" | wc -l)" = 8 ] || fail "$1: expected 8 logged steps"

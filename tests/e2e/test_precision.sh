@@ -10,13 +10,7 @@ need_fmnist
 write_config
 export OMP_NUM_THREADS=1
 
-run() { # run NAME overrides...: one epoch of 8 steps
-  local name=$1; shift
-  local rc=0
-  "$SSLRUN" "$WORK/tiny.yaml" run.name="$name" schedule.epochs=1 checkpoint.every_steps=4 "$@" >"$WORK/$name.log" 2>&1 ||
-    rc=$?
-  [ $rc = 0 ] || { tail -5 "$WORK/$name.log"; fail "$name: exit $rc"; }
-}
+run() { run_epoch "$@" checkpoint.every_steps=4; }
 first_loss() { losses "$WORK/runs/$1/metrics.jsonl" | awk 'NR == 1 { print $2 }'; }
 # near_not_equal A B: first losses differ, by less than 2%, and every bf16 loss is finite
 near_not_equal() {

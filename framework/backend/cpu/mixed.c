@@ -112,6 +112,15 @@ static void round_inplace(float *x, size_t n)
     for (size_t i = 0; i < n; i++) x[i] = ssl_vbf16_round(x[i]);
 }
 
+/* Scratch holding a and b rounded (na, nb floats) and `extra` floats after them. */
+static float *rounded_pair(ssl_ctx *c, const float *a, size_t na, const float *b, size_t nb, size_t extra)
+{
+    float *s = scratch(c, na + nb + extra);
+    round_copy(1, (int64_t)na, a, 0, s);
+    round_copy(1, (int64_t)nb, b, 0, s + na);
+    return s;
+}
+
 void ssl_cpu_mp_conv2d_fwd(ssl_ctx *c, const ssl_conv_shape *s, const float *x, const float *w, float *y)
 {
     if (!c->bf16) {
@@ -119,10 +128,8 @@ void ssl_cpu_mp_conv2d_fwd(ssl_ctx *c, const ssl_conv_shape *s, const float *x, 
         return;
     }
     const size_t nx = (size_t)s->N * s->C * s->H * s->W, nw = (size_t)s->K * s->C * s->R * s->R;
-    float *xr = scratch(c, nx + nw), *wr = xr + nx;
-    round_copy(1, (int64_t)nx, x, 0, xr);
-    round_copy(1, (int64_t)nw, w, 0, wr);
-    ssl_cpu_conv2d_fwd(c, s, xr, wr, y);
+    float *xr = rounded_pair(c, x, nx, w, nw, 0);
+    ssl_cpu_conv2d_fwd(c, s, xr, xr + nx, y);
     round_inplace(y, (size_t)s->N * s->K * s->P * s->Q);
 }
 
@@ -133,10 +140,8 @@ void ssl_cpu_mp_conv2d_bwd_data(ssl_ctx *c, const ssl_conv_shape *s, const float
         return;
     }
     const size_t ny = (size_t)s->N * s->K * s->P * s->Q, nw = (size_t)s->K * s->C * s->R * s->R;
-    float *dyr = scratch(c, ny + nw), *wr = dyr + ny;
-    round_copy(1, (int64_t)ny, dy, 0, dyr);
-    round_copy(1, (int64_t)nw, w, 0, wr);
-    ssl_cpu_conv2d_bwd_data(c, s, dyr, wr, dx);
+    float *dyr = rounded_pair(c, dy, ny, w, nw, 0);
+    ssl_cpu_conv2d_bwd_data(c, s, dyr, dyr + ny, dx);
     round_inplace(dx, (size_t)s->N * s->C * s->H * s->W);
 }
 
@@ -148,10 +153,8 @@ void ssl_cpu_mp_conv2d_bwd_filter(ssl_ctx *c, const ssl_conv_shape *s, const flo
     }
     const size_t ny = (size_t)s->N * s->K * s->P * s->Q, nx = (size_t)s->N * s->C * s->H * s->W,
                  nw = (size_t)s->K * s->C * s->R * s->R;
-    float *dyr = scratch(c, ny + nx + nw), *xr = dyr + ny, *t = xr + nx;
-    round_copy(1, (int64_t)ny, dy, 0, dyr);
-    round_copy(1, (int64_t)nx, x, 0, xr);
+    float *dyr = rounded_pair(c, dy, ny, x, nx, nw), *t = dyr + ny + nx;
     for (size_t i = 0; i < nw; i++) t[i] = 0.0f;
-    ssl_cpu_conv2d_bwd_filter(c, s, dyr, xr, t); /* accumulates: into zeros, then rounded and added */
+    ssl_cpu_conv2d_bwd_filter(c, s, dyr, dyr + ny, t); /* accumulates: into zeros, then rounded and added */
     for (size_t i = 0; i < nw; i++) dw[i] += ssl_vbf16_round(t[i]);
 }

@@ -16,36 +16,33 @@ __device__ inline uint16_t bf16_bits(float f)
     return (u & 0x7FFFFFFFu) > 0x7F800000u ? (uint16_t)0x7FC0 : (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
 }
 
-/* packed dst[o][i][r][j] = bf16(src[o s0 + i s1 + r ld + j]) for n = outer inner rows cols elements */
+/* The strided offset of packed element k of outer x inner matrices of rows x cols (matrix (o, i) at
+ * o s0 + i s1, row stride ld). */
+__device__ inline int64_t strided(int64_t k, int64_t inner, int64_t rows, int64_t cols, int64_t s0, int64_t s1,
+                                  int64_t ld)
+{
+    const int64_t j = k % cols;
+    k /= cols;
+    const int64_t r = k % rows;
+    k /= rows;
+    return (k / inner) * s0 + (k % inner) * s1 + r * ld + j;
+}
+
+/* packed dst[k] = bf16(src at its strided offset) for n = outer inner rows cols elements */
 __global__ void k_pack(size_t n, int64_t inner, int64_t rows, int64_t cols, const float *src, int64_t s0, int64_t s1,
                        int64_t ld, uint16_t *dst)
 {
-    SSL_GRID_STRIDE(k, n)
-    {
-        int64_t t = (int64_t)k;
-        const int64_t j = t % cols;
-        t /= cols;
-        const int64_t r = t % rows;
-        t /= rows;
-        const int64_t i = t % inner, o = t / inner;
-        dst[k] = bf16_bits(src[o * s0 + i * s1 + r * ld + j]);
-    }
+    SSL_GRID_STRIDE(k, n) dst[k] = bf16_bits(src[strided((int64_t)k, inner, rows, cols, s0, s1, ld)]);
 }
 
-/* C[o s0 + i s1 + r ld + j] = f32(T[k]) + beta C[...]; beta 0 assigns (C's NaN ignored) */
+/* C at the strided offset of k = f32(T[k]) + beta C; beta 0 assigns (C's NaN ignored) */
 __global__ void k_unpack(size_t n, int64_t inner, int64_t rows, int64_t cols, const uint16_t *T, float beta, float *C,
                          int64_t s0, int64_t s1, int64_t ld)
 {
     SSL_GRID_STRIDE(k, n)
     {
-        int64_t t = (int64_t)k;
-        const int64_t j = t % cols;
-        t /= cols;
-        const int64_t r = t % rows;
-        t /= rows;
-        const int64_t i = t % inner, o = t / inner;
         const float v = __uint_as_float((uint32_t)T[k] << 16);
-        float *out = C + o * s0 + i * s1 + r * ld + j;
+        float *out = C + strided((int64_t)k, inner, rows, cols, s0, s1, ld);
         *out = beta == 0.0f ? v : v + beta * *out;
     }
 }
