@@ -63,6 +63,13 @@ typedef struct ssl_backend {
      * source must stay unchanged until c's next synchronisation (the step's loss download). */
     void (*upload_async)(ssl_ctx *c, void *dst, const void *src, size_t bytes);
     void (*sync)(ssl_ctx *c);                              /* wait for queued work */
+    /* Profiling without host waits (ssl_prof_begin / _end on a device backend): a timestamp queued in
+     * c's stream, returned as a handle (0, 1, ... since the last reset); the seconds between two
+     * handles, waiting until the stream has passed the later one; reset makes the handles reusable.
+     * NULL on host-memory backends, which time the wall clock. */
+    int (*timing_mark)(ssl_ctx *c);
+    double (*timing_seconds)(ssl_ctx *c, int a, int b);
+    void (*timing_reset)(ssl_ctx *c);
     void (*ctx_init)(ssl_ctx *c);                          /* create handles in c->be_state */
     void (*ctx_free)(ssl_ctx *c);
 

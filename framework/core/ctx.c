@@ -73,9 +73,12 @@ float *ssl_ctx_upload_staged(ssl_ctx *c, float **dev, size_t cap, float *host, s
 
 void ssl_ctx_step_begin(ssl_ctx *c) { ssl_arena_reset(&c->act); }
 
+static int device_timing(const ssl_ctx *c) { return c->be->timing_mark != NULL; }
+
 double ssl_prof_begin(ssl_ctx *c)
 {
     if (!c->prof) return 0.0;
+    if (device_timing(c)) return (double)c->be->timing_mark(c);
     c->be->sync(c);
     return ssl_now();
 }
@@ -83,9 +86,36 @@ double ssl_prof_begin(ssl_ctx *c)
 void ssl_prof_end(ssl_ctx *c, ssl_prof_bucket b, double t0, double flops)
 {
     if (!c->prof) return;
+    ssl_prof *p = c->prof;
+    p->flops[b] += flops;
+    if (device_timing(c)) {
+        if (!p->pending) p->pending = ssl_malloc(SSL_PROF_PENDING * sizeof *p->pending);
+        /* beyond SSL_PROF_PENDING regions in a step the rest go uncounted (no layer stack is that deep) */
+        if (p->npending < SSL_PROF_PENDING)
+            p->pending[p->npending++] = (ssl_prof_region){(int)b, (int)t0, c->be->timing_mark(c)};
+        return;
+    }
     c->be->sync(c);
-    c->prof->seconds[b] += ssl_now() - t0;
-    c->prof->flops[b] += flops;
+    p->seconds[b] += ssl_now() - t0;
+}
+
+void ssl_prof_flush(ssl_ctx *c)
+{
+    ssl_prof *p = c->prof;
+    if (!p || !device_timing(c)) return;
+    for (int i = 0; i < p->npending; i++) {
+        const ssl_prof_region *r = &p->pending[i];
+        p->seconds[r->bucket] += c->be->timing_seconds(c, r->a, r->b);
+    }
+    p->npending = 0;
+    c->be->timing_reset(c);
+}
+
+void ssl_prof_free(ssl_prof *p)
+{
+    ssl_free(p->pending);
+    p->pending = NULL;
+    p->npending = 0;
 }
 
 static void be_copy(void *user, void *dst, const void *src, size_t bytes)

@@ -23,9 +23,17 @@ typedef enum {
 
 extern const char *const ssl_prof_names[SSL_PROF_COUNT];
 
+/* A device backend's profile regions waiting for their timestamps (ssl_prof_flush). */
+#define SSL_PROF_PENDING 4096
+typedef struct {
+    int bucket, a, b;
+} ssl_prof_region;
+
 typedef struct {
     double seconds[SSL_PROF_COUNT];
     double flops[SSL_PROF_COUNT];
+    ssl_prof_region *pending; /* device timing: regions not yet read (SSL_PROF_PENDING, lazily) */
+    int npending;
 } ssl_prof;
 
 typedef struct ssl_ctx {
@@ -85,8 +93,15 @@ float *ssl_ctx_release_keep(ssl_ctx *c, size_t mark, float *keep, size_t n);
 /* Start a step: forget all activations (no allocation after the first step). */
 void ssl_ctx_step_begin(ssl_ctx *c);
 
-/* Profiling helpers: begin returns a timestamp (0 when disabled); end synchronises the device. */
+/* Profiling helpers: begin returns a timestamp (0 when disabled). On a host-memory backend they read
+ * the wall clock; on a device backend with timing marks they queue timestamps in the stream and never
+ * wait (the regions are read by ssl_prof_flush, once per step), so profiling stays on the hot path
+ * without serialising it. */
 double ssl_prof_begin(ssl_ctx *c);
 void ssl_prof_end(ssl_ctx *c, ssl_prof_bucket b, double t0, double flops);
+/* Add the pending device regions' times to c->prof (waits for the last one); a no-op elsewhere. */
+void ssl_prof_flush(ssl_ctx *c);
+/* Free what profiling allocated in p. */
+void ssl_prof_free(ssl_prof *p);
 
 #endif

@@ -125,6 +125,7 @@ void ssl_train_free(ssl_trainer *t)
     if (t->metrics_open) ssl_metrics_close(&t->metrics);
     ssl_optim_free(&t->opt);
     ssl_grad_sync_free(&t->gsync);
+    ssl_prof_free(&t->prof);
     ssl_sampler_free(&t->sampler);
     if (t->dev_views) t->s.ctx.be->free(t->dev_views);
     if (t->s.params.data) ssl_session_free(&t->s);

@@ -96,6 +96,7 @@ int ssl_train_step(ssl_trainer *t, int signalled, ssl_step_record *r, int *nan, 
         m->vt->after_optim(m, &t->s.ctx, &w, &p);
     }
     t->step = step + 1;
+    ssl_prof_flush(&t->s.ctx); /* a device's layer timings, read once per step */
     double t1 = ssl_now();
     r->step_s = t1 - t0;
     r->data_s = td;

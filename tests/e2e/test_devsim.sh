@@ -39,6 +39,16 @@ for m in simclr moco_v2 moco_v3 byol dino mae; do
   identical "cpu_$m" "dev_$m"
 done
 
+# the per-layer profile on a device backend reads timestamps queued in the stream once per step,
+# without waiting for the device per layer (216 waits a step before): few host waits, and the step
+# breakdown still has forward and backward times
+SSL_DEVSIM_STATS=1 run_epoch dev_waits device.backend=devsim
+waits=$(sed -nE 's/^devsim: ([0-9]+) host waits for the device$/\1/p' "$WORK/dev_waits.log" | head -n1)
+[ -n "$waits" ] && [ "$waits" -le 16 ] || fail "dev_waits: ${waits:-no count of} host waits in 8 steps (want <= 16)"
+awk '$1 == "0" && NF == 10 { ok = $3 > 0 && $4 > 0 } END { exit !ok }' "$WORK/dev_waits.log" ||
+  fail "dev_waits: the step breakdown lacks forward / backward times"
+echo "dev_waits: $waits host waits in 8 steps, layer times still measured"
+
 # resume on devsim (arrays uploaded after the load) equals the uninterrupted run
 run dev_resume method.name=simclr device.backend=devsim run.max_steps=3
 run dev_resume method.name=simclr device.backend=devsim

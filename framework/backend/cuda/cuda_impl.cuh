@@ -50,6 +50,8 @@ typedef struct ssl_cuda_state {
     cudnnHandle_t dnn;    /* bound to `stream` (conv.cu) */
     struct ssl_cuda_conv_plan *conv; /* one per convolution geometry seen (conv.cu) */
     int nconv, capconv;
+    cudaEvent_t *ev;      /* the profiler's timing marks (memory.cu): events reused after each reset */
+    int nev, used_ev;
     uint16_t *mix;        /* bf16 operands and results of model.precision bf16 (mixed.cu), grown on demand */
     size_t mix_cap;       /* elements */
 } ssl_cuda_state;
@@ -138,6 +140,9 @@ void ssl_cuda_gemm_batched(ssl_ctx *c, int trans_a, int trans_b, int M, int N, i
 void ssl_cuda_gemm_batched2(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                             int lda, const int64_t sa[2], const float *B, int ldb, const int64_t sb[2], float beta,
                             float *C, int ldc, const int64_t sc[2], int outer, int inner);
+int ssl_cuda_timing_mark(ssl_ctx *c);
+double ssl_cuda_timing_seconds(ssl_ctx *c, int a, int b);
+void ssl_cuda_timing_reset(ssl_ctx *c);
 void ssl_cuda_mp_gemm(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 void ssl_cuda_mp_gemm_batched(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, int64_t sa, const float *B, int ldb, int64_t sb, float beta, float *C, int ldc, int64_t sc, int batch);
 void ssl_cuda_mp_gemm_batched2(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const int64_t sa[2], const float *B, int ldb, const int64_t sb[2], float beta, float *C, int ldc, const int64_t sc[2], int outer, int inner);

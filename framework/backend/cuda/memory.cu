@@ -57,6 +57,35 @@ void ssl_cuda_download(void *dst, const void *src, size_t bytes)
 void ssl_cuda_sync(ssl_ctx *c) { SSL_CUDA_CHECK(cudaStreamSynchronize(ssl_cuda_stream(c))); }
 void *ssl_cuda_ctx_stream(ssl_ctx *c) { return (void *)ssl_cuda_stream(c); }
 
+/* Profiling marks: events recorded in the stream, read after the step (ssl_prof_flush). The pool
+ * grows on the first step to the number of marks a step takes, then is reused. */
+int ssl_cuda_timing_mark(ssl_ctx *c)
+{
+    ssl_cuda_state *st = ssl_cuda_st(c);
+    if (st->used_ev == st->nev) {
+        const int cap = st->nev ? 2 * st->nev : 512;
+        cudaEvent_t *grown = (cudaEvent_t *)ssl_malloc((size_t)cap * sizeof *grown);
+        if (st->nev) memcpy(grown, st->ev, (size_t)st->nev * sizeof *grown);
+        for (int i = st->nev; i < cap; i++) SSL_CUDA_CHECK(cudaEventCreate(&grown[i]));
+        ssl_free(st->ev);
+        st->ev = grown, st->nev = cap;
+    }
+    SSL_CUDA_CHECK(cudaEventRecord(st->ev[st->used_ev], st->stream));
+    return st->used_ev++;
+}
+
+double ssl_cuda_timing_seconds(ssl_ctx *c, int a, int b)
+{
+    ssl_cuda_state *st = ssl_cuda_st(c);
+    SSL_ASSERTF(a >= 0 && b >= a && b < st->used_ev, "timing marks %d, %d of %d", a, b, st->used_ev);
+    SSL_CUDA_CHECK(cudaEventSynchronize(st->ev[b]));
+    float ms = 0.0f;
+    SSL_CUDA_CHECK(cudaEventElapsedTime(&ms, st->ev[a], st->ev[b]));
+    return 1e-3 * ms;
+}
+
+void ssl_cuda_timing_reset(ssl_ctx *c) { ssl_cuda_st(c)->used_ev = 0; }
+
 /* SSL_CUDA_TF32 is read once here (as SSL_CONV on the CPU) so no op calls getenv. */
 void ssl_cuda_ctx_init(ssl_ctx *c)
 {
@@ -85,6 +114,8 @@ void ssl_cuda_ctx_free(ssl_ctx *c)
     ssl_cuda_reduce_free(st);
     SSL_CUDA_CHECK(cudaFree(st->ptrs));
     SSL_CUDA_CHECK(cudaFree(st->mix));
+    for (int i = 0; i < st->nev; i++) SSL_CUDA_CHECK(cudaEventDestroy(st->ev[i]));
+    ssl_free(st->ev);
     SSL_CUDA_CHECK(cudaFree(st->red));
     SSL_CUDA_CHECK(cudaFreeHost(st->red_host));
     SSL_CUBLAS_CHECK(cublasDestroy(st->blas));

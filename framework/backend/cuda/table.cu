@@ -22,6 +22,9 @@ static const ssl_backend cuda_backend = {
     .host_free = ssl_cuda_host_free,
     .upload_async = ssl_cuda_upload_async,
     .sync = ssl_cuda_sync,
+    .timing_mark = ssl_cuda_timing_mark,
+    .timing_seconds = ssl_cuda_timing_seconds,
+    .timing_reset = ssl_cuda_timing_reset,
     .ctx_init = ssl_cuda_ctx_init,
     .ctx_free = ssl_cuda_ctx_free,
     .gemm = ssl_cuda_mp_gemm,
@@ -97,6 +100,9 @@ static const ssl_backend cuda_backend = {
     X(host_free) \
     X(upload_async) \
     X(sync) \
+    X(timing_mark) \
+    X(timing_seconds) \
+    X(timing_reset) \
     X(ctx_init) \
     X(ctx_free) \
     X(gemm) \

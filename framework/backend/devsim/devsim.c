@@ -10,8 +10,10 @@
 #include "framework/backend/backend.h"
 #include "framework/comm/device.h"
 #include "framework/core/check.h"
+#include "framework/core/timer.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,7 +142,42 @@ static void d_upload_async(ssl_ctx *c, void *dst, const void *src, size_t bytes)
     memcpy(U(dst), src, bytes);
 }
 static void d_download(void *dst, const void *src, size_t bytes) { memcpy(dst, U(src), bytes); }
-static void d_sync(ssl_ctx *c) { (void)c; }
+/* Host waits for the device: counted, so a test can see that the hot path does not wait per layer
+ * (SSL_DEVSIM_STATS=1 prints the count when a context that synchronised is freed). */
+static long long n_syncs;
+static void d_sync(ssl_ctx *c)
+{
+    (void)c;
+    n_syncs++;
+}
+
+/* Timing marks (the profiler's stream timestamps): the wall clock, as a stream that has already run. */
+static double *marks;
+static int nmarks, capmarks;
+static int d_timing_mark(ssl_ctx *c)
+{
+    (void)c;
+    if (nmarks == capmarks) {
+        capmarks = capmarks ? 2 * capmarks : 1024; /* grows on the first steps only */
+        double *grown = ssl_malloc((size_t)capmarks * sizeof *grown);
+        if (nmarks) memcpy(grown, marks, (size_t)nmarks * sizeof *grown);
+        ssl_free(marks);
+        marks = grown;
+    }
+    marks[nmarks] = ssl_now();
+    return nmarks++;
+}
+static double d_timing_seconds(ssl_ctx *c, int a, int b)
+{
+    (void)c;
+    SSL_ASSERTF(a >= 0 && b >= a && b < nmarks, "devsim: timing marks %d, %d of %d", a, b, nmarks);
+    return marks[b] - marks[a];
+}
+static void d_timing_reset(ssl_ctx *c)
+{
+    (void)c;
+    nmarks = 0;
+}
 
 static int selected_device = -1; /* as a CUDA process's current device */
 static int d_device_count(void);
@@ -163,6 +200,9 @@ static void d_ctx_free(ssl_ctx *c)
 {
     ssl_ctx *s = c->be_state;
     if (!s) return;
+    const char *e = getenv("SSL_DEVSIM_STATS");
+    if (e && !strcmp(e, "1")) fprintf(stderr, "devsim: %lld host waits for the device\n", n_syncs);
+    n_syncs = 0;
     if (cpu()->ctx_free) cpu()->ctx_free(s);
     ssl_arena_free(&s->act);
     if (s->ws) cpu()->free(s->ws);
@@ -554,6 +594,9 @@ static const ssl_backend devsim_backend = {
     .host_free = d_host_free,
     .upload_async = d_upload_async,
     .sync = d_sync,
+    .timing_mark = d_timing_mark,
+    .timing_seconds = d_timing_seconds,
+    .timing_reset = d_timing_reset,
     .ctx_init = d_ctx_init,
     .ctx_free = d_ctx_free,
     .gemm = d_gemm,
