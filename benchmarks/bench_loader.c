@@ -2,9 +2,11 @@
  * transform for SimCLR (ssl_view_pipes_sample: both views' crops drawn at the stored size, one decode
  * at the DCT scale they allow, augmentation into (2, B, 3, S, S) floats), batches taken on the main
  * thread as fast as they come. benchmarks/torch_loader.py is PyTorch's DataLoader on the same JPEGs;
- * benchmarks/bench_loader.sh runs both.
+ * benchmarks/bench_loader.sh runs both. --device-aug also times the readers' share under
+ * augment.on device (decode, parameters, the source pixels and jobs staged; the views are then the
+ * GPU's work): what a GPU rank asks of its CPU cores.
  *   bench_loader --data 'DIR/train-*.h5' [--workers "1 2 4"] [--batch 64] [--img 224] [--batches 30]
- *                [--warmup 3] [--depth D] [--seed 0] [--raw-data 'RAW/train-*.h5'] */
+ *                [--warmup 3] [--depth D] [--seed 0] [--raw-data 'RAW/train-*.h5'] [--device-aug] */
 #include "framework/core/timer.h"
 #include "framework/train/views.h"
 #include "io/dataset.h"
@@ -18,19 +20,14 @@
 typedef struct {
     ssl_view_pipes vp;
     uint64_t seed;
+    const ssl_dataset *ds;
+    int64_t corrupt;
 } bench_ctx;
 
 static int transform(void *ctx, const ssl_batch *b, float *out, void *scratch, char *err, size_t errlen)
 {
-    const bench_ctx *c = ctx;
-    for (int i = 0; i < b->n; i++) {
-        char why[512];
-        if (ssl_view_pipes_sample(&c->vp, c->seed, b, i, i, out, scratch, why, sizeof why)) {
-            snprintf(err, errlen, "sample %lld: %s", (long long)b->indices[i], why);
-            return -1;
-        }
-    }
-    return 0;
+    bench_ctx *c = ctx; /* the trainer's transform body: a corrupt image stops the benchmark */
+    return ssl_view_pipes_batch(&c->vp, c->seed, b, c->ds, 1, 0, &c->corrupt, out, scratch, err, errlen);
 }
 
 static void cpu_model(char *buf, size_t len)
@@ -51,35 +48,39 @@ static void cpu_model(char *buf, size_t len)
 }
 
 typedef struct {
-    int batch, batches, warmup, depth;
+    int batch, batches, warmup, depth, device_aug;
     uint64_t seed;
 } bench_opts;
 
 /* images/s over o->batches batches after o->warmup, or -1 with a message. */
-static double run(ssl_dataset *ds, bench_ctx *c, const bench_opts *o, int workers, int depth, char *err,
-                  size_t errlen)
+static double run(ssl_dataset *ds, bench_ctx *c, const bench_opts *o, int workers, int depth, double *upload_kb,
+                  char *err, size_t errlen)
 {
     const int C = ssl_dataset_channels(ds);
     ssl_sampler s;
     if (ssl_sampler_init(&s, ssl_dataset_size(ds), o->batch, 0, 1, o->seed, 1, err, errlen)) return -1;
     const ssl_loader_transform tf = {.fn = transform, .scratch_free = ssl_view_scratch_free, .ctx = c,
-                                     .out_floats = ssl_view_pipes_floats(&c->vp, o->batch, C),
+                                     .out_floats = ssl_view_pipes_staging_floats(&c->vp, o->batch, C),
                                      .scratch_bytes = ssl_view_pipes_scratch_bytes(&c->vp)};
     ssl_loader l;
     int rc = ssl_loader_start(&l, ds, &s, 0, 0, workers, depth, &tf, err, errlen);
     ssl_sampler_free(&s);
     if (rc) return -1;
-    double t0 = 0, sink = 0;
+    double t0 = 0, sink = 0, upload = 0;
     ssl_batch b;
     for (int k = 0; k < o->warmup + o->batches && rc == 0; k++) {
         if (k == o->warmup) t0 = ssl_now();
         rc = ssl_loader_next(&l, &b, err, errlen);
-        if (rc == 0) sink += b.out[(size_t)k * 7919 % tf.out_floats]; /* read the batch, as a step would */
+        if (rc == 0) /* read the batch, as a step would: a view's float, or a staged byte */
+            sink += c->vp.device ? ((const unsigned char *)b.out)[(size_t)k * 7919 % (tf.out_floats * sizeof(float))]
+                                 : b.out[(size_t)k * 7919 % tf.out_floats];
+        if (rc == 0 && k >= o->warmup) upload += (double)ssl_view_pipes_upload_bytes(&c->vp, &b, C);
     }
     const double dt = ssl_now() - t0;
     ssl_loader_stop(&l);
     if (rc) return -1;
     if (sink != sink) fprintf(stderr, "bench_loader: NaN in the views\n");
+    *upload_kb = upload / 1024.0 / ((double)o->batches * o->batch);
     return (double)o->batches * o->batch / dt;
 }
 
@@ -105,7 +106,7 @@ static int bench_data(const char *path, const int *wl, int nw, int img, const be
     if (!ds) return -1;
     const int C = ssl_dataset_channels(ds);
     /* SimCLR's ImageNet pipeline, as the trainer builds it: one group of 2 views, view ids 0 and 1 */
-    bench_ctx c = {.seed = o->seed};
+    bench_ctx c = {.seed = o->seed, .ds = ds};
     c.vp.plan.ngroups = 1;
     c.vp.plan.group[0] = (ssl_view_group){2, img};
     c.vp.nviews = 2;
@@ -121,15 +122,20 @@ static int bench_data(const char *path, const int *wl, int nw, int img, const be
         rc = -1;
     }
     if (rc == 0) describe(path, ds);
-    for (int k = 0; k < nw && rc == 0; k++) {
-        /* PyTorch's DataLoader keeps prefetch_factor (2) x num_workers batches in flight */
-        const int depth = o->depth ? o->depth : 2 * wl[k];
-        const double r = run(ds, &c, o, wl[k], depth, err, errlen);
-        if (r < 0) rc = -1;
-        else
-            printf("%s workers %d depth %d: %.1f img/s, %.1f img/s per worker\n",
-                   ssl_dataset_is_jpeg(ds) ? "jpeg" : "raw", wl[k], depth, r, r / wl[k]);
-        fflush(stdout);
+    for (int dev = 0; dev <= o->device_aug && rc == 0; dev++) {
+        if (dev) ssl_view_pipes_use_device(&c.vp, ds);
+        for (int k = 0; k < nw && rc == 0; k++) {
+            /* PyTorch's DataLoader keeps prefetch_factor (2) x num_workers batches in flight */
+            const int depth = o->depth ? o->depth : 2 * wl[k];
+            double kb = 0;
+            const double r = run(ds, &c, o, wl[k], depth, &kb, err, errlen);
+            if (r < 0) rc = -1;
+            else
+                printf("%s%s workers %d depth %d: %.1f img/s, %.1f img/s per worker, %.0f KB per image to upload\n",
+                       ssl_dataset_is_jpeg(ds) ? "jpeg" : "raw", dev ? " staged for device augmentation" : "", wl[k],
+                       depth, r, r / wl[k], kb);
+            fflush(stdout);
+        }
     }
     ssl_dataset_close(ds);
     return rc;
@@ -139,7 +145,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench_loader --data 'DIR/train-*.h5' [--workers \"1 2 4\"] [--batch 64] [--img 224] "
                     "[--batches 30] [--warmup 3] [--depth D (default 2 x workers)] [--seed S] "
-                    "[--raw-data 'RAW/train-*.h5']\n");
+                    "[--raw-data 'RAW/train-*.h5'] [--device-aug]\n");
     exit(2);
 }
 
@@ -150,6 +156,10 @@ int main(int argc, char **argv)
     int img = 224;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--device-aug")) {
+            o.device_aug = 1;
+            continue;
+        }
         if (!v) usage();
         i++;
         if (!strcmp(a, "--data")) data = v;

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "framework/backend/augment.h"
+
 /* One pipeline, applied in this order:
  *   RandomResizedCrop(out_size, crop_scale, crop_ratio, bilinear, antialias=False)
  *   RandomHorizontalFlip(flip_p)
@@ -68,6 +70,10 @@ typedef struct {
  * never changes another transform's draws. */
 void ssl_augment_draw(const ssl_augment_config *cfg, uint64_t seed, int64_t epoch,
                       int64_t sample_index, int view, int H, int W, int C, ssl_augment_params *p);
+
+/* The backend op's job for parameters p on an H x W x C image at cfg->out_size (src, dst left 0). */
+void ssl_augment_job(const ssl_augment_config *cfg, const ssl_augment_params *p, int H, int W, int C,
+                     ssl_aug_job *job);
 
 /* Scratch needed by ssl_augment_apply / ssl_augment_one for output size S (bytes). */
 size_t ssl_augment_workspace_bytes(int S);

@@ -143,6 +143,7 @@ typedef struct {
     ssl_config_floats view_solarize_p; /* per view; views past the list: solarize_p */
     ssl_config_floats mean;
     ssl_config_floats std;
+    char on[SSL_CONFIG_ENUM_MAX]; /* auto | loader | device: where the pixel work runs */
 } ssl_config_augment;
 
 typedef struct {

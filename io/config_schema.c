@@ -151,6 +151,9 @@ static const ssl_config_key schema[] = {
     FL(augment, mean, "[]", 0, 3, 0, 1, 0, "per-channel normalisation mean ([] = dataset default)"),
     FL(augment, std, "[]", 0, 3, 0, NOMAX, LO_OPEN,
        "per-channel normalisation std ([] = dataset default)"),
+    E(augment, on, "auto", "auto|loader|device", "where the views are made: loader (the reader threads) or device "
+      "(the readers draw the parameters and stage the source pixels; the backend's augment op makes the views "
+      "after one upload); auto: device on a GPU backend, loader on the CPU"),
 
     E(optim, name, "lars", "sgd|adamw|lars|lamb", "optimizer"),
     F(optim, lr, "0.3", 0, NOMAX, LO_OPEN, "base learning rate, scaled by lr_scaling"),

@@ -12,6 +12,7 @@
 #ifndef SSL_BACKEND_BACKEND_H
 #define SSL_BACKEND_BACKEND_H
 
+#include "framework/backend/augment.h"
 #include "framework/core/ctx.h"
 
 #include <stddef.h>
@@ -291,6 +292,12 @@ typedef struct ssl_backend {
     void (*adam_direction)(ssl_ctx *c, size_t n, float b1, float b2, float eps, float bc1,
                            float bc2, float wd, const float *w, const float *g, float *m, float *v,
                            float *u);
+
+    /* --- data ----------------------------------------------------------------------------------- */
+    /* Augmented views (backend/augment.h) of uploaded uint8 sources: job j (in device memory, as src
+     * and out) reads src + jobs[j].src and writes out + jobs[j].dst; max_S bounds every job's S (host).
+     * Jobs' outputs must not overlap. */
+    void (*augment)(ssl_ctx *c, int njobs, int max_S, const uint8_t *src, const ssl_aug_job *jobs, float *out);
 } ssl_backend;
 
 /* The backend registered under `name` ("cpu", "cuda", "devsim"); NULL when not built. */

@@ -155,7 +155,7 @@ int ssl_finetune_resume(ssl_finetuner *f, const ssl_ft_source *src, char *err, s
     if (f->step < f->total_steps) {
         const ssl_loader_transform tf = {.fn = augment, .scratch_free = ssl_view_scratch_free, .ctx = f,
                                          .out_floats =
-                                             ssl_view_pipes_floats(&f->pipes, f->sampler.local_batch, f->in_chans),
+                                             ssl_view_pipes_staging_floats(&f->pipes, f->sampler.local_batch, f->in_chans),
                                          .scratch_bytes = ssl_view_pipes_scratch_bytes(&f->pipes),
                                          .out_alloc = f->ctx.be->host_alloc, .out_free = f->ctx.be->host_free};
         if (ssl_loader_start(&f->loader, f->ds, &f->sampler, f->step / f->steps_per_epoch,

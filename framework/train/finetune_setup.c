@@ -166,6 +166,7 @@ static int augmentation(ssl_finetuner *f, char *err, size_t errlen)
         return -1;
     }
     ssl_view_pipes_single(&f->pipes, a, f->img_size);
+    if (ssl_session_augment_on_device(&f->cfg, f->ctx.be)) ssl_view_pipes_use_device(&f->pipes, f->ds);
     if (!strncmp(f->cfg.model.arch, "vit", 3) && f->img_size % f->cfg.model.patch_size) {
         snprintf(err, errlen, "finetune.img_size %d is not a multiple of model.patch_size %d", f->img_size,
                  f->cfg.model.patch_size);
@@ -237,6 +238,7 @@ void ssl_finetune_free(ssl_finetuner *f)
     if (f->metrics_open) ssl_metrics_close(&f->metrics);
     ssl_free(f->labels);
     if (f->dev_views) f->ctx.be->free(f->dev_views);
+    if (f->dev_stage) f->ctx.be->free(f->dev_stage);
     ssl_optim_free(&f->opt);
     ssl_grad_sync_free(&f->gsync);
     ssl_free(f->lr_scale);

@@ -46,9 +46,7 @@ int ssl_finetune_step(ssl_finetuner *f, int signalled, ssl_step_record *r, int *
     double tb = ssl_now();
     ssl_ctx_step_begin(&f->ctx);
     ssl_weights w = {f->params.data, f->params.grad, f->buffers.data};
-    const size_t img = (size_t)C * S * S;
-    float *in = ssl_ctx_upload_staged(&f->ctx, &f->dev_views, (size_t)f->sampler.local_batch * img, b.out,
-                                     (size_t)b.n * img);
+    float *in = ssl_view_pipes_views(&f->pipes, &f->ctx, &b, C, &f->dev_stage, &f->dev_views);
     ssl_grad_sync_begin(&f->gsync); /* buckets may start during backward */
     ssl_tensor logits = f->model.forward(&f->ctx, &f->model, &w, ssl_tensor_4d(in, b.n, C, S, S), 1);
     ssl_tensor dl = ssl_tensor_2d(ssl_arena_floats(&f->ctx.act, (size_t)ssl_tensor_numel(logits)), logits.shape[0],

@@ -90,7 +90,7 @@ int ssl_train_resume(ssl_trainer *t, char *err, size_t errlen)
     const int workers = t->s.cfg.data.workers > 0 ? t->s.cfg.data.workers : 1;
     const ssl_loader_transform tf = {.fn = augment, .scratch_free = ssl_view_scratch_free, .ctx = t,
                                      .out_floats =
-                                         ssl_view_pipes_floats(&t->pipes, t->sampler.local_batch, t->s.in_chans),
+                                         ssl_view_pipes_staging_floats(&t->pipes, t->sampler.local_batch, t->s.in_chans),
                                      .scratch_bytes = ssl_view_pipes_scratch_bytes(&t->pipes),
                                      .out_alloc = t->s.ctx.be->host_alloc, .out_free = t->s.ctx.be->host_free};
     if (ssl_loader_start(&t->loader, t->ds, &t->sampler, epoch, (t->step % t->steps_per_epoch) * t->accum,

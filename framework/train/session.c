@@ -140,3 +140,8 @@ void ssl_session_eval_transform(const ssl_config *cfg, int C, ssl_augment_config
     a->flip_p = a->jitter_p = a->grayscale_p = a->blur_p = a->solarize_p = 0.0f;
     norm_stats(cfg, C, a);
 }
+
+int ssl_session_augment_on_device(const ssl_config *cfg, const struct ssl_backend *be)
+{
+    return !strcmp(cfg->augment.on, "device") || (!strcmp(cfg->augment.on, "auto") && !be->host_memory);
+}

@@ -50,6 +50,9 @@ void ssl_session_augment_config(const ssl_config *cfg, int C, ssl_augment_config
 /* Evaluation transform: the image resized to the model's input size and normalised, nothing else. */
 void ssl_session_eval_transform(const ssl_config *cfg, int C, ssl_augment_config *a);
 
+/* augment.on resolved for backend be: auto is device wherever the host cannot read device memory. */
+int ssl_session_augment_on_device(const ssl_config *cfg, const struct ssl_backend *be);
+
 /* snprintf for paths: aborts with the path when it does not fit (never a silently cut path). */
 void ssl_pathf(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -69,6 +69,9 @@ static void print_plan(const ssl_trainer *t, const ssl_config *cfg, const ssl_bi
            comm->world, comm->nodes, comm->local_world, omp_get_max_threads(),
            cfg->model.sync_bn && comm->world > 1 ? "synchronised" : "per-rank", comm->ops->name,
            ssl_dev_comm_name(comm, t->s.ctx.be), ssl_precision_describe(&t->s.ctx));
+    printf("augmentation: %s\n", t->pipes.device ? "on the device (the readers stage source pixels and parameters; "
+                                                    "the backend's augment op makes the views)"
+                                                  : "in the reader threads");
     if (t->gsync.on)
         printf("gradient all-reduce: %d buckets of up to %g MB, each started as soon as backward has finished it\n",
                t->gsync.nb, cfg->comm.bucket_mb);
@@ -102,6 +105,7 @@ int ssl_train_setup(ssl_trainer *t, const ssl_config *cfg, ssl_comm *comm, char 
     ssl_grad_sync_init(&t->gsync, overlap, &t->s.ctx, comm, &t->s.params, cfg->comm.bucket_mb);
 
     if (ssl_view_pipes_init(&t->pipes, t->s.method.vt, &t->s.method.views, cfg, t->s.in_chans, err, errlen)) return -1;
+    if (ssl_session_augment_on_device(cfg, t->s.ctx.be)) ssl_view_pipes_use_device(&t->pipes, t->ds);
     for (int g = 0; g < t->pipes.plan.ngroups; g++) /* ViTs resize their positions to any patch grid */
         if (!strncmp(cfg->model.arch, "vit", 3) && t->pipes.plan.group[g].size % cfg->model.patch_size) {
             snprintf(err, errlen, "%s: view group %d is %d px, not a multiple of model.patch_size %d", cfg->method.name,
@@ -128,6 +132,7 @@ void ssl_train_free(ssl_trainer *t)
     ssl_prof_free(&t->prof);
     ssl_sampler_free(&t->sampler);
     if (t->dev_views) t->s.ctx.be->free(t->dev_views);
+    if (t->dev_stage) t->s.ctx.be->free(t->dev_stage);
     if (t->s.params.data) ssl_session_free(&t->s);
     if (t->ds) ssl_dataset_close(t->ds);
     memset(t, 0, sizeof *t);

@@ -19,10 +19,9 @@ static int micro_step(ssl_trainer *t, const ssl_progress *p, double *loss, ssl_s
     if (ssl_loader_next(&t->loader, &b, err, errlen)) return -1;
     ssl_views v;
     ssl_ctx *c = &t->s.ctx;
-    /* the loader's staging stays on the host: a device backend gets the micro-batch in one upload */
-    const size_t cap = ssl_view_pipes_floats(&t->pipes, t->sampler.local_batch, t->s.in_chans);
-    float *views = ssl_ctx_upload_staged(c, &t->dev_views, cap, b.out,
-                                        ssl_view_pipes_floats(&t->pipes, b.n, t->s.in_chans));
+    /* the loader's staging stays on the host: a device backend gets the micro-batch in one upload
+     * (the views, or their sources for the augment op) */
+    float *views = ssl_view_pipes_views(&t->pipes, c, &b, t->s.in_chans, &t->dev_stage, &t->dev_views);
     ssl_view_pipes_bind(&t->pipes, b.n, t->s.in_chans, views, &v);
     v.index = b.indices;
     double tb = ssl_now();

@@ -55,7 +55,8 @@ typedef struct {
     ssl_metrics metrics;
     int metrics_open;
     ssl_view_pipes pipes;      /* the method's views: one pipeline each */
-    float *dev_views;          /* device copy of a micro-batch's views (NULL on a host-memory backend) */
+    float *dev_views;          /* a micro-batch's views on the device (NULL on a host-memory backend) */
+    float *dev_stage;          /* augment.on device: the uploaded sources and jobs */
     int64_t steps_per_epoch, total_steps, accum;
     int64_t step;              /* optimizer steps done: the next step's 0-based index */
     int64_t first_step;        /* step this invocation started at */

@@ -1,15 +1,19 @@
 /* View pipelines (see views.h). */
 #include "framework/train/views.h"
 
+#include "framework/backend/backend.h"
+#include "framework/core/check.h"
 #include "framework/train/session.h"
 
 #include <stdio.h>
+#include <string.h>
 
 int ssl_view_pipes_init(ssl_view_pipes *vp, const ssl_method_vtable *vt, const ssl_view_plan *plan,
                         const ssl_config *cfg, int C, char *err, size_t errlen)
 {
     vp->plan = *plan;
     vp->nviews = 0;
+    vp->device = 0, vp->max_pixels = 0;
     const ssl_config_augment *ac = &cfg->augment;
     for (int g = 0; g < vp->plan.ngroups; g++)
         for (int j = 0; j < vp->plan.group[g].count; j++) {
@@ -40,12 +44,91 @@ size_t ssl_view_pipes_floats(const ssl_view_pipes *vp, int n, int C)
     return f;
 }
 
+/* Device staging: this header, the jobs (view id major, then sample), the source pixels. */
+typedef struct {
+    uint64_t used; /* bytes of source pixels staged so far */
+} stage_head;
+enum { HEAD_BYTES = 64 }; /* keeps the jobs 64-byte aligned */
+
+static size_t jobs_bytes(const ssl_view_pipes *vp, int n)
+{
+    return ((size_t)n * (size_t)vp->nviews * sizeof(ssl_aug_job) + 63) & ~(size_t)63;
+}
+
+void ssl_view_pipes_use_device(ssl_view_pipes *vp, const ssl_dataset *ds)
+{
+    const int C = ssl_dataset_channels(ds);
+    size_t px = (size_t)ssl_dataset_height(ds) * (size_t)ssl_dataset_width(ds);
+    if (ssl_dataset_is_jpeg(ds)) {
+        const int32_t *hw = ssl_dataset_sizes(ds);
+        for (int64_t i = 0; i < ssl_dataset_size(ds); i++)
+            if ((size_t)hw[2 * i] * (size_t)hw[2 * i + 1] > px) px = (size_t)hw[2 * i] * (size_t)hw[2 * i + 1];
+    }
+    vp->device = 1;
+    vp->max_pixels = px * (size_t)C;
+}
+
+size_t ssl_view_pipes_staging_floats(const ssl_view_pipes *vp, int n, int C)
+{
+    if (!vp->device) return ssl_view_pipes_floats(vp, n, C);
+    return (HEAD_BYTES + jobs_bytes(vp, n) + (size_t)n * vp->max_pixels + 3) / sizeof(float);
+}
+
+/* Sample src's pixels (px, H x W) into the staging, and its views' jobs into sample dst's places. */
+static void stage(const ssl_view_pipes *vp, const ssl_batch *b, const ssl_augment_params *p, int dst,
+                  const uint8_t *px, int H, int W, float *out)
+{
+    stage_head *h = (stage_head *)out;
+    const size_t bytes = (size_t)H * (size_t)W * (size_t)b->C;
+    SSL_ASSERTF(h->used + bytes <= (size_t)b->n * vp->max_pixels, "augment staging: %zu + %zu bytes of sources "
+                "exceed %d x %zu", (size_t)h->used, bytes, b->n, vp->max_pixels);
+    memcpy((char *)out + HEAD_BYTES + jobs_bytes(vp, b->n) + h->used, px, bytes);
+    ssl_aug_job *jobs = (ssl_aug_job *)((char *)out + HEAD_BYTES);
+    size_t off = 0;
+    for (int g = 0, id = 0; g < vp->plan.ngroups; g++) {
+        const int cnt = vp->plan.group[g].count, S = vp->plan.group[g].size;
+        const size_t img = (size_t)b->C * (size_t)S * (size_t)S, per_view = (size_t)b->n * img;
+        for (int j = 0; j < cnt; j++, id++) {
+            ssl_aug_job *jb = &jobs[(size_t)id * (size_t)b->n + (size_t)dst];
+            ssl_augment_job(&vp->pipe[id], &p[id], H, W, b->C, jb);
+            jb->src = (int64_t)h->used;
+            jb->dst = (int64_t)(off + (size_t)j * per_view + (size_t)dst * img);
+        }
+        off += (size_t)cnt * per_view;
+    }
+    h->used += bytes;
+}
+
+size_t ssl_view_pipes_upload_bytes(const ssl_view_pipes *vp, const ssl_batch *b, int C)
+{
+    if (!vp->device) return ssl_view_pipes_floats(vp, b->n, C) * sizeof(float);
+    return HEAD_BYTES + jobs_bytes(vp, b->n) + ((const stage_head *)b->out)->used;
+}
+
+float *ssl_view_pipes_views(const ssl_view_pipes *vp, ssl_ctx *c, const ssl_batch *b, int C, float **stage_dev,
+                            float **views)
+{
+    const size_t nv = ssl_view_pipes_floats(vp, b->n, C);
+    if (!vp->device) return ssl_ctx_upload_staged(c, views, nv, b->out, nv);
+    const size_t pix = HEAD_BYTES + jobs_bytes(vp, b->n);
+    char *d = (char *)ssl_ctx_upload_staged(c, stage_dev, ssl_view_pipes_staging_floats(vp, b->n, C), b->out,
+                                            (ssl_view_pipes_upload_bytes(vp, b, C) + 3) / sizeof(float));
+    if (!*views) *views = c->be->alloc(nv * sizeof(float)); /* a host-memory backend too: the op's output */
+    int max_S = 0;
+    for (int g = 0; g < vp->plan.ngroups; g++)
+        if (vp->plan.group[g].size > max_S) max_S = vp->plan.group[g].size;
+    c->be->augment(c, b->n * vp->nviews, max_S, (const uint8_t *)(d + pix), (const ssl_aug_job *)(d + HEAD_BYTES),
+                   *views);
+    return *views;
+}
+
 void ssl_view_pipes_single(ssl_view_pipes *vp, const ssl_augment_config *a, int size)
 {
     vp->plan.ngroups = 1;
     vp->plan.group[0] = (ssl_view_group){.count = 1, .size = size};
     vp->nviews = 1;
     vp->pipe[0] = *a;
+    vp->device = 0, vp->max_pixels = 0;
 }
 
 enum { SCRATCH_HEAD = 64 }; /* the decoder, padded so the workspace stays 64-byte aligned */
@@ -77,6 +160,10 @@ int ssl_view_pipes_sample(const ssl_view_pipes *vp, uint64_t seed, const ssl_bat
     const uint8_t *px;
     int H, W;
     if (ssl_batch_pixels(b, src, scratch, p, size, vp->nviews, &px, &H, &W, err, errlen)) return -1;
+    if (vp->device) {
+        stage(vp, b, p, dst, px, H, W, out);
+        return 0;
+    }
     void *ws = (char *)scratch + SCRATCH_HEAD;
     id = 0;
     for (int g = 0; g < vp->plan.ngroups; g++) {
@@ -93,6 +180,7 @@ int ssl_view_pipes_sample(const ssl_view_pipes *vp, uint64_t seed, const ssl_bat
 int ssl_view_pipes_batch(const ssl_view_pipes *vp, uint64_t seed, const ssl_batch *b, const ssl_dataset *ds, int stop,
                          int rank, int64_t *corrupt, float *out, void *scratch, char *err, size_t errlen)
 {
+    if (vp->device) ((stage_head *)out)->used = 0;
     for (int i = 0; i < b->n; i++) {
         char why[512];
         if (ssl_view_pipes_sample(vp, seed, b, i, i, out, scratch, why, sizeof why) == 0) continue;

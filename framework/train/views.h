@@ -4,6 +4,7 @@
 #ifndef SSL_TRAIN_VIEWS_H
 #define SSL_TRAIN_VIEWS_H
 
+#include "framework/core/ctx.h"
 #include "io/loader.h"
 #include "methods/method.h"
 
@@ -11,6 +12,11 @@ typedef struct {
     ssl_view_plan plan;
     int nviews; /* all groups together */
     ssl_augment_config pipe[SSL_VIEWS_MAX];
+    /* augment.on device: the reader threads draw each view's parameters and stage the source pixels
+     * and one job per view (backend/augment.h); the step uploads them and the backend's augment op
+     * makes the views. 0: the reader threads make the views themselves. */
+    int device;
+    size_t max_pixels; /* device: bytes of the largest source image (H * W * C as stored) */
 } ssl_view_pipes;
 
 /* The pipelines of a method's views (vt, plan: ssl_method_configure's) for C-channel images: the augment section at each group's size, edited
@@ -20,6 +26,23 @@ int ssl_view_pipes_init(ssl_view_pipes *vp, const ssl_method_vtable *vt, const s
 
 /* Floats to stage the views of n C-channel images. */
 size_t ssl_view_pipes_floats(const ssl_view_pipes *vp, int n, int C);
+
+/* Augment on the device from now on, for images of dataset ds (its largest stored image bounds a
+ * sample's staged source). */
+void ssl_view_pipes_use_device(ssl_view_pipes *vp, const ssl_dataset *ds);
+
+/* What the loader stages per micro-batch of n, in floats: the views, or (device) a header, the jobs
+ * and the source pixels. */
+size_t ssl_view_pipes_staging_floats(const ssl_view_pipes *vp, int n, int C);
+
+/* Bytes of staging b->out that the step uploads for staged batch b. */
+size_t ssl_view_pipes_upload_bytes(const ssl_view_pipes *vp, const ssl_batch *b, int C);
+
+/* The views of staged batch b on c's backend: one upload of the staging (into *stage, made on first
+ * use, or the views themselves into *views), then (device) the augment op into *views. The result
+ * is *views on a device backend, and the staging itself on a host-memory one without device. */
+float *ssl_view_pipes_views(const ssl_view_pipes *vp, ssl_ctx *c, const ssl_batch *b, int C, float **stage,
+                            float **views);
 
 /* One pipeline a at size px: fine-tuning's single view (view id 0, as a one-view method's first). */
 void ssl_view_pipes_single(ssl_view_pipes *vp, const ssl_augment_config *a, int size);
@@ -34,8 +57,9 @@ void ssl_view_scratch_free(void *scratch);
  * (group after group, each (count * n, C, size, size) view-major; view id k over all groups is keyed
  * by (seed, epoch, sample, k)); dst != src only to stand in for an undecodable image). Crops are drawn for
  * the sample's stored size; a JPEG is decoded at the coarsest scale they allow. Single-threaded;
- * for raw images equal to ssl_augment_view of the whole batch byte for byte. 0, or -1 with the
- * decoder's reason. */
+ * for raw images equal to ssl_augment_view of the whole batch byte for byte. Device: the source and
+ * the jobs staged instead (ssl_view_pipes_batch starts the staging). 0, or -1 with the decoder's
+ * reason. */
 int ssl_view_pipes_sample(const ssl_view_pipes *vp, uint64_t seed, const ssl_batch *b, int src, int dst, float *out,
                           void *scratch, char *err, size_t errlen);
 

@@ -30,6 +30,13 @@ YAML
 "$SSLRUN" "$WORK/jpeg.yaml" device.threads=1 >"$WORK/train.log" 2>&1 || { cat "$WORK/train.log"; fail "training on JPEG shards"; }
 grep -q "200 samples 0x0x3 from 3 shard(s)" "$WORK/train.log" || { cat "$WORK/train.log"; fail "the plan line does not describe the JPEG shards"; }
 [ "$(grep -c '"step":' "$WORK/runs/jpeg/metrics.jsonl")" -ge 5 ] || fail "fewer than 5 logged steps"
+# augment.on device (auto on the devsim backend): the readers decode and stage the source pixels with
+# each view's parameters, the backend's augment op makes the views; the same losses bit for bit
+"$SSLRUN" "$WORK/jpeg.yaml" device.threads=1 device.backend=devsim run.name=jpeg_dev >"$WORK/dev.log" 2>&1 ||
+  { cat "$WORK/dev.log"; fail "training on JPEG shards, augmentation on the device"; }
+grep -q "augmentation: on the device" "$WORK/dev.log" || fail "devsim: augmentation is not on the device"
+diff <(losses "$WORK/runs/jpeg/metrics.jsonl") <(losses "$WORK/runs/jpeg_dev/metrics.jsonl") ||
+  fail "JPEG shards: augmentation on the device changed the losses"
 "$SSLRUN" eval "$WORK/runs/jpeg/config.yaml" device.threads=1 >"$WORK/eval.log" 2>&1 || { cat "$WORK/eval.log"; fail "eval"; }
 "$PY" -c "import json, sys; e = json.load(open(sys.argv[1])); assert e['knn_top1']['5'] > 0 and e['test_samples'] == 200, e" \
   "$WORK/runs/jpeg/eval.json" || fail "eval.json"
@@ -59,6 +66,11 @@ PY
   >"$WORK/skip.log" 2>&1 || { cat "$WORK/skip.log"; fail "on_corrupt=skip stopped the run"; }
 grep -q "warning: rank 0: $WORK/bad/train-00000.h5: dataset 'jpeg' row 3 (sample 3): corrupt JPEG data" "$WORK/skip.log" ||
   { cat "$WORK/skip.log"; fail "the skipped image is not named"; }
+# the stand-in image's sources and jobs staged in the skipped one's place: the same losses on the device
+"$SSLRUN" "$WORK/jpeg.yaml" device.threads=1 "data.train=$WORK/bad/train-*.h5" data.test= run.name=skip_dev \
+  augment.on=device >"$WORK/skip_dev.log" 2>&1 || { cat "$WORK/skip_dev.log"; fail "on_corrupt=skip, device"; }
+diff <(losses "$WORK/runs/skip/metrics.jsonl") <(losses "$WORK/runs/skip_dev/metrics.jsonl") ||
+  fail "on_corrupt=skip: augmentation on the device changed the losses"
 set +e
 "$SSLRUN" "$WORK/jpeg.yaml" device.threads=1 "data.train=$WORK/bad/train-*.h5" data.test= data.on_corrupt=stop \
   run.name=stop >"$WORK/stop.log" 2>&1

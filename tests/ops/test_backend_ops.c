@@ -699,6 +699,55 @@ static void test_avgpool(int64_t NC, int64_t S)
     t_free(x);
 }
 
+/* ---- augmentation ---------------------------------------------------------------------------- */
+
+static uint32_t lcg(uint32_t *st) { return *st = *st * 1664525u + 1013904223u; }
+static float lcg_unit(uint32_t *st) { return (float)(lcg(st) >> 8) / 16777216.0f; }
+static int lcg_int(uint32_t *st, int lo, int hi) { return lo + (int)(lcg(st) % (uint32_t)(hi - lo + 1)); }
+
+/* njobs views of C-channel images of random sizes at S px, every transform drawn at random. Solarize
+ * is a step at 128/255, so its jobs take the crop as it is (S x S, no resampling) and no jitter or blur:
+ * both backends then see exact k/255 values at the threshold. */
+static void test_augment(int C, int S, int njobs, uint32_t seed)
+{
+    if (!HAVE(augment)) return;
+    char w[80];
+    snprintf(w, sizeof w, "C=%d S=%d jobs=%d", C, S, njobs);
+    ssl_aug_job *jobs = calloc((size_t)njobs, sizeof *jobs);
+    size_t src_bytes = 0;
+    uint32_t st = seed;
+    for (int j = 0; j < njobs; j++) {
+        ssl_aug_job *a = &jobs[j];
+        const int sol = j % 5 == 4;
+        a->H = lcg_int(&st, sol ? S : 1, S + 20), a->W = lcg_int(&st, sol ? S : 1, S + 30), a->C = C, a->S = S;
+        a->crop_h = sol ? S : lcg_int(&st, 1, a->H), a->crop_w = sol ? S : lcg_int(&st, 1, a->W);
+        a->crop_y = lcg_int(&st, 0, a->H - a->crop_h), a->crop_x = lcg_int(&st, 0, a->W - a->crop_w);
+        a->flip = (int)(lcg(&st) & 1);
+        a->jitter = !sol && lcg_int(&st, 0, 2) > 0;
+        for (int k = 0; k < 4; k++) a->order[k] = k;
+        for (int k = 3; k > 0; k--) { /* a random order */
+            const int r = lcg_int(&st, 0, k), t = a->order[k];
+            a->order[k] = a->order[r], a->order[r] = t;
+        }
+        a->brightness = 0.6f + 0.8f * lcg_unit(&st), a->contrast = 0.6f + 0.8f * lcg_unit(&st);
+        a->saturation = 0.6f + 0.8f * lcg_unit(&st), a->hue = 0.2f * lcg_unit(&st) - 0.1f;
+        a->grayscale = !sol && lcg_int(&st, 0, 3) == 0;
+        a->blur = !sol && (lcg(&st) & 1), a->sigma = 0.1f + 1.9f * lcg_unit(&st);
+        a->solarize = sol;
+        for (int c = 0; c < 3; c++) a->mean[c] = 0.3f + 0.2f * lcg_unit(&st), a->std[c] = 0.2f + 0.2f * lcg_unit(&st);
+        a->src = (int64_t)src_bytes, a->dst = (int64_t)j * C * S * S;
+        src_bytes += (size_t)a->H * a->W * C;
+    }
+    uint8_t *px = malloc(src_bytes);
+    for (size_t i = 0; i < src_bytes; i++) px[i] = (uint8_t)(lcg(&st) >> 24);
+    tens *src = t_new_raw(px, src_bytes, 1), *job = t_new_raw(jobs, (size_t)njobs, sizeof *jobs);
+    tens *out = t_fill((size_t)njobs * C * S * S, -7.0f);
+    BOTH(augment(c, njobs, S, (const uint8_t *)src->d[s], (const ssl_aug_job *)job->d[s], F(out, s)));
+    cmp("augment", w, out, LIBM, 1);
+    t_free(src), t_free(job), t_free(out);
+    free(px), free(jobs);
+}
+
 /* ---- bicubic resize -------------------------------------------------------------------------- */
 
 static void test_resize(int hi, int wi, int ho, int wo, int64_t D)
@@ -1075,6 +1124,8 @@ int main(int argc, char **argv)
     test_avgpool(1, 1), test_avgpool(6, 49), test_avgpool(7, 1001), test_avgpool(300, 257);
     test_resize(7, 7, 11, 13, 3), test_resize(14, 14, 5, 9, 17), test_resize(4, 4, 4, 4, 5);
     test_resize(1, 3, 2, 5, 1), test_resize(14, 14, 16, 16, 129), test_resize(16, 16, 14, 14, 385);
+    test_augment(1, 8, 7, 1), test_augment(3, 24, 20, 2), test_augment(3, 40, 33, 3), test_augment(1, 64, 10, 4);
+    test_augment(3, 224, 6, 5);
     for (int cen = 0; cen < 2; cen++)
         test_sharded(1, 1, cen), test_sharded(3, 7, cen), test_sharded(17, 1001, cen), test_sharded(2, 40001, cen);
     test_ntxent(2, 1, 1, 0), test_ntxent(6, 3, 1, 0), test_ntxent(10, 5, 2, 10), test_ntxent(64, 64, 2, 128);

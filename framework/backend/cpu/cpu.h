@@ -78,6 +78,7 @@ void ssl_cpu_patchify_hwc(ssl_ctx *c, int N, int C, int H, int W, int p, const f
 void ssl_cpu_mae_loss_rows(ssl_ctx *c, int64_t rows, int64_t F, float norm_eps, const float *pred, const float *target, const float *mask, float g, float *dpred, double *loss_sum);
 void ssl_cpu_resize_bicubic_fwd(ssl_ctx *c, int hi, int wi, int ho, int wo, int64_t D, const float *x, float *y);
 void ssl_cpu_resize_bicubic_bwd(ssl_ctx *c, int hi, int wi, int ho, int wo, int64_t D, const float *dy, float *dx);
+void ssl_cpu_augment(ssl_ctx *c, int njobs, int max_S, const uint8_t *src, const ssl_aug_job *jobs, float *out);
 void ssl_cpu_bn_param_grads(ssl_ctx *c, int64_t C, const double *sum_dy, const double *sum_dy_xhat, float *dgamma, float *dbeta);
 
 /* --- convolution internals (conv.c: im2col reference and dispatch; conv_dnnl.c: oneDNN) ------ */

@@ -66,6 +66,7 @@ static const ssl_backend cpu_backend = {
     .patchify_hwc = ssl_cpu_patchify_hwc,
     .resize_bicubic_fwd = ssl_cpu_resize_bicubic_fwd,
     .resize_bicubic_bwd = ssl_cpu_resize_bicubic_bwd,
+    .augment = ssl_cpu_augment,
     .bn_param_grads = ssl_cpu_bn_param_grads,
     .ntxent_rows = ssl_cpu_ntxent_rows,
     .row_max = ssl_cpu_row_max,

@@ -181,6 +181,7 @@ void ssl_cuda_dino_xent_rows(ssl_ctx *c, int64_t R, int64_t D, int vt, int vs, c
 void ssl_cuda_mae_loss_rows(ssl_ctx *c, int64_t rows, int64_t F, float norm_eps, const float *pred, const float *target, const float *mask, float g, float *dpred, double *loss_sum);
 void ssl_cuda_resize_bicubic_fwd(ssl_ctx *c, int hi, int wi, int ho, int wo, int64_t D, const float *x, float *y);
 void ssl_cuda_resize_bicubic_bwd(ssl_ctx *c, int hi, int wi, int ho, int wo, int64_t D, const float *dy, float *dx);
+void ssl_cuda_augment(ssl_ctx *c, int njobs, int max_S, const uint8_t *src, const ssl_aug_job *jobs, float *out);
 void ssl_cuda_layernorm_fwd(ssl_ctx *c, int64_t rows, int64_t D, float eps, const float *x, const float *gamma, const float *beta, float *y, float *mean, float *rstd);
 void ssl_cuda_layernorm_bwd(ssl_ctx *c, int64_t rows, int64_t D, const float *dy, const float *x, const float *gamma, const float *mean, const float *rstd, float *dx, float *dgamma, float *dbeta);
 void ssl_cuda_softmax_fwd(ssl_ctx *c, int64_t rows, int64_t D, float scale, const float *x, float *y);

@@ -87,6 +87,7 @@ static const ssl_backend cuda_backend = {
     .xlogx_sum = ssl_cuda_xlogx_sum,
     .sgd_update = ssl_cuda_sgd_update,
     .adam_direction = ssl_cuda_adam_direction,
+    .augment = ssl_cuda_augment,
 };
 
 /* Every op of backend.h by name. The static_assert below ties the list to the struct: an op added
@@ -158,6 +159,7 @@ static const ssl_backend cuda_backend = {
     X(patchify_hwc) \
     X(resize_bicubic_fwd) \
     X(resize_bicubic_bwd) \
+    X(augment) \
     X(sumsq) \
     X(sumsq_segments) \
     X(dot) \

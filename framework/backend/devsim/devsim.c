@@ -522,6 +522,11 @@ static void d_resize_bicubic_fwd(ssl_ctx *c, int hi, int wi, int ho, int wo, int
     cpu()->resize_bicubic_fwd(SH(c), hi, wi, ho, wo, D, (const float *)U(x), (float *)U(y));
 }
 
+static void d_augment(ssl_ctx *c, int njobs, int max_S, const uint8_t *src, const ssl_aug_job *jobs, float *out)
+{
+    cpu()->augment(SH(c), njobs, max_S, (const uint8_t *)U(src), (const ssl_aug_job *)U(jobs), (float *)U(out));
+}
+
 static void d_resize_bicubic_bwd(ssl_ctx *c, int hi, int wi, int ho, int wo, int64_t D, const float *dy,
                                  float *dx)
 {
@@ -652,6 +657,7 @@ static const ssl_backend devsim_backend = {
     .patchify_hwc = d_patchify_hwc,
     .resize_bicubic_fwd = d_resize_bicubic_fwd,
     .resize_bicubic_bwd = d_resize_bicubic_bwd,
+    .augment = d_augment,
     .sumsq = d_sumsq,
     .sumsq_segments = d_sumsq_segments,
     .dot = d_dot,
