@@ -63,6 +63,13 @@ typedef struct ssl_backend {
     /* Host -> device copy of host_alloc memory, queued in c's stream after the work before it; the
      * source must stay unchanged until c's next synchronisation (the step's loss download). */
     void (*upload_async)(ssl_ctx *c, void *dst, const void *src, size_t bytes);
+    /* The next batch's copy while this one computes: upload_ahead queues a host -> device copy of
+     * host_alloc memory on c's copy stream, behind all work queued so far in c's stream (which may
+     * still read dst), and returns at once; upload_join makes c's stream wait for every copy queued so
+     * far and returns once they are done, so their sources may be reused. NULL on host-memory
+     * backends (they read the host buffers in place). */
+    void (*upload_ahead)(ssl_ctx *c, void *dst, const void *src, size_t bytes);
+    void (*upload_join)(ssl_ctx *c);
     void (*sync)(ssl_ctx *c);                              /* wait for queued work */
     /* Profiling without host waits (ssl_prof_begin / _end on a device backend): a timestamp queued in
      * c's stream, returned as a handle (0, 1, ... since the last reset); the seconds between two

@@ -61,8 +61,7 @@ typedef struct {
     ssl_view_pipes pipes;     /* one view: random resized crop + flip, normalised */
     int64_t corrupt;          /* images that did not decode (reader threads add atomically) */
     int32_t *labels;          /* (local batch) */
-    float *dev_views;         /* a batch's images on the device (NULL on a host-memory backend) */
-    float *dev_stage;         /* augment.on device: the uploaded sources and jobs */
+    ssl_feed feed;            /* batches from the loader to the device */
     int64_t steps_per_epoch, total_steps, step, first_step;
     double lr_peak, ips, t_start;
     ssl_sched_lr_config lr;

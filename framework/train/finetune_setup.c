@@ -234,11 +234,10 @@ int ssl_finetune_setup(ssl_finetuner *f, const ssl_config *cfg, ssl_comm *comm, 
 
 void ssl_finetune_free(ssl_finetuner *f)
 {
+    if (f->ctx.be) ssl_feed_free(&f->feed, &f->ctx); /* its copy in flight reads a loader slot */
     if (f->loader_started) ssl_loader_stop(&f->loader);
     if (f->metrics_open) ssl_metrics_close(&f->metrics);
     ssl_free(f->labels);
-    if (f->dev_views) f->ctx.be->free(f->dev_views);
-    if (f->dev_stage) f->ctx.be->free(f->dev_stage);
     ssl_optim_free(&f->opt);
     ssl_grad_sync_free(&f->gsync);
     ssl_free(f->lr_scale);

@@ -40,13 +40,13 @@ int ssl_finetune_step(ssl_finetuner *f, int signalled, ssl_step_record *r, int *
     double t0 = ssl_now();
     ssl_params_zero_grad(&f->ctx, &f->params);
     ssl_batch b;
-    if (ssl_loader_next(&f->loader, &b, err, errlen)) return -1;
+    float *in;
+    if (ssl_feed_next(&f->feed, &f->loader, &f->pipes, &f->ctx, f->in_chans, &in, &b, NULL, err, errlen)) return -1;
     const int C = f->in_chans, S = f->img_size;
     memcpy(f->labels, b.labels, (size_t)b.n * sizeof(int32_t));
     double tb = ssl_now();
     ssl_ctx_step_begin(&f->ctx);
     ssl_weights w = {f->params.data, f->params.grad, f->buffers.data};
-    float *in = ssl_view_pipes_views(&f->pipes, &f->ctx, &b, C, &f->dev_stage, &f->dev_views);
     ssl_grad_sync_begin(&f->gsync); /* buckets may start during backward */
     ssl_tensor logits = f->model.forward(&f->ctx, &f->model, &w, ssl_tensor_4d(in, b.n, C, S, S), 1);
     ssl_tensor dl = ssl_tensor_2d(ssl_arena_floats(&f->ctx.act, (size_t)ssl_tensor_numel(logits)), logits.shape[0],

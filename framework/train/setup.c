@@ -125,14 +125,13 @@ int ssl_train_setup(ssl_trainer *t, const ssl_config *cfg, ssl_comm *comm, char 
 
 void ssl_train_free(ssl_trainer *t)
 {
+    if (t->s.params.data) ssl_feed_free(&t->feed, &t->s.ctx); /* its copy in flight reads a loader slot */
     if (t->loader_started) ssl_loader_stop(&t->loader);
     if (t->metrics_open) ssl_metrics_close(&t->metrics);
     ssl_optim_free(&t->opt);
     ssl_grad_sync_free(&t->gsync);
     ssl_prof_free(&t->prof);
     ssl_sampler_free(&t->sampler);
-    if (t->dev_views) t->s.ctx.be->free(t->dev_views);
-    if (t->dev_stage) t->s.ctx.be->free(t->dev_stage);
     if (t->s.params.data) ssl_session_free(&t->s);
     if (t->ds) ssl_dataset_close(t->ds);
     memset(t, 0, sizeof *t);

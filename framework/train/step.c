@@ -16,12 +16,12 @@ static int micro_step(ssl_trainer *t, const ssl_progress *p, double *loss, ssl_s
 {
     double ta = ssl_now();
     ssl_batch b;
-    if (ssl_loader_next(&t->loader, &b, err, errlen)) return -1;
     ssl_views v;
     ssl_ctx *c = &t->s.ctx;
-    /* the loader's staging stays on the host: a device backend gets the micro-batch in one upload
-     * (the views, or their sources for the augment op) */
-    float *views = ssl_view_pipes_views(&t->pipes, c, &b, t->s.in_chans, &t->dev_stage, &t->dev_views);
+    /* one upload per micro-batch (the views, or their sources for the augment op), the next one's
+     * copy overlapping this one's compute on a device backend */
+    float *views;
+    if (ssl_feed_next(&t->feed, &t->loader, &t->pipes, c, t->s.in_chans, &views, &b, NULL, err, errlen)) return -1;
     ssl_view_pipes_bind(&t->pipes, b.n, t->s.in_chans, views, &v);
     v.index = b.indices;
     double tb = ssl_now();

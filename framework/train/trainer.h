@@ -24,6 +24,7 @@
 
 #include "framework/core/timer.h"
 #include "framework/optim/schedule.h"
+#include "framework/train/feed.h"
 #include "framework/train/grad_sync.h"
 #include "framework/train/session.h"
 #include "framework/train/views.h"
@@ -55,8 +56,7 @@ typedef struct {
     ssl_metrics metrics;
     int metrics_open;
     ssl_view_pipes pipes;      /* the method's views: one pipeline each */
-    float *dev_views;          /* a micro-batch's views on the device (NULL on a host-memory backend) */
-    float *dev_stage;          /* augment.on device: the uploaded sources and jobs */
+    ssl_feed feed;             /* micro-batches from the loader to the device */
     int64_t steps_per_epoch, total_steps, accum;
     int64_t step;              /* optimizer steps done: the next step's 0-based index */
     int64_t first_step;        /* step this invocation started at */

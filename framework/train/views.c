@@ -105,19 +105,16 @@ size_t ssl_view_pipes_upload_bytes(const ssl_view_pipes *vp, const ssl_batch *b,
     return HEAD_BYTES + jobs_bytes(vp, b->n) + ((const stage_head *)b->out)->used;
 }
 
-float *ssl_view_pipes_views(const ssl_view_pipes *vp, ssl_ctx *c, const ssl_batch *b, int C, float **stage_dev,
-                            float **views)
+float *ssl_view_pipes_make(const ssl_view_pipes *vp, ssl_ctx *c, float *staged, int n, int C, float **views)
 {
-    const size_t nv = ssl_view_pipes_floats(vp, b->n, C);
-    if (!vp->device) return ssl_ctx_upload_staged(c, views, nv, b->out, nv);
-    const size_t pix = HEAD_BYTES + jobs_bytes(vp, b->n);
-    char *d = (char *)ssl_ctx_upload_staged(c, stage_dev, ssl_view_pipes_staging_floats(vp, b->n, C), b->out,
-                                            (ssl_view_pipes_upload_bytes(vp, b, C) + 3) / sizeof(float));
-    if (!*views) *views = c->be->alloc(nv * sizeof(float)); /* a host-memory backend too: the op's output */
+    if (!vp->device) return staged;
+    const size_t pix = HEAD_BYTES + jobs_bytes(vp, n);
+    const char *d = (const char *)staged;
+    if (!*views) *views = c->be->alloc(ssl_view_pipes_floats(vp, n, C) * sizeof(float)); /* host-memory too */
     int max_S = 0;
     for (int g = 0; g < vp->plan.ngroups; g++)
         if (vp->plan.group[g].size > max_S) max_S = vp->plan.group[g].size;
-    c->be->augment(c, b->n * vp->nviews, max_S, (const uint8_t *)(d + pix), (const ssl_aug_job *)(d + HEAD_BYTES),
+    c->be->augment(c, n * vp->nviews, max_S, (const uint8_t *)(d + pix), (const ssl_aug_job *)(d + HEAD_BYTES),
                    *views);
     return *views;
 }

@@ -38,11 +38,9 @@ size_t ssl_view_pipes_staging_floats(const ssl_view_pipes *vp, int n, int C);
 /* Bytes of staging b->out that the step uploads for staged batch b. */
 size_t ssl_view_pipes_upload_bytes(const ssl_view_pipes *vp, const ssl_batch *b, int C);
 
-/* The views of staged batch b on c's backend: one upload of the staging (into *stage, made on first
- * use, or the views themselves into *views), then (device) the augment op into *views. The result
- * is *views on a device backend, and the staging itself on a host-memory one without device. */
-float *ssl_view_pipes_views(const ssl_view_pipes *vp, ssl_ctx *c, const ssl_batch *b, int C, float **stage,
-                            float **views);
+/* The views of a micro-batch of n from its staging already on c's backend (staged): the staging
+ * itself, or (device) the augment op's output in *views (made on first use). */
+float *ssl_view_pipes_make(const ssl_view_pipes *vp, ssl_ctx *c, float *staged, int n, int C, float **views);
 
 /* One pipeline a at size px: fine-tuning's single view (view id 0, as a one-view method's first). */
 void ssl_view_pipes_single(ssl_view_pipes *vp, const ssl_augment_config *a, int size);

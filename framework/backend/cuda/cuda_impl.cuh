@@ -33,6 +33,8 @@ extern "C" {
 /* Backend-private state behind ssl_ctx.be_state (ssl_cuda_ctx_init). */
 typedef struct ssl_cuda_state {
     cudaStream_t stream;  /* every op of the context runs here, in order */
+    cudaStream_t copy;    /* upload_ahead's copies (memory.cu), ordered against `stream` by the events */
+    cudaEvent_t queued, copied; /* the last upload_ahead: `stream`'s work before it; its copy */
     cublasHandle_t blas;  /* bound to `stream` */
     int tf32;             /* SSL_CUDA_TF32=1: TF32 tensor-core GEMMs (off: exact fp32 for parity) */
     double *red;          /* device: SSL_CUDA_RED_BLOCKS partials + 1 result (reduce.cu) */
@@ -131,6 +133,8 @@ void ssl_cuda_upload(void *dst, const void *src, size_t bytes);
 void *ssl_cuda_host_alloc(size_t bytes);
 void ssl_cuda_host_free(void *p);
 void ssl_cuda_upload_async(ssl_ctx *c, void *dst, const void *src, size_t bytes);
+void ssl_cuda_upload_ahead(ssl_ctx *c, void *dst, const void *src, size_t bytes);
+void ssl_cuda_upload_join(ssl_ctx *c);
 void ssl_cuda_download(void *dst, const void *src, size_t bytes);
 void ssl_cuda_sync(ssl_ctx *c);
 void ssl_cuda_ctx_init(ssl_ctx *c);

@@ -49,6 +49,26 @@ void ssl_cuda_upload_async(ssl_ctx *c, void *dst, const void *src, size_t bytes)
     if (bytes) SSL_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, ssl_cuda_stream(c)));
 }
 
+/* On the copy stream after an event of the compute stream: the copy overlaps the compute queued
+ * after it, and never overwrites dst while earlier work may read it. */
+void ssl_cuda_upload_ahead(ssl_ctx *c, void *dst, const void *src, size_t bytes)
+{
+    ssl_cuda_state *st = ssl_cuda_st(c);
+    SSL_CUDA_CHECK(cudaEventRecord(st->queued, st->stream));
+    SSL_CUDA_CHECK(cudaStreamWaitEvent(st->copy, st->queued, 0));
+    if (bytes) SSL_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, st->copy));
+    SSL_CUDA_CHECK(cudaEventRecord(st->copied, st->copy));
+}
+
+/* The compute stream waits on the device; the host wait is for the sources' reuse, and by the time
+ * the trainer joins, the copy was queued a whole micro-step earlier. */
+void ssl_cuda_upload_join(ssl_ctx *c)
+{
+    ssl_cuda_state *st = ssl_cuda_st(c);
+    SSL_CUDA_CHECK(cudaStreamWaitEvent(st->stream, st->copied, 0));
+    SSL_CUDA_CHECK(cudaEventSynchronize(st->copied));
+}
+
 void ssl_cuda_download(void *dst, const void *src, size_t bytes)
 {
     if (bytes) SSL_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
@@ -91,6 +111,9 @@ void ssl_cuda_ctx_init(ssl_ctx *c)
 {
     ssl_cuda_state *st = (ssl_cuda_state *)ssl_calloc(1, sizeof *st);
     SSL_CUDA_CHECK(cudaStreamCreate(&st->stream)); /* blocking: see ssl_cuda_upload */
+    SSL_CUDA_CHECK(cudaStreamCreate(&st->copy));
+    SSL_CUDA_CHECK(cudaEventCreateWithFlags(&st->queued, cudaEventDisableTiming));
+    SSL_CUDA_CHECK(cudaEventCreateWithFlags(&st->copied, cudaEventDisableTiming));
     SSL_CUBLAS_CHECK(cublasCreate(&st->blas));
     SSL_CUBLAS_CHECK(cublasSetStream(st->blas, st->stream));
     const char *e = getenv("SSL_CUDA_TF32");
@@ -110,6 +133,10 @@ void ssl_cuda_ctx_free(ssl_ctx *c)
     ssl_cuda_state *st = ssl_cuda_st(c);
     if (!st) return;
     SSL_CUDA_CHECK(cudaStreamSynchronize(st->stream));
+    SSL_CUDA_CHECK(cudaStreamSynchronize(st->copy));
+    SSL_CUDA_CHECK(cudaEventDestroy(st->queued));
+    SSL_CUDA_CHECK(cudaEventDestroy(st->copied));
+    SSL_CUDA_CHECK(cudaStreamDestroy(st->copy));
     ssl_cuda_conv_free(st);
     ssl_cuda_reduce_free(st);
     SSL_CUDA_CHECK(cudaFree(st->ptrs));

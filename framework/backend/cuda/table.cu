@@ -21,6 +21,8 @@ static const ssl_backend cuda_backend = {
     .host_alloc = ssl_cuda_host_alloc,
     .host_free = ssl_cuda_host_free,
     .upload_async = ssl_cuda_upload_async,
+    .upload_ahead = ssl_cuda_upload_ahead,
+    .upload_join = ssl_cuda_upload_join,
     .sync = ssl_cuda_sync,
     .timing_mark = ssl_cuda_timing_mark,
     .timing_seconds = ssl_cuda_timing_seconds,
@@ -100,6 +102,8 @@ static const ssl_backend cuda_backend = {
     X(host_alloc) \
     X(host_free) \
     X(upload_async) \
+    X(upload_ahead) \
+    X(upload_join) \
     X(sync) \
     X(timing_mark) \
     X(timing_seconds) \

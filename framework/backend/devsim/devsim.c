@@ -129,22 +129,58 @@ static void d_host_free(void *p)
     cpu()->free(p);
 }
 
-static void d_upload_async(ssl_ctx *c, void *dst, const void *src, size_t bytes)
+static void check_pinned(const void *src, size_t bytes, const char *op)
 {
-    (void)c;
     pthread_mutex_lock(&pinned_mu);
     size_t i = 0;
     while (i < npinned && !((const char *)src >= pinned[i].p && (const char *)src + bytes <= pinned[i].p + pinned[i].n))
         i++;
     pthread_mutex_unlock(&pinned_mu);
-    SSL_ASSERTF(i < npinned, "devsim: upload_async of %zu bytes from %p, not page-locked memory (host_alloc)", bytes,
-                src);
+    SSL_ASSERTF(i < npinned, "devsim: %s of %zu bytes from %p, not page-locked memory (host_alloc)", op, bytes, src);
+}
+
+static void d_upload_async(ssl_ctx *c, void *dst, const void *src, size_t bytes)
+{
+    (void)c;
+    check_pinned(src, bytes, "upload_async");
     memcpy(U(dst), src, bytes);
+}
+
+/* The copy stream, simulated at its latest: a copy happens only at the join, so a source reused
+ * before its join (the loader's slot refilled too early) or a batch read without one shows as wrong
+ * data, where a GPU would show it only sometimes. */
+enum { AHEAD_MAX = 8 };
+static struct {
+    void *dst;
+    const void *src;
+    size_t bytes;
+} ahead[AHEAD_MAX];
+static int nahead;
+static pthread_mutex_t ahead_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void d_upload_ahead(ssl_ctx *c, void *dst, const void *src, size_t bytes)
+{
+    (void)c;
+    check_pinned(src, bytes, "upload_ahead");
+    pthread_mutex_lock(&ahead_mu);
+    SSL_ASSERTF(nahead < AHEAD_MAX, "devsim: more than %d copies ahead without a join", AHEAD_MAX);
+    ahead[nahead].dst = U(dst), ahead[nahead].src = src, ahead[nahead].bytes = bytes, nahead++;
+    pthread_mutex_unlock(&ahead_mu);
+}
+
+static long long n_syncs;
+static void d_upload_join(ssl_ctx *c)
+{
+    (void)c;
+    pthread_mutex_lock(&ahead_mu);
+    for (int i = 0; i < nahead; i++) memcpy(ahead[i].dst, ahead[i].src, ahead[i].bytes);
+    nahead = 0;
+    pthread_mutex_unlock(&ahead_mu);
+    n_syncs++; /* the host waits for the copies */
 }
 static void d_download(void *dst, const void *src, size_t bytes) { memcpy(dst, U(src), bytes); }
 /* Host waits for the device: counted, so a test can see that the hot path does not wait per layer
  * (SSL_DEVSIM_STATS=1 prints the count when a context that synchronised is freed). */
-static long long n_syncs;
 static void d_sync(ssl_ctx *c)
 {
     (void)c;
@@ -598,6 +634,8 @@ static const ssl_backend devsim_backend = {
     .host_alloc = d_host_alloc,
     .host_free = d_host_free,
     .upload_async = d_upload_async,
+    .upload_ahead = d_upload_ahead,
+    .upload_join = d_upload_join,
     .sync = d_sync,
     .timing_mark = d_timing_mark,
     .timing_seconds = d_timing_seconds,
