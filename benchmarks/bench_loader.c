@@ -4,9 +4,12 @@
  * thread as fast as they come. benchmarks/torch_loader.py is PyTorch's DataLoader on the same JPEGs;
  * benchmarks/bench_loader.sh runs both. --device-aug also times the readers' share under
  * augment.on device (decode, parameters, the source pixels and jobs staged; the views are then the
- * GPU's work): what a GPU rank asks of its CPU cores.
+ * GPU's work): what a GPU rank asks of its CPU cores. --backend NAME (with --device-aug) then uploads
+ * each staged batch and times the backend's augment op making its views (cuda: the GPU's side).
  *   bench_loader --data 'DIR/train-*.h5' [--workers "1 2 4"] [--batch 64] [--img 224] [--batches 30]
- *                [--warmup 3] [--depth D] [--seed 0] [--raw-data 'RAW/train-*.h5'] [--device-aug] */
+ *                [--warmup 3] [--depth D] [--seed 0] [--raw-data 'RAW/train-*.h5'] [--device-aug]
+ *                [--backend cpu|cuda|devsim] */
+#include "framework/backend/backend.h"
 #include "framework/core/timer.h"
 #include "framework/train/views.h"
 #include "io/dataset.h"
@@ -22,6 +25,9 @@ typedef struct {
     uint64_t seed;
     const ssl_dataset *ds;
     int64_t corrupt;
+    ssl_ctx *dev; /* --backend: the augment op's context */
+    float *stage, *views;
+    double op_s;  /* seconds in the op, synchronised */
 } bench_ctx;
 
 static int transform(void *ctx, const ssl_batch *b, float *out, void *scratch, char *err, size_t errlen)
@@ -50,6 +56,7 @@ static void cpu_model(char *buf, size_t len)
 typedef struct {
     int batch, batches, warmup, depth, device_aug;
     uint64_t seed;
+    const char *backend;
 } bench_opts;
 
 /* images/s over o->batches batches after o->warmup, or -1 with a message. */
@@ -61,7 +68,9 @@ static double run(ssl_dataset *ds, bench_ctx *c, const bench_opts *o, int worker
     if (ssl_sampler_init(&s, ssl_dataset_size(ds), o->batch, 0, 1, o->seed, 1, err, errlen)) return -1;
     const ssl_loader_transform tf = {.fn = transform, .scratch_free = ssl_view_scratch_free, .ctx = c,
                                      .out_floats = ssl_view_pipes_staging_floats(&c->vp, o->batch, C),
-                                     .scratch_bytes = ssl_view_pipes_scratch_bytes(&c->vp)};
+                                     .scratch_bytes = ssl_view_pipes_scratch_bytes(&c->vp),
+                                     .out_alloc = c->dev ? c->dev->be->host_alloc : NULL,
+                                     .out_free = c->dev ? c->dev->be->host_free : NULL};
     ssl_loader l;
     int rc = ssl_loader_start(&l, ds, &s, 0, 0, workers, depth, &tf, err, errlen);
     ssl_sampler_free(&s);
@@ -75,6 +84,16 @@ static double run(ssl_dataset *ds, bench_ctx *c, const bench_opts *o, int worker
             sink += c->vp.device ? ((const unsigned char *)b.out)[(size_t)k * 7919 % (tf.out_floats * sizeof(float))]
                                  : b.out[(size_t)k * 7919 % tf.out_floats];
         if (rc == 0 && k >= o->warmup) upload += (double)ssl_view_pipes_upload_bytes(&c->vp, &b, C);
+        if (rc == 0 && c->dev && c->vp.device) {
+            ssl_ctx *d = c->dev;
+            float *staged = ssl_ctx_upload_staged(d, &c->stage, tf.out_floats, b.out,
+                                                  (ssl_view_pipes_upload_bytes(&c->vp, &b, C) + 3) / sizeof(float));
+            d->be->sync(d);
+            const double t = ssl_now();
+            ssl_view_pipes_make(&c->vp, d, staged, b.n, C, &c->views);
+            d->be->sync(d);
+            if (k >= o->warmup) c->op_s += ssl_now() - t;
+        }
     }
     const double dt = ssl_now() - t0;
     ssl_loader_stop(&l);
@@ -106,7 +125,9 @@ static int bench_data(const char *path, const int *wl, int nw, int img, const be
     if (!ds) return -1;
     const int C = ssl_dataset_channels(ds);
     /* SimCLR's ImageNet pipeline, as the trainer builds it: one group of 2 views, view ids 0 and 1 */
+    ssl_ctx actx;
     bench_ctx c = {.seed = o->seed, .ds = ds};
+    if (o->backend) ssl_ctx_init(&actx, o->backend);
     c.vp.plan.ngroups = 1;
     c.vp.plan.group[0] = (ssl_view_group){2, img};
     c.vp.nviews = 2;
@@ -128,14 +149,24 @@ static int bench_data(const char *path, const int *wl, int nw, int img, const be
             /* PyTorch's DataLoader keeps prefetch_factor (2) x num_workers batches in flight */
             const int depth = o->depth ? o->depth : 2 * wl[k];
             double kb = 0;
+            c.dev = dev && o->backend ? &actx : NULL; /* the op only on staged batches */
+            c.op_s = 0;
             const double r = run(ds, &c, o, wl[k], depth, &kb, err, errlen);
             if (r < 0) rc = -1;
             else
                 printf("%s%s workers %d depth %d: %.1f img/s, %.1f img/s per worker, %.0f KB per image to upload\n",
                        ssl_dataset_is_jpeg(ds) ? "jpeg" : "raw", dev ? " staged for device augmentation" : "", wl[k],
                        depth, r, r / wl[k], kb);
+            if (r >= 0 && c.dev)
+                printf("  augment op on %s: %.1f img/s (%d views of each, after the upload)\n", o->backend,
+                       (double)o->batches * o->batch / c.op_s, c.vp.nviews);
             fflush(stdout);
         }
+    }
+    if (o->backend) {
+        if (c.stage) actx.be->free(c.stage);
+        if (c.views) actx.be->free(c.views);
+        ssl_ctx_free(&actx);
     }
     ssl_dataset_close(ds);
     return rc;
@@ -145,7 +176,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench_loader --data 'DIR/train-*.h5' [--workers \"1 2 4\"] [--batch 64] [--img 224] "
                     "[--batches 30] [--warmup 3] [--depth D (default 2 x workers)] [--seed S] "
-                    "[--raw-data 'RAW/train-*.h5'] [--device-aug]\n");
+                    "[--raw-data 'RAW/train-*.h5'] [--device-aug] [--backend cpu|cuda|devsim]\n");
     exit(2);
 }
 
@@ -171,6 +202,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--warmup")) o.warmup = atoi(v);
         else if (!strcmp(a, "--depth")) o.depth = atoi(v);
         else if (!strcmp(a, "--seed")) o.seed = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--backend")) o.backend = v;
         else usage();
     }
     int wlist[16], nw = 0;
