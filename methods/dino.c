@@ -248,8 +248,11 @@ static double dino_step(ssl_method *m, ssl_ctx *c, const ssl_weights *w, const s
     if (d->sharded)
         dhn = ssl_dino_rows_scatter(c, c->comm, ssl_dino_shard_head_backward(c, &d->sh, ssl_tensor_2d(ds, rows, K)), vs,
                                     (float)c->comm->world);
-    else
+    else {
         dhn = ssl_wnorm_linear_backward(c, &d->last, w, ssl_tensor_2d(ds, rows, K));
+        /* the largest segment and the first done: its all-reduce may start under the rest of backward */
+        ssl_ctx_grads_done(c, w->g, d->last_seg, d->last_seg + 1);
+    }
     const int64_t B = d->hn.shape[1], nr = d->hn.shape[0];
     ssl_tensor dh = ssl_tensor_2d(ssl_arena_floats(&c->act, (size_t)(nr * B)), nr, B);
     c->be->l2norm_bwd(c, nr, B, d->hn.data, d->hnorm, dhn.data, dh.data);

@@ -12,7 +12,9 @@
 # communicator) in small buckets, started as the ResNet's / ViT's blocks finish (MoCo v3 and DINO run
 # the encoder backward more than once a step, so a bucket waits for the last), equals the CPU's
 # single all-reduce after backward; so does the CPU's own overlap (comm.overlap=on: MPI's nonblocking
-# allreduce), for SimCLR and for MAE (the ViT encoder's and decoder's blocks).
+# allreduce), for SimCLR and for MAE (the ViT encoder's and decoder's blocks). devsim's buckets sum
+# the moment they start (a bucket started early would sum a partial gradient): DINO's replicated
+# prototype layer, reported as soon as its backward has run, through it.
 source "$(dirname "$0")/common.sh"
 need_fmnist
 write_config
@@ -57,14 +59,19 @@ mae=(method.name=mae model.arch=vit_tiny model.patch_size=4 model.vit_dim=16 mod
 run cpu_mae "${mae[@]}" comm.overlap=off
 run ovl_mae "${mae[@]}" comm.overlap=on comm.bucket_mb=0.002
 run ovl_simclr method.name=simclr model.sync_bn=true comm.overlap=on comm.bucket_mb=0.01
-for m in mae simclr; do
+# DINO with its replicated prototype layer, reported done as soon as its backward has run
+dino=(method.name=dino dino.out_dim=64 dino.hidden_dim=32 dino.bottleneck_dim=16 dino.freeze_last_layer=0 optim.name=adamw optim.lr=0.002
+  optim.lr_scaling=none)
+run cpu_dino_rep "${dino[@]}" comm.overlap=off
+run ovl_dino_rep "${dino[@]}" device.backend=devsim comm.bucket_mb=0.002
+for m in mae simclr dino_rep; do
   a=$WORK/runs/cpu_$m b=$WORK/runs/ovl_$m
   grep -Eq "gradient buckets: [1-9][0-9]* of [0-9]+ started during backward" "$WORK/ovl_$m.log" ||
     fail "ovl_$m: no gradient bucket started during backward"
   diff <(losses "$a/metrics.jsonl") <(losses "$b/metrics.jsonl") >/dev/null || fail "ovl_$m: losses differ from cpu_$m"
   "$CKPT_COMPARE" "$a/checkpoints/ckpt-0000000008.h5" "$b/checkpoints/ckpt-0000000008.h5" --rtol 0 >/dev/null ||
     fail "ovl_$m: checkpoint differs from cpu_$m"
-  echo "ovl_$m (np=2, overlapped buckets on CPU): identical to cpu_$m"
+  echo "ovl_$m (np=2, overlapped buckets): identical to cpu_$m"
 done
 
 # sslrun finetune at np=2 from cpu_simclr's checkpoint: the rank-0 broadcast of the loaded weights and

@@ -67,11 +67,14 @@ static void dc_broadcast(ssl_dev_comm *d, ssl_ctx *c, void *buf, size_t n, ssl_d
     (void)c;
     ssl_broadcast(d->host, U(buf), n, t, root);
 }
-/* NCCL's second stream: MPI's nonblocking allreduce on the untagged buffer */
+/* NCCL's second stream at its earliest: the all-reduce done on the spot (every rank starts the same
+ * buckets in the same order), so a bucket started before backward finished writing it sums a partial
+ * gradient and the bit-for-bit tests see it; MPI's nonblocking allreduce would read the buffer only
+ * at the wait, after backward. */
 static void dc_allreduce_start(ssl_dev_comm *d, ssl_ctx *c, void *buf, size_t n, ssl_dtype t, ssl_redop op)
 {
     (void)c;
-    ssl_iallreduce(d->host, U(buf), n, t, op);
+    ssl_allreduce(d->host, U(buf), n, t, op);
 }
 static void dc_wait_all(ssl_dev_comm *d, ssl_ctx *c)
 {
