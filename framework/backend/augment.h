@@ -13,7 +13,7 @@
  *   crop (crop_y, crop_x, crop_h, crop_w) + bilinear resize to S (align_corners=False, no antialias),
  *   horizontal flip, ColorJitter in `order` (0 brightness, 1 contrast, 2 saturation, 3 hue) when
  *   jitter, grayscale, Gaussian blur (ssl_aug_blur_taps(S) taps, sigma), solarize, (x - mean) / std.
- * 24 4-byte words after the offsets: the layout is the same in C and CUDA. */
+ * 128 bytes (two 8-byte offsets, 28 4-byte fields), laid out alike by C and CUDA. */
 typedef struct {
     int64_t src, dst;
     int32_t H, W, C, S;
@@ -23,6 +23,11 @@ typedef struct {
     float brightness, contrast, saturation, hue, sigma;
     float mean[3], std[3];
 } ssl_aug_job;
+#ifdef __cplusplus
+static_assert(sizeof(ssl_aug_job) == 128, "ssl_aug_job: the host and the device read one layout");
+#else
+_Static_assert(sizeof(ssl_aug_job) == 128, "ssl_aug_job: the host and the device read one layout");
+#endif
 
 #ifdef __CUDACC__
 #define SSL_AUG_HD __host__ __device__
