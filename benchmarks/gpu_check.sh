@@ -4,8 +4,9 @@
 # find the CUDA libraries (the toolkit's, else PyTorch's nvidia-* wheels), then
 #  1. test_backend_ops cpu cuda: every op of the table against the CPU backend; test_dev_comm cuda:
 #     NCCL's four collectives on device buffers; test_ref_mixed: bf16 GEMMs / convolutions against torch;
-#  2. training parity: 16 steps of SimCLR (ResNet, sync of nothing: one rank), 8 of MAE (ViT) and of
-#     DINO, device.backend cpu vs cuda from the same init: the loss of every step side by side, and
+#  2. training parity: 16 steps of SimCLR (ResNet, sync of nothing: one rank), 8 of MAE (ViT), DINO,
+#     MoCo v2, MoCo v3 and BYOL, device.backend cpu vs cuda from the same init (cuda augments on the
+#     GPU: augment.on auto): the loss of every step side by side, and
 #     `sslrun eval` (kNN on device features) of both; SimCLR in bf16 on both (close, not equal);
 #  3. the step benchmark, sslrun vs PyTorch on the same GPU (benchmarks/torch_step.py --device cuda):
 #     ResNet-50 224 px and ViT-B/16 224 px, batch 64, exact fp32 on both sides; then sslrun with TF32;
@@ -83,6 +84,9 @@ parity mae method.name=mae augment.views=1 model.arch=vit_tiny model.patch_size=
   mae.decoder_dim=64 mae.decoder_heads=4 optim.name=adamw optim.lr=0.001 run.max_steps=8
 parity dino method.name=dino model.arch=vit_tiny model.patch_size=4 dino.out_dim=256 dino.hidden_dim=64 \
   dino.bottleneck_dim=32 dino.local_crops=2 optim.name=adamw optim.lr=0.001 run.max_steps=8
+parity moco_v2 method.name=moco_v2 moco_v2.mlp_hidden=32 moco_v2.dim=16 moco_v2.queue_size=256 run.max_steps=8
+parity moco_v3 method.name=moco_v3 moco_v3.mlp_dim=32 moco_v3.dim=16 run.max_steps=8
+parity byol method.name=byol byol.proj_hidden=32 byol.proj_dim=16 byol.pred_hidden=32 run.max_steps=8
 for be in cpu cuda; do
   timeout 120 "$S" eval "$W/p.yaml" run.name="simclr_$be" device.backend=$be >"$W/eval_$be.log" 2>&1
   echo "eval simclr_$be: $(cat "$W/runs/simclr_$be/eval.json" 2>/dev/null || tail -n 2 "$W/eval_$be.log")"
