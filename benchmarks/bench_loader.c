@@ -144,7 +144,7 @@ static int bench_data(const char *path, const int *wl, int nw, int img, const be
     }
     if (rc == 0) describe(path, ds);
     for (int dev = 0; dev <= o->device_aug && rc == 0; dev++) {
-        if (dev) ssl_view_pipes_use_device(&c.vp, ds);
+        if (dev) ssl_view_pipes_use_device(&c.vp, ds, o->batch);
         for (int k = 0; k < nw && rc == 0; k++) {
             /* PyTorch's DataLoader keeps prefetch_factor (2) x num_workers batches in flight */
             const int depth = o->depth ? o->depth : 2 * wl[k];

@@ -166,7 +166,7 @@ static int augmentation(ssl_finetuner *f, char *err, size_t errlen)
         return -1;
     }
     ssl_view_pipes_single(&f->pipes, a, f->img_size);
-    if (ssl_session_augment_on_device(&f->cfg, f->ctx.be)) ssl_view_pipes_use_device(&f->pipes, f->ds);
+    if (ssl_session_augment_on_device(&f->cfg, f->ctx.be)) ssl_view_pipes_use_device(&f->pipes, f->ds, f->sampler.local_batch);
     if (!strncmp(f->cfg.model.arch, "vit", 3) && f->img_size % f->cfg.model.patch_size) {
         snprintf(err, errlen, "finetune.img_size %d is not a multiple of model.patch_size %d", f->img_size,
                  f->cfg.model.patch_size);

@@ -69,9 +69,12 @@ static void print_plan(const ssl_trainer *t, const ssl_config *cfg, const ssl_bi
            comm->world, comm->nodes, comm->local_world, omp_get_max_threads(),
            cfg->model.sync_bn && comm->world > 1 ? "synchronised" : "per-rank", comm->ops->name,
            ssl_dev_comm_name(comm, t->s.ctx.be), ssl_precision_describe(&t->s.ctx));
-    printf("augmentation: %s\n", t->pipes.device ? "on the device (the readers stage source pixels and parameters; "
-                                                    "the backend's augment op makes the views)"
-                                                  : "in the reader threads");
+    if (t->pipes.device)
+        printf("augmentation: on the device (the readers stage source pixels and parameters, up to %.1f MB a "
+               "micro-batch; the backend's augment op makes the views)\n",
+               (double)ssl_view_pipes_staging_floats(&t->pipes, t->sampler.local_batch, t->s.in_chans) * 4 / 1e6);
+    else
+        printf("augmentation: in the reader threads\n");
     if (t->gsync.on)
         printf("gradient all-reduce: %d buckets of up to %g MB, each started as soon as backward has finished it\n",
                t->gsync.nb, cfg->comm.bucket_mb);
@@ -105,7 +108,7 @@ int ssl_train_setup(ssl_trainer *t, const ssl_config *cfg, ssl_comm *comm, char 
     ssl_grad_sync_init(&t->gsync, overlap, &t->s.ctx, comm, &t->s.params, cfg->comm.bucket_mb);
 
     if (ssl_view_pipes_init(&t->pipes, t->s.method.vt, &t->s.method.views, cfg, t->s.in_chans, err, errlen)) return -1;
-    if (ssl_session_augment_on_device(cfg, t->s.ctx.be)) ssl_view_pipes_use_device(&t->pipes, t->ds);
+    if (ssl_session_augment_on_device(cfg, t->s.ctx.be)) ssl_view_pipes_use_device(&t->pipes, t->ds, t->sampler.local_batch);
     for (int g = 0; g < t->pipes.plan.ngroups; g++) /* ViTs resize their positions to any patch grid */
         if (!strncmp(cfg->model.arch, "vit", 3) && t->pipes.plan.group[g].size % cfg->model.patch_size) {
             snprintf(err, errlen, "%s: view group %d is %d px, not a multiple of model.patch_size %d", cfg->method.name,

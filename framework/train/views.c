@@ -6,6 +6,7 @@
 #include "framework/train/session.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int ssl_view_pipes_init(ssl_view_pipes *vp, const ssl_method_vtable *vt, const ssl_view_plan *plan,
@@ -13,7 +14,7 @@ int ssl_view_pipes_init(ssl_view_pipes *vp, const ssl_method_vtable *vt, const s
 {
     vp->plan = *plan;
     vp->nviews = 0;
-    vp->device = 0, vp->max_pixels = 0;
+    vp->device = 0, vp->stage_cap = 0;
     const ssl_config_augment *ac = &cfg->augment;
     for (int g = 0; g < vp->plan.ngroups; g++)
         for (int j = 0; j < vp->plan.group[g].count; j++) {
@@ -55,23 +56,36 @@ static size_t jobs_bytes(const ssl_view_pipes *vp, int n)
     return ((size_t)n * (size_t)vp->nviews * sizeof(ssl_aug_job) + 63) & ~(size_t)63;
 }
 
-void ssl_view_pipes_use_device(ssl_view_pipes *vp, const ssl_dataset *ds)
+static int larger_first(const void *a, const void *b)
 {
-    const int C = ssl_dataset_channels(ds);
-    size_t px = (size_t)ssl_dataset_height(ds) * (size_t)ssl_dataset_width(ds);
-    if (ssl_dataset_is_jpeg(ds)) {
-        const int32_t *hw = ssl_dataset_sizes(ds);
-        for (int64_t i = 0; i < ssl_dataset_size(ds); i++)
-            if ((size_t)hw[2 * i] * (size_t)hw[2 * i + 1] > px) px = (size_t)hw[2 * i] * (size_t)hw[2 * i + 1];
-    }
+    const size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+void ssl_view_pipes_use_device(ssl_view_pipes *vp, const ssl_dataset *ds, int n)
+{
+    const size_t C = (size_t)ssl_dataset_channels(ds);
+    const int64_t N = ssl_dataset_size(ds);
     vp->device = 1;
-    vp->max_pixels = px * (size_t)C;
+    if (!ssl_dataset_is_jpeg(ds)) {
+        vp->stage_cap = (size_t)n * (size_t)ssl_dataset_height(ds) * (size_t)ssl_dataset_width(ds) * C;
+        return;
+    }
+    /* the sum of the n largest: exact for the worst batch, where n times the largest image would
+     * reserve gigabytes of page-locked memory per slot for one outsized photograph */
+    const int32_t *hw = ssl_dataset_sizes(ds);
+    size_t *px = ssl_malloc((size_t)(N > 0 ? N : 1) * sizeof *px);
+    for (int64_t i = 0; i < N; i++) px[i] = (size_t)hw[2 * i] * (size_t)hw[2 * i + 1] * C;
+    qsort(px, (size_t)N, sizeof *px, larger_first);
+    vp->stage_cap = 0;
+    for (int64_t i = 0; i < N && i < n; i++) vp->stage_cap += px[i];
+    ssl_free(px);
 }
 
 size_t ssl_view_pipes_staging_floats(const ssl_view_pipes *vp, int n, int C)
 {
     if (!vp->device) return ssl_view_pipes_floats(vp, n, C);
-    return (HEAD_BYTES + jobs_bytes(vp, n) + (size_t)n * vp->max_pixels + 3) / sizeof(float);
+    return (HEAD_BYTES + jobs_bytes(vp, n) + vp->stage_cap + 3) / sizeof(float);
 }
 
 /* Sample src's pixels (px, H x W) into the staging, and its views' jobs into sample dst's places. */
@@ -80,8 +94,8 @@ static void stage(const ssl_view_pipes *vp, const ssl_batch *b, const ssl_augmen
 {
     stage_head *h = (stage_head *)out;
     const size_t bytes = (size_t)H * (size_t)W * (size_t)b->C;
-    SSL_ASSERTF(h->used + bytes <= (size_t)b->n * vp->max_pixels, "augment staging: %zu + %zu bytes of sources "
-                "exceed %d x %zu", (size_t)h->used, bytes, b->n, vp->max_pixels);
+    SSL_ASSERTF(h->used + bytes <= vp->stage_cap, "augment staging: %zu + %zu bytes of sources exceed %zu",
+                (size_t)h->used, bytes, vp->stage_cap);
     memcpy((char *)out + HEAD_BYTES + jobs_bytes(vp, b->n) + h->used, px, bytes);
     ssl_aug_job *jobs = (ssl_aug_job *)((char *)out + HEAD_BYTES);
     size_t off = 0;
@@ -125,7 +139,7 @@ void ssl_view_pipes_single(ssl_view_pipes *vp, const ssl_augment_config *a, int 
     vp->plan.group[0] = (ssl_view_group){.count = 1, .size = size};
     vp->nviews = 1;
     vp->pipe[0] = *a;
-    vp->device = 0, vp->max_pixels = 0;
+    vp->device = 0, vp->stage_cap = 0;
 }
 
 enum { SCRATCH_HEAD = 64 }; /* the decoder, padded so the workspace stays 64-byte aligned */

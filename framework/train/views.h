@@ -16,7 +16,7 @@ typedef struct {
      * and one job per view (backend/augment.h); the step uploads them and the backend's augment op
      * makes the views. 0: the reader threads make the views themselves. */
     int device;
-    size_t max_pixels; /* device: bytes of the largest source image (H * W * C as stored) */
+    size_t stage_cap;  /* device: bytes of source pixels a micro-batch can need (its n largest images) */
 } ssl_view_pipes;
 
 /* The pipelines of a method's views (vt, plan: ssl_method_configure's) for C-channel images: the augment section at each group's size, edited
@@ -27,9 +27,10 @@ int ssl_view_pipes_init(ssl_view_pipes *vp, const ssl_method_vtable *vt, const s
 /* Floats to stage the views of n C-channel images. */
 size_t ssl_view_pipes_floats(const ssl_view_pipes *vp, int n, int C);
 
-/* Augment on the device from now on, for images of dataset ds (its largest stored image bounds a
- * sample's staged source). */
-void ssl_view_pipes_use_device(ssl_view_pipes *vp, const ssl_dataset *ds);
+/* Augment on the device from now on, for micro-batches of n images of dataset ds: the staging holds
+ * the n largest stored images' pixels (a decoded image is at most its stored size), so no batch
+ * overflows it. */
+void ssl_view_pipes_use_device(ssl_view_pipes *vp, const ssl_dataset *ds, int n);
 
 /* What the loader stages per micro-batch of n, in floats: the views, or (device) a header, the jobs
  * and the source pixels. */
