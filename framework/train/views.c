@@ -88,15 +88,24 @@ size_t ssl_view_pipes_staging_floats(const ssl_view_pipes *vp, int n, int C)
     return (HEAD_BYTES + jobs_bytes(vp, n) + vp->stage_cap + 3) / sizeof(float);
 }
 
-/* Sample src's pixels (px, H x W) into the staging, and its views' jobs into sample dst's places. */
+/* Sample src's pixels (px, H x W) into the staging, and its views' jobs into sample dst's places.
+ * Only the rectangle the crops cover is staged (bilinear taps never leave a crop), the crops moved
+ * into it: the views are the same bytes, the upload smaller. */
 static void stage(const ssl_view_pipes *vp, const ssl_batch *b, const ssl_augment_params *p, int dst,
                   const uint8_t *px, int H, int W, float *out)
 {
     stage_head *h = (stage_head *)out;
-    const size_t bytes = (size_t)H * (size_t)W * (size_t)b->C;
+    int y0 = H, x0 = W, y1 = 0, x1 = 0;
+    for (int k = 0; k < vp->nviews; k++) {
+        y0 = p[k].crop_y < y0 ? p[k].crop_y : y0, x0 = p[k].crop_x < x0 ? p[k].crop_x : x0;
+        y1 = p[k].crop_y + p[k].crop_h > y1 ? p[k].crop_y + p[k].crop_h : y1;
+        x1 = p[k].crop_x + p[k].crop_w > x1 ? p[k].crop_x + p[k].crop_w : x1;
+    }
+    const size_t C = (size_t)b->C, row = (size_t)(x1 - x0) * C, bytes = (size_t)(y1 - y0) * row;
     SSL_ASSERTF(h->used + bytes <= vp->stage_cap, "augment staging: %zu + %zu bytes of sources exceed %zu",
                 (size_t)h->used, bytes, vp->stage_cap);
-    memcpy((char *)out + HEAD_BYTES + jobs_bytes(vp, b->n) + h->used, px, bytes);
+    uint8_t *to = (uint8_t *)out + HEAD_BYTES + jobs_bytes(vp, b->n) + h->used;
+    for (int y = y0; y < y1; y++) memcpy(to + (size_t)(y - y0) * row, px + ((size_t)y * (size_t)W + (size_t)x0) * C, row);
     ssl_aug_job *jobs = (ssl_aug_job *)((char *)out + HEAD_BYTES);
     size_t off = 0;
     for (int g = 0, id = 0; g < vp->plan.ngroups; g++) {
@@ -104,7 +113,8 @@ static void stage(const ssl_view_pipes *vp, const ssl_batch *b, const ssl_augmen
         const size_t img = (size_t)b->C * (size_t)S * (size_t)S, per_view = (size_t)b->n * img;
         for (int j = 0; j < cnt; j++, id++) {
             ssl_aug_job *jb = &jobs[(size_t)id * (size_t)b->n + (size_t)dst];
-            ssl_augment_job(&vp->pipe[id], &p[id], H, W, b->C, jb);
+            ssl_augment_job(&vp->pipe[id], &p[id], y1 - y0, x1 - x0, b->C, jb);
+            jb->crop_y -= y0, jb->crop_x -= x0;
             jb->src = (int64_t)h->used;
             jb->dst = (int64_t)(off + (size_t)j * per_view + (size_t)dst * img);
         }
