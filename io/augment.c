@@ -108,7 +108,6 @@ int ssl_augment_config_check(const ssl_augment_config *c, int C, char *err, size
 #undef FACTOR
 }
 
-int ssl_augment_blur_kernel(int S) { return ssl_aug_blur_taps(S); }
 
 /* ---- parameter draws ------------------------------------------------------------------------ */
 
@@ -209,8 +208,6 @@ void ssl_augment_draw(const ssl_augment_config *cfg, uint64_t seed, int64_t epoc
 
 /* ---- pipeline ---------------------------------------------------------------------------- */
 
-size_t ssl_augment_workspace_bytes(int S) { return ssl_aug_workspace_bytes(S); }
-
 void ssl_augment_job(const ssl_augment_config *cfg, const ssl_augment_params *p, int H, int W, int C,
                      ssl_aug_job *job)
 {
@@ -253,7 +250,7 @@ static void run(const ssl_augment_config *cfg, uint64_t seed, int64_t epoch, con
     SSL_ASSERT(images && sample_index && out);
     const int S = cfg->out_size;
     const size_t img_bytes = (size_t)H * W * C, view_floats = (size_t)C * S * S;
-    const size_t wsb = (ssl_augment_workspace_bytes(S) + 63) & ~(size_t)63;
+    const size_t wsb = (ssl_aug_workspace_bytes(S) + 63) & ~(size_t)63;
     const long total = (long)n * nviews;
     int nt = omp_get_max_threads();
     if (nt > total) nt = (int)total;

@@ -48,8 +48,6 @@ void ssl_augment_config_default(ssl_augment_config *cfg, int channels, int out_s
 /* Validate cfg for images with C channels. Returns 0, or -1 with a message in err. */
 int ssl_augment_config_check(const ssl_augment_config *cfg, int C, char *err, size_t errlen);
 
-/* Gaussian blur kernel width for output size S: SimCLR's kernel_size = S / 10 made odd. */
-int ssl_augment_blur_kernel(int S);
 
 /* The random choices for one (sample, view): torchvision's get_params outputs, made explicit so
  * tests and reference comparisons can apply chosen parameters. */
@@ -75,11 +73,8 @@ void ssl_augment_draw(const ssl_augment_config *cfg, uint64_t seed, int64_t epoc
 void ssl_augment_job(const ssl_augment_config *cfg, const ssl_augment_params *p, int H, int W, int C,
                      ssl_aug_job *job);
 
-/* Scratch needed by ssl_augment_apply / ssl_augment_one for output size S (bytes). */
-size_t ssl_augment_workspace_bytes(int S);
-
 /* Apply parameters p to image (H, W, C) uint8, writing out (C, S, S) float, S = cfg->out_size
- * (only out_size, mean and std of cfg are read). workspace: ssl_augment_workspace_bytes(S) bytes,
+ * (only out_size, mean and std of cfg are read). workspace: ssl_aug_workspace_bytes(S) bytes,
  * any alignment of at least 4, not shared between concurrent calls. */
 void ssl_augment_apply(const ssl_augment_config *cfg, const ssl_augment_params *p,
                        const uint8_t *image, int H, int W, int C, float *out, void *workspace);

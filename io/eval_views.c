@@ -52,7 +52,7 @@ int ssl_eval_read_views(ssl_eval_reader *r, ssl_dataset *ds, const ssl_augment_c
         r->dec = ssl_calloc((size_t)T, sizeof *r->dec);
         r->ws = ssl_calloc((size_t)T, sizeof *r->ws);
         for (int t = 0; t < keep.ndec; t++) r->dec[t] = keep.dec[t], r->ws[t] = keep.ws[t];
-        for (int t = keep.ndec; t < T; t++) r->ws[t] = ssl_malloc(ssl_augment_workspace_bytes(S));
+        for (int t = keep.ndec; t < T; t++) r->ws[t] = ssl_malloc(ssl_aug_workspace_bytes(S));
         ssl_free(keep.dec);
         ssl_free(keep.ws);
         r->ndec = T;

@@ -3,14 +3,12 @@
 
 #include "framework/backend/backend.h"
 #include "framework/core/check.h"
-#include "framework/core/timer.h"
 
 #include <stdio.h>
 #include <string.h>
 
-void ssl_feed_init(ssl_feed *f, const ssl_ctx *c, const ssl_view_pipes *vp, int n, int C)
+void ssl_feed_init(ssl_feed *f, const ssl_ctx *c, int n)
 {
-    (void)vp, (void)C;
     memset(f, 0, sizeof *f);
     f->ahead = !c->be->host_memory && c->be->upload_ahead && c->be->upload_join;
     for (int s = 0; s < 2 && f->ahead; s++) {
@@ -37,16 +35,14 @@ static int fetch(ssl_feed *f, ssl_loader *l, const ssl_view_pipes *vp, ssl_ctx *
 }
 
 int ssl_feed_next(ssl_feed *f, ssl_loader *l, const ssl_view_pipes *vp, ssl_ctx *c, int C, float **views,
-                  ssl_batch *b, double *wait_s, char *err, size_t errlen)
+                  ssl_batch *b, char *err, size_t errlen)
 {
-    const double t0 = ssl_now();
     if (!f->ahead) { /* the views from the loader's page-locked slot, in the compute stream (or in place) */
         if (ssl_loader_next(l, b, err, errlen)) return -1;
         const size_t cap = ssl_view_pipes_staging_floats(vp, b->n, C);
         float *staged = ssl_ctx_upload_staged(c, &f->buf[0], cap, b->out,
                                               (ssl_view_pipes_upload_bytes(vp, b, C) + 3) / sizeof(float));
         *views = ssl_view_pipes_make(vp, c, staged, b->n, C, &f->views);
-        if (wait_s) *wait_s += ssl_now() - t0;
         return 0;
     }
     if (f->deferred) {
@@ -64,7 +60,6 @@ int ssl_feed_next(ssl_feed *f, ssl_loader *l, const ssl_view_pipes *vp, ssl_ctx 
         memcpy(f->deferred, why, strlen(why) + 1);
     }
     f->cur = 1 - mine;
-    if (wait_s) *wait_s += ssl_now() - t0;
     *views = ssl_view_pipes_make(vp, c, f->buf[mine], f->meta[mine].n, C, &f->views);
     *b = f->meta[mine];
     return 0;

@@ -20,15 +20,14 @@ typedef struct {
     char *deferred;      /* the loader's error while reading ahead, for the call that needs the batch */
 } ssl_feed;
 
-/* For micro-batches of n (vp's layout, C channels) on c's backend. */
-void ssl_feed_init(ssl_feed *f, const ssl_ctx *c, const ssl_view_pipes *vp, int n, int C);
+/* For micro-batches of n on c's backend. */
+void ssl_feed_init(ssl_feed *f, const ssl_ctx *c, int n);
 
 /* The next micro-batch: *views its views on c's device (as ssl_view_pipes_bind lays them out) and *b
- * its batch (indices, labels, n, epoch; image pointers unset), valid until the next call. *wait_s
- * (may be NULL) gets the seconds spent waiting for the loader and the copy. 0, or -1 with the loader's
- * error. */
+ * its batch (indices, labels, n, epoch; image pointers unset), valid until the next call. 0, or -1
+ * with the loader's error. */
 int ssl_feed_next(ssl_feed *f, ssl_loader *l, const ssl_view_pipes *vp, ssl_ctx *c, int C, float **views,
-                  ssl_batch *b, double *wait_s, char *err, size_t errlen);
+                  ssl_batch *b, char *err, size_t errlen);
 
 void ssl_feed_free(ssl_feed *f, ssl_ctx *c);
 

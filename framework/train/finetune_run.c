@@ -164,7 +164,7 @@ int ssl_finetune_resume(ssl_finetuner *f, const ssl_ft_source *src, char *err, s
                              err, errlen))
             return -1;
         f->loader_started = 1;
-        ssl_feed_init(&f->feed, &f->ctx, &f->pipes, f->sampler.local_batch, f->in_chans);
+        ssl_feed_init(&f->feed, &f->ctx, f->sampler.local_batch);
     }
     f->t_start = ssl_now();
     return 0;

@@ -41,7 +41,7 @@ int ssl_finetune_step(ssl_finetuner *f, int signalled, ssl_step_record *r, int *
     ssl_params_zero_grad(&f->ctx, &f->params);
     ssl_batch b;
     float *in;
-    if (ssl_feed_next(&f->feed, &f->loader, &f->pipes, &f->ctx, f->in_chans, &in, &b, NULL, err, errlen)) return -1;
+    if (ssl_feed_next(&f->feed, &f->loader, &f->pipes, &f->ctx, f->in_chans, &in, &b, err, errlen)) return -1;
     const int C = f->in_chans, S = f->img_size;
     memcpy(f->labels, b.labels, (size_t)b.n * sizeof(int32_t));
     double tb = ssl_now();

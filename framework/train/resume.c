@@ -97,7 +97,7 @@ int ssl_train_resume(ssl_trainer *t, char *err, size_t errlen)
                          workers, workers > 2 ? workers : 2, &tf, err, errlen))
         return -1;
     t->loader_started = 1;
-    ssl_feed_init(&t->feed, &t->s.ctx, &t->pipes, t->sampler.local_batch, t->s.in_chans);
+    ssl_feed_init(&t->feed, &t->s.ctx, t->sampler.local_batch);
     t->t_start = ssl_now();
     return 0;
 }

@@ -21,7 +21,7 @@ static int micro_step(ssl_trainer *t, const ssl_progress *p, double *loss, ssl_s
     /* one upload per micro-batch (the views, or their sources for the augment op), the next one's
      * copy overlapping this one's compute on a device backend */
     float *views;
-    if (ssl_feed_next(&t->feed, &t->loader, &t->pipes, c, t->s.in_chans, &views, &b, NULL, err, errlen)) return -1;
+    if (ssl_feed_next(&t->feed, &t->loader, &t->pipes, c, t->s.in_chans, &views, &b, err, errlen)) return -1;
     ssl_view_pipes_bind(&t->pipes, b.n, t->s.in_chans, views, &v);
     v.index = b.indices;
     double tb = ssl_now();

@@ -159,7 +159,7 @@ size_t ssl_view_pipes_scratch_bytes(const ssl_view_pipes *vp)
     _Static_assert(sizeof(ssl_jpeg_decoder) <= SCRATCH_HEAD, "decoder outgrew the scratch head");
     size_t b = 0;
     for (int g = 0; g < vp->plan.ngroups; g++) {
-        size_t w = ssl_augment_workspace_bytes(vp->plan.group[g].size);
+        size_t w = ssl_aug_workspace_bytes(vp->plan.group[g].size);
         if (w > b) b = w;
     }
     return SCRATCH_HEAD + b;

@@ -68,7 +68,7 @@ int main(void)
         uint8_t *img = ssl_malloc(nimg);
         for (size_t i = 0; i < nimg; i++) img[i] = (uint8_t)imgf[i];
         float *out = ssl_malloc(nout * sizeof(float));
-        void *ws = ssl_malloc(ssl_augment_workspace_bytes(S));
+        void *ws = ssl_malloc(ssl_aug_workspace_bytes(S));
         ssl_augment_apply(&cfg, &p, img, H, W, (int)C, out, ws);
         snprintf(what, sizeof what, "case %d (C %zu, S %d, jitter %d, gray %d, blur %d, solar %d)", k,
                  C, S, p.jitter, p.grayscale, p.blur, p.solarize);

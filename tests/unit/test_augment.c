@@ -55,7 +55,7 @@ static void unnormalised(ssl_augment_config *cfg, int C, int S)
 static void apply(const ssl_augment_config *cfg, const ssl_augment_params *p, const uint8_t *img,
                   int H, int W, int C, float *out)
 {
-    void *ws = ssl_malloc(ssl_augment_workspace_bytes(cfg->out_size));
+    void *ws = ssl_malloc(ssl_aug_workspace_bytes(cfg->out_size));
     ssl_augment_apply(cfg, p, img, H, W, C, out, ws);
     ssl_free(ws);
 }
@@ -75,9 +75,9 @@ static void test_config(void)
     ssl_augment_config_default(&cfg, 3, 224);
     SSL_EXPECT(cfg.blur_p == 0.5f && cfg.brightness == 0.8f && cfg.hue == 0.2f && cfg.mean[2] == 0.406f,
                "ImageNet defaults");
-    SSL_EXPECT(ssl_augment_blur_kernel(224) == 23 && ssl_augment_blur_kernel(32) == 3 &&
-                   ssl_augment_blur_kernel(28) == 3 && ssl_augment_blur_kernel(96) == 9 &&
-                   ssl_augment_blur_kernel(8) == 1,
+    SSL_EXPECT(ssl_aug_blur_taps(224) == 23 && ssl_aug_blur_taps(32) == 3 &&
+                   ssl_aug_blur_taps(28) == 3 && ssl_aug_blur_taps(96) == 9 &&
+                   ssl_aug_blur_taps(8) == 1,
                "SimCLR kernel size");
 
     static const char *bad[] = {"hue", "crop_scale", "flip_p", "std", "blur_sigma", "views"};
@@ -433,7 +433,7 @@ static void test_blur(void)
     random_image(img, sizeof img, 8);
     apply(&cfg, &p, img, S, S, 1, out);
     /* Direct 2-D convolution in double with torchvision's kernel and reflect padding. */
-    const int k = ssl_augment_blur_kernel(S), r = k / 2;
+    const int k = ssl_aug_blur_taps(S), r = k / 2;
     double kern[16], ksum = 0;
     for (int t = 0; t < k; t++) ksum += kern[t] = exp(-0.5 * ((t - r) / (double)sigma) * ((t - r) / (double)sigma));
     double m_in = 0, m_out = 0, v_in = 0, v_out = 0;
@@ -494,7 +494,7 @@ static void test_determinism(void)
                             per_view * sizeof(float)) != 0;
     SSL_EXPECT(moved == 0, "%d views depend on the position in the batch", moved);
 
-    void *ws = ssl_malloc(ssl_augment_workspace_bytes(32));
+    void *ws = ssl_malloc(ssl_aug_workspace_bytes(32));
     const size_t allocs = ssl_alloc_count();
     ssl_augment_one(&cfg, 7, 2, img + 5 * per_img, H, H, C, idx[5], 1, b, ws);
     SSL_EXPECT(ssl_alloc_count() == allocs, "ssl_augment_one allocated");
