@@ -54,7 +54,8 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench_step [--model resnet18|resnet50|vit_tiny|...] [--small-stem] "
                     "[--width W] [--img S] [--patch P] [--batch N] [--iters K] "
-                    "[--optim sgd|lars|adamw|lamb] [--backend cpu|cuda|devsim] [--precision fp32|bf16]\n");
+                    "[--optim sgd|lars|adamw|lamb] [--backend cpu|cuda|devsim] [--precision fp32|bf16] "
+                    "[--saved-activations bf16|fp32]\n");
     exit(2);
 }
 
@@ -62,7 +63,7 @@ int main(int argc, char **argv)
 {
     ssl_model_config cfg;
     ssl_model_config_default(&cfg, "resnet18");
-    int batch = 128, iters = 5, warmup = 2, bf16 = 0;
+    int batch = 128, iters = 5, warmup = 2, bf16 = 0, acts_fp32 = 0;
     const char *optim = "sgd", *backend = "cpu";
     cfg.img_size = 32;
     cfg.patch_size = 4;
@@ -80,6 +81,8 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--optim")) optim = v, i++;
         else if (!strcmp(a, "--backend")) backend = v, i++;
         else if (!strcmp(a, "--precision") && v && (!strcmp(v, "fp32") || !strcmp(v, "bf16"))) bf16 = !strcmp(v, "bf16"), i++;
+        else if (!strcmp(a, "--saved-activations") && v && (!strcmp(v, "fp32") || !strcmp(v, "bf16")))
+            acts_fp32 = !strcmp(v, "fp32"), i++;
         else usage();
     }
     ssl_optim_kind kind = !strcmp(optim, "lars")    ? SSL_OPTIM_LARS
@@ -94,6 +97,7 @@ int main(int argc, char **argv)
     ssl_ctx c;
     ssl_ctx_init(&c, backend);
     c.precision_bf16 = bf16; /* model.precision */
+    c.acts_fp32 = acts_fp32; /* model.saved_activations */
     ssl_params p, bufs;
     ssl_params_init(&p);
     ssl_params_init(&bufs);
@@ -173,8 +177,8 @@ int main(int argc, char **argv)
                gflops, 100.0 * gflops / peak);
     else
         printf("RESULT images/s %.1f  step %.3f s  achieved %.1f GFLOP/s\n", batch / step, step, gflops);
-    printf("  activation arena peak %.1f MB (parameters + gradients %.1f MB, optimizer state %.1f MB)\n",
-           c.act.peak / 1e6, 2.0 * p.numel * sizeof(float) / 1e6,
+    printf("  activation arena peak %.1f MB (workspace %.1f MB, parameters + gradients %.1f MB, optimizer state %.1f MB)\n",
+           c.act.peak / 1e6, c.ws_bytes / 1e6, 2.0 * p.numel * sizeof(float) / 1e6,
            (o.m ? 1 : 0) * p.numel * sizeof(float) / 1e6 + (o.v ? 1 : 0) * p.numel * sizeof(float) / 1e6);
     printf("  time per layer kind (mean per step):\n");
     double accounted = 0;

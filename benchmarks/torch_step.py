@@ -97,7 +97,12 @@ def main():
                     help="mixed precision on both sides: torch.autocast(bfloat16) + channels-last vs "
                          "bench_step --precision bf16")
     ap.add_argument("--build", default=os.path.join(os.path.dirname(__file__), "..", "build"))
+    ap.add_argument("--torch-only", action="store_true",
+                    help="only PyTorch's step (benchmarks/mem_step.sh measures each side's peak memory alone)")
     args = ap.parse_args()
+    if args.torch_only:
+        print(f"PyTorch {torch.__version__}: {torch_images_per_s(args):.1f} images/s")
+        return 0
     ours = sslrun_images_per_s(args)
     theirs = torch_images_per_s(args)
     where = (torch.cuda.get_device_name(0) if args.device == "cuda"

@@ -49,6 +49,7 @@ typedef struct {
     bool freeze_patch_embed;
     bool sync_bn;
     char precision[SSL_CONFIG_ENUM_MAX]; /* fp32 | bf16 */
+    char saved_activations[SSL_CONFIG_ENUM_MAX]; /* bf16 | fp32: storage under precision bf16 */
     int vit_dim, vit_depth, vit_heads; /* 0: the arch's defaults */
 } ssl_config_model;
 

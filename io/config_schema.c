@@ -57,6 +57,8 @@ static const ssl_config_key schema[] = {
     B(model, sync_bn, "true", "BatchNorm statistics over the global batch of all ranks (false: per rank)"),
     E(model, precision, "fp32", "fp32|bf16", "bf16: GEMM / convolution inputs and results in bfloat16, fp32 "
       "accumulation, master weights, norms, losses and optimizer (torch.autocast's rule)"),
+    E(model, saved_activations, "bf16", "bf16|fp32", "under precision bf16: what the backward reads is kept in "
+      "bfloat16 from forward to backward (the same numbers, about half the activation memory); fp32 keeps it as computed"),
     I(model, vit_dim, "0", 0, 65536, "ViT token width (0: the arch's, 192 / 384 / 768)"),
     I(model, vit_depth, "0", 0, 1024, "ViT blocks (0: the arch's, 12)"),
     I(model, vit_heads, "0", 0, 1024, "ViT attention heads (0: the arch's, 3 / 6 / 12)"),

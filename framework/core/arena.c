@@ -101,6 +101,31 @@ void ssl_arena_reset(ssl_arena *a)
 
 size_t ssl_arena_mark(const ssl_arena *a) { return a->top; }
 
+void ssl_arena_release(ssl_arena *a, size_t mark)
+{
+    SSL_ASSERT(mark <= a->top);
+    if (!a->nextra || a->extra_at[a->nextra - 1] < mark) {
+        a->used -= a->top - mark; /* all of it in the base, as in release_keep */
+        a->top = mark;
+        return;
+    }
+    /* Sizing cycle: the blocks taken since the mark are freed (base allocations stay until the reset). */
+    int from = a->nextra;
+    while (from > 0 && a->extra_at[from - 1] >= mark) from--;
+    free_extra_from(a, from);
+    a->top = mark;
+}
+
+int ssl_arena_fits(const ssl_arena *a, size_t mark, size_t bytes)
+{
+    return (!a->nextra || a->extra_at[a->nextra - 1] < mark) && a->used + aligned(bytes) <= a->cap;
+}
+
+void ssl_arena_count(ssl_arena *a, size_t bytes)
+{
+    if (a->top + aligned(bytes) > a->peak) a->peak = a->top + aligned(bytes);
+}
+
 void *ssl_arena_release_keep(ssl_arena *a, size_t mark, void *keep, size_t bytes,
                              void (*copy)(void *user, void *dst, const void *src, size_t bytes), void *user)
 {
@@ -112,10 +137,10 @@ void *ssl_arena_release_keep(ssl_arena *a, size_t mark, void *keep, size_t bytes
         const size_t freed = a->top - mark, start = a->used - freed;
         char *dst = a->base + start, *src = keep;
         if (src == dst) {
-        } else if (src >= dst + need && src + need <= a->base + a->used) {
-            copy(user, dst, src, bytes);
+        } else if (src > dst && src + need <= a->base + a->used) {
+            copy(user, dst, src, bytes); /* may overlap: the sizing cycle moved it too */
         } else {
-            return keep; /* would overlap, or keep is not above the mark: give back nothing */
+            return keep; /* keep is not above the mark: give back nothing */
         }
         a->used = start + need;
         a->top = mark + need;

@@ -32,10 +32,21 @@ void ssl_arena_reset(ssl_arena *a);
 
 /* The current end of the allocation sequence, for ssl_arena_release_keep. */
 size_t ssl_arena_mark(const ssl_arena *a);
+/* Give back everything allocated since `mark` (its users are done with it). */
+void ssl_arena_release(ssl_arena *a, size_t mark);
+/* Whether everything since `mark` and `bytes` more lie in the main block (a sized cycle): then a
+ * mark may fall anywhere inside what release_keep moves. */
+int ssl_arena_fits(const ssl_arena *a, size_t mark, size_t bytes);
+/* A buffer of `bytes` held outside the arena for a moment while the arena holds what it holds now
+ * (the sizing cycle's stand-in for an allocation at the top): counted in the high-water mark, so
+ * the sized arena has room for it. */
+void ssl_arena_count(ssl_arena *a, size_t bytes);
 /* Give back everything allocated since `mark` except the `bytes` at `keep`, which move to the mark:
- * copy(user, dst, src, bytes) moves them (a backend copy: the arena may hold device memory). Returns
- * keep's new address, or keep itself with nothing given back when the move would overlap it. Only
- * for allocations whose users are done with them (a backward block's intermediates). */
+ * copy(user, dst, src, bytes) moves them (a backend copy: the arena may hold device memory; dst is
+ * below src and the two may overlap). Returns keep's new address, or keep itself with nothing given
+ * back when keep is not above the mark. Only for allocations whose users are done with them (a
+ * backward block's intermediates). The sizing cycle and the sized one give back the same bytes, so
+ * the sized arena holds every later step. */
 void *ssl_arena_release_keep(ssl_arena *a, size_t mark, void *keep, size_t bytes,
                              void (*copy)(void *user, void *dst, const void *src, size_t bytes), void *user);
 

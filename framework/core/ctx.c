@@ -27,9 +27,13 @@ void ssl_ctx_init(ssl_ctx *c, const char *backend)
 const char *ssl_precision_describe(const ssl_ctx *c)
 {
     if (!c->precision_bf16) return "fp32";
-    return c->be->host_memory ? "bf16 (GEMM / convolution inputs and results rounded to bfloat16, emulated with "
-                                "fp32 kernels on this backend: GPU ranks' numbers, not their speed)"
-                              : "bf16 (GEMM / convolution in bfloat16, fp32 accumulation)";
+    if (c->be->host_memory)
+        return c->acts_fp32 ? "bf16 (GEMM / convolution inputs and results rounded to bfloat16, emulated with fp32 "
+                              "kernels on this backend: GPU ranks' numbers, not their speed; saved activations fp32)"
+                            : "bf16 (GEMM / convolution inputs and results rounded to bfloat16, emulated with fp32 "
+                              "kernels on this backend: GPU ranks' numbers, not their speed; saved activations bf16)";
+    return c->acts_fp32 ? "bf16 (GEMM / convolution in bfloat16, fp32 accumulation; saved activations fp32)"
+                        : "bf16 (GEMM / convolution in bfloat16, fp32 accumulation; saved activations bf16)";
 }
 
 void ssl_ctx_free(ssl_ctx *c)
@@ -118,10 +122,25 @@ void ssl_prof_free(ssl_prof *p)
     p->npending = 0;
 }
 
+/* The arena's move of kept bytes down to a mark, which may overlap them: in chunks no longer than
+ * the distance moved, each clear of the bytes it overwrites (in order, as the stream runs them), or
+ * through the workspace when that would take many. */
 static void be_copy(void *user, void *dst, const void *src, size_t bytes)
 {
     ssl_ctx *c = user;
-    c->be->copy(c, dst, src, bytes / sizeof(float));
+    char *d = dst;
+    const char *s = src;
+    const size_t gap = (size_t)(s - d), n = bytes / sizeof(float);
+    if (gap >= bytes) {
+        c->be->copy(c, dst, src, n);
+    } else if (bytes / gap > 16) {
+        float *w = ssl_ctx_workspace(c, bytes);
+        c->be->copy(c, w, src, n);
+        c->be->copy(c, dst, w, n);
+    } else {
+        for (size_t o = 0; o < bytes; o += gap)
+            c->be->copy(c, (float *)(d + o), (const float *)(s + o), ((bytes - o < gap) ? bytes - o : gap) / sizeof(float));
+    }
 }
 
 float *ssl_ctx_release_keep(ssl_ctx *c, size_t mark, float *keep, size_t n)

@@ -55,6 +55,9 @@ typedef struct ssl_ctx {
      * and the optimizer stay fp32. */
     int precision_bf16;
     int bf16;
+    /* Under bf16 precision, models keep what their backward reads in bfloat16 (core/stash.h) unless
+     * this is set: tests and benchmarks compare the two storages. */
+    int acts_fp32;
     /* Gradient readiness (the trainer's overlapped all-reduce, framework/train/grad_sync.h): models
      * report through ssl_ctx_grads_done; NULL when nobody listens. */
     void (*grads_done)(void *u, const float *g, int seg0, int seg1);

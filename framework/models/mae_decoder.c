@@ -66,6 +66,7 @@ int ssl_mae_decoder_init(ssl_mae_decoder *d, const ssl_mae_decoder_config *cfg, 
 
 void ssl_mae_decoder_free(ssl_mae_decoder *d)
 {
+    ssl_stash_free(&d->stash);
     ssl_free(d->blocks);
     ssl_free(d->pos_data);
     memset(d, 0, sizeof *d);
@@ -91,7 +92,8 @@ ssl_tensor ssl_mae_decoder_forward(ssl_ctx *c, ssl_mae_decoder *d, const ssl_wei
     ssl_tensor h = ssl_vit_select_tokens(c, s, L, ids_restore, &d->rows);
     c->be->bias_add(c, B, (L + 1) * D, 1, w->p + d->pos, h.data);
     ssl_prof_end(c, SSL_PROF_TOKENS_FWD, t0, 0);
-    for (int i = 0; i < d->cfg.depth; i++) h = ssl_vit_block_forward(c, &d->blocks[i], w, h);
+    ssl_stash_begin(&d->stash, c, w->g != NULL);
+    h = ssl_vit_blocks_forward(c, d->blocks, d->cfg.depth, w, h, &d->stash);
     h = ssl_layernorm_forward(c, &d->norm, w, h);
     /* the CLS token is dropped before the prediction (the official code predicts it, then drops it) */
     ssl_tensor z = ssl_tensor_3d(ssl_arena_floats(&c->act, (size_t)(B * L * D)), B, L, D);
@@ -110,10 +112,7 @@ ssl_tensor ssl_mae_decoder_backward(ssl_ctx *c, ssl_mae_decoder *d, const ssl_we
     c->be->copy2d(c, B, L * D, dz.data, L * D, dh.data + D, (L + 1) * D);
     const size_t mark = ssl_arena_mark(&c->act); /* memory by liveness, as resnet_backward */
     dh = ssl_layernorm_backward(c, &d->norm, w, dh);
-    for (int i = d->cfg.depth - 1; i >= 0; i--) {
-        dh = ssl_vit_block_backward(c, &d->blocks[i], w, dh);
-        dh.data = ssl_ctx_release_keep(c, mark, dh.data, ssl_tensor_numel(dh));
-    }
+    dh = ssl_vit_blocks_backward(c, d->blocks, d->cfg.depth, w, dh, &d->stash, mark);
     double t0 = ssl_prof_begin(c);
     ssl_tensor ds = ssl_vit_select_tokens_backward(c, dh, L, d->rows); /* back to shuffle order */
     if (w->g && k < L) {

@@ -30,6 +30,7 @@ typedef struct {
     /* per call, forward -> backward */
     int64_t B, keep;
     const int32_t *rows;     /* device row index of the unshuffle */
+    ssl_stash stash;         /* the blocks' saved tensors (core/stash.h) */
 } ssl_mae_decoder;
 
 /* MAE's decoder (512 wide, 8 blocks, 16 heads) for a built ViT encoder (ssl_vit_build). */

@@ -3,6 +3,7 @@
  * a configurable first-stage width so CI can train a tiny one. Conv-BN-ReLU runs as conv + BN with
  * the ReLU fused in place; the residual add and final ReLU also run in place on the BN output. */
 #include "framework/core/check.h"
+#include "framework/core/stash.h"
 #include "framework/layers/batchnorm.h"
 #include "framework/layers/conv2d.h"
 #include "framework/layers/linear.h"
@@ -30,6 +31,7 @@ typedef struct {
     ssl_avgpool gap;
     int has_fc;
     ssl_linear fc;
+    ssl_stash stash; /* bf16 storage of what backward reads (core/stash.h); each instance its own */
 } resnet;
 
 static void block_init(rn_block *b, ssl_plan *pl, const char *name, int inplanes, int planes,
@@ -87,41 +89,138 @@ static ssl_tensor block_forward(ssl_ctx *c, rn_block *b, const ssl_weights *w, s
     return h;
 }
 
-static ssl_tensor block_backward(ssl_ctx *c, rn_block *b, const ssl_weights *w, ssl_tensor dy)
+/* A BN's saved tensors: its input (a convolution's bf16 output), its output where the fused ReLU's
+ * mask needs it (also the next convolution's input), and its statistics as they are. */
+static void stash_bn(ssl_stash *st, ssl_batchnorm *bn)
 {
-    double t0 = ssl_prof_begin(c);
-    size_t n = ssl_tensor_numel(dy);
-    c->be->relu_bwd(c, n, b->out.data, dy.data, dy.data); /* dy now d(residual sum) */
-    ssl_prof_end(c, SSL_PROF_ACT_BWD, t0, 0);
-    ssl_tensor d;
+    const size_t n = ssl_tensor_numel(bn->x);
+    ssl_stash_bf16(st, &bn->x.data, n);
+    if (bn->relu) ssl_stash_bf16(st, &bn->y.data, n);
+    ssl_stash_f32(st, &bn->mean, (size_t)bn->C);
+    ssl_stash_f32(st, &bn->invstd, (size_t)bn->C);
+    ssl_stash_f64(st, &bn->stats, 2 * (size_t)bn->C + 1);
+}
+
+/* Everything block b's backward reads, but its input (queued with the input's other readers by
+ * stash_input) and its output (queued by the next unit, which reads it as input). */
+static void stash_block(ssl_stash *st, rn_block *b)
+{
+    stash_bn(st, &b->bn1);
+    ssl_stash_bf16(st, &b->conv2.x.data, ssl_tensor_numel(b->conv2.x));
+    stash_bn(st, &b->bn2);
     if (b->bottleneck) {
-        d = ssl_batchnorm_backward(c, &b->bn3, w, dy); /* no fused ReLU: dy left intact */
-        d = ssl_conv2d_backward(c, &b->conv3, w, d);
-        d = ssl_batchnorm_backward(c, &b->bn2, w, d);
-    } else {
-        d = ssl_batchnorm_backward(c, &b->bn2, w, dy);
+        ssl_stash_bf16(st, &b->conv3.x.data, ssl_tensor_numel(b->conv3.x));
+        stash_bn(st, &b->bn3);
     }
-    d = ssl_conv2d_backward(c, &b->conv2, w, d);
-    d = ssl_batchnorm_backward(c, &b->bn1, w, d);
-    ssl_tensor dx = ssl_conv2d_backward(c, &b->conv1, w, d);
-    ssl_tensor dsc = dy;
+    if (b->has_down) stash_bn(st, &b->down_bn);
+}
+
+/* Block i's input: the convolutions that read it, and the unit before, whose ReLU mask it is. */
+static void stash_input(ssl_stash *st, resnet *r, int i)
+{
+    rn_block *b = &r->blocks[i];
+    const size_t n = ssl_tensor_numel(b->conv1.x);
+    ssl_stash_bf16(st, &b->conv1.x.data, n);
+    if (b->has_down) ssl_stash_bf16(st, &b->down.x.data, n);
+    if (i > 0) ssl_stash_bf16(st, &r->blocks[i - 1].out.data, n);
+    else if (!r->use_pool) ssl_stash_bf16(st, &r->bn1.y.data, n);
+}
+
+static void unpack_bn(ssl_ctx *c, ssl_stash *st, ssl_batchnorm *bn)
+{
+    ssl_stash_unpack(c, st, &bn->x.data, ssl_tensor_numel(bn->x));
+    if (bn->relu) ssl_stash_unpack(c, st, &bn->y.data, ssl_tensor_numel(bn->y));
+}
+
+/* With bf16 storage the backward runs layer by layer by liveness: a layer's saved tensors come back
+ * in fp32 just before it runs, and after it everything above `mark` but its input gradient is given
+ * back (ssl_stash_keep), so a block holds its shortcut's gradient plus one layer's inputs and
+ * gradients at a time. With fp32 storage a block's temporaries go at its end (resnet_backward). */
+static ssl_tensor keep(ssl_ctx *c, const ssl_stash *st, size_t mark, ssl_tensor d)
+{
+    d.data = ssl_stash_keep(c, st, mark, d.data, ssl_tensor_numel(d));
+    return d;
+}
+
+static ssl_tensor bn_back(ssl_ctx *c, ssl_stash *st, ssl_batchnorm *bn, const ssl_weights *w, ssl_tensor d,
+                          size_t mark)
+{
+    unpack_bn(c, st, bn);
+    return keep(c, st, mark, ssl_batchnorm_backward(c, bn, w, d));
+}
+
+static ssl_tensor conv_back(ssl_ctx *c, ssl_stash *st, ssl_conv2d *l, const ssl_weights *w, ssl_tensor d,
+                            size_t mark)
+{
+    ssl_stash_unpack(c, st, &l->x.data, ssl_tensor_numel(l->x));
+    return keep(c, st, mark, ssl_conv2d_backward(c, l, w, d));
+}
+
+static ssl_tensor block_backward(ssl_ctx *c, ssl_stash *st, rn_block *b, const ssl_weights *w, ssl_tensor dy)
+{
+    size_t mark = ssl_arena_mark(&c->act);
+    double t0 = ssl_prof_begin(c);
+    ssl_stash_unpack(c, st, &b->out.data, ssl_tensor_numel(b->out));
+    c->be->relu_bwd(c, ssl_tensor_numel(dy), b->out.data, dy.data, dy.data); /* dy now d(residual sum) */
+    ssl_arena_release(&c->act, mark);
+    ssl_prof_end(c, SSL_PROF_ACT_BWD, t0, 0);
+    ssl_tensor dsc = dy; /* the shortcut's first: its gradient is then the only one kept aside */
     if (b->has_down) {
-        dsc = ssl_batchnorm_backward(c, &b->down_bn, w, dy);
-        dsc = ssl_conv2d_backward(c, &b->down, w, dsc);
+        dsc = bn_back(c, st, &b->down_bn, w, dy, mark); /* no fused ReLU: dy left intact */
+        dsc = conv_back(c, st, &b->down, w, dsc, mark);
+        mark = ssl_arena_mark(&c->act);
     }
-    c->be->axpby(c, ssl_tensor_numel(dx), 1.0f, dsc.data, 1.0f, dx.data);
-    return dx;
+    ssl_tensor d = dy;
+    if (b->bottleneck) {
+        d = bn_back(c, st, &b->bn3, w, d, mark);
+        d = conv_back(c, st, &b->conv3, w, d, mark);
+    }
+    d = bn_back(c, st, &b->bn2, w, d, mark);
+    d = conv_back(c, st, &b->conv2, w, d, mark);
+    d = bn_back(c, st, &b->bn1, w, d, mark);
+    d = conv_back(c, st, &b->conv1, w, d, mark);
+    c->be->axpby(c, ssl_tensor_numel(d), 1.0f, dsc.data, 1.0f, d.data);
+    return d;
 }
 
 static ssl_tensor resnet_forward(ssl_ctx *c, ssl_model *m, const ssl_weights *w, ssl_tensor x, int train)
 {
     resnet *r = m->impl;
+    ssl_stash *st = &r->stash;
+    /* Each unit (stem, block, head) packs what its backward reads once it is done: bf16 storage, or
+     * nothing but its output when no backward follows (core/stash.h) */
+    ssl_stash_begin(st, c, w->g != NULL);
+    size_t mark = ssl_arena_mark(&c->act);
     ssl_tensor h = ssl_conv2d_forward(c, &r->conv1, w, x);
     h = ssl_batchnorm_forward(c, &r->bn1, w, h, train);
-    if (r->use_pool) h = ssl_maxpool_forward(c, &r->pool, h);
-    for (int i = 0; i < r->nblocks; i++) h = block_forward(c, &r->blocks[i], w, h, train);
+    if (r->use_pool) {
+        h = ssl_maxpool_forward(c, &r->pool, h);
+        stash_bn(st, &r->bn1);
+        ssl_stash_bf16(st, &r->pool.x.data, ssl_tensor_numel(r->pool.x)); /* for its shape only */
+        ssl_stash_i32(st, &r->pool.idx, ssl_tensor_numel(h));
+        h.data = ssl_stash_pack(c, st, &mark, h.data, ssl_tensor_numel(h));
+    } else {
+        /* the stem's output is block 0's input: its ReLU mask is queued with it */
+        ssl_stash_bf16(st, &r->bn1.x.data, ssl_tensor_numel(r->bn1.x));
+        ssl_stash_f32(st, &r->bn1.mean, (size_t)r->bn1.C);
+        ssl_stash_f32(st, &r->bn1.invstd, (size_t)r->bn1.C);
+        ssl_stash_f64(st, &r->bn1.stats, 2 * (size_t)r->bn1.C + 1);
+    }
+    for (int i = 0; i < r->nblocks; i++) {
+        rn_block *b = &r->blocks[i];
+        h = block_forward(c, b, w, h, train);
+        stash_input(st, r, i);
+        stash_block(st, b);
+        b->out.data = h.data = ssl_stash_pack(c, st, &mark, h.data, ssl_tensor_numel(h));
+    }
     h = ssl_avgpool_forward(c, &r->gap, h);
     if (r->has_fc) h = ssl_linear_forward(c, &r->fc, w, h);
+    rn_block *last = &r->blocks[r->nblocks - 1];
+    const size_t n = ssl_tensor_numel(last->out);
+    ssl_stash_bf16(st, &last->out.data, n);
+    ssl_stash_bf16(st, &r->gap.x.data, n); /* for its shape only */
+    if (r->has_fc) ssl_stash_f32(st, &r->fc.x.data, ssl_tensor_numel(r->fc.x));
+    h.data = ssl_stash_pack(c, st, &mark, h.data, ssl_tensor_numel(h));
     return h;
 }
 
@@ -136,19 +235,21 @@ static void resnet_backward(ssl_ctx *c, ssl_model *m, const ssl_weights *w, ssl_
      * activation arena's peak falls by half). */
     const size_t mark = ssl_arena_mark(&c->act);
     d = ssl_avgpool_backward(c, &r->gap, d);
+    ssl_stash *st = &r->stash;
     for (int i = r->nblocks - 1; i >= 0; i--) {
-        d = block_backward(c, &r->blocks[i], w, d);
+        d = block_backward(c, st, &r->blocks[i], w, d);
         ssl_ctx_grads_done(c, w->g, r->blocks[i].seg0, r->blocks[i].seg1); /* its all-reduce may start */
         d.data = ssl_ctx_release_keep(c, mark, d.data, ssl_tensor_numel(d));
     }
-    if (r->use_pool) d = ssl_maxpool_backward(c, &r->pool, d);
-    d = ssl_batchnorm_backward(c, &r->bn1, w, d);
+    if (r->use_pool) d = keep(c, st, mark, ssl_maxpool_backward(c, &r->pool, d));
+    d = bn_back(c, st, &r->bn1, w, d, mark);
     ssl_conv2d_backward(c, &r->conv1, w, d); /* skip_dx: no image gradient */
 }
 
 static void resnet_free(ssl_model *m)
 {
     resnet *r = m->impl;
+    ssl_stash_free(&r->stash);
     ssl_free(r->blocks);
     ssl_free(r);
 }
@@ -160,6 +261,7 @@ static void resnet_clone(ssl_model *dst, const ssl_model *src)
     const resnet *s = src->impl;
     resnet *r = ssl_malloc(sizeof *r);
     *r = *s;
+    memset(&r->stash, 0, sizeof r->stash);
     r->blocks = ssl_malloc((size_t)s->nblocks * sizeof *r->blocks);
     memcpy(r->blocks, s->blocks, (size_t)s->nblocks * sizeof *r->blocks);
     dst->impl = r;

@@ -33,6 +33,7 @@ typedef struct {
     int gh, gw, Tc;                    /* this call's patch grid and patches per image */
     int64_t n;                         /* patch tokens the blocks saw per image (Tc, or the kept) */
     const int32_t *rows;               /* device row index of the kept subset; NULL: all tokens */
+    ssl_stash stash;                   /* the blocks' saved tensors (core/stash.h) */
 } vit;
 
 /* MAE's table (util/pos_embed.py, see vit.h). MoCo v3's vits.py builds the same values with the
@@ -88,22 +89,87 @@ ssl_tensor ssl_vit_block_forward(ssl_ctx *c, ssl_vit_block *b, const ssl_weights
     return h;
 }
 
-ssl_tensor ssl_vit_block_backward(ssl_ctx *c, ssl_vit_block *b, const ssl_weights *w, ssl_tensor dy)
+/* What block b's backward reads, for its pack. In bf16: the inputs of its products, which read them
+ * rounded to bfloat16 anyway (the LN outputs, q/k/v, the attention context, the GELU output). As
+ * they are: the residual stream (the LN inputs), the LN statistics, the softmax output and the GELU
+ * input, which the backward reads in fp32. The block's input only when it lies above the pack's
+ * mark (the previous block's output; not the first block's). */
+static void block_stash(ssl_stash *st, ssl_vit_block *b, int with_input)
 {
-    size_t n = ssl_tensor_numel(dy);
-    ssl_tensor d = ssl_linear_backward(c, &b->fc2, w, dy);
+    ssl_attention *a = &b->attn;
+    const size_t rows = (size_t)(a->B * a->T), D = (size_t)a->D;
+    if (with_input) ssl_stash_f32(st, &b->ln1.x.data, rows * D);
+    ssl_stash_f32(st, &b->ln1.mean, rows);
+    ssl_stash_f32(st, &b->ln1.rstd, rows);
+    ssl_stash_bf16(st, &a->qkv.x.data, rows * D);
+    ssl_stash_bf16(st, &a->qkv_out, rows * 3 * D);
+    ssl_stash_f32(st, &a->probs, (size_t)(a->B * a->heads * a->T * a->T));
+    ssl_stash_bf16(st, &a->ctx, rows * D);
+    ssl_stash_bf16(st, &a->proj.x.data, rows * D); /* the context */
+    ssl_stash_f32(st, &b->ln2.x.data, rows * D);
+    ssl_stash_f32(st, &b->ln2.mean, rows);
+    ssl_stash_f32(st, &b->ln2.rstd, rows);
+    ssl_stash_bf16(st, &b->fc1.x.data, rows * D);
+    ssl_stash_f32(st, &b->h1.data, rows * 4 * D);
+    ssl_stash_bf16(st, &b->fc2.x.data, rows * 4 * D);
+}
+
+static ssl_tensor keep(ssl_ctx *c, const ssl_stash *st, size_t mark, ssl_tensor d)
+{
+    d.data = ssl_stash_keep(c, st, mark, d.data, ssl_tensor_numel(d));
+    return d;
+}
+
+/* Layer by layer: each product's input comes back in fp32 just before it runs (a no-op with fp32
+ * storage), and with bf16 storage everything but the running gradient is given back after it. */
+ssl_tensor ssl_vit_block_backward(ssl_ctx *c, ssl_vit_block *b, const ssl_weights *w, ssl_tensor dy, ssl_stash *st)
+{
+    size_t n = ssl_tensor_numel(dy), mark = ssl_arena_mark(&c->act);
+    ssl_attention *a = &b->attn;
+    ssl_stash_unpack(c, st, &b->fc2.x.data, ssl_tensor_numel(b->fc2.x));
+    ssl_tensor d = keep(c, st, mark, ssl_linear_backward(c, &b->fc2, w, dy));
     double t0 = ssl_prof_begin(c);
     c->be->gelu_bwd(c, ssl_tensor_numel(d), b->h1.data, d.data, d.data);
     ssl_prof_end(c, SSL_PROF_ACT_BWD, t0, 0);
-    d = ssl_linear_backward(c, &b->fc1, w, d);
-    d = ssl_layernorm_backward(c, &b->ln2, w, d);
+    ssl_stash_unpack(c, st, &b->fc1.x.data, ssl_tensor_numel(b->fc1.x));
+    d = keep(c, st, mark, ssl_linear_backward(c, &b->fc1, w, d));
+    d = keep(c, st, mark, ssl_layernorm_backward(c, &b->ln2, w, d));
     c->be->axpby(c, n, 1.0f, dy.data, 1.0f, d.data); /* d(x1) */
     ssl_tensor dx1 = d;
-    d = ssl_attention_backward(c, &b->attn, w, dx1);
-    d = ssl_layernorm_backward(c, &b->ln1, w, d);
+    mark = ssl_arena_mark(&c->act);
+    const size_t rows = (size_t)(a->B * a->T), D = (size_t)a->D;
+    ssl_stash_unpack(c, st, &a->ctx, rows * D);
+    a->proj.x.data = a->ctx;
+    ssl_stash_unpack(c, st, &a->qkv_out, rows * 3 * D);
+    ssl_stash_unpack(c, st, &a->qkv.x.data, rows * D);
+    d = keep(c, st, mark, ssl_attention_backward(c, a, w, dx1));
+    d = keep(c, st, mark, ssl_layernorm_backward(c, &b->ln1, w, d));
     c->be->axpby(c, n, 1.0f, dx1.data, 1.0f, d.data);
     ssl_ctx_grads_done(c, w->g, b->seg0, b->seg1); /* its all-reduce may start */
     return d;
+}
+
+ssl_tensor ssl_vit_blocks_forward(ssl_ctx *c, ssl_vit_block *blocks, int depth, const ssl_weights *w, ssl_tensor x,
+                                  ssl_stash *st)
+{
+    size_t mark = ssl_arena_mark(&c->act);
+    for (int i = 0; i < depth; i++) {
+        x = ssl_vit_block_forward(c, &blocks[i], w, x);
+        block_stash(st, &blocks[i], i > 0);
+        x.data = ssl_stash_pack(c, st, &mark, x.data, ssl_tensor_numel(x));
+    }
+    return x;
+}
+
+/* Memory by liveness, as resnet_backward: after a block only its input gradient lives on. */
+ssl_tensor ssl_vit_blocks_backward(ssl_ctx *c, ssl_vit_block *blocks, int depth, const ssl_weights *w, ssl_tensor dy,
+                                   ssl_stash *st, size_t mark)
+{
+    for (int i = depth - 1; i >= 0; i--) {
+        dy = ssl_vit_block_backward(c, &blocks[i], w, dy, st);
+        dy.data = ssl_ctx_release_keep(c, mark, dy.data, ssl_tensor_numel(dy));
+    }
+    return dy;
 }
 
 /* This call's grid from the images (N, C, H, W); H and W must be multiples of the patch size. */
@@ -209,7 +275,8 @@ static ssl_tensor encode(ssl_ctx *c, vit *v, const ssl_weights *w, ssl_tensor x,
         v->n = keep;
     }
     ssl_prof_end(c, SSL_PROF_TOKENS_FWD, t0, 0);
-    for (int i = 0; i < v->depth; i++) h = ssl_vit_block_forward(c, &v->blocks[i], w, h);
+    ssl_stash_begin(&v->stash, c, w->g != NULL);
+    h = ssl_vit_blocks_forward(c, v->blocks, v->depth, w, h, &v->stash);
     return ssl_layernorm_forward(c, &v->ln, w, h);
 }
 
@@ -221,10 +288,7 @@ static void encode_backward(ssl_ctx *c, vit *v, const ssl_weights *w, ssl_tensor
     const int64_t B = v->B, T = v->Tc, D = v->D;
     const size_t mark = ssl_arena_mark(&c->act); /* memory by liveness, as resnet_backward */
     dh = ssl_layernorm_backward(c, &v->ln, w, dh);
-    for (int i = v->depth - 1; i >= 0; i--) {
-        dh = ssl_vit_block_backward(c, &v->blocks[i], w, dh);
-        dh.data = ssl_ctx_release_keep(c, mark, dh.data, ssl_tensor_numel(dh));
-    }
+    dh = ssl_vit_blocks_backward(c, v->blocks, v->depth, w, dh, &v->stash, mark);
     if (!w->g) return;
     double t0 = ssl_prof_begin(c);
     if (v->rows) dh = ssl_vit_select_tokens_backward(c, dh, T, v->rows); /* dropped patches: zero */
@@ -290,6 +354,7 @@ void ssl_vit_backward_tokens(ssl_ctx *c, ssl_model *m, const ssl_weights *w, ssl
 static void vit_free(ssl_model *m)
 {
     vit *v = m->impl;
+    ssl_stash_free(&v->stash);
     ssl_free(v->blocks);
     if (v->owns_pos) ssl_free(v->pos_data);
     ssl_free(v);
@@ -303,6 +368,7 @@ static void vit_clone(ssl_model *dst, const ssl_model *src)
     vit *v = ssl_malloc(sizeof *v);
     *v = *s;
     v->owns_pos = 0;
+    memset(&v->stash, 0, sizeof v->stash);
     v->blocks = ssl_malloc((size_t)s->depth * sizeof *v->blocks);
     memcpy(v->blocks, s->blocks, (size_t)s->depth * sizeof *v->blocks);
     dst->impl = v;

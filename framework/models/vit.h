@@ -6,6 +6,7 @@
 #ifndef SSL_MODELS_VIT_H
 #define SSL_MODELS_VIT_H
 
+#include "framework/core/stash.h"
 #include "framework/layers/attention.h"
 #include "framework/layers/layernorm.h"
 #include "framework/models/model.h"
@@ -24,7 +25,17 @@ typedef struct {
 void ssl_vit_block_init(ssl_vit_block *b, ssl_plan *pl, const char *name, int D, int heads);
 /* x (B, T, D) -> (B, T, D); backward returns d(x) and accumulates the block's gradients. */
 ssl_tensor ssl_vit_block_forward(ssl_ctx *c, ssl_vit_block *b, const ssl_weights *w, ssl_tensor x);
-ssl_tensor ssl_vit_block_backward(ssl_ctx *c, ssl_vit_block *b, const ssl_weights *w, ssl_tensor dy);
+ssl_tensor ssl_vit_block_backward(ssl_ctx *c, ssl_vit_block *b, const ssl_weights *w, ssl_tensor dy,
+                                  ssl_stash *st);
+/* A stack of blocks, each packed into st as it finishes (core/stash.h: bf16 storage of the products'
+ * inputs, or nothing but its output in a forward with no backward); x stays where it is. The
+ * backward unpacks each block before it runs and holds one block's temporaries at a time. */
+ssl_tensor ssl_vit_blocks_forward(ssl_ctx *c, ssl_vit_block *blocks, int depth, const ssl_weights *w, ssl_tensor x,
+                                  ssl_stash *st);
+/* mark: an ssl_arena_mark from before dy was allocated (what came after it is dead once the last
+ * block has run); each block's input gradient moves there. */
+ssl_tensor ssl_vit_blocks_backward(ssl_ctx *c, ssl_vit_block *blocks, int depth, const ssl_weights *w, ssl_tensor dy,
+                                   ssl_stash *st, size_t mark);
 
 /* The fixed 2-D sin-cos position table (1 + gh*gw, D) on the host (ssl_free): a zero CLS row, then per
  * patch (row-major) D/4 frequencies w_k = 1e4^(-k/(D/4)) each of sin(x w), cos(x w), sin(y w),

@@ -80,6 +80,7 @@ static int build_model(ssl_finetuner *f, char *err, size_t errlen)
     }
     ssl_ctx_init(&f->ctx, cfg->device.backend);
     f->ctx.precision_bf16 = !strcmp(cfg->model.precision, "bf16");
+    f->ctx.acts_fp32 = !strcmp(cfg->model.saved_activations, "fp32");
     f->ctx.comm = f->comm;
     f->ctx.bn_comm = cfg->model.sync_bn ? f->comm : NULL;
     ssl_params_init(&f->params);

@@ -74,6 +74,7 @@ int ssl_finetune_step(ssl_finetuner *f, int signalled, ssl_step_record *r, int *
     f->step = step + 1;
     r->step_s = ssl_now() - t0;
     r->data_s = tb - t0;
+    r->act_mb = (double)f->ctx.act.peak / 1e6;
     double rate = f->batch / r->step_s;
     f->ips = step <= f->first_step + 1 ? rate : 0.9 * f->ips + 0.1 * rate; /* as the trainer's */
     return 0;

@@ -29,6 +29,7 @@ void ssl_train_log_step(ssl_metrics *m, int tty, const char *what, const ssl_ste
     ssl_metrics_num(m, "img_per_s", ips);
     ssl_metrics_num(m, "step_s", r->step_s);
     ssl_metrics_num(m, "data_s", r->data_s);
+    ssl_metrics_num(m, "act_mb", r->act_mb);
     for (int i = 0; i < r->monitors.n; i++) ssl_metrics_num(m, r->monitors.name[i], r->monitors.v[i]);
     ssl_metrics_time(m, "time", ssl_wall_time());
     ssl_metrics_end(m);

@@ -48,6 +48,7 @@ int ssl_session_init(ssl_session *s, const ssl_config *cfg, int in_chans, struct
     ssl_ctx_init(&s->ctx, cfg->device.backend);
     s->ctx.comm = comm; /* before the method allocates: sharded state takes its range from it */
     s->ctx.precision_bf16 = !strcmp(cfg->model.precision, "bf16");
+    s->ctx.acts_fp32 = !strcmp(cfg->model.saved_activations, "fp32");
     ssl_params_init(&s->params);
     ssl_params_init(&s->buffers);
     ssl_plan pl = {&s->params, &s->buffers};

@@ -99,6 +99,7 @@ int ssl_train_step(ssl_trainer *t, int signalled, ssl_step_record *r, int *nan, 
     double t1 = ssl_now();
     r->step_s = t1 - t0;
     r->data_s = td;
+    r->act_mb = (double)t->s.ctx.act.peak / 1e6;
     t->times.data += td;
     t->times.compute += tc;
     t->times.grad_comm += to - tg;

@@ -70,6 +70,7 @@ typedef struct {
     int64_t step;     /* 1-based: steps done after it */
     double loss, lr, wd, grad_norm; /* grad_norm: NaN when neither clipping nor logging needed it */
     double step_s, data_s;
+    double act_mb;    /* the activation arena's high-water mark so far, MB (this rank's) */
     ssl_scalars monitors; /* averaged over ranks and micro-batches */
     int stop;         /* > 0: a rank was signalled; < 0: run.max_steps reached; 0: neither */
 } ssl_step_record;

@@ -4,6 +4,8 @@
 # losses beside the fp32 run's but not equal to them (the layers really ran their products in bf16);
 # devsim's bf16 run equals the CPU's bit for bit (the flag reaches the ops behind device pointers);
 # a bf16 run resumes to the uninterrupted run's losses; fine-tuning takes the setting too.
+# model.saved_activations: fp32 storage trains to the bf16 storage's losses and checkpoint bit for
+# bit, with a larger activation high-water mark (act_mb in metrics.jsonl).
 # The ops' arithmetic against torch: tests/ref/test_ref_mixed.c.
 source "$(dirname "$0")/common.sh"
 need_fmnist
@@ -36,6 +38,33 @@ vit=(method.name=dino model.arch=vit_tiny model.patch_size=4 model.vit_dim=16 mo
 run vit_f32 "${vit[@]}"
 run vit_b16 "${vit[@]}" model.precision=bf16
 near_not_equal vit_f32 vit_b16
+
+# saved activations: the same bits either way, less memory in bf16 (MoCo v2 and DINO: teacher
+# forwards too; DINO's ViT with multi-crop; MAE's encoder on its kept patches and its decoder)
+act_mb() { sed -nE 's/.*"act_mb":([0-9.]+).*/\1/p' "$WORK/runs/$1/metrics.jsonl" | tail -1; }
+grep -q "saved activations bf16)$" "$WORK/b16.log" || fail "b16: plan line lacks 'saved activations bf16'"
+small=(moco_v2.queue_size=512 moco_v2.mlp_hidden=32 moco_v2.dim=16) # the encoder's memory, not the queue's
+mae=(method.name=mae model.arch=vit_tiny model.patch_size=4 model.sincos_pos=true model.vit_dim=32 model.vit_depth=2
+  model.vit_heads=2 augment.views=1 mae.decoder_depth=2 mae.decoder_dim=32 mae.decoder_heads=2 optim.name=adamw
+  optim.lr=0.001 optim.lr_scaling=none)
+# at these widths a ViT's fp32 softmax outputs (heads x tokens^2 per image) outweigh its tokens
+declare -A factor=([simclr]=0.8 [moco_v2]=0.8 [dino]=0.9 [mae]=0.9)
+declare -A args=([simclr]="" [moco_v2]="${small[*]}" [dino]="${vit[*]}" [mae]="${mae[*]}")
+for m in simclr moco_v2 dino mae; do
+  read -ra extra <<<"${args[$m]}"
+  run "${m}_acts16" model.precision=bf16 method.name=$m "${extra[@]}"
+  run "${m}_acts32" model.precision=bf16 method.name=$m model.saved_activations=fp32 "${extra[@]}"
+  grep -q "saved activations fp32)$" "$WORK/${m}_acts32.log" || fail "${m}_acts32: plan line lacks 'saved activations fp32'"
+  diff <(losses "$WORK/runs/${m}_acts16/metrics.jsonl") <(losses "$WORK/runs/${m}_acts32/metrics.jsonl") >/dev/null ||
+    fail "$m: losses with bf16 storage differ from fp32 storage"
+  "$CKPT_COMPARE" "$WORK/runs/${m}_acts16/checkpoints/ckpt-0000000008.h5" \
+    "$WORK/runs/${m}_acts32/checkpoints/ckpt-0000000008.h5" --rtol 0 >/dev/null ||
+    fail "$m: checkpoint with bf16 storage differs from fp32 storage"
+  a=$(act_mb "${m}_acts16") b=$(act_mb "${m}_acts32")
+  awk -v a="$a" -v b="$b" -v f="${factor[$m]}" 'BEGIN { exit !(a > 0 && a < f * b) }' ||
+    fail "$m: activation high-water $a MB with bf16 storage, $b MB with fp32: want under ${factor[$m]}x"
+  echo "$m bf16 saved activations: same losses and checkpoint, act_mb $a vs $b"
+done
 
 # devsim: the same bits as the CPU's bf16 run
 run dev_b16 model.precision=bf16 device.backend=devsim

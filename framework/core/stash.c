@@ -1,0 +1,160 @@
+/* Saved activations in bfloat16 between forward and backward (see stash.h). */
+#include "framework/core/stash.h"
+
+#include "framework/backend/backend.h"
+#include "framework/core/check.h"
+
+#include <string.h>
+
+enum { K_BF16, K_F32, K_F64, K_I32 };
+
+static const size_t k_bytes[] = {2, 4, 8, 4}; /* bytes per element of each kind's copy */
+
+static size_t align64(size_t b) { return (b + 63) & ~(size_t)63; }
+
+static void *get(const ssl_stash_ref *r)
+{
+    switch (r->kind) {
+    case K_F64: return *(double **)r->ref;
+    case K_I32: return *(int32_t **)r->ref;
+    default: return *(float **)r->ref;
+    }
+}
+
+static void set(const ssl_stash_ref *r, void *p)
+{
+    switch (r->kind) {
+    case K_F64: *(double **)r->ref = p; break;
+    case K_I32: *(int32_t **)r->ref = p; break;
+    default: *(float **)r->ref = p; break;
+    }
+}
+
+/* Grow *arr (elements of `size` bytes) to hold one more; no allocation once it is large enough. */
+static void *grow(void *arr, int n, int *cap, size_t size)
+{
+    if (n < *cap) return arr;
+    int ncap = *cap ? 2 * *cap : 32;
+    void *a = ssl_malloc((size_t)ncap * size);
+    if (n) memcpy(a, arr, (size_t)n * size);
+    ssl_free(arr);
+    *cap = ncap;
+    return a;
+}
+
+void ssl_stash_begin(ssl_stash *s, const ssl_ctx *c, int backward)
+{
+    s->on = c->precision_bf16 && !c->acts_fp32 && backward;
+    s->release = !backward;
+    s->nq = 0;
+    s->nitems = 0;
+}
+
+static void queue(ssl_stash *s, void *ref, int kind, size_t n)
+{
+    if (!s->on) return;
+    s->q = grow(s->q, s->nq, &s->qcap, sizeof *s->q);
+    s->q[s->nq++] = (ssl_stash_ref){ref, kind, n};
+}
+
+void ssl_stash_bf16(ssl_stash *s, float **ref, size_t n) { queue(s, ref, K_BF16, n); }
+void ssl_stash_f32(ssl_stash *s, float **ref, size_t n) { queue(s, ref, K_F32, n); }
+void ssl_stash_f64(ssl_stash *s, double **ref, size_t n) { queue(s, ref, K_F64, n); }
+void ssl_stash_i32(ssl_stash *s, int32_t **ref, size_t n) { queue(s, ref, K_I32, n); }
+
+/* The first queued ref with the same pointer as ref i (i itself when it is the first). */
+static int first_of(const ssl_stash *s, int i)
+{
+    const void *p = get(&s->q[i]);
+    for (int j = 0; j < i; j++)
+        if (get(&s->q[j]) == p) {
+            SSL_ASSERTF(s->q[j].kind == s->q[i].kind && s->q[j].n == s->q[i].n,
+                        "stash: one tensor queued with two sizes or kinds");
+            return j;
+        }
+    return i;
+}
+
+float *ssl_stash_pack(ssl_ctx *c, ssl_stash *s, size_t *mark, float *keep, size_t n)
+{
+    if (!s->on && !s->release) return keep;
+    /* Where each copy goes, relative to the copies' start; a ref sharing a pointer shares a copy. */
+    size_t total = 0, at[64];
+    int first[64];
+    SSL_ASSERTF(s->nq <= 64, "stash: %d tensors queued in one unit (at most 64)", s->nq);
+    for (int i = 0; i < s->nq; i++) {
+        const int j = first[i] = first_of(s, i);
+        if (j < i) {
+            at[i] = at[j];
+            continue;
+        }
+        at[i] = total;
+        total += align64(s->q[i].n * k_bytes[s->q[i].kind]);
+    }
+    /* Staged at the top of the arena (or, while the arena is still sizing itself, in a buffer of its
+     * own counted as if it were there), then moved down to the mark: everything else the unit
+     * allocated is dead. */
+    ssl_arena *a = &c->act;
+    const size_t stage_bytes = total + n * sizeof(float);
+    const int sized = ssl_arena_fits(a, *mark, stage_bytes);
+    char *stage = sized ? ssl_arena_alloc(a, stage_bytes) : c->be->alloc(stage_bytes);
+    for (int i = 0; i < s->nq; i++) {
+        if (first[i] < i) continue;
+        const ssl_stash_ref *r = &s->q[i];
+        if (r->kind == K_BF16) c->be->cast_f32_bf16(c, (uint16_t *)(stage + at[i]), get(r), r->n);
+        else c->be->copy(c, (float *)(stage + at[i]), get(r), r->n * k_bytes[r->kind] / sizeof(float));
+    }
+    c->be->copy(c, (float *)(stage + total), keep, n);
+    char *copies;
+    float *out;
+    if (sized) {
+        copies = (char *)ssl_ctx_release_keep(c, *mark, (float *)stage, stage_bytes / sizeof(float));
+        out = (float *)(copies + total);
+        *mark += total; /* the output's place: the next unit's pack starts there */
+    } else {
+        /* two allocations, so the next unit's mark falls between them in the sequence */
+        ssl_arena_count(a, stage_bytes);
+        ssl_arena_release(a, *mark);
+        copies = total ? ssl_arena_alloc(a, total) : NULL;
+        if (total) c->be->copy(c, (float *)copies, (const float *)stage, total / sizeof(float));
+        *mark = ssl_arena_mark(a);
+        out = ssl_arena_floats(a, n);
+        c->be->copy(c, out, (const float *)(stage + total), n);
+        c->be->free(stage);
+    }
+    for (int i = 0; i < s->nq; i++) {
+        set(&s->q[i], copies + at[i]);
+        if (s->q[i].kind == K_BF16 && first[i] == i) {
+            s->items = grow(s->items, s->nitems, &s->icap, sizeof *s->items);
+            s->items[s->nitems++] = (ssl_stash_item){copies + at[i], s->q[i].n};
+        }
+    }
+    s->nq = 0;
+    return out;
+}
+
+void ssl_stash_unpack(ssl_ctx *c, ssl_stash *s, float **ref, size_t n)
+{
+    if (!s->on) return;
+    for (int i = s->nitems - 1; i >= 0; i--) {
+        if (s->items[i].copy != (const void *)*ref) continue;
+        SSL_ASSERTF(s->items[i].n == n, "stash: unpacking %zu elements of a %zu-element copy", n, s->items[i].n);
+        float *f = ssl_arena_floats(&c->act, n);
+        c->be->cast_bf16_f32(c, f, s->items[i].copy, n);
+        *ref = f;
+        return;
+    }
+    SSL_ASSERTF(0, "stash: unpacking a pointer no pack of this forward wrote");
+}
+
+float *ssl_stash_keep(ssl_ctx *c, const ssl_stash *s, size_t mark, float *d, size_t n)
+{
+    return s->on ? ssl_ctx_release_keep(c, mark, d, n) : d;
+}
+
+void ssl_stash_free(ssl_stash *s)
+{
+    ssl_free(s->q);
+    ssl_free(s->items);
+    memset(s, 0, sizeof *s);
+}
