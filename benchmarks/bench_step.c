@@ -177,9 +177,12 @@ int main(int argc, char **argv)
                gflops, 100.0 * gflops / peak);
     else
         printf("RESULT images/s %.1f  step %.3f s  achieved %.1f GFLOP/s\n", batch / step, step, gflops);
+    const double pg = 2.0 * p.numel * sizeof(float) / 1e6,
+                 os = ((o.m ? 1 : 0) + (o.v ? 1 : 0)) * (double)p.numel * sizeof(float) / 1e6;
     printf("  activation arena peak %.1f MB (workspace %.1f MB, parameters + gradients %.1f MB, optimizer state %.1f MB)\n",
-           c.act.peak / 1e6, c.ws_bytes / 1e6, 2.0 * p.numel * sizeof(float) / 1e6,
-           (o.m ? 1 : 0) * p.numel * sizeof(float) / 1e6 + (o.v ? 1 : 0) * p.numel * sizeof(float) / 1e6);
+           c.act.peak / 1e6, c.ws_bytes / 1e6, pg, os);
+    printf("  memory held %.1f MB (arena, workspace, parameters, gradients, optimizer state)\n",
+           (c.act.peak + c.ws_bytes) / 1e6 + pg + os);
     printf("  time per layer kind (mean per step):\n");
     double accounted = 0;
     for (int b = 0; b < SSL_PROF_COUNT; b++) {

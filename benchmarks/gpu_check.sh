@@ -10,7 +10,9 @@
 #     `sslrun eval` (kNN on device features) of both; SimCLR in bf16 on both (close, not equal);
 #  3. the step benchmark, sslrun vs PyTorch on the same GPU (benchmarks/torch_step.py --device cuda):
 #     ResNet-50 224 px and ViT-B/16 224 px, batch 64, exact fp32 on both sides; then sslrun with TF32;
-#     then both in bf16 (bench_step --precision bf16 vs torch.autocast + channels-last);
+#     then both in bf16 (bench_step --precision bf16 vs torch.autocast + channels-last), each side's
+#     memory beside its speed (bench_step's "memory held", torch.cuda.max_memory_allocated), and
+#     sslrun's bf16 step once more with fp32 saved activations (what bf16 storage costs and saves);
 #  4. augmentation on the GPU: bench_loader --device-aug --backend cuda on 256 photographs (JPEG
 #     shard), SimCLR's 224 px views: the readers' staging rate and the augment op's.
 # Everything goes to stdout and to $OUT/gpu_check.txt.
@@ -100,6 +102,9 @@ SSL_CUDA_TF32=1 timeout 100 "$B/bin/bench_step" --backend cuda --model resnet50 
 echo "-- bf16: bench_step --precision bf16 vs torch.autocast(bfloat16) + channels-last"
 timeout 150 python3 benchmarks/torch_step.py --device cuda --build "$B" --model resnet50 --img 224 --batch 128 --iters 10 --optim lars --bf16
 timeout 150 python3 benchmarks/torch_step.py --device cuda --build "$B" --model vit_base --img 224 --patch 16 --batch 128 --iters 10 --optim adamw --bf16
+echo "-- bf16 with fp32 saved activations (model.saved_activations: fp32)"
+timeout 100 "$B/bin/bench_step" --backend cuda --model resnet50 --img 224 --batch 128 --iters 10 --optim lars \
+  --precision bf16 --saved-activations fp32 | grep -E "RESULT|memory held"
 echo "== 4. augmentation on the GPU (readers stage sources + jobs; the augment op makes 2 x 224 px views)"
 timeout 120 "$B/bin/bench_loader" --data "$B/data/photos.h5" --workers "4 8" --batch 64 --batches 3 --warmup 1 \
   --device-aug --backend cuda

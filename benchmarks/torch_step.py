@@ -65,6 +65,9 @@ def torch_images_per_s(args):
         dt = time.perf_counter() - t
         if it >= args.warmup:
             times.append(dt)
+    if args.device == "cuda":  # beside bench_step's "memory held" line
+        print(f"PyTorch peak CUDA memory allocated {torch.cuda.max_memory_allocated() / 1e6:.1f} MB "
+              "(parameters, gradients, optimizer state, activations)")
     return args.batch / (sum(times) / len(times))
 
 

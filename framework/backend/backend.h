@@ -37,6 +37,15 @@ static inline ssl_conv_shape ssl_conv_shape_make(int N, int C, int H, int W, int
 struct ssl_comm;
 struct ssl_dev_comm;
 
+/* One segment of a fused optimizer op: elements [off, off + n) of the flat buffers, and its own
+ * scalars (each op reads the ones it documents). */
+typedef struct {
+    size_t off, n;
+    float lr, wd, gscale; /* sgd_update_multi; adam_direction_multi: wd, gscale */
+    float bc1, bc2;       /* adam_direction_multi */
+    float a, b;           /* axpby_multi */
+} ssl_opt_seg;
+
 typedef struct ssl_backend {
     const char *name;
     /* Device pointers are host pointers (the CPU backend): host staging can be used in place and
@@ -299,6 +308,17 @@ typedef struct ssl_backend {
     void (*adam_direction)(ssl_ctx *c, size_t n, float b1, float b2, float eps, float bc1,
                            float bc2, float wd, const float *w, const float *g, float *m, float *v,
                            float *u);
+    /* The same over `count` segments of the flat buffers (host table seg) in one call, so a device
+     * runs a step's update as one launch instead of one per tensor; segment i is exactly the single
+     * op on w + off, g + off, ... with its scalars (bit for bit on the CPU). sgd_update_multi: lr,
+     * wd, gscale per segment. adam_direction_multi: the direction over g (u = g), with wd and bc1,
+     * bc2 per segment, and g read as gscale * g (scale, then adam_direction). axpby_multi: y = a x +
+     * b y per segment (b == 0: y not read). Segments must not overlap. */
+    void (*sgd_update_multi)(ssl_ctx *c, int count, const ssl_opt_seg *seg, float momentum, int nesterov, float *w,
+                             const float *g, float *m);
+    void (*adam_direction_multi)(ssl_ctx *c, int count, const ssl_opt_seg *seg, float b1, float b2, float eps,
+                                 const float *w, float *g, float *m, float *v);
+    void (*axpby_multi)(ssl_ctx *c, int count, const ssl_opt_seg *seg, const float *x, float *y);
 
     /* --- data ----------------------------------------------------------------------------------- */
     /* Augmented views (backend/augment.h) of uploaded uint8 sources: job j (in device memory, as src

@@ -78,7 +78,13 @@ void ssl_optim_init(ssl_optim *o, ssl_ctx *c, ssl_params *p, const ssl_optim_con
     int need_m = uses_adam(cfg->kind) || cfg->kind == SSL_OPTIM_LARS || cfg->momentum > 0.0f;
     if (need_m) o->m = state_alloc(c, numel);
     if (uses_adam(cfg->kind)) o->v = state_alloc(c, numel);
-    o->seg_step = ssl_calloc((size_t)(p->nseg ? p->nseg : 1), sizeof *o->seg_step);
+    const size_t ns = (size_t)(p->nseg ? p->nseg : 1);
+    o->seg_step = ssl_calloc(ns, sizeof *o->seg_step);
+    o->tab = ssl_calloc(ns, sizeof *o->tab);
+    o->norm_off = ssl_calloc(2 * ns, sizeof *o->norm_off);
+    o->norm_n = o->norm_off + ns;
+    o->norm_w2 = ssl_calloc(2 * ns, sizeof *o->norm_w2);
+    o->norm_d2 = o->norm_w2 + ns;
 }
 
 void ssl_optim_set_step(ssl_optim *o, int64_t step)
@@ -94,6 +100,9 @@ void ssl_optim_free(ssl_optim *o)
         if (o->v) o->be->free(o->v);
     }
     ssl_free(o->seg_step);
+    ssl_free(o->tab);
+    ssl_free(o->norm_off);
+    ssl_free(o->norm_w2);
     memset(o, 0, sizeof *o);
 }
 
@@ -110,36 +119,49 @@ static float trust_ratio(double coef, double a2, double b2)
     return (float)(coef * sqrt(a2) / sqrt(b2));
 }
 
-/* SGD in one fused op. sgd_update scales (g + wd*w) by gscale as a whole, so the decay is divided
- * by grad_scale first: gs * (g + (wd/gs) w) = gs*g + wd*w, decay independent of accumulation. */
-static void step_sgd(ssl_optim *o, ssl_ctx *c, const ssl_segment *s, float lr, float wd)
+static ssl_opt_seg seg_of(const ssl_segment *s) { return (ssl_opt_seg){.off = s->off, .n = s->n}; }
+
+static float seg_lr(const ssl_optim *o, int i, float lr) { return o->seg_lr_scale ? lr * o->seg_lr_scale[i] : lr; }
+
+/* Adam's bias corrections for a segment's t = done + 1, in double: 1 - b2^t in float loses ~4
+ * digits to cancellation for small t. */
+static void bias_corrections(const ssl_optim_config *k, int64_t done, ssl_opt_seg *e)
 {
-    const ssl_optim_config *k = &o->cfg;
-    size_t off = s->off;
-    c->be->sgd_update(c, s->n, lr, k->momentum, k->nesterov, wd / k->grad_scale, k->grad_scale,
-                      o->p->data + off, o->p->grad + off, o->m ? o->m + off : NULL);
+    const double t = (double)(done + 1);
+    e->bc1 = (float)(1.0 - pow((double)k->beta1, t));
+    e->bc2 = (float)(1.0 - pow((double)k->beta2, t));
 }
 
-/* The Adam direction of one segment, written over its gradient (u aliases g, as allowed).
- * wd enters the direction itself (LAMB); AdamW passes 0 and decays separately. */
-static void adam_direction(ssl_optim *o, ssl_ctx *c, const ssl_segment *s, int64_t done, float wd)
+/* SGD: one fused op. sgd_update scales (g + wd*w) by gscale as a whole, so the decay is divided by
+ * grad_scale first: gs * (g + (wd/gs) w) = gs*g + wd*w, decay independent of accumulation.
+ * AdamW as torch.optim.AdamW: the direction u over the gradient (gs * g read, no decay in it), then
+ * w *= 1 - lr*wd and w -= lr*u in one axpby. */
+static void step_plain(ssl_optim *o, ssl_ctx *c, float lr, float wd)
 {
     const ssl_optim_config *k = &o->cfg;
-    float *w = o->p->data + s->off, *g = o->p->grad + s->off;
-    if (k->grad_scale != 1.0f) c->be->scale(c, g, s->n, k->grad_scale);
-    /* Bias corrections in double: 1 - b2^t in float loses ~4 digits to cancellation for small t. */
-    double t = (double)(done + 1);
-    float bc1 = (float)(1.0 - pow((double)k->beta1, t));
-    float bc2 = (float)(1.0 - pow((double)k->beta2, t));
-    c->be->adam_direction(c, s->n, k->beta1, k->beta2, k->eps, bc1, bc2, wd, w, g,
-                          o->m + s->off, o->v + s->off, g);
-}
-
-/* torch.optim.AdamW: w *= 1 - lr*wd, then w -= lr*u, fused into one axpby. */
-static void step_adamw(ssl_optim *o, ssl_ctx *c, const ssl_segment *s, int64_t done, float lr, float wd)
-{
-    adam_direction(o, c, s, done, 0.0f);
-    c->be->axpby(c, s->n, -lr, o->p->grad + s->off, 1.0f - lr * wd, o->p->data + s->off);
+    const ssl_params *p = o->p;
+    int n = 0;
+    for (int i = 0; i < p->nseg; i++) {
+        const ssl_segment *s = &p->seg[i];
+        if (s->flags & SSL_SEG_FROZEN) continue;
+        ssl_opt_seg e = seg_of(s);
+        const float swd = seg_wd(s, wd), slr = seg_lr(o, i, lr);
+        if (k->kind == SSL_OPTIM_SGD) {
+            e.lr = slr, e.wd = swd / k->grad_scale, e.gscale = k->grad_scale;
+        } else {
+            e.wd = 0.0f, e.gscale = k->grad_scale;
+            bias_corrections(k, o->seg_step[i], &e);
+            e.a = -slr, e.b = 1.0f - slr * swd;
+        }
+        o->tab[n++] = e;
+        o->seg_step[i]++;
+    }
+    if (k->kind == SSL_OPTIM_SGD) {
+        c->be->sgd_update_multi(c, n, o->tab, k->momentum, k->nesterov, p->data, p->grad, o->m);
+        return;
+    }
+    c->be->adam_direction_multi(c, n, o->tab, k->beta1, k->beta2, k->eps, p->data, p->grad, o->m, o->v);
+    c->be->axpby_multi(c, n, o->tab, p->grad, p->data);
 }
 
 /* LARS as MoCo v3's moco/optimizer.py (also DINO's utils.LARS and BYOL's optax chain).
@@ -148,71 +170,69 @@ static void step_adamw(ssl_optim *o, ssl_ctx *c, const ssl_segment *s, int64_t d
  * We chose this variant over SimCLR's (lr inside the buffer) and solo-learn's (denominator
  * ||g|| + wd||w|| + eps) because MoCo v3, DINO and BYOL agree on it; see REFERENCE §1.10-1.12. */
 /* LAMB (TF-Addons, REFERENCE §6.1): the Adam direction u (with wd), trust ratio ||w|| / ||u||.
- * Both in three passes over the segments: every direction first (LARS: dp over the gradient; LAMB: u
- * over the gradient), then the norms of all adapted segments' weights and directions in one batched
- * call per buffer (two device synchronisations per step instead of two per tensor), then the
- * updates. Segments are independent, so this is the per-segment order's result bit for bit. */
+ * Both in three stages over all segments, each one fused op: every direction first (LARS: dp over
+ * the gradient; LAMB: u over the gradient), then the norms of all adapted segments' weights and
+ * directions in one batched call per buffer (two device synchronisations per step instead of two
+ * per tensor), then the updates. Segments are independent, so this is the per-segment order's
+ * result bit for bit. */
 static void step_trust(ssl_optim *o, ssl_ctx *c, float lr, float wd)
 {
     const ssl_backend *be = c->be;
     const ssl_optim_config *k = &o->cfg;
     const ssl_params *p = o->p;
     const int lars = k->kind == SSL_OPTIM_LARS, nseg = p->nseg;
-    size_t *off = ssl_malloc((size_t)(2 * nseg + 1) * sizeof *off), *n = off + nseg;
-    double *w2 = ssl_malloc((size_t)(2 * nseg + 1) * sizeof *w2), *d2 = w2 + nseg;
-    int na = 0;
+    size_t *off = o->norm_off, *n = o->norm_n;
+    double *w2 = o->norm_w2, *d2 = o->norm_d2;
+    int na = 0, nt = 0;
     for (int i = 0; i < nseg; i++) {
         const ssl_segment *s = &p->seg[i];
         if (s->flags & SSL_SEG_FROZEN) continue;
         const int adapt = !(s->flags & SSL_SEG_NO_ADAPT);
         const float swd = seg_wd(s, wd);
-        if (!lars) adam_direction(o, c, s, o->seg_step[i], swd);
-        else if (adapt && (swd != 0.0f || k->grad_scale != 1.0f))
-            be->axpby(c, s->n, swd, p->data + s->off, k->grad_scale, p->grad + s->off);
+        ssl_opt_seg e = seg_of(s);
+        if (!lars) {
+            e.wd = swd, e.gscale = k->grad_scale;
+            bias_corrections(k, o->seg_step[i], &e);
+            o->tab[nt++] = e;
+        } else if (adapt && (swd != 0.0f || k->grad_scale != 1.0f)) {
+            e.a = swd, e.b = k->grad_scale;
+            o->tab[nt++] = e;
+        }
         if (adapt) off[na] = s->off, n[na] = s->n, na++;
     }
+    if (lars) be->axpby_multi(c, nt, o->tab, p->data, p->grad);
+    else be->adam_direction_multi(c, nt, o->tab, k->beta1, k->beta2, k->eps, p->data, p->grad, o->m, o->v);
     if (na) {
         be->sumsq_segments(c, na, p->data, off, n, w2);
         be->sumsq_segments(c, na, p->grad, off, n, d2);
     }
+    nt = 0;
     for (int i = 0, a = 0; i < nseg; i++) {
         const ssl_segment *s = &p->seg[i];
         if (s->flags & SSL_SEG_FROZEN) continue;
         const int adapt = !(s->flags & SSL_SEG_NO_ADAPT);
-        const float slr = o->seg_lr_scale ? lr * o->seg_lr_scale[i] : lr;
-        float *w = p->data + s->off, *g = p->grad + s->off;
+        const float slr = seg_lr(o, i, lr);
+        ssl_opt_seg e = seg_of(s);
         if (lars) {
             /* biases and norm params: neither decay nor scaling, m = mu*m + gs*g */
-            float q = adapt ? trust_ratio(k->eta, w2[a], d2[a]) : k->grad_scale;
-            be->sgd_update(c, s->n, slr, k->momentum, 0, 0.0f, q, w, g, o->m + s->off);
+            e.lr = slr, e.wd = 0.0f, e.gscale = adapt ? trust_ratio(k->eta, w2[a], d2[a]) : k->grad_scale;
         } else {
-            float r = adapt ? trust_ratio(1.0, w2[a], d2[a]) : 1.0f;
-            be->axpby(c, s->n, -slr * r, g, 1.0f, w);
+            e.a = -slr * (adapt ? trust_ratio(1.0, w2[a], d2[a]) : 1.0f), e.b = 1.0f;
         }
+        o->tab[nt++] = e;
         a += adapt;
         o->seg_step[i]++;
     }
-    ssl_free(off);
-    ssl_free(w2);
+    if (lars) be->sgd_update_multi(c, nt, o->tab, k->momentum, 0, p->data, p->grad, o->m);
+    else be->axpby_multi(c, nt, o->tab, p->grad, p->data);
 }
 
 void ssl_optim_step(ssl_optim *o, ssl_ctx *c, float lr, float wd)
 {
     SSL_ASSERTF(o->p && c->be == o->be, "optimizer used with another backend than its state");
     double t0 = ssl_prof_begin(c);
-    if (o->cfg.kind == SSL_OPTIM_LARS || o->cfg.kind == SSL_OPTIM_LAMB) {
-        step_trust(o, c, lr, wd);
-    } else {
-        for (int i = 0; i < o->p->nseg; i++) {
-            const ssl_segment *s = &o->p->seg[i];
-            if (s->flags & SSL_SEG_FROZEN) continue;
-            float swd = seg_wd(s, wd);
-            float slr = o->seg_lr_scale ? lr * o->seg_lr_scale[i] : lr;
-            if (o->cfg.kind == SSL_OPTIM_SGD) step_sgd(o, c, s, slr, swd);
-            else step_adamw(o, c, s, o->seg_step[i], slr, swd);
-            o->seg_step[i]++;
-        }
-    }
+    if (o->cfg.kind == SSL_OPTIM_LARS || o->cfg.kind == SSL_OPTIM_LAMB) step_trust(o, c, lr, wd);
+    else step_plain(o, c, lr, wd);
     o->step++;
     ssl_prof_end(c, SSL_PROF_OPTIM, t0, 0.0);
 }

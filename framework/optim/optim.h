@@ -1,10 +1,12 @@
 /* Optimizers over a flat ssl_params (SGD, AdamW, LARS, LAMB) and gradient utilities (global and
- * per-tensor norm clipping). Everything goes through the backend op table, segment by segment, so
- * the CUDA backend reuses this file unchanged. State buffers (momentum, Adam m and v) have the same
+ * per-tensor norm clipping). Everything goes through the backend op table, so the CUDA backend
+ * reuses this file unchanged; a step's updates are fused ops over every segment at once (one
+ * launch per stage: AdamW two, LARS three plus one batched norm query, not one per tensor). State buffers (momentum, Adam m and v) have the same
  * flat layout as the parameters, so a checkpoint saves each one as a single dataset. */
 #ifndef SSL_OPTIM_OPTIM_H
 #define SSL_OPTIM_OPTIM_H
 
+#include "framework/backend/backend.h"
 #include "framework/core/ctx.h"
 #include "framework/tensor/params.h"
 
@@ -50,6 +52,11 @@ typedef struct {
      * decoupled decay too, as a torch param group's lr). Set and owned by the caller after init:
      * fine-tuning's layer-wise lr decay. */
     const float *seg_lr_scale;
+    /* Host scratch, p->nseg entries each, allocated once: a step's fused ops' segment table
+     * (backend.h's *_multi: one launch per op for all tensors), and the trust ratios' norm queries. */
+    ssl_opt_seg *tab;
+    size_t *norm_off, *norm_n;
+    double *norm_w2, *norm_d2;
 } ssl_optim;
 
 /* Reference defaults for `kind`: SGD momentum 0.9; AdamW betas (0.9, 0.999), eps 1e-8 (torch);

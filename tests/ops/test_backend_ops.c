@@ -1071,6 +1071,69 @@ static void test_sumsq_segments(void)
     t_free(x);
 }
 
+/* The fused optimizer ops over 300 segments (more than a device launch takes at once): empty ones,
+ * ones longer than a device chunk (4,096) and ragged ones, gaps between them that must stay
+ * untouched, per-segment scalars all different. Against the other backend, and on the CPU each one
+ * equal to the single-segment op on its range. */
+static void test_optim_multi(void)
+{
+    enum { NSEG = 300, GAP = 3 };
+    ssl_opt_seg seg[NSEG];
+    size_t total = GAP;
+    for (int i = 0; i < NSEG; i++) {
+        const size_t n = i % 7 == 0 ? 0 : i % 11 == 0 ? 9000 + (size_t)i : (size_t)(i * 37) % 500 + 1;
+        seg[i] = (ssl_opt_seg){.off = total, .n = n, .lr = 0.01f + 1e-4f * (float)i, .wd = 1e-4f * (float)(i % 5),
+                               .gscale = i % 3 ? 1.0f : 0.5f, .bc1 = 0.1f + 1e-3f * (float)i,
+                               .bc2 = 0.001f + 1e-4f * (float)i, .a = 0.3f - 1e-3f * (float)i,
+                               .b = i % 4 ? 1.0f - 1e-3f * (float)i : 0.0f};
+        total += n + GAP;
+    }
+    for (int mode = 0; mode < 3; mode++) { /* sgd: plain, momentum, nesterov */
+        if (!HAVE(sgd_update_multi)) break;
+        char w[64];
+        snprintf(w, sizeof w, "%d segments, %s", NSEG, mode == 0 ? "plain" : mode == 1 ? "momentum" : "nesterov");
+        tens *wt = t_rand(total, 9300, -1, 1, 0), *g = t_rand(total, 9301, -1, 1, 0);
+        tens *m = mode ? t_rand(total, 9302, -1, 1, 0) : NULL;
+        BOTH(sgd_update_multi(c, NSEG, seg, mode ? 0.9f : 0.0f, mode == 2, F(wt, s), F(g, s), F(m, s)));
+        cmp("sgd_update_multi", w, wt, ULPS, 1);
+        if (m) cmp("sgd_update_multi", w, m, ULPS, 1);
+        t_free(wt), t_free(g), t_free(m);
+    }
+    if (HAVE(adam_direction_multi)) {
+        tens *wt = t_rand(total, 9310, -1, 1, 0), *g = t_rand(total, 9311, -1, 1, 0);
+        tens *m = t_rand(total, 9312, -1, 1, 0), *v = t_rand(total, 9313, 0, 1, 0);
+        BOTH(adam_direction_multi(c, NSEG, seg, 0.9f, 0.999f, 1e-8f, F(wt, s), F(g, s), F(m, s), F(v, s)));
+        cmp("adam_direction_multi", "u", g, LIBM, 1);
+        cmp("adam_direction_multi", "m", m, ULPS, 1);
+        cmp("adam_direction_multi", "v", v, ULPS, 1);
+        t_free(wt), t_free(g), t_free(m), t_free(v);
+    }
+    if (HAVE(axpby_multi)) {
+        tens *x = t_rand(total, 9320, -1, 1, 0), *y = t_rand(total, 9321, -1, 1, 0);
+        BOTH(axpby_multi(c, NSEG, seg, F(x, s), F(y, s)));
+        cmp("axpby_multi", "y", y, ULPS, 1);
+        t_free(x), t_free(y);
+    }
+    /* on the CPU, each segment is the single op on its range, bit for bit (gaps untouched) */
+    if (!strcmp(ctx[0].be->name, "cpu")) {
+        float *a = malloc(total * sizeof(float)), *b = malloc(total * sizeof(float)), *g = malloc(total * sizeof(float));
+        float *ma = malloc(total * sizeof(float)), *mb = malloc(total * sizeof(float));
+        ssl_test_uniform(a, total, 9330, -1, 1);
+        ssl_test_uniform(g, total, 9331, -1, 1);
+        ssl_test_uniform(ma, total, 9332, -1, 1);
+        memcpy(b, a, total * sizeof(float)), memcpy(mb, ma, total * sizeof(float));
+        ssl_ctx *c = &ctx[0];
+        c->be->sgd_update_multi(c, NSEG, seg, 0.9f, 0, a, g, ma);
+        for (int i = 0; i < NSEG; i++)
+            c->be->sgd_update(c, seg[i].n, seg[i].lr, 0.9f, 0, seg[i].wd, seg[i].gscale, b + seg[i].off, g + seg[i].off,
+                              mb + seg[i].off);
+        ncompared++;
+        SSL_EXPECT(!memcmp(a, b, total * sizeof(float)) && !memcmp(ma, mb, total * sizeof(float)),
+                   "sgd_update_multi: cpu differs from sgd_update per segment");
+        free(a), free(b), free(g), free(ma), free(mb);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *names[2] = {"cpu", "cpu"};
@@ -1106,6 +1169,7 @@ int main(int argc, char **argv)
     }
     test_reduce(1000003); /* more blocks than a device reduction's fixed grid */
     test_sumsq_segments();
+    test_optim_multi();
     test_bias(4, 3, 1), test_bias(2, 5, 7), test_bias(300, 257, 1), test_bias(3, 17, 1500);
     test_rows(1, 1), test_rows(3, 7), test_rows(17, 129), test_rows(5, 1000), test_rows(300, 257);
     test_rows(2, 40001);

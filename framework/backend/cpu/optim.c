@@ -57,3 +57,31 @@ void ssl_cpu_adam_direction(ssl_ctx *c, size_t n, float b1, float b2, float eps,
         u[i] = (mi / bc1) / (sqrtf(vi / bc2) + eps) + wd * w[i];
     }
 }
+
+/* The multi-segment forms: the single-segment kernels in turn (a device gains one launch for all;
+ * the CPU gains nothing from fusing memory-bound loops, and this keeps them bit for bit). */
+void ssl_cpu_sgd_update_multi(ssl_ctx *c, int count, const ssl_opt_seg *seg, float momentum, int nesterov, float *w,
+                              const float *g, float *m)
+{
+    for (int i = 0; i < count; i++) {
+        const ssl_opt_seg *s = &seg[i];
+        ssl_cpu_sgd_update(c, s->n, s->lr, momentum, nesterov, s->wd, s->gscale, w + s->off, g + s->off,
+                           m ? m + s->off : NULL);
+    }
+}
+
+void ssl_cpu_adam_direction_multi(ssl_ctx *c, int count, const ssl_opt_seg *seg, float b1, float b2, float eps,
+                                  const float *w, float *g, float *m, float *v)
+{
+    for (int i = 0; i < count; i++) {
+        const ssl_opt_seg *s = &seg[i];
+        if (s->gscale != 1.0f) ssl_cpu_scale(c, g + s->off, s->n, s->gscale);
+        ssl_cpu_adam_direction(c, s->n, b1, b2, eps, s->bc1, s->bc2, s->wd, w + s->off, g + s->off, m + s->off,
+                               v + s->off, g + s->off);
+    }
+}
+
+void ssl_cpu_axpby_multi(ssl_ctx *c, int count, const ssl_opt_seg *seg, const float *x, float *y)
+{
+    for (int i = 0; i < count; i++) ssl_cpu_axpby(c, seg[i].n, seg[i].a, x + seg[i].off, seg[i].b, y + seg[i].off);
+}

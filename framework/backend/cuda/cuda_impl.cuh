@@ -209,6 +209,9 @@ double ssl_cuda_sum(ssl_ctx *c, size_t n, const float *x);
 double ssl_cuda_xlogx_sum(ssl_ctx *c, size_t n, float a, const float *x);
 void ssl_cuda_sgd_update(ssl_ctx *c, size_t n, float lr, float momentum, int nesterov, float wd, float gscale, float *w, const float *g, float *m);
 void ssl_cuda_adam_direction(ssl_ctx *c, size_t n, float b1, float b2, float eps, float bc1, float bc2, float wd, const float *w, const float *g, float *m, float *v, float *u);
+void ssl_cuda_sgd_update_multi(ssl_ctx *c, int count, const ssl_opt_seg *seg, float momentum, int nesterov, float *w, const float *g, float *m);
+void ssl_cuda_adam_direction_multi(ssl_ctx *c, int count, const ssl_opt_seg *seg, float b1, float b2, float eps, const float *w, float *g, float *m, float *v);
+void ssl_cuda_axpby_multi(ssl_ctx *c, int count, const ssl_opt_seg *seg, const float *x, float *y);
 }
 
 /* model.precision bf16 (mixed.cu): the scratch for packed operands (valid until the next call), and

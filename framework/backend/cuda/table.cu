@@ -89,6 +89,9 @@ static const ssl_backend cuda_backend = {
     .xlogx_sum = ssl_cuda_xlogx_sum,
     .sgd_update = ssl_cuda_sgd_update,
     .adam_direction = ssl_cuda_adam_direction,
+    .sgd_update_multi = ssl_cuda_sgd_update_multi,
+    .adam_direction_multi = ssl_cuda_adam_direction_multi,
+    .axpby_multi = ssl_cuda_axpby_multi,
     .augment = ssl_cuda_augment,
 };
 
@@ -171,6 +174,9 @@ static const ssl_backend cuda_backend = {
     X(xlogx_sum) \
     X(sgd_update) \
     X(adam_direction) \
+    X(sgd_update_multi) \
+    X(adam_direction_multi) \
+    X(axpby_multi) \
 
 struct op_entry {
     const char *name;

@@ -610,6 +610,24 @@ static void d_adam_direction(ssl_ctx *c, size_t n, float b1, float b2, float eps
         (float *)U(m), (float *)U(v), (float *)U(u));
 }
 
+static void d_sgd_update_multi(ssl_ctx *c, int count, const ssl_opt_seg *seg, float momentum, int nesterov, float *w,
+                               const float *g, float *m)
+{
+    cpu()->sgd_update_multi(SH(c), count, seg, momentum, nesterov, (float *)U(w), (const float *)U(g), (float *)U(m));
+}
+
+static void d_adam_direction_multi(ssl_ctx *c, int count, const ssl_opt_seg *seg, float b1, float b2, float eps,
+                                   const float *w, float *g, float *m, float *v)
+{
+    cpu()->adam_direction_multi(SH(c), count, seg, b1, b2, eps, (const float *)U(w), (float *)U(g), (float *)U(m),
+                                (float *)U(v));
+}
+
+static void d_axpby_multi(ssl_ctx *c, int count, const ssl_opt_seg *seg, const float *x, float *y)
+{
+    cpu()->axpby_multi(SH(c), count, seg, (const float *)U(x), (float *)U(y));
+}
+
 /* Simulated devices, so the rank -> device choice is testable without a GPU: SSL_DEVSIM_DEVICES
  * of them (default 0: reported like a host backend); selecting one only checks its index. */
 static int d_device_count(void)
@@ -706,6 +724,9 @@ static const ssl_backend devsim_backend = {
     .xlogx_sum = d_xlogx_sum,
     .sgd_update = d_sgd_update,
     .adam_direction = d_adam_direction,
+    .sgd_update_multi = d_sgd_update_multi,
+    .adam_direction_multi = d_adam_direction_multi,
+    .axpby_multi = d_axpby_multi,
 };
 
 const ssl_backend *ssl_backend_devsim(void) { return &devsim_backend; }
