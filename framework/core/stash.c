@@ -78,6 +78,7 @@ static int first_of(const ssl_stash *s, int i)
 float *ssl_stash_pack(ssl_ctx *c, ssl_stash *s, size_t *mark, float *keep, size_t n)
 {
     if (!s->on && !s->release) return keep;
+    const double t0 = ssl_prof_begin(c);
     /* Where each copy goes, relative to the copies' start; a ref sharing a pointer shares a copy. */
     size_t total = 0, at[64];
     int first[64];
@@ -130,6 +131,7 @@ float *ssl_stash_pack(ssl_ctx *c, ssl_stash *s, size_t *mark, float *keep, size_
         }
     }
     s->nq = 0;
+    ssl_prof_end(c, SSL_PROF_STORE_FWD, t0, 0);
     return out;
 }
 
@@ -139,9 +141,11 @@ void ssl_stash_unpack(ssl_ctx *c, ssl_stash *s, float **ref, size_t n)
     for (int i = s->nitems - 1; i >= 0; i--) {
         if (s->items[i].copy != (const void *)*ref) continue;
         SSL_ASSERTF(s->items[i].n == n, "stash: unpacking %zu elements of a %zu-element copy", n, s->items[i].n);
+        const double t0 = ssl_prof_begin(c);
         float *f = ssl_arena_floats(&c->act, n);
         c->be->cast_bf16_f32(c, f, s->items[i].copy, n);
         *ref = f;
+        ssl_prof_end(c, SSL_PROF_STORE_BWD, t0, 0);
         return;
     }
     SSL_ASSERTF(0, "stash: unpacking a pointer no pack of this forward wrote");

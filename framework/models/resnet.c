@@ -159,8 +159,8 @@ static ssl_tensor conv_back(ssl_ctx *c, ssl_stash *st, ssl_conv2d *l, const ssl_
 static ssl_tensor block_backward(ssl_ctx *c, ssl_stash *st, rn_block *b, const ssl_weights *w, ssl_tensor dy)
 {
     size_t mark = ssl_arena_mark(&c->act);
-    double t0 = ssl_prof_begin(c);
     ssl_stash_unpack(c, st, &b->out.data, ssl_tensor_numel(b->out));
+    double t0 = ssl_prof_begin(c);
     c->be->relu_bwd(c, ssl_tensor_numel(dy), b->out.data, dy.data, dy.data); /* dy now d(residual sum) */
     ssl_arena_release(&c->act, mark);
     ssl_prof_end(c, SSL_PROF_ACT_BWD, t0, 0);
