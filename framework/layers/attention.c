@@ -25,6 +25,29 @@ void ssl_attention_init(ssl_attention *l, ssl_plan *pl, const char *name, int D,
     ssl_linear_init(&l->proj, pl, sub, D, D, 1);
 }
 
+/* P = softmax(scale Q K^T) into l->probs, for every image and head in one product (inside the
+ * caller's autocast region). */
+static void probs(ssl_ctx *c, ssl_attention *l)
+{
+    const int64_t B = l->B, T = l->T;
+    const int D = l->D, H = l->heads, dh = D / H;
+    const int64_t sq[2] = {T * 3 * D, dh}, sp[2] = {H * T * T, T * T};
+    const float *q = l->qkv_out, *k = q + D;
+    c->be->gemm_batched2(c, 0, 1, (int)T, (int)T, dh, 1.0f, q, 3 * D, sq, k, 3 * D, sq, 0.0f, l->probs, (int)T, sp,
+                         (int)B, H);
+    c->be->softmax_fwd(c, B * H * T, T, 1.0f / sqrtf((float)dh), l->probs, l->probs);
+}
+
+void ssl_attention_recompute_probs(ssl_ctx *c, ssl_attention *l)
+{
+    double t0 = ssl_prof_begin(c);
+    l->probs = ssl_arena_floats(&c->act, (size_t)(l->B * l->heads * l->T * l->T));
+    ssl_ctx_autocast(c, 1);
+    probs(c, l);
+    ssl_ctx_autocast(c, 0);
+    ssl_prof_end(c, SSL_PROF_ATTN_BWD, t0, 2.0 * l->B * l->T * l->T * l->D);
+}
+
 ssl_tensor ssl_attention_forward(ssl_ctx *c, ssl_attention *l, const ssl_weights *w, ssl_tensor x)
 {
     SSL_ASSERT(x.ndim == 3 && x.shape[2] == l->D);
@@ -38,14 +61,10 @@ ssl_tensor ssl_attention_forward(ssl_ctx *c, ssl_attention *l, const ssl_weights
     ssl_ctx_autocast(c, 1); /* the four products; softmax stays fp32 (it ignores the flag) */
     l->probs = ssl_arena_floats(&c->act, (size_t)(B * H * T * T));
     l->ctx = ssl_arena_floats(&c->act, (size_t)(B * T * D));
-    const float scale = 1.0f / sqrtf((float)dh);
     /* matrix (image b, head h): Q_h, K_h, V_h are column blocks of width dh of image b's (T, 3D) rows */
     const int64_t sq[2] = {T * 3 * D, dh}, sp[2] = {H * T * T, T * T}, so[2] = {T * D, dh};
-    const float *q = qkv.data, *k = q + D, *v = q + 2 * D;
-    /* S = Q K^T for every image and head, one call */
-    c->be->gemm_batched2(c, 0, 1, (int)T, (int)T, dh, 1.0f, q, 3 * D, sq, k, 3 * D, sq, 0.0f, l->probs, (int)T, sp,
-                         (int)B, H);
-    c->be->softmax_fwd(c, B * H * T, T, scale, l->probs, l->probs);
+    const float *v = qkv.data + 2 * D;
+    probs(c, l);
     /* O = P V, written into columns [h dh, (h+1) dh) of each image's (T, D) context */
     c->be->gemm_batched2(c, 0, 0, (int)T, dh, (int)T, 1.0f, l->probs, (int)T, sp, v, 3 * D, sq, 0.0f, l->ctx, D, so,
                          (int)B, H);

@@ -18,5 +18,8 @@ typedef struct {
 void ssl_attention_init(ssl_attention *l, ssl_plan *pl, const char *name, int D, int heads);
 ssl_tensor ssl_attention_forward(ssl_ctx *c, ssl_attention *l, const ssl_weights *w, ssl_tensor x);
 ssl_tensor ssl_attention_backward(ssl_ctx *c, ssl_attention *l, const ssl_weights *w, ssl_tensor dy);
+/* The softmax output again, from the saved q and k (arena): what forward computed, bit for bit (the
+ * same products on the same inputs), for a backward whose forward did not keep it. */
+void ssl_attention_recompute_probs(ssl_ctx *c, ssl_attention *l);
 
 #endif

@@ -91,9 +91,10 @@ ssl_tensor ssl_vit_block_forward(ssl_ctx *c, ssl_vit_block *b, const ssl_weights
 
 /* What block b's backward reads, for its pack. In bf16: the inputs of its products, which read them
  * rounded to bfloat16 anyway (the LN outputs, q/k/v, the attention context, the GELU output). As
- * they are: the residual stream (the LN inputs), the LN statistics, the softmax output and the GELU
- * input, which the backward reads in fp32. The block's input only when it lies above the pack's
- * mark (the previous block's output; not the first block's). */
+ * they are: the residual stream (the LN inputs), the LN statistics and the GELU input, which the
+ * backward reads in fp32. Not the softmax output (heads x tokens^2 per image, more than all the
+ * rest): the backward computes it again from q and k, the same bits. The block's input only when it
+ * lies above the pack's mark (the previous block's output; not the first block's). */
 static void block_stash(ssl_stash *st, ssl_vit_block *b, int with_input)
 {
     ssl_attention *a = &b->attn;
@@ -103,7 +104,6 @@ static void block_stash(ssl_stash *st, ssl_vit_block *b, int with_input)
     ssl_stash_f32(st, &b->ln1.rstd, rows);
     ssl_stash_bf16(st, &a->qkv.x.data, rows * D);
     ssl_stash_bf16(st, &a->qkv_out, rows * 3 * D);
-    ssl_stash_f32(st, &a->probs, (size_t)(a->B * a->heads * a->T * a->T));
     ssl_stash_bf16(st, &a->ctx, rows * D);
     ssl_stash_bf16(st, &a->proj.x.data, rows * D); /* the context */
     ssl_stash_f32(st, &b->ln2.x.data, rows * D);
@@ -142,6 +142,7 @@ ssl_tensor ssl_vit_block_backward(ssl_ctx *c, ssl_vit_block *b, const ssl_weight
     a->proj.x.data = a->ctx;
     ssl_stash_unpack(c, st, &a->qkv_out, rows * 3 * D);
     ssl_stash_unpack(c, st, &a->qkv.x.data, rows * D);
+    if (st->on) ssl_attention_recompute_probs(c, a);
     d = keep(c, st, mark, ssl_attention_backward(c, a, w, dx1));
     d = keep(c, st, mark, ssl_layernorm_backward(c, &b->ln1, w, d));
     c->be->axpby(c, n, 1.0f, dx1.data, 1.0f, d.data);

@@ -8,7 +8,7 @@
  * forward with gradients on, for less memory. The third step allocates nothing. Models: ResNet-18
  * with the small stem (basic blocks), ResNet-50 with the ImageNet stem (bottlenecks, downsampling,
  * max-pool), ResNet-18 with a classification head, and a ViT (its products' inputs in bf16; the
- * residual stream, softmax output and GELU input stay fp32). */
+ * residual stream and GELU input stay fp32; the softmax output is computed again in backward). */
 #include <stdio.h>
 
 #include "common/testutil.h"
@@ -138,6 +138,6 @@ int main(void)
     check(&cfg, 0.8);
     ssl_model_config_default(&cfg, "vit_tiny");
     cfg.img_size = 16, cfg.patch_size = 4, cfg.vit_dim = 48, cfg.vit_depth = 3, cfg.vit_heads = 3;
-    check(&cfg, 0.85);
+    check(&cfg, 0.8);
     return ssl_test_exit();
 }
