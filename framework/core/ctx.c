@@ -6,6 +6,7 @@
 #include "framework/core/timer.h"
 
 #include <omp.h>
+#include <stdint.h>
 #include <string.h>
 
 const char *const ssl_prof_names[SSL_PROF_COUNT] = {
@@ -122,15 +123,17 @@ void ssl_prof_free(ssl_prof *p)
     p->npending = 0;
 }
 
-/* The arena's move of kept bytes down to a mark, which may overlap them: in chunks no longer than
- * the distance moved, each clear of the bytes it overwrites (in order, as the stream runs them), or
- * through the workspace when that would take many. */
+/* The arena's move of kept bytes: into a block of their own (the sizing cycle), or down to a mark,
+ * which may overlap them: then in chunks no longer than the distance moved, each clear of the bytes
+ * it overwrites (in order, as the stream runs them), or through the workspace when that would take
+ * many. It never moves bytes up into themselves. */
 static void be_copy(void *user, void *dst, const void *src, size_t bytes)
 {
     ssl_ctx *c = user;
     char *d = dst;
     const char *s = src;
-    const size_t gap = (size_t)(s - d), n = bytes / sizeof(float);
+    const uintptr_t di = (uintptr_t)dst, si = (uintptr_t)src;
+    const size_t gap = si > di ? (size_t)(si - di) : SIZE_MAX, n = bytes / sizeof(float);
     if (gap >= bytes) {
         c->be->copy(c, dst, src, n);
     } else if (bytes / gap > 16) {
