@@ -151,9 +151,10 @@ void ssl_stash_unpack(ssl_ctx *c, ssl_stash *s, float **ref, size_t n)
     SSL_ASSERTF(0, "stash: unpacking a pointer no pack of this forward wrote");
 }
 
-float *ssl_stash_keep(ssl_ctx *c, const ssl_stash *s, size_t mark, float *d, size_t n)
+ssl_tensor ssl_stash_keep(ssl_ctx *c, const ssl_stash *s, size_t mark, ssl_tensor d)
 {
-    return s->on ? ssl_ctx_release_keep(c, mark, d, n) : d;
+    if (s->on) d.data = ssl_ctx_release_keep(c, mark, d.data, ssl_tensor_numel(d));
+    return d;
 }
 
 void ssl_stash_free(ssl_stash *s)

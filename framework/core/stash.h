@@ -19,6 +19,7 @@
 #define SSL_CORE_STASH_H
 
 #include "framework/core/ctx.h"
+#include "framework/tensor/tensor.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -57,10 +58,10 @@ float *ssl_stash_pack(ssl_ctx *c, ssl_stash *s, size_t *mark, float *keep, size_
 /* A queued bf16 pointer back to fp32 (n elements): allocated in the arena, *ref rewritten. */
 void ssl_stash_unpack(ssl_ctx *c, ssl_stash *s, float **ref, size_t n);
 /* Between the layers of a backward: with bf16 storage on, everything allocated since `mark` (the
- * layer's unpacked inputs and its output gradient) is given back but the n floats at d, which move
- * to the mark (ssl_ctx_release_keep); returns their address. With it off, d as it is: nothing was
+ * layer's unpacked inputs and its output gradient) is given back but the gradient d, which moves
+ * to the mark (ssl_ctx_release_keep); returns it there. With it off, d as it is: nothing was
  * unpacked, and moving every gradient would cost more time than the memory it frees. */
-float *ssl_stash_keep(ssl_ctx *c, const ssl_stash *s, size_t mark, float *d, size_t n);
+ssl_tensor ssl_stash_keep(ssl_ctx *c, const ssl_stash *s, size_t mark, ssl_tensor d);
 /* Free the queue and table (a model instance's own; copies share nothing). */
 void ssl_stash_free(ssl_stash *s);
 

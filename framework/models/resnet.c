@@ -136,24 +136,18 @@ static void unpack_bn(ssl_ctx *c, ssl_stash *st, ssl_batchnorm *bn)
  * in fp32 just before it runs, and after it everything above `mark` but its input gradient is given
  * back (ssl_stash_keep), so a block holds its shortcut's gradient plus one layer's inputs and
  * gradients at a time. With fp32 storage a block's temporaries go at its end (resnet_backward). */
-static ssl_tensor keep(ssl_ctx *c, const ssl_stash *st, size_t mark, ssl_tensor d)
-{
-    d.data = ssl_stash_keep(c, st, mark, d.data, ssl_tensor_numel(d));
-    return d;
-}
-
 static ssl_tensor bn_back(ssl_ctx *c, ssl_stash *st, ssl_batchnorm *bn, const ssl_weights *w, ssl_tensor d,
                           size_t mark)
 {
     unpack_bn(c, st, bn);
-    return keep(c, st, mark, ssl_batchnorm_backward(c, bn, w, d));
+    return ssl_stash_keep(c, st, mark, ssl_batchnorm_backward(c, bn, w, d));
 }
 
 static ssl_tensor conv_back(ssl_ctx *c, ssl_stash *st, ssl_conv2d *l, const ssl_weights *w, ssl_tensor d,
                             size_t mark)
 {
     ssl_stash_unpack(c, st, &l->x.data, ssl_tensor_numel(l->x));
-    return keep(c, st, mark, ssl_conv2d_backward(c, l, w, d));
+    return ssl_stash_keep(c, st, mark, ssl_conv2d_backward(c, l, w, d));
 }
 
 static ssl_tensor block_backward(ssl_ctx *c, ssl_stash *st, rn_block *b, const ssl_weights *w, ssl_tensor dy)
@@ -241,7 +235,7 @@ static void resnet_backward(ssl_ctx *c, ssl_model *m, const ssl_weights *w, ssl_
         ssl_ctx_grads_done(c, w->g, r->blocks[i].seg0, r->blocks[i].seg1); /* its all-reduce may start */
         d.data = ssl_ctx_release_keep(c, mark, d.data, ssl_tensor_numel(d));
     }
-    if (r->use_pool) d = keep(c, st, mark, ssl_maxpool_backward(c, &r->pool, d));
+    if (r->use_pool) d = ssl_stash_keep(c, st, mark, ssl_maxpool_backward(c, &r->pool, d));
     d = bn_back(c, st, &r->bn1, w, d, mark);
     ssl_conv2d_backward(c, &r->conv1, w, d); /* skip_dx: no image gradient */
 }

@@ -114,26 +114,20 @@ static void block_stash(ssl_stash *st, ssl_vit_block *b, int with_input)
     ssl_stash_bf16(st, &b->fc2.x.data, rows * 4 * D);
 }
 
-static ssl_tensor keep(ssl_ctx *c, const ssl_stash *st, size_t mark, ssl_tensor d)
-{
-    d.data = ssl_stash_keep(c, st, mark, d.data, ssl_tensor_numel(d));
-    return d;
-}
-
 /* Layer by layer: each product's input comes back in fp32 just before it runs (a no-op with fp32
  * storage), and with bf16 storage everything but the running gradient is given back after it. */
-ssl_tensor ssl_vit_block_backward(ssl_ctx *c, ssl_vit_block *b, const ssl_weights *w, ssl_tensor dy, ssl_stash *st)
+static ssl_tensor block_backward(ssl_ctx *c, ssl_vit_block *b, const ssl_weights *w, ssl_tensor dy, ssl_stash *st)
 {
     size_t n = ssl_tensor_numel(dy), mark = ssl_arena_mark(&c->act);
     ssl_attention *a = &b->attn;
     ssl_stash_unpack(c, st, &b->fc2.x.data, ssl_tensor_numel(b->fc2.x));
-    ssl_tensor d = keep(c, st, mark, ssl_linear_backward(c, &b->fc2, w, dy));
+    ssl_tensor d = ssl_stash_keep(c, st, mark, ssl_linear_backward(c, &b->fc2, w, dy));
     double t0 = ssl_prof_begin(c);
     c->be->gelu_bwd(c, ssl_tensor_numel(d), b->h1.data, d.data, d.data);
     ssl_prof_end(c, SSL_PROF_ACT_BWD, t0, 0);
     ssl_stash_unpack(c, st, &b->fc1.x.data, ssl_tensor_numel(b->fc1.x));
-    d = keep(c, st, mark, ssl_linear_backward(c, &b->fc1, w, d));
-    d = keep(c, st, mark, ssl_layernorm_backward(c, &b->ln2, w, d));
+    d = ssl_stash_keep(c, st, mark, ssl_linear_backward(c, &b->fc1, w, d));
+    d = ssl_stash_keep(c, st, mark, ssl_layernorm_backward(c, &b->ln2, w, d));
     c->be->axpby(c, n, 1.0f, dy.data, 1.0f, d.data); /* d(x1) */
     ssl_tensor dx1 = d;
     mark = ssl_arena_mark(&c->act);
@@ -143,8 +137,8 @@ ssl_tensor ssl_vit_block_backward(ssl_ctx *c, ssl_vit_block *b, const ssl_weight
     ssl_stash_unpack(c, st, &a->qkv_out, rows * 3 * D);
     ssl_stash_unpack(c, st, &a->qkv.x.data, rows * D);
     if (st->on) ssl_attention_recompute_probs(c, a);
-    d = keep(c, st, mark, ssl_attention_backward(c, a, w, dx1));
-    d = keep(c, st, mark, ssl_layernorm_backward(c, &b->ln1, w, d));
+    d = ssl_stash_keep(c, st, mark, ssl_attention_backward(c, a, w, dx1));
+    d = ssl_stash_keep(c, st, mark, ssl_layernorm_backward(c, &b->ln1, w, d));
     c->be->axpby(c, n, 1.0f, dx1.data, 1.0f, d.data);
     ssl_ctx_grads_done(c, w->g, b->seg0, b->seg1); /* its all-reduce may start */
     return d;
@@ -167,7 +161,7 @@ ssl_tensor ssl_vit_blocks_backward(ssl_ctx *c, ssl_vit_block *blocks, int depth,
                                    ssl_stash *st, size_t mark)
 {
     for (int i = depth - 1; i >= 0; i--) {
-        dy = ssl_vit_block_backward(c, &blocks[i], w, dy, st);
+        dy = block_backward(c, &blocks[i], w, dy, st);
         dy.data = ssl_ctx_release_keep(c, mark, dy.data, ssl_tensor_numel(dy));
     }
     return dy;

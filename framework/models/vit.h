@@ -23,13 +23,12 @@ typedef struct {
 } ssl_vit_block;
 
 void ssl_vit_block_init(ssl_vit_block *b, ssl_plan *pl, const char *name, int D, int heads);
-/* x (B, T, D) -> (B, T, D); backward returns d(x) and accumulates the block's gradients. */
+/* x (B, T, D) -> (B, T, D). */
 ssl_tensor ssl_vit_block_forward(ssl_ctx *c, ssl_vit_block *b, const ssl_weights *w, ssl_tensor x);
-ssl_tensor ssl_vit_block_backward(ssl_ctx *c, ssl_vit_block *b, const ssl_weights *w, ssl_tensor dy,
-                                  ssl_stash *st);
 /* A stack of blocks, each packed into st as it finishes (core/stash.h: bf16 storage of the products'
  * inputs, or nothing but its output in a forward with no backward); x stays where it is. The
- * backward unpacks each block before it runs and holds one block's temporaries at a time. */
+ * backward returns d(x), accumulates the blocks' gradients, unpacks each block before it runs and
+ * holds one block's temporaries at a time. */
 ssl_tensor ssl_vit_blocks_forward(ssl_ctx *c, ssl_vit_block *blocks, int depth, const ssl_weights *w, ssl_tensor x,
                                   ssl_stash *st);
 /* mark: an ssl_arena_mark from before dy was allocated (what came after it is dead once the last
