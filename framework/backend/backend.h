@@ -117,6 +117,12 @@ typedef struct ssl_backend {
                             const float *w, float *dx);           /* dx = ... */
     void (*conv2d_bwd_filter)(ssl_ctx *c, const ssl_conv_shape *s, const float *dy,
                               const float *x, float *dw);         /* dw += ... */
+    /* Ops ending in _bf16 are the op of the same name with its saved operand (x; ReLU's output y)
+     * given as bfloat16 bits, as the forward's saved activations are under bf16 storage
+     * (core/stash.h): the same result as the fp32 op on that operand widened, bit for bit, without
+     * widening it into memory first. conv2d_bwd_filter_bf16 is a mixed-precision op (c->bf16 set). */
+    void (*conv2d_bwd_filter_bf16)(ssl_ctx *c, const ssl_conv_shape *s, const float *dy,
+                                   const uint16_t *x, float *dw);
 
     /* --- elementwise ----------------------------------------------------------------------- */
     void (*fill)(ssl_ctx *c, float *x, size_t n, float v);
@@ -134,6 +140,7 @@ typedef struct ssl_backend {
     void (*relu_fwd)(ssl_ctx *c, size_t n, const float *x, float *y);
     /* dx = dy * (y > 0); y is the ReLU output (in-place safe: dx may alias dy). */
     void (*relu_bwd)(ssl_ctx *c, size_t n, const float *y, const float *dy, float *dx);
+    void (*relu_bwd_bf16)(ssl_ctx *c, size_t n, const uint16_t *y, const float *dy, float *dx);
     void (*gelu_fwd)(ssl_ctx *c, size_t n, const float *x, float *y);   /* exact (erf) GELU */
     void (*gelu_bwd)(ssl_ctx *c, size_t n, const float *x, const float *dy, float *dx);
 
@@ -161,6 +168,13 @@ typedef struct ssl_backend {
                         const float *x, const float *mean, const float *invstd,
                         const float *gamma, const double *sum_dy, const double *sum_dy_xhat,
                         double count, float *dx);
+    void (*bn_bwd_stats_bf16)(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy,
+                              const uint16_t *x, const float *mean, const float *invstd, double *sum_dy,
+                              double *sum_dy_xhat);
+    void (*bn_bwd_data_bf16)(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy,
+                             const uint16_t *x, const float *mean, const float *invstd,
+                             const float *gamma, const double *sum_dy, const double *sum_dy_xhat,
+                             double count, float *dx);
 
     /* Turn (possibly all-reduced) sums over `count` samples into mean and invstd = 1/sqrt(var+eps)
      * (biased var) and, when running_mean is non-NULL, update running stats with `momentum`

@@ -6,9 +6,12 @@
 
 #include <string.h>
 
-enum { K_BF16, K_F32, K_F64, K_I32 };
+enum { K_BF16, K_F32, K_F64, K_I32, K_VIEW };
 
-static const size_t k_bytes[] = {2, 4, 8, 4}; /* bytes per element of each kind's copy */
+static const size_t k_bytes[] = {2, 4, 8, 4, 2}; /* bytes per element of each kind's copy */
+
+/* a bf16 copy: a pointer queued as K_BF16 and as K_VIEW shares one */
+static int is_bf16(int kind) { return kind == K_BF16 || kind == K_VIEW; }
 
 static size_t align64(size_t b) { return (b + 63) & ~(size_t)63; }
 
@@ -17,6 +20,7 @@ static void *get(const ssl_stash_ref *r)
     switch (r->kind) {
     case K_F64: return *(double **)r->ref;
     case K_I32: return *(int32_t **)r->ref;
+    case K_VIEW: return ((ssl_tensor *)r->ref)->data;
     default: return *(float **)r->ref;
     }
 }
@@ -26,6 +30,10 @@ static void set(const ssl_stash_ref *r, void *p)
     switch (r->kind) {
     case K_F64: *(double **)r->ref = p; break;
     case K_I32: *(int32_t **)r->ref = p; break;
+    case K_VIEW:
+        ((ssl_tensor *)r->ref)->bf16 = p;
+        ((ssl_tensor *)r->ref)->dtype = SSL_T_BF16;
+        break;
     default: *(float **)r->ref = p; break;
     }
 }
@@ -61,6 +69,11 @@ void ssl_stash_bf16(ssl_stash *s, float **ref, size_t n) { queue(s, ref, K_BF16,
 void ssl_stash_f32(ssl_stash *s, float **ref, size_t n) { queue(s, ref, K_F32, n); }
 void ssl_stash_f64(ssl_stash *s, double **ref, size_t n) { queue(s, ref, K_F64, n); }
 void ssl_stash_i32(ssl_stash *s, int32_t **ref, size_t n) { queue(s, ref, K_I32, n); }
+void ssl_stash_view(ssl_stash *s, ssl_tensor *t)
+{
+    SSL_ASSERTF(t->dtype == SSL_T_F32, "stash: queuing a tensor that is bf16 already");
+    queue(s, t, K_VIEW, ssl_tensor_numel(*t));
+}
 
 /* The first queued ref with the same pointer as ref i (i itself when it is the first). */
 static int first_of(const ssl_stash *s, int i)
@@ -68,7 +81,8 @@ static int first_of(const ssl_stash *s, int i)
     const void *p = get(&s->q[i]);
     for (int j = 0; j < i; j++)
         if (get(&s->q[j]) == p) {
-            SSL_ASSERTF(s->q[j].kind == s->q[i].kind && s->q[j].n == s->q[i].n,
+            SSL_ASSERTF((s->q[j].kind == s->q[i].kind || (is_bf16(s->q[j].kind) && is_bf16(s->q[i].kind))) &&
+                            s->q[j].n == s->q[i].n,
                         "stash: one tensor queued with two sizes or kinds");
             return j;
         }
@@ -102,7 +116,7 @@ float *ssl_stash_pack(ssl_ctx *c, ssl_stash *s, size_t *mark, float *keep, size_
     for (int i = 0; i < s->nq; i++) {
         if (first[i] < i) continue;
         const ssl_stash_ref *r = &s->q[i];
-        if (r->kind == K_BF16) c->be->cast_f32_bf16(c, (uint16_t *)(stage + at[i]), get(r), r->n);
+        if (is_bf16(r->kind)) c->be->cast_f32_bf16(c, (uint16_t *)(stage + at[i]), get(r), r->n);
         else c->be->copy(c, (float *)(stage + at[i]), get(r), r->n * k_bytes[r->kind] / sizeof(float));
     }
     c->be->copy(c, (float *)(stage + total), keep, n);
@@ -125,7 +139,7 @@ float *ssl_stash_pack(ssl_ctx *c, ssl_stash *s, size_t *mark, float *keep, size_
     }
     for (int i = 0; i < s->nq; i++) {
         set(&s->q[i], copies + at[i]);
-        if (s->q[i].kind == K_BF16 && first[i] == i) {
+        if (is_bf16(s->q[i].kind) && first[i] == i) {
             s->items = grow(s->items, s->nitems, &s->icap, sizeof *s->items);
             s->items[s->nitems++] = (ssl_stash_item){copies + at[i], s->q[i].n};
         }

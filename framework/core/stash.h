@@ -3,9 +3,10 @@
  * for backward as it finishes a unit (a residual block), then packs: the queued tensors are copied
  * into the arena right after `mark` (bf16, or as they are for statistics and indices), everything
  * else the unit allocated since the mark is given back, and the unit's output moves behind the
- * copies. The queued pointers are rewritten to their copies; a bf16 one is only valid again after
- * ssl_stash_unpack, which its backward calls first (an fp32 buffer in the arena, released with the
- * backward's intermediates).
+ * copies. The queued pointers are rewritten to their copies; a bf16 one is read either as a bf16
+ * tensor view (ssl_stash_view: the backward's ops take it as it is) or, for layers without such
+ * ops, after ssl_stash_unpack (an fp32 buffer in the arena, released with the backward's
+ * intermediates).
  *
  * Only values the backward reads through bfloat16 anyway are worth queuing as bf16: a convolution's
  * input and output under bf16 precision (its inputs are read rounded, its results are rounded), or a
@@ -51,6 +52,10 @@ void ssl_stash_bf16(ssl_stash *s, float **ref, size_t n);
 void ssl_stash_f32(ssl_stash *s, float **ref, size_t n);
 void ssl_stash_f64(ssl_stash *s, double **ref, size_t n);
 void ssl_stash_i32(ssl_stash *s, int32_t **ref, size_t n);
+/* Queue t as a bf16 view: at the pack, t's memory becomes its bf16 copy and t itself SSL_T_BF16, for
+ * a backward that reads it through the backend's _bf16 ops; it is never unpacked. A pointer queued
+ * both ways shares one copy. (The next forward's layers assign their tensors whole, fp32 again.) */
+void ssl_stash_view(ssl_stash *s, ssl_tensor *t);
 /* Pack the queue at *mark (an ssl_arena_mark taken before the unit's first allocation), keeping the
  * n floats at `keep` (the unit's output, not queued) behind the copies: returns keep's new address
  * and sets *mark to the mark just before it, where the next unit's pack starts. */

@@ -78,19 +78,23 @@ ssl_tensor ssl_batchnorm_backward(ssl_ctx *c, ssl_batchnorm *l, const ssl_weight
     SSL_ASSERTF(l->train, "batchnorm: backward through eval-mode statistics is not supported");
     SSL_ASSERT(ssl_tensor_numel(dy) == ssl_tensor_numel(l->x));
     double t0 = ssl_prof_begin(c);
-    if (l->relu) c->be->relu_bwd(c, ssl_tensor_numel(dy), l->y.data, dy.data, dy.data);
+    if (l->relu) ssl_relu_backward(c, l->y, dy, dy);
     double *sdy = l->stats, *sdyx = l->stats + l->C; /* forward sums no longer needed */
-    c->be->bn_bwd_stats(c, l->N, l->C, l->S, dy.data, l->x.data, l->mean, l->invstd, sdy, sdyx);
-    ssl_tensor dx = l->x;
-    dx.data = ssl_arena_floats(&c->act, ssl_tensor_numel(dx));
+    const int xh = l->x.dtype == SSL_T_BF16; /* a saved bf16 view (core/stash.h) */
+    if (xh) c->be->bn_bwd_stats_bf16(c, l->N, l->C, l->S, dy.data, l->x.bf16, l->mean, l->invstd, sdy, sdyx);
+    else c->be->bn_bwd_stats(c, l->N, l->C, l->S, dy.data, l->x.data, l->mean, l->invstd, sdy, sdyx);
+    ssl_tensor dx = ssl_tensor_like(l->x, ssl_arena_floats(&c->act, ssl_tensor_numel(l->x)));
     /* parameter grads from the local sums: the gradient all-reduce averages them later */
     if (w->g && l->affine) c->be->bn_param_grads(c, l->C, sdy, sdyx, w->g + l->gamma, w->g + l->beta);
     if (l->comm && l->comm->world > 1) {
         c->be->sync(c);
         ssl_dev_allreduce(c, l->comm, l->stats, 2 * (size_t)l->C, SSL_F64, SSL_SUM);
     }
-    c->be->bn_bwd_data(c, l->N, l->C, l->S, dy.data, l->x.data, l->mean, l->invstd,
-                       l->affine ? w->p + l->gamma : NULL, sdy, sdyx, l->count, dx.data);
+    const float *gamma = l->affine ? w->p + l->gamma : NULL;
+    if (xh) c->be->bn_bwd_data_bf16(c, l->N, l->C, l->S, dy.data, l->x.bf16, l->mean, l->invstd, gamma, sdy, sdyx,
+                                    l->count, dx.data);
+    else c->be->bn_bwd_data(c, l->N, l->C, l->S, dy.data, l->x.data, l->mean, l->invstd, gamma, sdy, sdyx,
+                            l->count, dx.data);
     ssl_prof_end(c, SSL_PROF_BN_BWD, t0, 0);
     return dx;
 }

@@ -46,8 +46,7 @@ ssl_tensor ssl_conv2d_backward(ssl_ctx *c, ssl_conv2d *l, const ssl_weights *w, 
     SSL_ASSERT(dy.ndim == 4 && dy.shape[0] == l->s.N && dy.shape[1] == l->cout &&
                dy.shape[2] == l->s.P && dy.shape[3] == l->s.Q);
     double t0 = ssl_prof_begin(c);
-    ssl_tensor dx = l->x;
-    dx.data = NULL;
+    ssl_tensor dx = ssl_tensor_like(l->x, NULL);
     if (!l->skip_dx) {
         dx.data = ssl_arena_floats(&c->act, ssl_tensor_numel(dx));
         ssl_ctx_autocast(c, 1);
@@ -56,7 +55,9 @@ ssl_tensor ssl_conv2d_backward(ssl_ctx *c, ssl_conv2d *l, const ssl_weights *w, 
     }
     if (w->g) {
         ssl_ctx_autocast(c, 1);
-        c->be->conv2d_bwd_filter(c, &l->s, dy.data, l->x.data, w->g + l->w);
+        if (l->x.dtype == SSL_T_BF16) /* a saved bf16 view (core/stash.h): read as it lies */
+            c->be->conv2d_bwd_filter_bf16(c, &l->s, dy.data, l->x.bf16, w->g + l->w);
+        else c->be->conv2d_bwd_filter(c, &l->s, dy.data, l->x.data, w->g + l->w);
         ssl_ctx_autocast(c, 0);
         if (l->bias)
             c->be->bias_grad(c, l->s.N, l->cout, (int64_t)l->s.P * l->s.Q, dy.data, w->g + l->b);

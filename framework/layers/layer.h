@@ -27,4 +27,7 @@ typedef struct {
 /* "prefix.suffix" into out (size 112), or suffix alone when prefix is empty. */
 void ssl_layer_name(char *out, const char *prefix, const char *suffix);
 
+/* dx = dy where the ReLU output y is positive, else 0 (dx may alias dy); y fp32 or a bf16 view. */
+void ssl_relu_backward(ssl_ctx *c, ssl_tensor y, ssl_tensor dy, ssl_tensor dx);
+
 #endif

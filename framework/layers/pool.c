@@ -29,8 +29,7 @@ ssl_tensor ssl_maxpool_forward(ssl_ctx *c, ssl_maxpool *l, ssl_tensor x)
 ssl_tensor ssl_maxpool_backward(ssl_ctx *c, ssl_maxpool *l, ssl_tensor dy)
 {
     double t0 = ssl_prof_begin(c);
-    ssl_tensor dx = l->x;
-    dx.data = ssl_arena_floats(&c->act, ssl_tensor_numel(dx));
+    ssl_tensor dx = ssl_tensor_like(l->x, ssl_arena_floats(&c->act, ssl_tensor_numel(l->x)));
     c->be->maxpool_bwd(c, (int)dx.shape[0], (int)dx.shape[1], (int)dx.shape[2], (int)dx.shape[3],
                        l->P, l->Q, dy.data, l->idx, dx.data);
     ssl_prof_end(c, SSL_PROF_POOL_BWD, t0, 0);
@@ -52,8 +51,7 @@ ssl_tensor ssl_avgpool_forward(ssl_ctx *c, ssl_avgpool *l, ssl_tensor x)
 ssl_tensor ssl_avgpool_backward(ssl_ctx *c, ssl_avgpool *l, ssl_tensor dy)
 {
     double t0 = ssl_prof_begin(c);
-    ssl_tensor dx = l->x;
-    dx.data = ssl_arena_floats(&c->act, ssl_tensor_numel(dx));
+    ssl_tensor dx = ssl_tensor_like(l->x, ssl_arena_floats(&c->act, ssl_tensor_numel(l->x)));
     c->be->avgpool_bwd(c, dx.shape[0] * dx.shape[1], dx.shape[2] * dx.shape[3], dy.data, dx.data);
     ssl_prof_end(c, SSL_PROF_POOL_BWD, t0, 0);
     return dx;

@@ -93,9 +93,8 @@ static ssl_tensor block_forward(ssl_ctx *c, rn_block *b, const ssl_weights *w, s
  * mask needs it (also the next convolution's input), and its statistics as they are. */
 static void stash_bn(ssl_stash *st, ssl_batchnorm *bn)
 {
-    const size_t n = ssl_tensor_numel(bn->x);
-    ssl_stash_bf16(st, &bn->x.data, n);
-    if (bn->relu) ssl_stash_bf16(st, &bn->y.data, n);
+    ssl_stash_view(st, &bn->x);
+    if (bn->relu) ssl_stash_view(st, &bn->y);
     ssl_stash_f32(st, &bn->mean, (size_t)bn->C);
     ssl_stash_f32(st, &bn->invstd, (size_t)bn->C);
     ssl_stash_f64(st, &bn->stats, 2 * (size_t)bn->C + 1);
@@ -106,10 +105,10 @@ static void stash_bn(ssl_stash *st, ssl_batchnorm *bn)
 static void stash_block(ssl_stash *st, rn_block *b)
 {
     stash_bn(st, &b->bn1);
-    ssl_stash_bf16(st, &b->conv2.x.data, ssl_tensor_numel(b->conv2.x));
+    ssl_stash_view(st, &b->conv2.x);
     stash_bn(st, &b->bn2);
     if (b->bottleneck) {
-        ssl_stash_bf16(st, &b->conv3.x.data, ssl_tensor_numel(b->conv3.x));
+        ssl_stash_view(st, &b->conv3.x);
         stash_bn(st, &b->bn3);
     }
     if (b->has_down) stash_bn(st, &b->down_bn);
@@ -119,44 +118,34 @@ static void stash_block(ssl_stash *st, rn_block *b)
 static void stash_input(ssl_stash *st, resnet *r, int i)
 {
     rn_block *b = &r->blocks[i];
-    const size_t n = ssl_tensor_numel(b->conv1.x);
-    ssl_stash_bf16(st, &b->conv1.x.data, n);
-    if (b->has_down) ssl_stash_bf16(st, &b->down.x.data, n);
-    if (i > 0) ssl_stash_bf16(st, &r->blocks[i - 1].out.data, n);
-    else if (!r->use_pool) ssl_stash_bf16(st, &r->bn1.y.data, n);
+    ssl_stash_view(st, &b->conv1.x);
+    if (b->has_down) ssl_stash_view(st, &b->down.x);
+    if (i > 0) ssl_stash_view(st, &r->blocks[i - 1].out);
+    else if (!r->use_pool) ssl_stash_view(st, &r->bn1.y);
 }
 
-static void unpack_bn(ssl_ctx *c, ssl_stash *st, ssl_batchnorm *bn)
-{
-    ssl_stash_unpack(c, st, &bn->x.data, ssl_tensor_numel(bn->x));
-    if (bn->relu) ssl_stash_unpack(c, st, &bn->y.data, ssl_tensor_numel(bn->y));
-}
-
-/* With bf16 storage the backward runs layer by layer by liveness: a layer's saved tensors come back
- * in fp32 just before it runs, and after it everything above `mark` but its input gradient is given
- * back (ssl_stash_keep), so a block holds its shortcut's gradient plus one layer's inputs and
- * gradients at a time. With fp32 storage a block's temporaries go at its end (resnet_backward). */
+/* With bf16 storage the backward runs layer by layer by liveness: a layer reads its saved tensors
+ * as the bf16 views the forward's packs left (the BN's input and ReLU output, the convolution's
+ * input, the block's output), and after it everything above `mark` but its input gradient is given
+ * back (ssl_stash_keep), so a block holds its shortcut's gradient plus one layer's gradients at a
+ * time. With fp32 storage a block's temporaries go at its end (resnet_backward). */
 static ssl_tensor bn_back(ssl_ctx *c, ssl_stash *st, ssl_batchnorm *bn, const ssl_weights *w, ssl_tensor d,
                           size_t mark)
 {
-    unpack_bn(c, st, bn);
     return ssl_stash_keep(c, st, mark, ssl_batchnorm_backward(c, bn, w, d));
 }
 
 static ssl_tensor conv_back(ssl_ctx *c, ssl_stash *st, ssl_conv2d *l, const ssl_weights *w, ssl_tensor d,
                             size_t mark)
 {
-    ssl_stash_unpack(c, st, &l->x.data, ssl_tensor_numel(l->x));
     return ssl_stash_keep(c, st, mark, ssl_conv2d_backward(c, l, w, d));
 }
 
 static ssl_tensor block_backward(ssl_ctx *c, ssl_stash *st, rn_block *b, const ssl_weights *w, ssl_tensor dy)
 {
     size_t mark = ssl_arena_mark(&c->act);
-    ssl_stash_unpack(c, st, &b->out.data, ssl_tensor_numel(b->out));
     double t0 = ssl_prof_begin(c);
-    c->be->relu_bwd(c, ssl_tensor_numel(dy), b->out.data, dy.data, dy.data); /* dy now d(residual sum) */
-    ssl_arena_release(&c->act, mark);
+    ssl_relu_backward(c, b->out, dy, dy); /* dy now d(residual sum) */
     ssl_prof_end(c, SSL_PROF_ACT_BWD, t0, 0);
     ssl_tensor dsc = dy; /* the shortcut's first: its gradient is then the only one kept aside */
     if (b->has_down) {
@@ -195,7 +184,7 @@ static ssl_tensor resnet_forward(ssl_ctx *c, ssl_model *m, const ssl_weights *w,
         h.data = ssl_stash_pack(c, st, &mark, h.data, ssl_tensor_numel(h));
     } else {
         /* the stem's output is block 0's input: its ReLU mask is queued with it */
-        ssl_stash_bf16(st, &r->bn1.x.data, ssl_tensor_numel(r->bn1.x));
+        ssl_stash_view(st, &r->bn1.x);
         ssl_stash_f32(st, &r->bn1.mean, (size_t)r->bn1.C);
         ssl_stash_f32(st, &r->bn1.invstd, (size_t)r->bn1.C);
         ssl_stash_f64(st, &r->bn1.stats, 2 * (size_t)r->bn1.C + 1);
@@ -211,7 +200,7 @@ static ssl_tensor resnet_forward(ssl_ctx *c, ssl_model *m, const ssl_weights *w,
     if (r->has_fc) h = ssl_linear_forward(c, &r->fc, w, h);
     rn_block *last = &r->blocks[r->nblocks - 1];
     const size_t n = ssl_tensor_numel(last->out);
-    ssl_stash_bf16(st, &last->out.data, n);
+    ssl_stash_view(st, &last->out);
     ssl_stash_bf16(st, &r->gap.x.data, n); /* for its shape only */
     if (r->has_fc) ssl_stash_f32(st, &r->fc.x.data, ssl_tensor_numel(r->fc.x));
     h.data = ssl_stash_pack(c, st, &mark, h.data, ssl_tensor_numel(h));

@@ -221,11 +221,18 @@ static void cmp_scalar(const char *op, const char *what, double a, double b, dou
 #define EXACT 0.0
 #define ULPS 1e-12
 #define LIBM 1e-10
+/* Mixed-precision products: both sides round each result to bf16 after their own summation order,
+ * so an element may land one bf16 step (2^-8 relative) apart. */
+#define BF16_GEMM 1e-4
 static double gemm_tol(void)
 {
     const char *e = getenv("SSL_CUDA_TF32");
     return e && strcmp(e, "1") == 0 ? 1e-4 : 1e-10;
 }
+
+static tens *t_bf16(tens *x, tens **wide);
+static const uint16_t *B16(tens *t, int s);
+static void cmp_widened(const char *op, const char *what, tens *u, tens *f);
 
 /* ---- elementwise ----------------------------------------------------------------------------- */
 
@@ -288,6 +295,21 @@ static void test_elementwise(size_t n, int specials)
         BOTH(relu_bwd(c, n, F(x, s), F(o, s), F(o, s)));
         cmp("relu_bwd", w, o, EXACT, 0);
         t_free(o);
+    }
+    if (HAVE(relu_bwd_bf16)) { /* y a ReLU output: every third element 0 or -0 */
+        float *hy = malloc((n ? n : 1) * sizeof(float));
+        ssl_test_uniform(hy, n, sd + 5, -4, 4);
+        for (size_t i = 0; i < n; i += 3) hy[i] = i % 2 ? -0.0f : 0.0f;
+        tens *yr = t_new(hy, n);
+        free(hy);
+        tens *yw, *yh = t_bf16(yr, &yw), *of = t_rand(n, sd + 4, -1, 1, 0);
+        t_free(yr);
+        o = t_rand(n, sd + 4, -1, 1, 0);
+        BOTH(relu_bwd_bf16(c, n, B16(yh, s), F(o, s), F(o, s)));
+        BOTH(relu_bwd(c, n, F(yw, s), F(of, s), F(of, s)));
+        cmp_widened("relu_bwd_bf16", w, o, of);
+        cmp("relu_bwd_bf16", w, o, EXACT, 0);
+        t_free(o), t_free(of), t_free(yh), t_free(yw);
     }
     if (HAVE(gelu_fwd)) {
         o = t_fill(n, 0);
@@ -638,6 +660,33 @@ static void cmp_f64(const char *op, const char *what, tens *t, double rtol)
     free(a), free(b);
 }
 
+/* ---- the _bf16 ops: a saved operand as bf16 bits ------------------------------------------------- */
+
+/* x's bf16 bits (h) and those bits widened back to fp32 (*wide), on both backends. */
+static tens *t_bf16(tens *x, tens **wide)
+{
+    tens *h = t_new_raw(NULL, x->n, sizeof(uint16_t));
+    *wide = t_fill(x->n, 0);
+    BOTH(cast_f32_bf16(c, (uint16_t *)h->d[s], F(x, s), x->n));
+    BOTH(cast_bf16_f32(c, F(*wide, s), (const uint16_t *)h->d[s], x->n));
+    return h;
+}
+static const uint16_t *B16(tens *t, int s) { return (const uint16_t *)t->d[s]; }
+
+/* On each backend, the _bf16 op's output u (esz-byte elements) is the fp32 op's output f on the widened
+ * operand, bit for bit: the op reads the bits as the fp32 op reads their widening. */
+static void cmp_widened(const char *op, const char *what, tens *u, tens *f)
+{
+    for (int s = 0; s < 2; s++) {
+        unsigned char *a = t_get_raw(u, s, what), *b = t_get_raw(f, s, what);
+        if (s == 1 && mutate && strcmp(mutate, op) == 0 && u->n) a[u->n / 2 * u->esz + u->esz - 2] ^= 0x10;
+        ncompared++;
+        SSL_EXPECT(memcmp(a, b, u->n * u->esz) == 0, "%s %s on %s: not the fp32 op's result on the widened operand",
+                   op, what, ctx[s].be->name);
+        free(a), free(b);
+    }
+}
+
 /* ---- pooling --------------------------------------------------------------------------------- */
 
 static void test_maxpool(int N, int C, int H, int W, int k, int stride, int pad, int specials)
@@ -909,6 +958,16 @@ static void test_conv(int N, int C, int H, int W, int K, int R, int stride, int 
         cmp("conv2d_bwd_filter", w, dw, gemm_tol(), 1);
         t_free(dw);
     }
+    if (HAVE(conv2d_bwd_filter_bf16)) { /* a mixed-precision op: both sides in a bf16 region */
+        tens *xw, *xh = t_bf16(x, &xw), *dw = t_rand(nw, 15005, -1, 1, 0), *dwf = t_rand(nw, 15005, -1, 1, 0);
+        for (int s = 0; s < 2; s++) ctx[s].bf16 = 1;
+        BOTH(conv2d_bwd_filter_bf16(c, &sh, F(dy, s), B16(xh, s), F(dw, s)));
+        BOTH(conv2d_bwd_filter(c, &sh, F(dy, s), F(xw, s), F(dwf, s)));
+        for (int s = 0; s < 2; s++) ctx[s].bf16 = 0;
+        cmp_widened("conv2d_bwd_filter_bf16", w, dw, dwf);
+        cmp("conv2d_bwd_filter_bf16", w, dw, BF16_GEMM, 1);
+        t_free(xh), t_free(xw), t_free(dw), t_free(dwf);
+    }
     t_free(x), t_free(wt), t_free(dy);
 }
 
@@ -937,6 +996,19 @@ static void test_bn(int64_t N, int64_t C, int64_t S)
         cmp_f64("bn_bwd_stats", w, sa, 1e-12);
         cmp_f64("bn_bwd_stats", w, sb, 1e-12);
     }
+    tens *xw, *xh = t_bf16(x, &xw); /* x as a saved bf16 activation, and widened */
+    if (HAVE(bn_bwd_stats_bf16)) {
+        tens *fa = t_new_raw(NULL, nc, sizeof(double)), *fb = t_new_raw(NULL, nc, sizeof(double));
+        BOTH(bn_bwd_stats_bf16(c, N, C, S, F(dy, s), B16(xh, s), F(mean, s), F(invstd, s), (double *)sa->d[s],
+                               (double *)sb->d[s]));
+        BOTH(bn_bwd_stats(c, N, C, S, F(dy, s), F(xw, s), F(mean, s), F(invstd, s), (double *)fa->d[s],
+                          (double *)fb->d[s]));
+        cmp_widened("bn_bwd_stats_bf16", w, sa, fa);
+        cmp_widened("bn_bwd_stats_bf16", w, sb, fb);
+        cmp_f64("bn_bwd_stats_bf16", w, sa, 1e-12);
+        cmp_f64("bn_bwd_stats_bf16", w, sb, 1e-12);
+        t_free(fa), t_free(fb);
+    }
     for (int affine = 0; affine < 2; affine++)
         for (int relu = 0; relu < 2; relu++) {
             if (!HAVE(bn_apply)) break;
@@ -963,6 +1035,22 @@ static void test_bn(int64_t N, int64_t C, int64_t S)
             cmp("bn_bwd_data", w2, d, ULPS, 1);
             t_free(d);
         }
+    if (HAVE(bn_bwd_data_bf16))
+        for (int affine = 0; affine < 2; affine++) {
+            char w2[128];
+            snprintf(w2, sizeof w2, "%s%s in place", w, affine ? " affine" : "");
+            tens *d = t_rand(n, 16001 + n, 0.1f, 1.0f, 0), *df = t_rand(n, 16001 + n, 0.1f, 1.0f, 0);
+            BOTH(bn_bwd_data_bf16(c, N, C, S, F(d, s), B16(xh, s), F(mean, s), F(invstd, s),
+                                  affine ? F(gamma, s) : NULL, (const double *)s_dy->d[s],
+                                  (const double *)s_dyx->d[s], (double)(N * S) * 2.0, F(d, s)));
+            BOTH(bn_bwd_data(c, N, C, S, F(df, s), F(xw, s), F(mean, s), F(invstd, s),
+                             affine ? F(gamma, s) : NULL, (const double *)s_dy->d[s],
+                             (const double *)s_dyx->d[s], (double)(N * S) * 2.0, F(df, s)));
+            cmp_widened("bn_bwd_data_bf16", w2, d, df);
+            cmp("bn_bwd_data_bf16", w2, d, ULPS, 1);
+            t_free(d), t_free(df);
+        }
+    t_free(xh), t_free(xw);
     if (HAVE(bn_param_grads)) {
         tens *dg = t_rand(nc, 16007, -1, 1, 0), *db = t_rand(nc, 16008, -1, 1, 0);
         BOTH(bn_param_grads(c, C, (const double *)s_dy->d[s], (const double *)s_dyx->d[s], F(dg, s), F(db, s)));

@@ -106,6 +106,13 @@ void ssl_cpu_relu_bwd(ssl_ctx *c, size_t n, const float *y, const float *dy, flo
     for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
+void ssl_cpu_relu_bwd_bf16(ssl_ctx *c, size_t n, const uint16_t *y, const float *dy, float *dx)
+{
+    (void)c;
+#pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++) dx[i] = ssl_vbf16_widen(y[i]) > 0.0f ? dy[i] : 0.0f;
+}
+
 /* Phi(x), the standard normal CDF, and e = exp(-x^2/2) (which the GELU backward reuses for the
  * density). Branch-free so the loops vectorise: |x|/sqrt2 < 1 takes Cephes' odd polynomial for
  * erf; beyond, Phi(-|x|) = erfc(|x|/sqrt2)/2 from Cephes' erfc = e/z * P(1/z^2), accurate in

@@ -145,6 +145,16 @@ void ssl_cpu_mp_conv2d_bwd_data(ssl_ctx *c, const ssl_conv_shape *s, const float
     round_inplace(dx, (size_t)s->N * s->C * s->H * s->W);
 }
 
+/* dw += round(filter gradient of dyr and xr), both already bf16 values; t is nw floats of scratch */
+static void bwd_filter_rounded(ssl_ctx *c, const ssl_conv_shape *s, const float *dyr, const float *xr, float *t,
+                               float *dw)
+{
+    const size_t nw = (size_t)s->K * s->C * s->R * s->R;
+    for (size_t i = 0; i < nw; i++) t[i] = 0.0f;
+    ssl_cpu_conv2d_bwd_filter(c, s, dyr, xr, t); /* accumulates: into zeros, then rounded and added */
+    for (size_t i = 0; i < nw; i++) dw[i] += ssl_vbf16_round(t[i]);
+}
+
 void ssl_cpu_mp_conv2d_bwd_filter(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *x, float *dw)
 {
     if (!c->bf16) {
@@ -153,8 +163,19 @@ void ssl_cpu_mp_conv2d_bwd_filter(ssl_ctx *c, const ssl_conv_shape *s, const flo
     }
     const size_t ny = (size_t)s->N * s->K * s->P * s->Q, nx = (size_t)s->N * s->C * s->H * s->W,
                  nw = (size_t)s->K * s->C * s->R * s->R;
-    float *dyr = rounded_pair(c, dy, ny, x, nx, nw), *t = dyr + ny + nx;
-    for (size_t i = 0; i < nw; i++) t[i] = 0.0f;
-    ssl_cpu_conv2d_bwd_filter(c, s, dyr, dyr + ny, t); /* accumulates: into zeros, then rounded and added */
-    for (size_t i = 0; i < nw; i++) dw[i] += ssl_vbf16_round(t[i]);
+    float *dyr = rounded_pair(c, dy, ny, x, nx, nw);
+    bwd_filter_rounded(c, s, dyr, dyr + ny, dyr + ny + nx, dw);
+}
+
+/* x arrives as bf16 bits: widened into the scratch where the fp32 op's rounded copy would go */
+void ssl_cpu_mp_conv2d_bwd_filter_bf16(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const uint16_t *x,
+                                       float *dw)
+{
+    SSL_ASSERTF(c->bf16, "conv2d_bwd_filter_bf16 outside a bf16 region (ssl_ctx_autocast)");
+    const size_t ny = (size_t)s->N * s->K * s->P * s->Q, nx = (size_t)s->N * s->C * s->H * s->W,
+                 nw = (size_t)s->K * s->C * s->R * s->R;
+    float *dyr = scratch(c, ny + nx + nw), *xr = dyr + ny;
+    round_copy(1, (int64_t)ny, dy, 0, dyr);
+    ssl_cpu_cast_bf16_f32(c, xr, x, nx);
+    bwd_filter_rounded(c, s, dyr, xr, xr + nx, dw);
 }

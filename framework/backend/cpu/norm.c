@@ -111,11 +111,15 @@ void ssl_cpu_bn_apply(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *
         }
 }
 
-void ssl_cpu_bn_bwd_stats(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy,
-                          const float *x, const float *mean, const float *invstd, double *sum_dy,
-                          double *sum_dy_xhat)
+/* x, fp32 (h == 0) or bfloat16 bits (h == 1), at element i; h is a constant in each inlined copy */
+SSL_VINLINE float ldx(const void *x, int h, int64_t i)
 {
-    (void)c;
+    return h ? ssl_vbf16_widen(((const uint16_t *)x)[i]) : ((const float *)x)[i];
+}
+
+SSL_VINLINE void bn_bwd_stats(int64_t N, int64_t C, int64_t S, const float *dy, const void *x, int h,
+                              const float *mean, const float *invstd, double *sum_dy, double *sum_dy_xhat)
+{
     /* sum(dy * xhat) = invstd * sum(dy * (x - mean)): one multiply per channel, not per element. */
     if (S == 1) {
         int64_t nblk = (C + COL_BLOCK - 1) / COL_BLOCK;
@@ -124,12 +128,13 @@ void ssl_cpu_bn_bwd_stats(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const flo
             int64_t c0 = blk * COL_BLOCK, w = min64(COL_BLOCK, C - c0);
             double s[COL_BLOCK] = {0}, sx[COL_BLOCK] = {0};
             for (int64_t n = 0; n < N; n++) {
-                const float *dr = dy + n * C + c0, *xr = x + n * C + c0;
+                const float *dr = dy + n * C + c0;
+                const int64_t xo = n * C + c0;
 #pragma omp simd
                 for (int64_t j = 0; j < w; j++) {
                     double d = dr[j];
                     s[j] += d;
-                    sx[j] += d * (double)(xr[j] - mean[c0 + j]);
+                    sx[j] += d * (double)(ldx(x, h, xo + j) - mean[c0 + j]);
                 }
             }
             for (int64_t j = 0; j < w; j++) {
@@ -144,17 +149,32 @@ void ssl_cpu_bn_bwd_stats(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const flo
         double s = 0.0, sx = 0.0;
         float m = mean[ch];
         for (int64_t n = 0; n < N; n++) {
-            const float *dp = dy + (n * C + ch) * S, *xp = x + (n * C + ch) * S;
+            const float *dp = dy + (n * C + ch) * S;
+            const int64_t xo = (n * C + ch) * S;
 #pragma omp simd reduction(+ : s, sx)
             for (int64_t i = 0; i < S; i++) {
                 double d = dp[i];
                 s += d;
-                sx += d * (double)(xp[i] - m);
+                sx += d * (double)(ldx(x, h, xo + i) - m);
             }
         }
         sum_dy[ch] = s;
         sum_dy_xhat[ch] = sx * invstd[ch];
     }
+}
+
+void ssl_cpu_bn_bwd_stats(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy, const float *x,
+                          const float *mean, const float *invstd, double *sum_dy, double *sum_dy_xhat)
+{
+    (void)c;
+    bn_bwd_stats(N, C, S, dy, x, 0, mean, invstd, sum_dy, sum_dy_xhat);
+}
+
+void ssl_cpu_bn_bwd_stats_bf16(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy, const uint16_t *x,
+                               const float *mean, const float *invstd, double *sum_dy, double *sum_dy_xhat)
+{
+    (void)c;
+    bn_bwd_stats(N, C, S, dy, x, 1, mean, invstd, sum_dy, sum_dy_xhat);
 }
 
 /* dx = k * (dy - a - (x - mean) * b) with k = gamma*invstd, a = sum_dy/count,
@@ -168,12 +188,10 @@ static inline void bn_bwd_coef(int64_t ch, const float *invstd, const float *gam
     *b = (float)(sum_dy_xhat[ch] / count * invstd[ch]);
 }
 
-void ssl_cpu_bn_bwd_data(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy,
-                         const float *x, const float *mean, const float *invstd,
-                         const float *gamma, const double *sum_dy, const double *sum_dy_xhat,
-                         double count, float *dx)
+SSL_VINLINE void bn_bwd_data(int64_t N, int64_t C, int64_t S, const float *dy, const void *x, int h,
+                             const float *mean, const float *invstd, const float *gamma, const double *sum_dy,
+                             const double *sum_dy_xhat, double count, float *dx)
 {
-    (void)c;
     if (S == 1) {
         /* Tiles of ROW_BLOCK rows x COL_BLOCK channels; coefficients once per tile. */
         int64_t nrb = (N + ROW_BLOCK - 1) / ROW_BLOCK, ncb = (C + COL_BLOCK - 1) / COL_BLOCK;
@@ -189,11 +207,12 @@ void ssl_cpu_bn_bwd_data(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const floa
                     m[j] = mean[c0 + j];
                 }
                 for (int64_t n = n0; n < n1; n++) {
-                    const float *dr = dy + n * C + c0, *xr = x + n * C + c0;
+                    const float *dr = dy + n * C + c0;
+                    const int64_t xo = n * C + c0;
                     float *o = dx + n * C + c0;
 #pragma omp simd
                     for (int64_t j = 0; j < w; j++)
-                        o[j] = k[j] * (dr[j] - a[j] - (xr[j] - m[j]) * b[j]);
+                        o[j] = k[j] * (dr[j] - a[j] - (ldx(x, h, xo + j) - m[j]) * b[j]);
                 }
             }
         return;
@@ -203,11 +222,28 @@ void ssl_cpu_bn_bwd_data(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const floa
         for (int64_t ch = 0; ch < C; ch++) {
             float k, a, b, m = mean[ch];
             bn_bwd_coef(ch, invstd, gamma, sum_dy, sum_dy_xhat, count, &k, &a, &b);
-            const float *dp = dy + (n * C + ch) * S, *xp = x + (n * C + ch) * S;
+            const float *dp = dy + (n * C + ch) * S;
+            const int64_t xo = (n * C + ch) * S;
             float *o = dx + (n * C + ch) * S;
 #pragma omp simd
-            for (int64_t i = 0; i < S; i++) o[i] = k * (dp[i] - a - (xp[i] - m) * b);
+            for (int64_t i = 0; i < S; i++) o[i] = k * (dp[i] - a - (ldx(x, h, xo + i) - m) * b);
         }
+}
+
+void ssl_cpu_bn_bwd_data(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy, const float *x,
+                         const float *mean, const float *invstd, const float *gamma, const double *sum_dy,
+                         const double *sum_dy_xhat, double count, float *dx)
+{
+    (void)c;
+    bn_bwd_data(N, C, S, dy, x, 0, mean, invstd, gamma, sum_dy, sum_dy_xhat, count, dx);
+}
+
+void ssl_cpu_bn_bwd_data_bf16(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy, const uint16_t *x,
+                              const float *mean, const float *invstd, const float *gamma, const double *sum_dy,
+                              const double *sum_dy_xhat, double count, float *dx)
+{
+    (void)c;
+    bn_bwd_data(N, C, S, dy, x, 1, mean, invstd, gamma, sum_dy, sum_dy_xhat, count, dx);
 }
 
 /* ---------------------------------------------------------------------------------------------- */

@@ -77,6 +77,15 @@ SSL_VINLINE uint16_t ssl_vbf16_bits(float f)
     return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
 }
 
+/* bfloat16 bits -> fp32, exactly. */
+SSL_VINLINE float ssl_vbf16_widen(uint16_t h)
+{
+    const uint32_t u = (uint32_t)h << 16;
+    float r;
+    memcpy(&r, &u, sizeof r);
+    return r;
+}
+
 /* f rounded to the nearest bfloat16, as an fp32 value. */
 SSL_VINLINE float ssl_vbf16_round(float f)
 {

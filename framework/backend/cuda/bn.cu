@@ -23,13 +23,20 @@ struct stats_terms {
         b += v * v;
     }
 };
+/* x as stored: fp32, or bfloat16 bits widened exactly (a saved activation under bf16 storage) */
+__device__ inline float ld(const float *x, int64_t i) { return x[i]; }
+__device__ inline float ld(const uint16_t *x, int64_t i) { return __uint_as_float((uint32_t)x[i] << 16); }
+
+template <typename TX>
 struct bwd_terms {
-    const float *dy, *x, *mean;
+    const float *dy;
+    const TX *x;
+    const float *mean;
     __device__ void operator()(int64_t i, int64_t ch, double &a, double &b) const
     {
         double d = dy[i];
         a += d;
-        b += d * (double)__fsub_rn(x[i], mean[ch]);
+        b += d * (double)__fsub_rn(ld(x, i), mean[ch]);
     }
 };
 
@@ -114,7 +121,13 @@ void ssl_cuda_bn_stats(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float 
 void ssl_cuda_bn_bwd_stats(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy, const float *x,
                            const float *mean, const float *invstd, double *sum_dy, double *sum_dy_xhat)
 {
-    chan_sums(c, N, C, S, bwd_terms{dy, x, mean}, invstd, sum_dy, sum_dy_xhat);
+    chan_sums(c, N, C, S, bwd_terms<float>{dy, x, mean}, invstd, sum_dy, sum_dy_xhat);
+}
+
+void ssl_cuda_bn_bwd_stats_bf16(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy, const uint16_t *x,
+                                const float *mean, const float *invstd, double *sum_dy, double *sum_dy_xhat)
+{
+    chan_sums(c, N, C, S, bwd_terms<uint16_t>{dy, x, mean}, invstd, sum_dy, sum_dy_xhat);
 }
 
 /* y = (x - mean) * (invstd * gamma) + beta, clamped at lo (-inf: no ReLU; NaN passes the clamp). */
@@ -150,19 +163,21 @@ __global__ void k_bn_bwd_coef(int64_t C, const float *invstd, const float *gamma
 }
 
 /* dx = k * (dy - a - (x - mean) * b); dx may alias dy (each element read before it is written). */
-__global__ void k_bn_bwd_data(size_t n, int64_t C, int64_t S, const float *dy, const float *x,
+template <typename TX>
+__global__ void k_bn_bwd_data(size_t n, int64_t C, int64_t S, const float *dy, const TX *x,
                               const float *mean, const float *coef, float *dx)
 {
     SSL_GRID_STRIDE(i, n) {
         const int64_t ch = (int64_t)(i / (size_t)S) % C;
         const float k = coef[3 * ch], a = coef[3 * ch + 1], b = coef[3 * ch + 2];
-        dx[i] = __fmul_rn(k, __fsub_rn(__fsub_rn(dy[i], a), __fmul_rn(__fsub_rn(x[i], mean[ch]), b)));
+        dx[i] = __fmul_rn(k, __fsub_rn(__fsub_rn(dy[i], a), __fmul_rn(__fsub_rn(ld(x, (int64_t)i), mean[ch]), b)));
     }
 }
 
-void ssl_cuda_bn_bwd_data(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy, const float *x,
-                          const float *mean, const float *invstd, const float *gamma,
-                          const double *sum_dy, const double *sum_dy_xhat, double count, float *dx)
+template <typename TX>
+static void bn_bwd_data(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy, const TX *x,
+                        const float *mean, const float *invstd, const float *gamma,
+                        const double *sum_dy, const double *sum_dy_xhat, double count, float *dx)
 {
     const size_t n = (size_t)(N * C * S);
     if (n == 0) return;
@@ -173,6 +188,20 @@ void ssl_cuda_bn_bwd_data(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const flo
     SSL_CUDA_LAUNCHED();
     k_bn_bwd_data<<<SSL_CUDA_GRID(c, n)>>>(n, C, S, dy, x, mean, coef, dx);
     SSL_CUDA_LAUNCHED();
+}
+
+void ssl_cuda_bn_bwd_data(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy, const float *x,
+                          const float *mean, const float *invstd, const float *gamma,
+                          const double *sum_dy, const double *sum_dy_xhat, double count, float *dx)
+{
+    bn_bwd_data(c, N, C, S, dy, x, mean, invstd, gamma, sum_dy, sum_dy_xhat, count, dx);
+}
+
+void ssl_cuda_bn_bwd_data_bf16(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy, const uint16_t *x,
+                               const float *mean, const float *invstd, const float *gamma,
+                               const double *sum_dy, const double *sum_dy_xhat, double count, float *dx)
+{
+    bn_bwd_data(c, N, C, S, dy, x, mean, invstd, gamma, sum_dy, sum_dy_xhat, count, dx);
 }
 
 /* The CPU's bn_finalize, one thread per channel, in the same double arithmetic. */

@@ -150,13 +150,26 @@ void ssl_cuda_conv2d_bwd_data(ssl_ctx *c, const ssl_conv_shape *s, const float *
     ssl_cuda_cast_bf16_f32(c, dx, dxh, nx);
 }
 
+/* dw += the bf16 filter gradient of dy (cast into dyh) and xh (bf16), computed into dwh */
+static void bwd_filter_bf16(ssl_ctx *c, const ssl_conv_shape *s, const ssl_cuda_conv_plan *p, void *ws,
+                            const float *dy, const uint16_t *xh, uint16_t *dyh, uint16_t *dwh, float *dw)
+{
+    const size_t ny = (size_t)s->N * s->K * s->P * s->Q, nw = (size_t)s->K * s->C * s->R * s->R;
+    const float one = 1.0f, zero = 0.0f;
+    ssl_cuda_cast_f32_bf16(c, dyh, dy, ny);
+    /* the bf16 gradient assigned, then added to the fp32 one (torch: a bf16 .grad cast onto the master's) */
+    SSL_CUDNN_CHECK(cudnnConvolutionBackwardFilter(ssl_cuda_st(c)->dnn, &one, p->x, xh, p->y, dyh, p->conv,
+                                                   p->bwd_filter, ws, p->ws_filter, &zero, p->w, dwh));
+    ssl_cuda_unpack_bf16(c, 1, 1, 1, (int64_t)nw, dwh, 1.0f, dw, 0, 0, 0);
+}
+
 void ssl_cuda_conv2d_bwd_filter(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *x, float *dw)
 {
     if (empty(s)) return;
     const int bf16 = c->bf16;
     ssl_cuda_conv_plan *p = plan_for(c, s, bf16);
     void *ws = p->ws_filter ? ssl_ctx_workspace(c, p->ws_filter) : NULL;
-    const float one = 1.0f, zero = 0.0f; /* dw accumulates (beta 1), as every parameter gradient */
+    const float one = 1.0f; /* dw accumulates (beta 1), as every parameter gradient */
     if (!bf16) {
         SSL_CUDNN_CHECK(cudnnConvolutionBackwardFilter(ssl_cuda_st(c)->dnn, &one, p->x, x, p->y, dy, p->conv,
                                                        p->bwd_filter, ws, p->ws_filter, &one, p->w, dw));
@@ -165,12 +178,21 @@ void ssl_cuda_conv2d_bwd_filter(ssl_ctx *c, const ssl_conv_shape *s, const float
     const size_t nx = (size_t)s->N * s->C * s->H * s->W, nw = (size_t)s->K * s->C * s->R * s->R,
                  ny = (size_t)s->N * s->K * s->P * s->Q;
     uint16_t *dyh = ssl_cuda_mixed_scratch(c, al8(ny) + al8(nx) + nw), *xh = dyh + al8(ny), *dwh = xh + al8(nx);
-    ssl_cuda_cast_f32_bf16(c, dyh, dy, ny);
     ssl_cuda_cast_f32_bf16(c, xh, x, nx);
-    /* the bf16 gradient assigned, then added to the fp32 one (torch: a bf16 .grad cast onto the master's) */
-    SSL_CUDNN_CHECK(cudnnConvolutionBackwardFilter(ssl_cuda_st(c)->dnn, &one, p->x, xh, p->y, dyh, p->conv,
-                                                   p->bwd_filter, ws, p->ws_filter, &zero, p->w, dwh));
-    ssl_cuda_unpack_bf16(c, 1, 1, 1, (int64_t)nw, dwh, 1.0f, dw, 0, 0, 0);
+    bwd_filter_bf16(c, s, p, ws, dy, xh, dyh, dwh, dw);
+}
+
+/* x is a saved bf16 activation: cuDNN reads it where it lies, no cast, no copy */
+void ssl_cuda_conv2d_bwd_filter_bf16(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const uint16_t *x,
+                                     float *dw)
+{
+    SSL_ASSERTF(c->bf16, "conv2d_bwd_filter_bf16 outside a bf16 region (ssl_ctx_autocast)");
+    if (empty(s)) return;
+    ssl_cuda_conv_plan *p = plan_for(c, s, 1);
+    void *ws = p->ws_filter ? ssl_ctx_workspace(c, p->ws_filter) : NULL;
+    const size_t ny = (size_t)s->N * s->K * s->P * s->Q, nw = (size_t)s->K * s->C * s->R * s->R;
+    uint16_t *dyh = ssl_cuda_mixed_scratch(c, al8(ny) + nw);
+    bwd_filter_bf16(c, s, p, ws, dy, x, dyh, dyh + al8(ny), dw);
 }
 
 void ssl_cuda_conv_init(ssl_cuda_state *st)

@@ -39,6 +39,10 @@ __global__ void k_relu_bwd(size_t n, const float *y, const float *dy, float *dx)
 {
     SSL_GRID_STRIDE(i, n) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
+__global__ void k_relu_bwd_bf16(size_t n, const uint16_t *y, const float *dy, float *dx)
+{
+    SSL_GRID_STRIDE(i, n) dx[i] = __uint_as_float((uint32_t)y[i] << 16) > 0.0f ? dy[i] : 0.0f;
+}
 /* gelu(x) = x Phi(x); normcdff is accurate in relative terms in the lower tail (as the CPU's
  * erfc branch), where 0.5 (1 + erf) would cancel. */
 __global__ void k_gelu_fwd(size_t n, const float *x, float *y)
@@ -118,6 +122,10 @@ void ssl_cuda_relu_fwd(ssl_ctx *c, size_t n, const float *x, float *y)
 void ssl_cuda_relu_bwd(ssl_ctx *c, size_t n, const float *y, const float *dy, float *dx)
 {
     LAUNCH(k_relu_bwd, c, n, n, y, dy, dx);
+}
+void ssl_cuda_relu_bwd_bf16(ssl_ctx *c, size_t n, const uint16_t *y, const float *dy, float *dx)
+{
+    LAUNCH(k_relu_bwd_bf16, c, n, n, y, dy, dx);
 }
 void ssl_cuda_gelu_fwd(ssl_ctx *c, size_t n, const float *x, float *y)
 {

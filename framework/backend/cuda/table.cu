@@ -35,6 +35,7 @@ static const ssl_backend cuda_backend = {
     .conv2d_fwd = ssl_cuda_conv2d_fwd,
     .conv2d_bwd_data = ssl_cuda_conv2d_bwd_data,
     .conv2d_bwd_filter = ssl_cuda_conv2d_bwd_filter,
+    .conv2d_bwd_filter_bf16 = ssl_cuda_conv2d_bwd_filter_bf16,
     .fill = ssl_cuda_fill,
     .copy = ssl_cuda_copy,
     .cast_f32_bf16 = ssl_cuda_cast_f32_bf16,
@@ -45,6 +46,7 @@ static const ssl_backend cuda_backend = {
     .mul = ssl_cuda_mul,
     .relu_fwd = ssl_cuda_relu_fwd,
     .relu_bwd = ssl_cuda_relu_bwd,
+    .relu_bwd_bf16 = ssl_cuda_relu_bwd_bf16,
     .gelu_fwd = ssl_cuda_gelu_fwd,
     .gelu_bwd = ssl_cuda_gelu_bwd,
     .bias_add = ssl_cuda_bias_add,
@@ -53,6 +55,8 @@ static const ssl_backend cuda_backend = {
     .bn_apply = ssl_cuda_bn_apply,
     .bn_bwd_stats = ssl_cuda_bn_bwd_stats,
     .bn_bwd_data = ssl_cuda_bn_bwd_data,
+    .bn_bwd_stats_bf16 = ssl_cuda_bn_bwd_stats_bf16,
+    .bn_bwd_data_bf16 = ssl_cuda_bn_bwd_data_bf16,
     .bn_finalize = ssl_cuda_bn_finalize,
     .bn_param_grads = ssl_cuda_bn_param_grads,
     .maxpool_fwd = ssl_cuda_maxpool_fwd,
@@ -119,6 +123,7 @@ static const ssl_backend cuda_backend = {
     X(conv2d_fwd) \
     X(conv2d_bwd_data) \
     X(conv2d_bwd_filter) \
+    X(conv2d_bwd_filter_bf16) \
     X(fill) \
     X(copy) \
     X(cast_f32_bf16) \
@@ -129,6 +134,7 @@ static const ssl_backend cuda_backend = {
     X(mul) \
     X(relu_fwd) \
     X(relu_bwd) \
+    X(relu_bwd_bf16) \
     X(gelu_fwd) \
     X(gelu_bwd) \
     X(bias_add) \
@@ -137,6 +143,8 @@ static const ssl_backend cuda_backend = {
     X(bn_apply) \
     X(bn_bwd_stats) \
     X(bn_bwd_data) \
+    X(bn_bwd_stats_bf16) \
+    X(bn_bwd_data_bf16) \
     X(bn_finalize) \
     X(bn_param_grads) \
     X(maxpool_fwd) \

@@ -288,6 +288,12 @@ static void d_conv2d_bwd_filter(ssl_ctx *c, const ssl_conv_shape *s, const float
     cpu()->conv2d_bwd_filter(SH(c), s, (const float *)U(dy), (const float *)U(x), (float *)U(dw));
 }
 
+static void d_conv2d_bwd_filter_bf16(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const uint16_t *x,
+                                     float *dw)
+{
+    cpu()->conv2d_bwd_filter_bf16(SH(c), s, (const float *)U(dy), (const uint16_t *)U(x), (float *)U(dw));
+}
+
 static void d_fill(ssl_ctx *c, float *x, size_t n, float v)
 {
     cpu()->fill(SH(c), (float *)U(x), n, v);
@@ -338,6 +344,11 @@ static void d_relu_bwd(ssl_ctx *c, size_t n, const float *y, const float *dy, fl
     cpu()->relu_bwd(SH(c), n, (const float *)U(y), (const float *)U(dy), (float *)U(dx));
 }
 
+static void d_relu_bwd_bf16(ssl_ctx *c, size_t n, const uint16_t *y, const float *dy, float *dx)
+{
+    cpu()->relu_bwd_bf16(SH(c), n, (const uint16_t *)U(y), (const float *)U(dy), (float *)U(dx));
+}
+
 static void d_gelu_fwd(ssl_ctx *c, size_t n, const float *x, float *y)
 {
     cpu()->gelu_fwd(SH(c), n, (const float *)U(x), (float *)U(y));
@@ -383,6 +394,22 @@ static void d_bn_bwd_data(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const flo
                           const double *sum_dy_xhat, double count, float *dx)
 {
     cpu()->bn_bwd_data(SH(c), N, C, S, (const float *)U(dy), (const float *)U(x), (const float *)U(mean),
+        (const float *)U(invstd), (const float *)U(gamma), (const double *)U(sum_dy),
+        (const double *)U(sum_dy_xhat), count, (float *)U(dx));
+}
+
+static void d_bn_bwd_stats_bf16(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy, const uint16_t *x,
+                                const float *mean, const float *invstd, double *sum_dy, double *sum_dy_xhat)
+{
+    cpu()->bn_bwd_stats_bf16(SH(c), N, C, S, (const float *)U(dy), (const uint16_t *)U(x), (const float *)U(mean),
+        (const float *)U(invstd), (double *)U(sum_dy), (double *)U(sum_dy_xhat));
+}
+
+static void d_bn_bwd_data_bf16(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy, const uint16_t *x,
+                               const float *mean, const float *invstd, const float *gamma, const double *sum_dy,
+                               const double *sum_dy_xhat, double count, float *dx)
+{
+    cpu()->bn_bwd_data_bf16(SH(c), N, C, S, (const float *)U(dy), (const uint16_t *)U(x), (const float *)U(mean),
         (const float *)U(invstd), (const float *)U(gamma), (const double *)U(sum_dy),
         (const double *)U(sum_dy_xhat), count, (float *)U(dx));
 }
@@ -669,6 +696,7 @@ static const ssl_backend devsim_backend = {
     .conv2d_fwd = d_conv2d_fwd,
     .conv2d_bwd_data = d_conv2d_bwd_data,
     .conv2d_bwd_filter = d_conv2d_bwd_filter,
+    .conv2d_bwd_filter_bf16 = d_conv2d_bwd_filter_bf16,
     .fill = d_fill,
     .copy = d_copy,
     .cast_f32_bf16 = d_cast_f32_bf16,
@@ -679,6 +707,7 @@ static const ssl_backend devsim_backend = {
     .mul = d_mul,
     .relu_fwd = d_relu_fwd,
     .relu_bwd = d_relu_bwd,
+    .relu_bwd_bf16 = d_relu_bwd_bf16,
     .gelu_fwd = d_gelu_fwd,
     .gelu_bwd = d_gelu_bwd,
     .bias_add = d_bias_add,
@@ -687,6 +716,8 @@ static const ssl_backend devsim_backend = {
     .bn_apply = d_bn_apply,
     .bn_bwd_stats = d_bn_bwd_stats,
     .bn_bwd_data = d_bn_bwd_data,
+    .bn_bwd_stats_bf16 = d_bn_bwd_stats_bf16,
+    .bn_bwd_data_bf16 = d_bn_bwd_data_bf16,
     .bn_finalize = d_bn_finalize,
     .bn_param_grads = d_bn_param_grads,
     .maxpool_fwd = d_maxpool_fwd,
