@@ -117,10 +117,13 @@ typedef struct ssl_backend {
                             const float *w, float *dx);           /* dx = ... */
     void (*conv2d_bwd_filter)(ssl_ctx *c, const ssl_conv_shape *s, const float *dy,
                               const float *x, float *dw);         /* dw += ... */
-    /* Ops ending in _bf16 are the op of the same name with its saved operand (x; ReLU's output y)
-     * given as bfloat16 bits, as the forward's saved activations are under bf16 storage
-     * (core/stash.h): the same result as the fp32 op on that operand widened, bit for bit, without
-     * widening it into memory first. conv2d_bwd_filter_bf16 is a mixed-precision op (c->bf16 set). */
+    /* Ops ending in _bf16 are the op of the same name with one activation as bfloat16 bits, as
+     * activations are kept under bf16 storage (core/stash.h): the input x (ReLU's output y in
+     * relu_bwd) for the readers, the output y for conv2d_fwd_bf16. A reader gives the fp32 op's
+     * result on the operand widened, bit for bit, without widening it into memory first; conv2d_fwd_bf16
+     * gives the bits of the fp32 op's result, which that op rounds to bf16 anyway. The conv2d ones
+     * are mixed-precision ops (c->bf16 set). */
+    void (*conv2d_fwd_bf16)(ssl_ctx *c, const ssl_conv_shape *s, const float *x, const float *w, uint16_t *y);
     void (*conv2d_bwd_filter_bf16)(ssl_ctx *c, const ssl_conv_shape *s, const float *dy,
                                    const uint16_t *x, float *dw);
 
@@ -158,6 +161,11 @@ typedef struct ssl_backend {
     void (*bn_apply)(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *x,
                      const float *mean, const float *invstd, const float *gamma,
                      const float *beta, int relu, float *y);
+    void (*bn_stats_bf16)(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const uint16_t *x, double *sum,
+                          double *sumsq);
+    void (*bn_apply_bf16)(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const uint16_t *x,
+                          const float *mean, const float *invstd, const float *gamma,
+                          const float *beta, int relu, float *y);
     /* Local per-channel sum(dy) and sum(dy * xhat), in double. */
     void (*bn_bwd_stats)(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy,
                          const float *x, const float *mean, const float *invstd, double *sum_dy,

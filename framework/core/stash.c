@@ -6,12 +6,13 @@
 
 #include <string.h>
 
-enum { K_BF16, K_F32, K_F64, K_I32, K_VIEW };
+/* K_VIEW: an fp32 tensor kept as a bf16 view; K_VIEW16: a tensor that is bf16 already */
+enum { K_BF16, K_F32, K_F64, K_I32, K_VIEW, K_VIEW16 };
 
-static const size_t k_bytes[] = {2, 4, 8, 4, 2}; /* bytes per element of each kind's copy */
+static const size_t k_bytes[] = {2, 4, 8, 4, 2, 2}; /* bytes per element of each kind's copy */
 
-/* a bf16 copy: a pointer queued as K_BF16 and as K_VIEW shares one */
-static int is_bf16(int kind) { return kind == K_BF16 || kind == K_VIEW; }
+/* a bf16 copy: pointers queued as any of these share one */
+static int is_bf16(int kind) { return kind == K_BF16 || kind == K_VIEW || kind == K_VIEW16; }
 
 static size_t align64(size_t b) { return (b + 63) & ~(size_t)63; }
 
@@ -20,7 +21,8 @@ static void *get(const ssl_stash_ref *r)
     switch (r->kind) {
     case K_F64: return *(double **)r->ref;
     case K_I32: return *(int32_t **)r->ref;
-    case K_VIEW: return ((ssl_tensor *)r->ref)->data;
+    case K_VIEW:
+    case K_VIEW16: return ((ssl_tensor *)r->ref)->data;
     default: return *(float **)r->ref;
     }
 }
@@ -31,6 +33,7 @@ static void set(const ssl_stash_ref *r, void *p)
     case K_F64: *(double **)r->ref = p; break;
     case K_I32: *(int32_t **)r->ref = p; break;
     case K_VIEW:
+    case K_VIEW16:
         ((ssl_tensor *)r->ref)->bf16 = p;
         ((ssl_tensor *)r->ref)->dtype = SSL_T_BF16;
         break;
@@ -71,8 +74,7 @@ void ssl_stash_f64(ssl_stash *s, double **ref, size_t n) { queue(s, ref, K_F64, 
 void ssl_stash_i32(ssl_stash *s, int32_t **ref, size_t n) { queue(s, ref, K_I32, n); }
 void ssl_stash_view(ssl_stash *s, ssl_tensor *t)
 {
-    SSL_ASSERTF(t->dtype == SSL_T_F32, "stash: queuing a tensor that is bf16 already");
-    queue(s, t, K_VIEW, ssl_tensor_numel(*t));
+    queue(s, t, t->dtype == SSL_T_BF16 ? K_VIEW16 : K_VIEW, ssl_tensor_numel(*t));
 }
 
 /* The first queued ref with the same pointer as ref i (i itself when it is the first). */
@@ -81,7 +83,8 @@ static int first_of(const ssl_stash *s, int i)
     const void *p = get(&s->q[i]);
     for (int j = 0; j < i; j++)
         if (get(&s->q[j]) == p) {
-            SSL_ASSERTF((s->q[j].kind == s->q[i].kind || (is_bf16(s->q[j].kind) && is_bf16(s->q[i].kind))) &&
+            SSL_ASSERTF((s->q[j].kind == s->q[i].kind || (s->q[j].kind <= K_VIEW && s->q[i].kind <= K_VIEW &&
+                                                          is_bf16(s->q[j].kind) && is_bf16(s->q[i].kind))) &&
                             s->q[j].n == s->q[i].n,
                         "stash: one tensor queued with two sizes or kinds");
             return j;
@@ -116,8 +119,9 @@ float *ssl_stash_pack(ssl_ctx *c, ssl_stash *s, size_t *mark, float *keep, size_
     for (int i = 0; i < s->nq; i++) {
         if (first[i] < i) continue;
         const ssl_stash_ref *r = &s->q[i];
-        if (is_bf16(r->kind)) c->be->cast_f32_bf16(c, (uint16_t *)(stage + at[i]), get(r), r->n);
-        else c->be->copy(c, (float *)(stage + at[i]), get(r), r->n * k_bytes[r->kind] / sizeof(float));
+        if (r->kind == K_BF16 || r->kind == K_VIEW) c->be->cast_f32_bf16(c, (uint16_t *)(stage + at[i]), get(r), r->n);
+        else /* whole floats: a bf16 tensor's allocation is rounded up to them (conv2d.c), a copy's to 64 bytes */
+            c->be->copy(c, (float *)(stage + at[i]), get(r), (r->n * k_bytes[r->kind] + 3) / sizeof(float));
     }
     c->be->copy(c, (float *)(stage + total), keep, n);
     char *copies;

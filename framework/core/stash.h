@@ -52,9 +52,10 @@ void ssl_stash_bf16(ssl_stash *s, float **ref, size_t n);
 void ssl_stash_f32(ssl_stash *s, float **ref, size_t n);
 void ssl_stash_f64(ssl_stash *s, double **ref, size_t n);
 void ssl_stash_i32(ssl_stash *s, int32_t **ref, size_t n);
-/* Queue t as a bf16 view: at the pack, t's memory becomes its bf16 copy and t itself SSL_T_BF16, for
- * a backward that reads it through the backend's _bf16 ops; it is never unpacked. A pointer queued
- * both ways shares one copy. (The next forward's layers assign their tensors whole, fp32 again.) */
+/* Queue t as a bf16 view: at the pack, t's memory becomes its bf16 copy (t's bytes when it is bf16
+ * already) and t itself SSL_T_BF16, for a backward that reads it through the backend's _bf16 ops; it
+ * is never unpacked. Pointers queued more than one way share one copy. (The next forward's layers
+ * assign their tensors whole, as they make them.) */
 void ssl_stash_view(ssl_stash *s, ssl_tensor *t);
 /* Pack the queue at *mark (an ssl_arena_mark taken before the unit's first allocation), keeping the
  * n floats at `keep` (the unit's output, not queued) behind the copies: returns keep's new address

@@ -45,7 +45,8 @@ ssl_tensor ssl_batchnorm_forward(ssl_ctx *c, ssl_batchnorm *l, const ssl_weights
     l->comm = train ? c->bn_comm : NULL;
     float *rm = w->buf + l->rmean, *rv = w->buf + l->rvar;
     if (train) {
-        c->be->bn_stats(c, l->N, l->C, l->S, x.data, l->stats, l->stats + l->C);
+        if (x.dtype == SSL_T_BF16) c->be->bn_stats_bf16(c, l->N, l->C, l->S, x.bf16, l->stats, l->stats + l->C);
+        else c->be->bn_stats(c, l->N, l->C, l->S, x.data, l->stats, l->stats + l->C);
         l->count = (double)l->N * (double)l->S;
         if (l->comm && l->comm->world > 1) {
             /* one all-reduce: the per-rank count rides along as element 2C (ranks may differ) */
@@ -63,11 +64,11 @@ ssl_tensor ssl_batchnorm_forward(ssl_ctx *c, ssl_batchnorm *l, const ssl_weights
     }
     c->be->bn_finalize(c, l->C, train, l->stats, l->stats + l->C, l->count, l->eps, l->momentum,
                        rm, rv, l->mean, l->invstd);
-    ssl_tensor y = x;
-    y.data = ssl_arena_floats(&c->act, ssl_tensor_numel(x));
-    c->be->bn_apply(c, l->N, l->C, l->S, x.data, l->mean, l->invstd,
-                    l->affine ? w->p + l->gamma : NULL, l->affine ? w->p + l->beta : NULL, l->relu,
-                    y.data);
+    ssl_tensor y = ssl_tensor_like(x, ssl_arena_floats(&c->act, ssl_tensor_numel(x)));
+    const float *gamma = l->affine ? w->p + l->gamma : NULL, *beta = l->affine ? w->p + l->beta : NULL;
+    if (x.dtype == SSL_T_BF16) /* a convolution's bf16 output */
+        c->be->bn_apply_bf16(c, l->N, l->C, l->S, x.bf16, l->mean, l->invstd, gamma, beta, l->relu, y.data);
+    else c->be->bn_apply(c, l->N, l->C, l->S, x.data, l->mean, l->invstd, gamma, beta, l->relu, y.data);
     l->y = y;
     ssl_prof_end(c, SSL_PROF_BN_FWD, t0, 0);
     return y;

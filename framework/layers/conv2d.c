@@ -22,6 +22,7 @@ void ssl_conv2d_init(ssl_conv2d *l, ssl_plan *pl, const char *name, int cin, int
 
 ssl_tensor ssl_conv2d_forward(ssl_ctx *c, ssl_conv2d *l, const ssl_weights *w, ssl_tensor x)
 {
+    SSL_ASSERTF(x.dtype == SSL_T_F32, "conv2d: bf16 input (only its output may be bf16)");
     SSL_ASSERTF(x.ndim == 4 && x.shape[1] == l->cin, "conv2d: input has %lld channels, expected %d",
                 (long long)x.shape[1], l->cin);
     double t0 = ssl_prof_begin(c);
@@ -30,9 +31,16 @@ ssl_tensor ssl_conv2d_forward(ssl_ctx *c, ssl_conv2d *l, const ssl_weights *w, s
     SSL_ASSERTF(l->s.P > 0 && l->s.Q > 0, "conv2d: %dx%d input too small for kernel %d",
                 l->s.H, l->s.W, l->k);
     ssl_tensor y = ssl_tensor_4d(NULL, l->s.N, l->cout, l->s.P, l->s.Q);
-    y.data = ssl_arena_floats(&c->act, ssl_tensor_numel(y));
+    const size_t ny = ssl_tensor_numel(y);
     ssl_ctx_autocast(c, 1);
-    c->be->conv2d_fwd(c, &l->s, x.data, w->p + l->w, y.data);
+    if (l->bf16_out && !l->bias && c->precision_bf16 && !c->acts_fp32) {
+        y.bf16 = ssl_arena_alloc(&c->act, (ny + 1) / 2 * sizeof(float)); /* whole floats: copies move floats */
+        y.dtype = SSL_T_BF16;
+        c->be->conv2d_fwd_bf16(c, &l->s, x.data, w->p + l->w, y.bf16);
+    } else {
+        y.data = ssl_arena_floats(&c->act, ny);
+        c->be->conv2d_fwd(c, &l->s, x.data, w->p + l->w, y.data);
+    }
     ssl_ctx_autocast(c, 0);
     if (l->bias) c->be->bias_add(c, l->s.N, l->cout, (int64_t)l->s.P * l->s.Q, w->p + l->b, y.data);
     l->x = x;

@@ -8,6 +8,9 @@ typedef struct {
     int cin, cout, k, stride, pad, bias;
     size_t w, b;
     int skip_dx;
+    /* Set by a model whose reader of y takes bf16 input (a BN): under bf16 storage (precision bf16,
+     * saved activations bf16) y is then a bf16 tensor, lossless since the op rounds its results. */
+    int bf16_out;
     ssl_tensor x;        /* saved input */
     ssl_conv_shape s;    /* geometry of the last forward */
 } ssl_conv2d;

@@ -326,6 +326,12 @@ int ssl_resnet_build(ssl_model *m, ssl_plan *pl, const char *prefix, char *err)
             inplanes = bottleneck ? planes * 4 : planes;
         }
     }
+    /* every convolution feeds a BN, which reads bf16 input: under bf16 storage their outputs are bf16 */
+    r->conv1.bf16_out = 1;
+    for (int i = 0; i < r->nblocks; i++) {
+        rn_block *b = &r->blocks[i];
+        b->conv1.bf16_out = b->conv2.bf16_out = b->conv3.bf16_out = b->down.bf16_out = 1;
+    }
     m->feat_dim = inplanes;
     m->out_dim = inplanes;
     if (cfg->num_classes > 0) {

@@ -958,6 +958,17 @@ static void test_conv(int N, int C, int H, int W, int K, int R, int stride, int 
         cmp("conv2d_bwd_filter", w, dw, gemm_tol(), 1);
         t_free(dw);
     }
+    if (HAVE(conv2d_fwd_bf16)) { /* mixed precision: y's bits, widened, are the fp32 op's rounded y */
+        tens *yh = t_new_raw(NULL, ny, sizeof(uint16_t)), *yw = t_fill(ny, 0), *yf = t_rand(ny, 15003, -9, 9, 0);
+        for (int s = 0; s < 2; s++) ctx[s].bf16 = 1;
+        BOTH(conv2d_fwd_bf16(c, &sh, F(x, s), F(wt, s), (uint16_t *)yh->d[s]));
+        BOTH(conv2d_fwd(c, &sh, F(x, s), F(wt, s), F(yf, s)));
+        for (int s = 0; s < 2; s++) ctx[s].bf16 = 0;
+        BOTH(cast_bf16_f32(c, F(yw, s), B16(yh, s), ny));
+        cmp_widened("conv2d_fwd_bf16", w, yw, yf);
+        cmp("conv2d_fwd_bf16", w, yw, BF16_GEMM, 1);
+        t_free(yh), t_free(yw), t_free(yf);
+    }
     if (HAVE(conv2d_bwd_filter_bf16)) { /* a mixed-precision op: both sides in a bf16 region */
         tens *xw, *xh = t_bf16(x, &xw), *dw = t_rand(nw, 15005, -1, 1, 0), *dwf = t_rand(nw, 15005, -1, 1, 0);
         for (int s = 0; s < 2; s++) ctx[s].bf16 = 1;
@@ -997,6 +1008,27 @@ static void test_bn(int64_t N, int64_t C, int64_t S)
         cmp_f64("bn_bwd_stats", w, sb, 1e-12);
     }
     tens *xw, *xh = t_bf16(x, &xw); /* x as a saved bf16 activation, and widened */
+    if (HAVE(bn_stats_bf16)) {
+        tens *fa = t_new_raw(NULL, nc, sizeof(double)), *fb = t_new_raw(NULL, nc, sizeof(double));
+        BOTH(bn_stats_bf16(c, N, C, S, B16(xh, s), (double *)sa->d[s], (double *)sb->d[s]));
+        BOTH(bn_stats(c, N, C, S, F(xw, s), (double *)fa->d[s], (double *)fb->d[s]));
+        cmp_widened("bn_stats_bf16", w, sa, fa);
+        cmp_widened("bn_stats_bf16", w, sb, fb);
+        cmp_f64("bn_stats_bf16", w, sa, 1e-12);
+        cmp_f64("bn_stats_bf16", w, sb, 1e-12);
+        t_free(fa), t_free(fb);
+    }
+    for (int relu = 0; relu < 2; relu++) {
+        if (!HAVE(bn_apply_bf16)) break;
+        char w2[128];
+        snprintf(w2, sizeof w2, "%s affine%s", w, relu ? " relu" : "");
+        tens *y = t_rand(n, 16006, -9, 9, 0), *yf = t_rand(n, 16006, -9, 9, 0);
+        BOTH(bn_apply_bf16(c, N, C, S, B16(xh, s), F(mean, s), F(invstd, s), F(gamma, s), F(beta, s), relu, F(y, s)));
+        BOTH(bn_apply(c, N, C, S, F(xw, s), F(mean, s), F(invstd, s), F(gamma, s), F(beta, s), relu, F(yf, s)));
+        cmp_widened("bn_apply_bf16", w2, y, yf);
+        cmp("bn_apply_bf16", w2, y, ULPS, 1);
+        t_free(y), t_free(yf);
+    }
     if (HAVE(bn_bwd_stats_bf16)) {
         tens *fa = t_new_raw(NULL, nc, sizeof(double)), *fb = t_new_raw(NULL, nc, sizeof(double));
         BOTH(bn_bwd_stats_bf16(c, N, C, S, F(dy, s), B16(xh, s), F(mean, s), F(invstd, s), (double *)sa->d[s],

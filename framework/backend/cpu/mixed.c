@@ -133,6 +133,17 @@ void ssl_cpu_mp_conv2d_fwd(ssl_ctx *c, const ssl_conv_shape *s, const float *x, 
     round_inplace(y, (size_t)s->N * s->K * s->P * s->Q);
 }
 
+/* y as bf16 bits: the fp32 op's result, which it rounds anyway, computed in the scratch */
+void ssl_cpu_mp_conv2d_fwd_bf16(ssl_ctx *c, const ssl_conv_shape *s, const float *x, const float *w, uint16_t *y)
+{
+    SSL_ASSERTF(c->bf16, "conv2d_fwd_bf16 outside a bf16 region (ssl_ctx_autocast)");
+    const size_t nx = (size_t)s->N * s->C * s->H * s->W, nw = (size_t)s->K * s->C * s->R * s->R,
+                 ny = (size_t)s->N * s->K * s->P * s->Q;
+    float *xr = rounded_pair(c, x, nx, w, nw, ny), *t = xr + nx + nw;
+    ssl_cpu_conv2d_fwd(c, s, xr, xr + nx, t);
+    ssl_cpu_cast_f32_bf16(c, y, t, ny);
+}
+
 void ssl_cpu_mp_conv2d_bwd_data(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *w, float *dx)
 {
     if (!c->bf16) {

@@ -20,10 +20,14 @@ static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 /* ---------------------------------------------------------------------------------------------- */
 /* batch norm                                                                                     */
 
-void ssl_cpu_bn_stats(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *x, double *sum,
-                      double *sumsq)
+/* x, fp32 (h == 0) or bfloat16 bits (h == 1), at element i; h is a constant in each inlined copy */
+SSL_VINLINE float ldx(const void *x, int h, int64_t i)
 {
-    (void)c;
+    return h ? ssl_vbf16_widen(((const uint16_t *)x)[i]) : ((const float *)x)[i];
+}
+
+SSL_VINLINE void bn_stats(int64_t N, int64_t C, int64_t S, const void *x, int h, double *sum, double *sumsq)
+{
     if (S == 1) {
         int64_t nblk = (C + COL_BLOCK - 1) / COL_BLOCK;
 #pragma omp parallel for schedule(static) if (N * C >= PAR_MIN)
@@ -31,10 +35,10 @@ void ssl_cpu_bn_stats(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *
             int64_t c0 = blk * COL_BLOCK, w = min64(COL_BLOCK, C - c0);
             double s[COL_BLOCK] = {0}, ss[COL_BLOCK] = {0};
             for (int64_t n = 0; n < N; n++) {
-                const float *xr = x + n * C + c0;
+                const int64_t xo = n * C + c0;
 #pragma omp simd
                 for (int64_t j = 0; j < w; j++) {
-                    double v = xr[j];
+                    double v = ldx(x, h, xo + j);
                     s[j] += v;
                     ss[j] += v * v;
                 }
@@ -48,10 +52,10 @@ void ssl_cpu_bn_stats(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *
     for (int64_t ch = 0; ch < C; ch++) {
         double s = 0.0, ss = 0.0;
         for (int64_t n = 0; n < N; n++) {
-            const float *xp = x + (n * C + ch) * S;
+            const int64_t xo = (n * C + ch) * S;
 #pragma omp simd reduction(+ : s, ss)
             for (int64_t i = 0; i < S; i++) {
-                double v = xp[i];
+                double v = ldx(x, h, xo + i);
                 s += v;
                 ss += v * v;
             }
@@ -61,11 +65,22 @@ void ssl_cpu_bn_stats(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *
     }
 }
 
-void ssl_cpu_bn_apply(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *x,
-                      const float *mean, const float *invstd, const float *gamma,
-                      const float *beta, int relu, float *y)
+void ssl_cpu_bn_stats(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *x, double *sum, double *sumsq)
 {
     (void)c;
+    bn_stats(N, C, S, x, 0, sum, sumsq);
+}
+
+void ssl_cpu_bn_stats_bf16(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const uint16_t *x, double *sum,
+                           double *sumsq)
+{
+    (void)c;
+    bn_stats(N, C, S, x, 1, sum, sumsq);
+}
+
+SSL_VINLINE void bn_apply(int64_t N, int64_t C, int64_t S, const void *x, int h, const float *mean,
+                          const float *invstd, const float *gamma, const float *beta, int relu, float *y)
+{
     /* y = (x - mean) * k + b with k = invstd * gamma, b = beta; not x * k + (beta - mean * k),
      * which cancels when |mean| >> std. The fused ReLU is a clamp at lo (-inf: none), written
      * `v < lo ? lo : v` so one loop serves both and a NaN still reaches the loss check. */
@@ -85,11 +100,11 @@ void ssl_cpu_bn_apply(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *
                     m[j] = mean[c0 + j];
                 }
                 for (int64_t n = n0; n < n1; n++) {
-                    const float *xr = x + n * C + c0;
+                    const int64_t xo = n * C + c0;
                     float *yr = y + n * C + c0;
 #pragma omp simd
                     for (int64_t j = 0; j < w; j++) {
-                        float v = (xr[j] - m[j]) * k[j] + b[j];
+                        float v = (ldx(x, h, xo + j) - m[j]) * k[j] + b[j];
                         yr[j] = v < lo ? lo : v;
                     }
                 }
@@ -101,20 +116,28 @@ void ssl_cpu_bn_apply(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *
         for (int64_t ch = 0; ch < C; ch++) {
             float k = invstd[ch] * (gamma ? gamma[ch] : 1.0f);
             float m = mean[ch], b = beta ? beta[ch] : 0.0f;
-            const float *xp = x + (n * C + ch) * S;
+            const int64_t xo = (n * C + ch) * S;
             float *yp = y + (n * C + ch) * S;
 #pragma omp simd
             for (int64_t i = 0; i < S; i++) {
-                float v = (xp[i] - m) * k + b;
+                float v = (ldx(x, h, xo + i) - m) * k + b;
                 yp[i] = v < lo ? lo : v;
             }
         }
 }
 
-/* x, fp32 (h == 0) or bfloat16 bits (h == 1), at element i; h is a constant in each inlined copy */
-SSL_VINLINE float ldx(const void *x, int h, int64_t i)
+void ssl_cpu_bn_apply(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *x, const float *mean,
+                      const float *invstd, const float *gamma, const float *beta, int relu, float *y)
 {
-    return h ? ssl_vbf16_widen(((const uint16_t *)x)[i]) : ((const float *)x)[i];
+    (void)c;
+    bn_apply(N, C, S, x, 0, mean, invstd, gamma, beta, relu, y);
+}
+
+void ssl_cpu_bn_apply_bf16(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const uint16_t *x, const float *mean,
+                           const float *invstd, const float *gamma, const float *beta, int relu, float *y)
+{
+    (void)c;
+    bn_apply(N, C, S, x, 1, mean, invstd, gamma, beta, relu, y);
 }
 
 SSL_VINLINE void bn_bwd_stats(int64_t N, int64_t C, int64_t S, const float *dy, const void *x, int h,

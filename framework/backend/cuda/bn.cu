@@ -14,19 +14,20 @@
 #define SLICES_MAX 64
 
 /* The two per-element terms of a reduction: statistics (x, x^2) and backward (dy, dy (x - mean)). */
-struct stats_terms {
-    const float *x;
-    __device__ void operator()(int64_t i, int64_t, double &a, double &b) const
-    {
-        double v = x[i];
-        a += v;
-        b += v * v;
-    }
-};
 /* x as stored: fp32, or bfloat16 bits widened exactly (a saved activation under bf16 storage) */
 __device__ inline float ld(const float *x, int64_t i) { return x[i]; }
 __device__ inline float ld(const uint16_t *x, int64_t i) { return __uint_as_float((uint32_t)x[i] << 16); }
 
+template <typename TX>
+struct stats_terms {
+    const TX *x;
+    __device__ void operator()(int64_t i, int64_t, double &a, double &b) const
+    {
+        double v = ld(x, i);
+        a += v;
+        b += v * v;
+    }
+};
 template <typename TX>
 struct bwd_terms {
     const float *dy;
@@ -114,7 +115,13 @@ static void chan_sums(ssl_ctx *c, int64_t N, int64_t C, int64_t S, Terms f, cons
 
 void ssl_cuda_bn_stats(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *x, double *sum, double *sumsq)
 {
-    chan_sums(c, N, C, S, stats_terms{x}, NULL, sum, sumsq);
+    chan_sums(c, N, C, S, stats_terms<float>{x}, NULL, sum, sumsq);
+}
+
+void ssl_cuda_bn_stats_bf16(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const uint16_t *x, double *sum,
+                            double *sumsq)
+{
+    chan_sums(c, N, C, S, stats_terms<uint16_t>{x}, NULL, sum, sumsq);
 }
 
 /* sum(dy * xhat) = invstd * sum(dy * (x - mean)), the multiply once per channel (as the CPU). */
@@ -131,24 +138,38 @@ void ssl_cuda_bn_bwd_stats_bf16(ssl_ctx *c, int64_t N, int64_t C, int64_t S, con
 }
 
 /* y = (x - mean) * (invstd * gamma) + beta, clamped at lo (-inf: no ReLU; NaN passes the clamp). */
-__global__ void k_bn_apply(size_t n, int64_t C, int64_t S, const float *x, const float *mean,
+template <typename TX>
+__global__ void k_bn_apply(size_t n, int64_t C, int64_t S, const TX *x, const float *mean,
                            const float *invstd, const float *gamma, const float *beta, float lo, float *y)
 {
     SSL_GRID_STRIDE(i, n) {
         const int64_t ch = (int64_t)(i / (size_t)S) % C;
         const float k = __fmul_rn(invstd[ch], gamma ? gamma[ch] : 1.0f);
-        const float v = __fadd_rn(__fmul_rn(__fsub_rn(x[i], mean[ch]), k), beta ? beta[ch] : 0.0f);
+        const float v = __fadd_rn(__fmul_rn(__fsub_rn(ld(x, (int64_t)i), mean[ch]), k), beta ? beta[ch] : 0.0f);
         y[i] = v < lo ? lo : v;
     }
 }
 
-void ssl_cuda_bn_apply(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *x, const float *mean,
-                       const float *invstd, const float *gamma, const float *beta, int relu, float *y)
+template <typename TX>
+static void bn_apply(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const TX *x, const float *mean,
+                     const float *invstd, const float *gamma, const float *beta, int relu, float *y)
 {
     const size_t n = (size_t)(N * C * S);
     if (n == 0) return;
     k_bn_apply<<<SSL_CUDA_GRID(c, n)>>>(n, C, S, x, mean, invstd, gamma, beta, relu ? 0.0f : -INFINITY, y);
     SSL_CUDA_LAUNCHED();
+}
+
+void ssl_cuda_bn_apply(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *x, const float *mean,
+                       const float *invstd, const float *gamma, const float *beta, int relu, float *y)
+{
+    bn_apply(c, N, C, S, x, mean, invstd, gamma, beta, relu, y);
+}
+
+void ssl_cuda_bn_apply_bf16(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const uint16_t *x, const float *mean,
+                            const float *invstd, const float *gamma, const float *beta, int relu, float *y)
+{
+    bn_apply(c, N, C, S, x, mean, invstd, gamma, beta, relu, y);
 }
 
 /* Per channel: k = gamma * invstd, a = sum_dy / count, b = invstd * sum_dy_xhat / count. */

@@ -128,6 +128,22 @@ void ssl_cuda_conv2d_fwd(ssl_ctx *c, const ssl_conv_shape *s, const float *x, co
     ssl_cuda_cast_bf16_f32(c, y, yh, ny);
 }
 
+/* y as bf16 bits: cuDNN's bf16 result written where it belongs, no conversion back */
+void ssl_cuda_conv2d_fwd_bf16(ssl_ctx *c, const ssl_conv_shape *s, const float *x, const float *w, uint16_t *y)
+{
+    SSL_ASSERTF(c->bf16, "conv2d_fwd_bf16 outside a bf16 region (ssl_ctx_autocast)");
+    if (empty(s)) return;
+    ssl_cuda_conv_plan *p = plan_for(c, s, 1);
+    void *ws = p->ws_fwd ? ssl_ctx_workspace(c, p->ws_fwd) : NULL;
+    const float one = 1.0f, zero = 0.0f;
+    const size_t nx = (size_t)s->N * s->C * s->H * s->W, nw = (size_t)s->K * s->C * s->R * s->R;
+    uint16_t *xh = ssl_cuda_mixed_scratch(c, al8(nx) + nw), *wh = xh + al8(nx);
+    ssl_cuda_cast_f32_bf16(c, xh, x, nx);
+    ssl_cuda_cast_f32_bf16(c, wh, w, nw);
+    SSL_CUDNN_CHECK(cudnnConvolutionForward(ssl_cuda_st(c)->dnn, &one, p->x, xh, p->w, wh, p->conv, p->fwd, ws,
+                                            p->ws_fwd, &zero, p->y, y));
+}
+
 void ssl_cuda_conv2d_bwd_data(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *w, float *dx)
 {
     if (empty(s)) return;

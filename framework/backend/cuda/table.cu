@@ -35,6 +35,7 @@ static const ssl_backend cuda_backend = {
     .conv2d_fwd = ssl_cuda_conv2d_fwd,
     .conv2d_bwd_data = ssl_cuda_conv2d_bwd_data,
     .conv2d_bwd_filter = ssl_cuda_conv2d_bwd_filter,
+    .conv2d_fwd_bf16 = ssl_cuda_conv2d_fwd_bf16,
     .conv2d_bwd_filter_bf16 = ssl_cuda_conv2d_bwd_filter_bf16,
     .fill = ssl_cuda_fill,
     .copy = ssl_cuda_copy,
@@ -53,6 +54,8 @@ static const ssl_backend cuda_backend = {
     .bias_grad = ssl_cuda_bias_grad,
     .bn_stats = ssl_cuda_bn_stats,
     .bn_apply = ssl_cuda_bn_apply,
+    .bn_stats_bf16 = ssl_cuda_bn_stats_bf16,
+    .bn_apply_bf16 = ssl_cuda_bn_apply_bf16,
     .bn_bwd_stats = ssl_cuda_bn_bwd_stats,
     .bn_bwd_data = ssl_cuda_bn_bwd_data,
     .bn_bwd_stats_bf16 = ssl_cuda_bn_bwd_stats_bf16,
@@ -123,6 +126,7 @@ static const ssl_backend cuda_backend = {
     X(conv2d_fwd) \
     X(conv2d_bwd_data) \
     X(conv2d_bwd_filter) \
+    X(conv2d_fwd_bf16) \
     X(conv2d_bwd_filter_bf16) \
     X(fill) \
     X(copy) \
@@ -141,6 +145,8 @@ static const ssl_backend cuda_backend = {
     X(bias_grad) \
     X(bn_stats) \
     X(bn_apply) \
+    X(bn_stats_bf16) \
+    X(bn_apply_bf16) \
     X(bn_bwd_stats) \
     X(bn_bwd_data) \
     X(bn_bwd_stats_bf16) \

@@ -277,6 +277,11 @@ static void d_conv2d_fwd(ssl_ctx *c, const ssl_conv_shape *s, const float *x, co
     cpu()->conv2d_fwd(SH(c), s, (const float *)U(x), (const float *)U(w), (float *)U(y));
 }
 
+static void d_conv2d_fwd_bf16(ssl_ctx *c, const ssl_conv_shape *s, const float *x, const float *w, uint16_t *y)
+{
+    cpu()->conv2d_fwd_bf16(SH(c), s, (const float *)U(x), (const float *)U(w), (uint16_t *)U(y));
+}
+
 static void d_conv2d_bwd_data(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *w, float *dx)
 {
     cpu()->conv2d_bwd_data(SH(c), s, (const float *)U(dy), (const float *)U(w), (float *)U(dx));
@@ -379,6 +384,19 @@ static void d_bn_apply(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float 
                        const float *invstd, const float *gamma, const float *beta, int relu, float *y)
 {
     cpu()->bn_apply(SH(c), N, C, S, (const float *)U(x), (const float *)U(mean), (const float *)U(invstd),
+        (const float *)U(gamma), (const float *)U(beta), relu, (float *)U(y));
+}
+
+static void d_bn_stats_bf16(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const uint16_t *x, double *sum,
+                            double *sumsq)
+{
+    cpu()->bn_stats_bf16(SH(c), N, C, S, (const uint16_t *)U(x), (double *)U(sum), (double *)U(sumsq));
+}
+
+static void d_bn_apply_bf16(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const uint16_t *x, const float *mean,
+                            const float *invstd, const float *gamma, const float *beta, int relu, float *y)
+{
+    cpu()->bn_apply_bf16(SH(c), N, C, S, (const uint16_t *)U(x), (const float *)U(mean), (const float *)U(invstd),
         (const float *)U(gamma), (const float *)U(beta), relu, (float *)U(y));
 }
 
@@ -694,6 +712,7 @@ static const ssl_backend devsim_backend = {
     .gemm_batched = d_gemm_batched,
     .gemm_batched2 = d_gemm_batched2,
     .conv2d_fwd = d_conv2d_fwd,
+    .conv2d_fwd_bf16 = d_conv2d_fwd_bf16,
     .conv2d_bwd_data = d_conv2d_bwd_data,
     .conv2d_bwd_filter = d_conv2d_bwd_filter,
     .conv2d_bwd_filter_bf16 = d_conv2d_bwd_filter_bf16,
@@ -714,6 +733,8 @@ static const ssl_backend devsim_backend = {
     .bias_grad = d_bias_grad,
     .bn_stats = d_bn_stats,
     .bn_apply = d_bn_apply,
+    .bn_stats_bf16 = d_bn_stats_bf16,
+    .bn_apply_bf16 = d_bn_apply_bf16,
     .bn_bwd_stats = d_bn_bwd_stats,
     .bn_bwd_data = d_bn_bwd_data,
     .bn_bwd_stats_bf16 = d_bn_bwd_stats_bf16,
