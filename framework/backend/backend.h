@@ -109,6 +109,13 @@ typedef struct ssl_backend {
                           const float *A, int lda, const int64_t sa[2], const float *B, int ldb,
                           const int64_t sb[2], float beta, float *C, int ldc, const int64_t sc[2], int outer,
                           int inner);
+    /* gemm_batched2 with either operand as bfloat16 bits (a_bf16 / b_bf16 set: A / B point to
+     * uint16_t), as saved activations are kept under bf16 storage (core/stash.h): a mixed-precision
+     * op (c->bf16 set) giving the fp32 op's result on the operands widened, bit for bit. */
+    void (*gemm_batched2_bf16)(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                               const void *A, int a_bf16, int lda, const int64_t sa[2], const void *B, int b_bf16,
+                               int ldb, const int64_t sb[2], float beta, float *C, int ldc, const int64_t sc[2],
+                               int outer, int inner);
 
     /* --- convolution (no bias; bias is bias_add) ------------------------------------------- */
     void (*conv2d_fwd)(ssl_ctx *c, const ssl_conv_shape *s, const float *x, const float *w,

@@ -12,7 +12,7 @@
 const char *const ssl_prof_names[SSL_PROF_COUNT] = {
     "conv fwd", "conv bwd", "bn fwd", "bn bwd", "act fwd", "act bwd", "pool fwd", "pool bwd",
     "linear fwd", "linear bwd", "layernorm fwd", "layernorm bwd", "attention fwd",
-    "attention bwd", "tokens fwd", "tokens bwd", "store fwd", "store bwd", "loss", "optimizer", "other",
+    "attention bwd", "tokens fwd", "tokens bwd", "store", "loss", "optimizer", "other",
 };
 
 void ssl_ctx_init(ssl_ctx *c, const char *backend)

@@ -17,7 +17,7 @@ typedef enum {
     SSL_PROF_ACT_FWD, SSL_PROF_ACT_BWD, SSL_PROF_POOL_FWD, SSL_PROF_POOL_BWD,
     SSL_PROF_LINEAR_FWD, SSL_PROF_LINEAR_BWD, SSL_PROF_LN_FWD, SSL_PROF_LN_BWD,
     SSL_PROF_ATTN_FWD, SSL_PROF_ATTN_BWD, SSL_PROF_TOKENS_FWD, SSL_PROF_TOKENS_BWD,
-    SSL_PROF_STORE_FWD, SSL_PROF_STORE_BWD, /* saved activations packed / unpacked (core/stash.h) */
+    SSL_PROF_STORE, /* saved activations packed (core/stash.h) */
     SSL_PROF_LOSS, SSL_PROF_OPTIM, SSL_PROF_OTHER,
     SSL_PROF_COUNT
 } ssl_prof_bucket;

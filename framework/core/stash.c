@@ -7,12 +7,9 @@
 #include <string.h>
 
 /* K_VIEW: an fp32 tensor kept as a bf16 view; K_VIEW16: a tensor that is bf16 already */
-enum { K_BF16, K_F32, K_F64, K_I32, K_VIEW, K_VIEW16 };
+enum { K_F32, K_F64, K_I32, K_VIEW, K_VIEW16 };
 
-static const size_t k_bytes[] = {2, 4, 8, 4, 2, 2}; /* bytes per element of each kind's copy */
-
-/* a bf16 copy: pointers queued as any of these share one */
-static int is_bf16(int kind) { return kind == K_BF16 || kind == K_VIEW || kind == K_VIEW16; }
+static const size_t k_bytes[] = {4, 8, 4, 2, 2}; /* bytes per element of each kind's copy */
 
 static size_t align64(size_t b) { return (b + 63) & ~(size_t)63; }
 
@@ -58,7 +55,6 @@ void ssl_stash_begin(ssl_stash *s, const ssl_ctx *c, int backward)
     s->on = c->precision_bf16 && !c->acts_fp32 && backward;
     s->release = !backward;
     s->nq = 0;
-    s->nitems = 0;
 }
 
 static void queue(ssl_stash *s, void *ref, int kind, size_t n)
@@ -68,7 +64,6 @@ static void queue(ssl_stash *s, void *ref, int kind, size_t n)
     s->q[s->nq++] = (ssl_stash_ref){ref, kind, n};
 }
 
-void ssl_stash_bf16(ssl_stash *s, float **ref, size_t n) { queue(s, ref, K_BF16, n); }
 void ssl_stash_f32(ssl_stash *s, float **ref, size_t n) { queue(s, ref, K_F32, n); }
 void ssl_stash_f64(ssl_stash *s, double **ref, size_t n) { queue(s, ref, K_F64, n); }
 void ssl_stash_i32(ssl_stash *s, int32_t **ref, size_t n) { queue(s, ref, K_I32, n); }
@@ -83,9 +78,7 @@ static int first_of(const ssl_stash *s, int i)
     const void *p = get(&s->q[i]);
     for (int j = 0; j < i; j++)
         if (get(&s->q[j]) == p) {
-            SSL_ASSERTF((s->q[j].kind == s->q[i].kind || (s->q[j].kind <= K_VIEW && s->q[i].kind <= K_VIEW &&
-                                                          is_bf16(s->q[j].kind) && is_bf16(s->q[i].kind))) &&
-                            s->q[j].n == s->q[i].n,
+            SSL_ASSERTF(s->q[j].kind == s->q[i].kind && s->q[j].n == s->q[i].n,
                         "stash: one tensor queued with two sizes or kinds");
             return j;
         }
@@ -119,7 +112,7 @@ float *ssl_stash_pack(ssl_ctx *c, ssl_stash *s, size_t *mark, float *keep, size_
     for (int i = 0; i < s->nq; i++) {
         if (first[i] < i) continue;
         const ssl_stash_ref *r = &s->q[i];
-        if (r->kind == K_BF16 || r->kind == K_VIEW) c->be->cast_f32_bf16(c, (uint16_t *)(stage + at[i]), get(r), r->n);
+        if (r->kind == K_VIEW) c->be->cast_f32_bf16(c, (uint16_t *)(stage + at[i]), get(r), r->n);
         else /* whole floats: a bf16 tensor's allocation is rounded up to them (conv2d.c), a copy's to 64 bytes */
             c->be->copy(c, (float *)(stage + at[i]), get(r), (r->n * k_bytes[r->kind] + 3) / sizeof(float));
     }
@@ -141,32 +134,10 @@ float *ssl_stash_pack(ssl_ctx *c, ssl_stash *s, size_t *mark, float *keep, size_
         c->be->copy(c, out, (const float *)(stage + total), n);
         c->be->free(stage);
     }
-    for (int i = 0; i < s->nq; i++) {
-        set(&s->q[i], copies + at[i]);
-        if (is_bf16(s->q[i].kind) && first[i] == i) {
-            s->items = grow(s->items, s->nitems, &s->icap, sizeof *s->items);
-            s->items[s->nitems++] = (ssl_stash_item){copies + at[i], s->q[i].n};
-        }
-    }
+    for (int i = 0; i < s->nq; i++) set(&s->q[i], copies + at[i]);
     s->nq = 0;
-    ssl_prof_end(c, SSL_PROF_STORE_FWD, t0, 0);
+    ssl_prof_end(c, SSL_PROF_STORE, t0, 0);
     return out;
-}
-
-void ssl_stash_unpack(ssl_ctx *c, ssl_stash *s, float **ref, size_t n)
-{
-    if (!s->on) return;
-    for (int i = s->nitems - 1; i >= 0; i--) {
-        if (s->items[i].copy != (const void *)*ref) continue;
-        SSL_ASSERTF(s->items[i].n == n, "stash: unpacking %zu elements of a %zu-element copy", n, s->items[i].n);
-        const double t0 = ssl_prof_begin(c);
-        float *f = ssl_arena_floats(&c->act, n);
-        c->be->cast_bf16_f32(c, f, s->items[i].copy, n);
-        *ref = f;
-        ssl_prof_end(c, SSL_PROF_STORE_BWD, t0, 0);
-        return;
-    }
-    SSL_ASSERTF(0, "stash: unpacking a pointer no pack of this forward wrote");
 }
 
 ssl_tensor ssl_stash_keep(ssl_ctx *c, const ssl_stash *s, size_t mark, ssl_tensor d)
@@ -178,6 +149,5 @@ ssl_tensor ssl_stash_keep(ssl_ctx *c, const ssl_stash *s, size_t mark, ssl_tenso
 void ssl_stash_free(ssl_stash *s)
 {
     ssl_free(s->q);
-    ssl_free(s->items);
     memset(s, 0, sizeof *s);
 }

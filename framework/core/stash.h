@@ -1,17 +1,16 @@
 /* Saved activations kept in bfloat16 between a model's forward and its backward (mixed precision;
- * the role of torch's saved-tensor pack/unpack hooks). A model queues the pointers its layers saved
- * for backward as it finishes a unit (a residual block), then packs: the queued tensors are copied
- * into the arena right after `mark` (bf16, or as they are for statistics and indices), everything
- * else the unit allocated since the mark is given back, and the unit's output moves behind the
- * copies. The queued pointers are rewritten to their copies; a bf16 one is read either as a bf16
- * tensor view (ssl_stash_view: the backward's ops take it as it is) or, for layers without such
- * ops, after ssl_stash_unpack (an fp32 buffer in the arena, released with the backward's
- * intermediates).
+ * the role of torch's saved-tensor pack hooks). A model queues what its layers saved for backward
+ * as it finishes a unit (a residual block), then packs: the queued tensors are copied into the
+ * arena right after `mark` (bf16, or as they are for statistics and indices), everything else the
+ * unit allocated since the mark is given back, and the unit's output moves behind the copies. The
+ * queued pointers are rewritten to their copies; a bf16 copy replaces its tensor's memory and turns
+ * the tensor into a bf16 view (tensor.h), which the backward's ops read where it lies (the backend
+ * ops ending in _bf16): nothing is widened back into memory.
  *
- * Only values the backward reads through bfloat16 anyway are worth queuing as bf16: a convolution's
- * input and output under bf16 precision (its inputs are read rounded, its results are rounded), or a
- * ReLU mask. Then the backward's numbers are those of fp32 storage, bit for bit, and the forward
- * keeps half the bytes plus none of the dead ones.
+ * Only values the backward reads through bfloat16 anyway are worth queuing as bf16: a product's
+ * input (GEMM and convolution inputs are read rounded), a convolution's output (its results are
+ * rounded), or a ReLU mask. Then the backward's numbers are those of fp32 storage, bit for bit, and
+ * the forward keeps half the bytes plus none of the dead ones.
  *
  * On when c->precision_bf16 is set, c->acts_fp32 is not, and a backward will follow. A forward
  * with no backward after it (a teacher's, evaluation's) keeps nothing in any precision: its packs
@@ -32,43 +31,32 @@ typedef struct {
 } ssl_stash_ref;
 
 typedef struct {
-    const void *copy; /* a bf16 copy in the arena */
-    size_t n;
-} ssl_stash_item;
-
-typedef struct {
     int on;                 /* bf16 storage */
     int release;            /* forward only: packs keep the output alone */
     ssl_stash_ref *q;       /* queued for the next pack */
     int nq, qcap;
-    ssl_stash_item *items;  /* this forward's bf16 copies (unpack looks them up) */
-    int nitems, icap;
 } ssl_stash;
 
 /* Start a forward: forget the last one's copies; on when c's precision says so and `backward`. */
 void ssl_stash_begin(ssl_stash *s, const ssl_ctx *c, int backward);
-/* Queue *ref (n elements) for the next pack. Pointers with the same value share one copy. */
-void ssl_stash_bf16(ssl_stash *s, float **ref, size_t n);
+/* Queue *ref (n elements) for the next pack, as it is. Pointers with the same value share one copy. */
 void ssl_stash_f32(ssl_stash *s, float **ref, size_t n);
 void ssl_stash_f64(ssl_stash *s, double **ref, size_t n);
 void ssl_stash_i32(ssl_stash *s, int32_t **ref, size_t n);
 /* Queue t as a bf16 view: at the pack, t's memory becomes its bf16 copy (t's bytes when it is bf16
- * already) and t itself SSL_T_BF16, for a backward that reads it through the backend's _bf16 ops; it
- * is never unpacked. Pointers queued more than one way share one copy. (The next forward's layers
- * assign their tensors whole, as they make them.) */
+ * already) and t itself SSL_T_BF16. Tensors over the same memory share one copy. (The next forward's
+ * layers assign their tensors whole, as they make them.) */
 void ssl_stash_view(ssl_stash *s, ssl_tensor *t);
 /* Pack the queue at *mark (an ssl_arena_mark taken before the unit's first allocation), keeping the
  * n floats at `keep` (the unit's output, not queued) behind the copies: returns keep's new address
  * and sets *mark to the mark just before it, where the next unit's pack starts. */
 float *ssl_stash_pack(ssl_ctx *c, ssl_stash *s, size_t *mark, float *keep, size_t n);
-/* A queued bf16 pointer back to fp32 (n elements): allocated in the arena, *ref rewritten. */
-void ssl_stash_unpack(ssl_ctx *c, ssl_stash *s, float **ref, size_t n);
 /* Between the layers of a backward: with bf16 storage on, everything allocated since `mark` (the
- * layer's unpacked inputs and its output gradient) is given back but the gradient d, which moves
- * to the mark (ssl_ctx_release_keep); returns it there. With it off, d as it is: nothing was
- * unpacked, and moving every gradient would cost more time than the memory it frees. */
+ * layer's temporaries and its output gradient) is given back but the gradient d, which moves to
+ * the mark (ssl_ctx_release_keep); returns it there. With it off, d as it is: moving every
+ * gradient would cost more time than the memory it frees. */
 ssl_tensor ssl_stash_keep(ssl_ctx *c, const ssl_stash *s, size_t mark, ssl_tensor d);
-/* Free the queue and table (a model instance's own; copies share nothing). */
+/* Free the queue (a model instance's own; copies share nothing). */
 void ssl_stash_free(ssl_stash *s);
 
 #endif

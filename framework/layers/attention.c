@@ -25,6 +25,24 @@ void ssl_attention_init(ssl_attention *l, ssl_plan *pl, const char *name, int D,
     ssl_linear_init(&l->proj, pl, sub, D, D, 1);
 }
 
+/* Element `off` of t, fp32 or bf16 (the saved qkv under bf16 storage), and whether it is bf16. */
+static const void *at(ssl_tensor t, size_t off)
+{
+    return t.dtype == SSL_T_BF16 ? (const void *)(t.bf16 + off) : (const void *)(t.data + off);
+}
+
+/* gemm_batched2 where A or B may be a bf16 view (its _bf16 op), else the fp32 op */
+static void g2(ssl_ctx *c, int ta, int tb, int M, int N, int K, const void *A, int ah, int lda, const int64_t sa[2],
+               const void *B, int bh, int ldb, const int64_t sb[2], float *C, int ldc, const int64_t sc[2], int outer,
+               int inner)
+{
+    if (ah || bh)
+        c->be->gemm_batched2_bf16(c, ta, tb, M, N, K, 1.0f, A, ah, lda, sa, B, bh, ldb, sb, 0.0f, C, ldc, sc, outer,
+                                  inner);
+    else
+        c->be->gemm_batched2(c, ta, tb, M, N, K, 1.0f, A, lda, sa, B, ldb, sb, 0.0f, C, ldc, sc, outer, inner);
+}
+
 /* P = softmax(scale Q K^T) into l->probs, for every image and head in one product (inside the
  * caller's autocast region). */
 static void probs(ssl_ctx *c, ssl_attention *l)
@@ -32,9 +50,9 @@ static void probs(ssl_ctx *c, ssl_attention *l)
     const int64_t B = l->B, T = l->T;
     const int D = l->D, H = l->heads, dh = D / H;
     const int64_t sq[2] = {T * 3 * D, dh}, sp[2] = {H * T * T, T * T};
-    const float *q = l->qkv_out, *k = q + D;
-    c->be->gemm_batched2(c, 0, 1, (int)T, (int)T, dh, 1.0f, q, 3 * D, sq, k, 3 * D, sq, 0.0f, l->probs, (int)T, sp,
-                         (int)B, H);
+    const int h = l->qkv_out.dtype == SSL_T_BF16;
+    g2(c, 0, 1, (int)T, (int)T, dh, at(l->qkv_out, 0), h, 3 * D, sq, at(l->qkv_out, (size_t)D), h, 3 * D, sq, l->probs,
+       (int)T, sp, (int)B, H);
     c->be->softmax_fwd(c, B * H * T, T, 1.0f / sqrtf((float)dh), l->probs, l->probs);
 }
 
@@ -57,7 +75,7 @@ ssl_tensor ssl_attention_forward(ssl_ctx *c, ssl_attention *l, const ssl_weights
     l->T = T;
     ssl_tensor qkv = ssl_linear_forward(c, &l->qkv, w, x);
     double t0 = ssl_prof_begin(c);
-    l->qkv_out = qkv.data;
+    l->qkv_out = qkv;
     ssl_ctx_autocast(c, 1); /* the four products; softmax stays fp32 (it ignores the flag) */
     l->probs = ssl_arena_floats(&c->act, (size_t)(B * H * T * T));
     l->ctx = ssl_arena_floats(&c->act, (size_t)(B * T * D));
@@ -84,20 +102,18 @@ ssl_tensor ssl_attention_backward(ssl_ctx *c, ssl_attention *l, const ssl_weight
     ssl_ctx_autocast(c, 1);
     const float scale = 1.0f / sqrtf((float)dh);
     const int64_t sq[2] = {T * 3 * D, dh}, sp[2] = {H * T * T, T * T}, so[2] = {T * D, dh};
-    const float *q = l->qkv_out, *k = q + D, *v = q + 2 * D;
+    const int h = l->qkv_out.dtype == SSL_T_BF16; /* q, k, v as the forward's pack left them */
+    const void *q = at(l->qkv_out, 0), *k = at(l->qkv_out, (size_t)D), *v = at(l->qkv_out, 2 * (size_t)D);
     float *dq = dqkv, *dk = dqkv + D, *dv = dqkv + 2 * D;
     /* dP = dO V^T ; dV = P^T dO (every image and head per call) */
-    c->be->gemm_batched2(c, 0, 1, (int)T, (int)T, dh, 1.0f, dctx.data, D, so, v, 3 * D, sq, 0.0f, dp, (int)T, sp,
-                         (int)B, H);
+    g2(c, 0, 1, (int)T, (int)T, dh, dctx.data, 0, D, so, v, h, 3 * D, sq, dp, (int)T, sp, (int)B, H);
     c->be->gemm_batched2(c, 1, 0, (int)T, dh, (int)T, 1.0f, l->probs, (int)T, sp, dctx.data, D, so, 0.0f, dv, 3 * D,
                          sq, (int)B, H);
     /* dS = scale * P * (dP - rowsum(dP * P)) : gradient w.r.t. the unscaled scores */
     c->be->softmax_bwd(c, B * H * T, T, scale, l->probs, dp, dp);
     /* dQ = dS K ; dK = dS^T Q */
-    c->be->gemm_batched2(c, 0, 0, (int)T, dh, (int)T, 1.0f, dp, (int)T, sp, k, 3 * D, sq, 0.0f, dq, 3 * D, sq, (int)B,
-                         H);
-    c->be->gemm_batched2(c, 1, 0, (int)T, dh, (int)T, 1.0f, dp, (int)T, sp, q, 3 * D, sq, 0.0f, dk, 3 * D, sq, (int)B,
-                         H);
+    g2(c, 0, 0, (int)T, dh, (int)T, dp, 0, (int)T, sp, k, h, 3 * D, sq, dq, 3 * D, sq, (int)B, H);
+    g2(c, 1, 0, (int)T, dh, (int)T, dp, 0, (int)T, sp, q, h, 3 * D, sq, dk, 3 * D, sq, (int)B, H);
     ssl_ctx_autocast(c, 0);
     ssl_prof_end(c, SSL_PROF_ATTN_BWD, t0, 8.0 * B * T * T * D);
     return ssl_linear_backward(c, &l->qkv, w, ssl_tensor_3d(dqkv, B, T, 3 * D));

@@ -10,7 +10,7 @@ typedef struct {
     int D, heads;
     ssl_linear qkv, proj;
     int64_t B, T;
-    float *qkv_out;  /* (B, T, 3D) */
+    ssl_tensor qkv_out; /* (B, T, 3D); a bf16 view between forward and backward under bf16 storage */
     float *probs;    /* (B, H, T, T) softmax output */
     float *ctx;      /* (B, T, D) per-head outputs, heads side by side */
 } ssl_attention;

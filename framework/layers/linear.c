@@ -57,8 +57,7 @@ ssl_tensor ssl_linear_backward(ssl_ctx *c, ssl_linear *l, const ssl_weights *w, 
     double t0 = ssl_prof_begin(c);
     int64_t rows = rows_of(dy, l->out);
     SSL_ASSERT(rows == rows_of(l->x, l->in));
-    ssl_tensor dx = l->x;
-    dx.data = NULL;
+    ssl_tensor dx = ssl_tensor_like(l->x, NULL);
     ssl_ctx_autocast(c, 1);
     if (!l->skip_dx) {
         dx.data = ssl_arena_floats(&c->act, (size_t)rows * l->in);
@@ -66,8 +65,14 @@ ssl_tensor ssl_linear_backward(ssl_ctx *c, ssl_linear *l, const ssl_weights *w, 
                     0.0f, dx.data, l->in);
     }
     if (w->g) {
-        c->be->gemm(c, 1, 0, l->out, l->in, (int)rows, 1.0f, dy.data, l->out, l->x.data, l->in,
-                    1.0f, w->g + l->w, l->in);
+        if (l->x.dtype == SSL_T_BF16) { /* a saved bf16 view (core/stash.h), read as it lies */
+            const int64_t z[2] = {0, 0};
+            c->be->gemm_batched2_bf16(c, 1, 0, l->out, l->in, (int)rows, 1.0f, dy.data, 0, l->out, z, l->x.bf16, 1,
+                                      l->in, z, 1.0f, w->g + l->w, l->in, z, 1, 1);
+        } else {
+            c->be->gemm(c, 1, 0, l->out, l->in, (int)rows, 1.0f, dy.data, l->out, l->x.data, l->in, 1.0f,
+                        w->g + l->w, l->in);
+        }
         ssl_ctx_autocast(c, 0);
         if (l->bias) c->be->bias_grad(c, rows, l->out, 1, dy.data, w->g + l->b);
     }

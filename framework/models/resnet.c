@@ -179,7 +179,7 @@ static ssl_tensor resnet_forward(ssl_ctx *c, ssl_model *m, const ssl_weights *w,
     if (r->use_pool) {
         h = ssl_maxpool_forward(c, &r->pool, h);
         stash_bn(st, &r->bn1);
-        ssl_stash_bf16(st, &r->pool.x.data, ssl_tensor_numel(r->pool.x)); /* for its shape only */
+        ssl_stash_view(st, &r->pool.x); /* bn1.y's copy: for its shape only */
         ssl_stash_i32(st, &r->pool.idx, ssl_tensor_numel(h));
         h.data = ssl_stash_pack(c, st, &mark, h.data, ssl_tensor_numel(h));
     } else {
@@ -199,9 +199,8 @@ static ssl_tensor resnet_forward(ssl_ctx *c, ssl_model *m, const ssl_weights *w,
     h = ssl_avgpool_forward(c, &r->gap, h);
     if (r->has_fc) h = ssl_linear_forward(c, &r->fc, w, h);
     rn_block *last = &r->blocks[r->nblocks - 1];
-    const size_t n = ssl_tensor_numel(last->out);
     ssl_stash_view(st, &last->out);
-    ssl_stash_bf16(st, &r->gap.x.data, n); /* for its shape only */
+    ssl_stash_view(st, &r->gap.x); /* last->out's copy: for its shape only */
     if (r->has_fc) ssl_stash_f32(st, &r->fc.x.data, ssl_tensor_numel(r->fc.x));
     h.data = ssl_stash_pack(c, st, &mark, h.data, ssl_tensor_numel(h));
     return h;

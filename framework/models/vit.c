@@ -102,40 +102,33 @@ static void block_stash(ssl_stash *st, ssl_vit_block *b, int with_input)
     if (with_input) ssl_stash_f32(st, &b->ln1.x.data, rows * D);
     ssl_stash_f32(st, &b->ln1.mean, rows);
     ssl_stash_f32(st, &b->ln1.rstd, rows);
-    ssl_stash_bf16(st, &a->qkv.x.data, rows * D);
-    ssl_stash_bf16(st, &a->qkv_out, rows * 3 * D);
-    ssl_stash_bf16(st, &a->ctx, rows * D);
-    ssl_stash_bf16(st, &a->proj.x.data, rows * D); /* the context */
+    ssl_stash_view(st, &a->qkv.x);
+    ssl_stash_view(st, &a->qkv_out);
+    ssl_stash_view(st, &a->proj.x); /* the context */
     ssl_stash_f32(st, &b->ln2.x.data, rows * D);
     ssl_stash_f32(st, &b->ln2.mean, rows);
     ssl_stash_f32(st, &b->ln2.rstd, rows);
-    ssl_stash_bf16(st, &b->fc1.x.data, rows * D);
+    ssl_stash_view(st, &b->fc1.x);
     ssl_stash_f32(st, &b->h1.data, rows * 4 * D);
-    ssl_stash_bf16(st, &b->fc2.x.data, rows * 4 * D);
+    ssl_stash_view(st, &b->fc2.x);
 }
 
-/* Layer by layer: each product's input comes back in fp32 just before it runs (a no-op with fp32
- * storage), and with bf16 storage everything but the running gradient is given back after it. */
+/* Layer by layer: each product reads its input as the pack left it (a bf16 view under bf16 storage,
+ * taken by the backend's _bf16 ops), and with bf16 storage everything but the running gradient is
+ * given back after it. */
 static ssl_tensor block_backward(ssl_ctx *c, ssl_vit_block *b, const ssl_weights *w, ssl_tensor dy, ssl_stash *st)
 {
     size_t n = ssl_tensor_numel(dy), mark = ssl_arena_mark(&c->act);
     ssl_attention *a = &b->attn;
-    ssl_stash_unpack(c, st, &b->fc2.x.data, ssl_tensor_numel(b->fc2.x));
     ssl_tensor d = ssl_stash_keep(c, st, mark, ssl_linear_backward(c, &b->fc2, w, dy));
     double t0 = ssl_prof_begin(c);
     c->be->gelu_bwd(c, ssl_tensor_numel(d), b->h1.data, d.data, d.data);
     ssl_prof_end(c, SSL_PROF_ACT_BWD, t0, 0);
-    ssl_stash_unpack(c, st, &b->fc1.x.data, ssl_tensor_numel(b->fc1.x));
     d = ssl_stash_keep(c, st, mark, ssl_linear_backward(c, &b->fc1, w, d));
     d = ssl_stash_keep(c, st, mark, ssl_layernorm_backward(c, &b->ln2, w, d));
     c->be->axpby(c, n, 1.0f, dy.data, 1.0f, d.data); /* d(x1) */
     ssl_tensor dx1 = d;
     mark = ssl_arena_mark(&c->act);
-    const size_t rows = (size_t)(a->B * a->T), D = (size_t)a->D;
-    ssl_stash_unpack(c, st, &a->ctx, rows * D);
-    a->proj.x.data = a->ctx;
-    ssl_stash_unpack(c, st, &a->qkv_out, rows * 3 * D);
-    ssl_stash_unpack(c, st, &a->qkv.x.data, rows * D);
     if (st->on) ssl_attention_recompute_probs(c, a);
     d = ssl_stash_keep(c, st, mark, ssl_attention_backward(c, a, w, dx1));
     d = ssl_stash_keep(c, st, mark, ssl_layernorm_backward(c, &b->ln1, w, d));

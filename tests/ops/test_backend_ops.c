@@ -502,6 +502,55 @@ static void test_gemm_batched2(int Bn, int T, int H, int dh)
                            sq, Bn, H));
         cmp("gemm_batched2", w, qkv, gemm_tol(), 1);
     }
+    if (HAVE(gemm_batched2_bf16)) {
+        /* the backward's products with q/k/v a saved bf16 view (both operands bf16 for Q K^T), against
+         * the fp32 op on the widened qkv in the same bf16 region; and the dense single product of a
+         * linear layer's dW += dY^T X with X bf16 (a device may read it in place) */
+        const int64_t sq[2] = {(int64_t)T * 3 * D, dh}, ss[2] = {(int64_t)H * T * T, (int64_t)T * T},
+                      so[2] = {(int64_t)T * D, dh}, z[2] = {0, 0};
+        const int rows = Bn * T;
+        tens *qw, *qh = t_bf16(qkv, &qw), *dO = t_rand((size_t)rows * D, 7103, -1, 1, 0);
+        struct { int ta, tb, M, N, K, ah, bh; size_t boff; } cs[] = {
+            {0, 1, T, T, dh, 1, 1, (size_t)D}, {0, 1, T, T, dh, 0, 1, (size_t)2 * D}, /* Q K^T; dO V^T */
+            {0, 0, T, dh, T, 0, 1, (size_t)D}, {1, 0, T, dh, T, 0, 1, 0},             /* dS K; dS^T Q */
+        };
+        for (int s = 0; s < 2; s++) ctx[s].bf16 = 1;
+        for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+            char w2[128];
+            snprintf(w2, sizeof w2, "%s case %zu", w, i);
+            const int skinny = cs[i].N == dh; /* an (image, head) block of O's layout, else of S's */
+            const size_t nout = skinny ? (size_t)rows * D : (size_t)Bn * H * T * T;
+            tens *u = t_rand(nout, 7104, -1, 1, 0), *f = t_rand(nout, 7104, -1, 1, 0);
+            /* A: dO (T x dh blocks, layout so) for the N == T case, S (T x T) otherwise */
+            tens *A = skinny ? S : dO;
+            const int lda = skinny ? T : D;
+            const int64_t *sa = skinny ? ss : so, *sc = skinny ? so : ss;
+            const int ldc = skinny ? D : T;
+            if (cs[i].ah) { /* both from qkv: A is q */
+                BOTH(gemm_batched2_bf16(c, cs[i].ta, cs[i].tb, cs[i].M, cs[i].N, cs[i].K, 0.5f, B16(qh, s), 1, 3 * D,
+                                        sq, B16(qh, s) + cs[i].boff, 1, 3 * D, sq, 0.0f, F(u, s), ldc, sc, Bn, H));
+                BOTH(gemm_batched2(c, cs[i].ta, cs[i].tb, cs[i].M, cs[i].N, cs[i].K, 0.5f, F(qw, s), 3 * D, sq,
+                                   F(qw, s) + cs[i].boff, 3 * D, sq, 0.0f, F(f, s), ldc, sc, Bn, H));
+            } else {
+                BOTH(gemm_batched2_bf16(c, cs[i].ta, cs[i].tb, cs[i].M, cs[i].N, cs[i].K, 0.5f, F(A, s), 0, lda, sa,
+                                        B16(qh, s) + cs[i].boff, 1, 3 * D, sq, -0.5f, F(u, s), ldc, sc, Bn, H));
+                BOTH(gemm_batched2(c, cs[i].ta, cs[i].tb, cs[i].M, cs[i].N, cs[i].K, 0.5f, F(A, s), lda, sa,
+                                   F(qw, s) + cs[i].boff, 3 * D, sq, -0.5f, F(f, s), ldc, sc, Bn, H));
+            }
+            cmp_widened("gemm_batched2_bf16", w2, u, f);
+            cmp("gemm_batched2_bf16", w2, u, BF16_GEMM, 1);
+            t_free(u), t_free(f);
+        }
+        /* dW (D x 3D) += dO^T (rows x D)^T X (rows x 3D, dense bf16) */
+        tens *u = t_rand((size_t)D * 3 * D, 7105, -1, 1, 0), *f = t_rand((size_t)D * 3 * D, 7105, -1, 1, 0);
+        BOTH(gemm_batched2_bf16(c, 1, 0, D, 3 * D, rows, 1.0f, F(dO, s), 0, D, z, B16(qh, s), 1, 3 * D, z, 1.0f,
+                                F(u, s), 3 * D, z, 1, 1));
+        BOTH(gemm(c, 1, 0, D, 3 * D, rows, 1.0f, F(dO, s), D, F(qw, s), 3 * D, 1.0f, F(f, s), 3 * D));
+        for (int s = 0; s < 2; s++) ctx[s].bf16 = 0;
+        cmp_widened("gemm_batched2_bf16", w, u, f);
+        cmp("gemm_batched2_bf16", w, u, BF16_GEMM, 1);
+        t_free(u), t_free(f), t_free(qh), t_free(qw), t_free(dO);
+    }
     t_free(qkv), t_free(S), t_free(O);
 }
 

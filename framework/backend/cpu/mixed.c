@@ -106,6 +106,41 @@ void ssl_cpu_mp_gemm_batched2(ssl_ctx *c, int trans_a, int trans_b, int M, int N
                       ldb, beta, C + o * sc[0] + i * sc[1], ldc, s);
 }
 
+/* dst (rows x cols, packed) = src (rows x cols of bf16 bits, row stride lds) widened */
+static void widen_copy(int64_t rows, int64_t cols, const uint16_t *src, int64_t lds, float *dst)
+{
+#pragma omp parallel for schedule(static) if (rows * cols >= PAR_MIN)
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < cols; j++) dst[r * cols + j] = ssl_vbf16_widen(src[r * lds + j]);
+}
+
+/* An operand into the scratch: rounded when fp32, widened when bf16 (the same values the fp32 path
+ * would see, since rounding a bf16 value changes nothing). */
+static void operand(int64_t rows, int64_t cols, const void *src, int h, int64_t off, int64_t ld, float *dst)
+{
+    if (h) widen_copy(rows, cols, (const uint16_t *)src + off, ld, dst);
+    else round_copy(rows, cols, (const float *)src + off, ld, dst);
+}
+
+void ssl_cpu_mp_gemm_batched2_bf16(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                                   const void *A, int a_bf16, int lda, const int64_t sa[2], const void *B, int b_bf16,
+                                   int ldb, const int64_t sb[2], float beta, float *C, int ldc, const int64_t sc[2],
+                                   int outer, int inner)
+{
+    SSL_ASSERTF(c->bf16, "gemm_batched2_bf16 outside a bf16 region (ssl_ctx_autocast)");
+    if (M == 0 || N == 0) return;
+    const int ar = trans_a ? K : M, ac = trans_a ? M : K, br = trans_b ? N : K, bc = trans_b ? K : N;
+    float *a = scratch(c, gemm_scratch(trans_a, trans_b, M, N, K)), *b = a + (size_t)ar * ac,
+          *t = b + (size_t)br * bc;
+    for (int o = 0; o < outer; o++)
+        for (int i = 0; i < inner; i++) {
+            operand(ar, ac, A, a_bf16, o * sa[0] + i * sa[1], lda, a);
+            operand(br, bc, B, b_bf16, o * sb[0] + i * sb[1], ldb, b);
+            ssl_cpu_gemm(c, trans_a, trans_b, M, N, K, alpha, a, ac > 0 ? ac : 1, b, bc > 0 ? bc : 1, 0.0f, t, N);
+            round_store(M, N, t, beta, C + o * sc[0] + i * sc[1], ldc);
+        }
+}
+
 static void round_inplace(float *x, size_t n)
 {
 #pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)

@@ -17,6 +17,7 @@ static const ssl_backend cpu_backend = {
     .gemm = ssl_cpu_mp_gemm,
     .gemm_batched = ssl_cpu_mp_gemm_batched,
     .gemm_batched2 = ssl_cpu_mp_gemm_batched2,
+    .gemm_batched2_bf16 = ssl_cpu_mp_gemm_batched2_bf16,
     .conv2d_fwd = ssl_cpu_mp_conv2d_fwd,
     .conv2d_fwd_bf16 = ssl_cpu_mp_conv2d_fwd_bf16,
     .conv2d_bwd_data = ssl_cpu_mp_conv2d_bwd_data,

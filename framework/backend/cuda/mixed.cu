@@ -35,6 +35,13 @@ __global__ void k_pack(size_t n, int64_t inner, int64_t rows, int64_t cols, cons
     SSL_GRID_STRIDE(k, n) dst[k] = bf16_bits(src[strided((int64_t)k, inner, rows, cols, s0, s1, ld)]);
 }
 
+/* packed dst[k] = the bf16 bits at src's strided offset (an operand that is bf16 already) */
+__global__ void k_pack16(size_t n, int64_t inner, int64_t rows, int64_t cols, const uint16_t *src, int64_t s0,
+                         int64_t s1, int64_t ld, uint16_t *dst)
+{
+    SSL_GRID_STRIDE(k, n) dst[k] = src[strided((int64_t)k, inner, rows, cols, s0, s1, ld)];
+}
+
 /* C at the strided offset of k = f32(T[k]) + beta C; beta 0 assigns (C's NaN ignored) */
 __global__ void k_unpack(size_t n, int64_t inner, int64_t rows, int64_t cols, const uint16_t *T, float beta, float *C,
                          int64_t s0, int64_t s1, int64_t ld)
@@ -79,16 +86,33 @@ void ssl_cuda_unpack_bf16(ssl_ctx *c, int64_t outer, int64_t inner, int64_t rows
 /* elements rounded up to 8 (16 bytes): each packed operand starts aligned for the tensor cores */
 static inline size_t al8(size_t n) { return (n + 7) & ~(size_t)7; }
 
-static void gemm_bf16(ssl_ctx *c, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
-                      const int64_t sa[2], const float *B, int ldb, const int64_t sb[2], float beta, float *C, int ldc,
-                      const int64_t sc[2], int outer, int inner)
+/* An operand packed dense into dst: cast when fp32, copied when bf16; a single dense bf16 matrix is used
+ * where it lies (returned instead of dst). */
+static const uint16_t *operand(ssl_ctx *c, int64_t outer, int64_t inner, int64_t rows, int64_t cols, const void *src,
+                               int h, const int64_t s[2], int64_t ld, uint16_t *dst)
+{
+    if (!h) {
+        ssl_cuda_pack_bf16(c, outer, inner, rows, cols, (const float *)src, s[0], s[1], ld, dst);
+        return dst;
+    }
+    if (outer * inner == 1 && ld == cols) return (const uint16_t *)src;
+    const size_t n = (size_t)(outer * inner * rows * cols);
+    if (n == 0) return dst;
+    k_pack16<<<SSL_CUDA_GRID(c, n)>>>(n, inner, rows, cols, (const uint16_t *)src, s[0], s[1], ld, dst);
+    SSL_CUDA_LAUNCHED();
+    return dst;
+}
+
+static void gemm_bf16(ssl_ctx *c, int ta, int tb, int M, int N, int K, float alpha, const void *A, int ah, int lda,
+                      const int64_t sa[2], const void *B, int bh, int ldb, const int64_t sb[2], float beta, float *C,
+                      int ldc, const int64_t sc[2], int outer, int inner)
 {
     const int ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
     const int64_t n = (int64_t)outer * inner, na = (int64_t)ar * ac, nb = (int64_t)br * bc, nc = (int64_t)M * N;
     const size_t ea = al8((size_t)(n * na)), eb = al8((size_t)(n * nb));
-    uint16_t *a = ssl_cuda_mixed_scratch(c, ea + eb + (size_t)(n * nc)), *b = a + ea, *t = b + eb;
-    ssl_cuda_pack_bf16(c, outer, inner, ar, ac, A, sa[0], sa[1], lda, a);
-    ssl_cuda_pack_bf16(c, outer, inner, br, bc, B, sb[0], sb[1], ldb, b);
+    uint16_t *scr = ssl_cuda_mixed_scratch(c, ea + eb + (size_t)(n * nc)), *t = scr + ea + eb;
+    const uint16_t *a = operand(c, outer, inner, ar, ac, A, ah, sa, lda, scr);
+    const uint16_t *b = operand(c, outer, inner, br, bc, B, bh, sb, ldb, scr + ea);
     const float zero = 0.0f;
     /* row-major as blas.cu: C^T = op(B)^T op(A)^T in cuBLAS's column-major terms */
     SSL_CUBLAS_CHECK(cublasGemmStridedBatchedEx(ssl_cuda_st(c)->blas, op_of(tb), op_of(ta), N, M, K, &alpha, b,
@@ -107,7 +131,7 @@ void ssl_cuda_mp_gemm(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K,
     }
     if (M == 0 || N == 0) return;
     const int64_t z[2] = {0, 0};
-    gemm_bf16(c, trans_a, trans_b, M, N, K, alpha, A, lda, z, B, ldb, z, beta, C, ldc, z, 1, 1);
+    gemm_bf16(c, trans_a, trans_b, M, N, K, alpha, A, 0, lda, z, B, 0, ldb, z, beta, C, ldc, z, 1, 1);
 }
 
 void ssl_cuda_mp_gemm_batched(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
@@ -120,7 +144,7 @@ void ssl_cuda_mp_gemm_batched(ssl_ctx *c, int trans_a, int trans_b, int M, int N
     }
     if (M == 0 || N == 0 || batch == 0) return;
     const int64_t a2[2] = {sa, 0}, b2[2] = {sb, 0}, c2[2] = {sc, 0};
-    gemm_bf16(c, trans_a, trans_b, M, N, K, alpha, A, lda, a2, B, ldb, b2, beta, C, ldc, c2, batch, 1);
+    gemm_bf16(c, trans_a, trans_b, M, N, K, alpha, A, 0, lda, a2, B, 0, ldb, b2, beta, C, ldc, c2, batch, 1);
 }
 
 void ssl_cuda_mp_gemm_batched2(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
@@ -133,5 +157,16 @@ void ssl_cuda_mp_gemm_batched2(ssl_ctx *c, int trans_a, int trans_b, int M, int 
         return;
     }
     if (M == 0 || N == 0 || outer * inner == 0) return;
-    gemm_bf16(c, trans_a, trans_b, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, outer, inner);
+    gemm_bf16(c, trans_a, trans_b, M, N, K, alpha, A, 0, lda, sa, B, 0, ldb, sb, beta, C, ldc, sc, outer, inner);
+}
+
+void ssl_cuda_mp_gemm_batched2_bf16(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                                    const void *A, int a_bf16, int lda, const int64_t sa[2], const void *B, int b_bf16,
+                                    int ldb, const int64_t sb[2], float beta, float *C, int ldc, const int64_t sc[2],
+                                    int outer, int inner)
+{
+    SSL_ASSERTF(c->bf16, "gemm_batched2_bf16 outside a bf16 region (ssl_ctx_autocast)");
+    if (M == 0 || N == 0 || outer * inner == 0) return;
+    gemm_bf16(c, trans_a, trans_b, M, N, K, alpha, A, a_bf16, lda, sa, B, b_bf16, ldb, sb, beta, C, ldc, sc, outer,
+              inner);
 }

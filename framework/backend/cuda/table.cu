@@ -32,6 +32,7 @@ static const ssl_backend cuda_backend = {
     .gemm = ssl_cuda_mp_gemm,
     .gemm_batched = ssl_cuda_mp_gemm_batched,
     .gemm_batched2 = ssl_cuda_mp_gemm_batched2,
+    .gemm_batched2_bf16 = ssl_cuda_mp_gemm_batched2_bf16,
     .conv2d_fwd = ssl_cuda_conv2d_fwd,
     .conv2d_bwd_data = ssl_cuda_conv2d_bwd_data,
     .conv2d_bwd_filter = ssl_cuda_conv2d_bwd_filter,
@@ -123,6 +124,7 @@ static const ssl_backend cuda_backend = {
     X(gemm) \
     X(gemm_batched) \
     X(gemm_batched2) \
+    X(gemm_batched2_bf16) \
     X(conv2d_fwd) \
     X(conv2d_bwd_data) \
     X(conv2d_bwd_filter) \

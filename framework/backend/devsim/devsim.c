@@ -272,6 +272,15 @@ static void d_gemm_batched2(ssl_ctx *c, int trans_a, int trans_b, int M, int N, 
                          ldb, sb, beta, (float *)U(C), ldc, sc, outer, inner); /* strides: host */
 }
 
+static void d_gemm_batched2_bf16(ssl_ctx *c, int ta, int tb, int M, int N, int K, float alpha, const void *A,
+                                 int ah, int lda, const int64_t sa[2], const void *B, int bh, int ldb,
+                                 const int64_t sb[2], float beta, float *C, int ldc, const int64_t sc[2], int outer,
+                                 int inner)
+{
+    cpu()->gemm_batched2_bf16(SH(c), ta, tb, M, N, K, alpha, U(A), ah, lda, sa, U(B), bh, ldb, sb, beta,
+                              (float *)U(C), ldc, sc, outer, inner);
+}
+
 static void d_conv2d_fwd(ssl_ctx *c, const ssl_conv_shape *s, const float *x, const float *w, float *y)
 {
     cpu()->conv2d_fwd(SH(c), s, (const float *)U(x), (const float *)U(w), (float *)U(y));
@@ -711,6 +720,7 @@ static const ssl_backend devsim_backend = {
     .gemm = d_gemm,
     .gemm_batched = d_gemm_batched,
     .gemm_batched2 = d_gemm_batched2,
+    .gemm_batched2_bf16 = d_gemm_batched2_bf16,
     .conv2d_fwd = d_conv2d_fwd,
     .conv2d_fwd_bf16 = d_conv2d_fwd_bf16,
     .conv2d_bwd_data = d_conv2d_bwd_data,
