@@ -2,7 +2,8 @@
 # model.precision bf16 through the real binary: the plan line says so; a ResNet (convolutions,
 # linears) and a ViT (attention, the DINO head's weight-normalised layer) train in bf16 with first
 # losses beside the fp32 run's but not equal to them (the layers really ran their products in bf16);
-# devsim's bf16 run equals the CPU's bit for bit (the flag reaches the ops behind device pointers);
+# devsim's bf16 runs (a ResNet, MAE's ViT) equal the CPU's bit for bit (the flag and the bf16 views reach
+# the ops behind device pointers);
 # a bf16 run resumes to the uninterrupted run's losses; fine-tuning takes the setting too.
 # model.saved_activations: fp32 storage trains to the bf16 storage's losses and checkpoint bit for
 # bit, with a larger activation high-water mark (act_mb in metrics.jsonl).
@@ -72,6 +73,13 @@ diff <(losses "$WORK/runs/b16/metrics.jsonl") <(losses "$WORK/runs/dev_b16/metri
   fail "dev_b16: losses differ from the CPU's bf16 run"
 "$CKPT_COMPARE" "$WORK/runs/b16/checkpoints/ckpt-0000000008.h5" "$WORK/runs/dev_b16/checkpoints/ckpt-0000000008.h5" \
   --rtol 0 >/dev/null || fail "dev_b16: checkpoint differs from the CPU's bf16 run"
+# and MAE's ViT, whose backward reads its bf16 views (linears, attention) behind device pointers
+run dev_mae_b16 model.precision=bf16 "${mae[@]}" device.backend=devsim
+diff <(losses "$WORK/runs/mae_acts16/metrics.jsonl") <(losses "$WORK/runs/dev_mae_b16/metrics.jsonl") >/dev/null ||
+  fail "dev_mae_b16: losses differ from the CPU's bf16 run"
+"$CKPT_COMPARE" "$WORK/runs/mae_acts16/checkpoints/ckpt-0000000008.h5" \
+  "$WORK/runs/dev_mae_b16/checkpoints/ckpt-0000000008.h5" --rtol 0 >/dev/null ||
+  fail "dev_mae_b16: checkpoint differs from the CPU's bf16 run"
 
 # resume: 4 steps, then the rest from the checkpoint, equals the uninterrupted bf16 run
 run res_b16 model.precision=bf16 run.max_steps=4
