@@ -25,7 +25,7 @@ void ssl_attention_init(ssl_attention *l, ssl_plan *pl, const char *name, int D,
     ssl_linear_init(&l->proj, pl, sub, D, D, 1);
 }
 
-/* Element `off` of t, fp32 or bf16 (the saved qkv under bf16 storage), and whether it is bf16. */
+/* Element `off` of t, fp32 or bf16 (the saved qkv under bf16 storage). */
 static const void *at(ssl_tensor t, size_t off)
 {
     return t.dtype == SSL_T_BF16 ? (const void *)(t.bf16 + off) : (const void *)(t.data + off);
