@@ -20,186 +20,6 @@ static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 /* ---------------------------------------------------------------------------------------------- */
 /* batch norm                                                                                     */
 
-/* x, fp32 (h == 0) or bfloat16 bits (h == 1), at element i; h is a constant in each inlined copy */
-SSL_VINLINE float ldx(const void *x, int h, int64_t i)
-{
-    return h ? ssl_vbf16_widen(((const uint16_t *)x)[i]) : ((const float *)x)[i];
-}
-
-SSL_VINLINE void bn_stats(int64_t N, int64_t C, int64_t S, const void *x, int h, double *sum, double *sumsq)
-{
-    if (S == 1) {
-        int64_t nblk = (C + COL_BLOCK - 1) / COL_BLOCK;
-#pragma omp parallel for schedule(static) if (N * C >= PAR_MIN)
-        for (int64_t blk = 0; blk < nblk; blk++) {
-            int64_t c0 = blk * COL_BLOCK, w = min64(COL_BLOCK, C - c0);
-            double s[COL_BLOCK] = {0}, ss[COL_BLOCK] = {0};
-            for (int64_t n = 0; n < N; n++) {
-                const int64_t xo = n * C + c0;
-#pragma omp simd
-                for (int64_t j = 0; j < w; j++) {
-                    double v = ldx(x, h, xo + j);
-                    s[j] += v;
-                    ss[j] += v * v;
-                }
-            }
-            memcpy(sum + c0, s, (size_t)w * sizeof(double));
-            memcpy(sumsq + c0, ss, (size_t)w * sizeof(double));
-        }
-        return;
-    }
-#pragma omp parallel for schedule(static) if (N * C * S >= PAR_MIN)
-    for (int64_t ch = 0; ch < C; ch++) {
-        double s = 0.0, ss = 0.0;
-        for (int64_t n = 0; n < N; n++) {
-            const int64_t xo = (n * C + ch) * S;
-#pragma omp simd reduction(+ : s, ss)
-            for (int64_t i = 0; i < S; i++) {
-                double v = ldx(x, h, xo + i);
-                s += v;
-                ss += v * v;
-            }
-        }
-        sum[ch] = s;
-        sumsq[ch] = ss;
-    }
-}
-
-void ssl_cpu_bn_stats(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *x, double *sum, double *sumsq)
-{
-    (void)c;
-    bn_stats(N, C, S, x, 0, sum, sumsq);
-}
-
-void ssl_cpu_bn_stats_bf16(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const uint16_t *x, double *sum,
-                           double *sumsq)
-{
-    (void)c;
-    bn_stats(N, C, S, x, 1, sum, sumsq);
-}
-
-SSL_VINLINE void bn_apply(int64_t N, int64_t C, int64_t S, const void *x, int h, const float *mean,
-                          const float *invstd, const float *gamma, const float *beta, int relu, float *y)
-{
-    /* y = (x - mean) * k + b with k = invstd * gamma, b = beta; not x * k + (beta - mean * k),
-     * which cancels when |mean| >> std. The fused ReLU is a clamp at lo (-inf: none), written
-     * `v < lo ? lo : v` so one loop serves both and a NaN still reaches the loss check. */
-    const float lo = relu ? 0.0f : -INFINITY;
-    if (S == 1) {
-        /* Tiles of ROW_BLOCK rows x COL_BLOCK channels; coefficients once per tile. */
-        int64_t nrb = (N + ROW_BLOCK - 1) / ROW_BLOCK, ncb = (C + COL_BLOCK - 1) / COL_BLOCK;
-#pragma omp parallel for collapse(2) schedule(static) if (N * C >= PAR_MIN)
-        for (int64_t rb = 0; rb < nrb; rb++)
-            for (int64_t cb = 0; cb < ncb; cb++) {
-                int64_t n0 = rb * ROW_BLOCK, n1 = min64(N, n0 + ROW_BLOCK);
-                int64_t c0 = cb * COL_BLOCK, w = min64(COL_BLOCK, C - c0);
-                float k[COL_BLOCK], b[COL_BLOCK], m[COL_BLOCK];
-                for (int64_t j = 0; j < w; j++) {
-                    k[j] = invstd[c0 + j] * (gamma ? gamma[c0 + j] : 1.0f);
-                    b[j] = beta ? beta[c0 + j] : 0.0f;
-                    m[j] = mean[c0 + j];
-                }
-                for (int64_t n = n0; n < n1; n++) {
-                    const int64_t xo = n * C + c0;
-                    float *yr = y + n * C + c0;
-#pragma omp simd
-                    for (int64_t j = 0; j < w; j++) {
-                        float v = (ldx(x, h, xo + j) - m[j]) * k[j] + b[j];
-                        yr[j] = v < lo ? lo : v;
-                    }
-                }
-            }
-        return;
-    }
-#pragma omp parallel for collapse(2) schedule(static) if (N * C * S >= PAR_MIN)
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t ch = 0; ch < C; ch++) {
-            float k = invstd[ch] * (gamma ? gamma[ch] : 1.0f);
-            float m = mean[ch], b = beta ? beta[ch] : 0.0f;
-            const int64_t xo = (n * C + ch) * S;
-            float *yp = y + (n * C + ch) * S;
-#pragma omp simd
-            for (int64_t i = 0; i < S; i++) {
-                float v = (ldx(x, h, xo + i) - m) * k + b;
-                yp[i] = v < lo ? lo : v;
-            }
-        }
-}
-
-void ssl_cpu_bn_apply(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *x, const float *mean,
-                      const float *invstd, const float *gamma, const float *beta, int relu, float *y)
-{
-    (void)c;
-    bn_apply(N, C, S, x, 0, mean, invstd, gamma, beta, relu, y);
-}
-
-void ssl_cpu_bn_apply_bf16(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const uint16_t *x, const float *mean,
-                           const float *invstd, const float *gamma, const float *beta, int relu, float *y)
-{
-    (void)c;
-    bn_apply(N, C, S, x, 1, mean, invstd, gamma, beta, relu, y);
-}
-
-SSL_VINLINE void bn_bwd_stats(int64_t N, int64_t C, int64_t S, const float *dy, const void *x, int h,
-                              const float *mean, const float *invstd, double *sum_dy, double *sum_dy_xhat)
-{
-    /* sum(dy * xhat) = invstd * sum(dy * (x - mean)): one multiply per channel, not per element. */
-    if (S == 1) {
-        int64_t nblk = (C + COL_BLOCK - 1) / COL_BLOCK;
-#pragma omp parallel for schedule(static) if (N * C >= PAR_MIN)
-        for (int64_t blk = 0; blk < nblk; blk++) {
-            int64_t c0 = blk * COL_BLOCK, w = min64(COL_BLOCK, C - c0);
-            double s[COL_BLOCK] = {0}, sx[COL_BLOCK] = {0};
-            for (int64_t n = 0; n < N; n++) {
-                const float *dr = dy + n * C + c0;
-                const int64_t xo = n * C + c0;
-#pragma omp simd
-                for (int64_t j = 0; j < w; j++) {
-                    double d = dr[j];
-                    s[j] += d;
-                    sx[j] += d * (double)(ldx(x, h, xo + j) - mean[c0 + j]);
-                }
-            }
-            for (int64_t j = 0; j < w; j++) {
-                sum_dy[c0 + j] = s[j];
-                sum_dy_xhat[c0 + j] = sx[j] * invstd[c0 + j];
-            }
-        }
-        return;
-    }
-#pragma omp parallel for schedule(static) if (N * C * S >= PAR_MIN)
-    for (int64_t ch = 0; ch < C; ch++) {
-        double s = 0.0, sx = 0.0;
-        float m = mean[ch];
-        for (int64_t n = 0; n < N; n++) {
-            const float *dp = dy + (n * C + ch) * S;
-            const int64_t xo = (n * C + ch) * S;
-#pragma omp simd reduction(+ : s, sx)
-            for (int64_t i = 0; i < S; i++) {
-                double d = dp[i];
-                s += d;
-                sx += d * (double)(ldx(x, h, xo + i) - m);
-            }
-        }
-        sum_dy[ch] = s;
-        sum_dy_xhat[ch] = sx * invstd[ch];
-    }
-}
-
-void ssl_cpu_bn_bwd_stats(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy, const float *x,
-                          const float *mean, const float *invstd, double *sum_dy, double *sum_dy_xhat)
-{
-    (void)c;
-    bn_bwd_stats(N, C, S, dy, x, 0, mean, invstd, sum_dy, sum_dy_xhat);
-}
-
-void ssl_cpu_bn_bwd_stats_bf16(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy, const uint16_t *x,
-                               const float *mean, const float *invstd, double *sum_dy, double *sum_dy_xhat)
-{
-    (void)c;
-    bn_bwd_stats(N, C, S, dy, x, 1, mean, invstd, sum_dy, sum_dy_xhat);
-}
-
 /* dx = k * (dy - a - (x - mean) * b) with k = gamma*invstd, a = sum_dy/count,
  * b = invstd * sum_dy_xhat/count (xhat = (x - mean) * invstd folded into b). */
 static inline void bn_bwd_coef(int64_t ch, const float *invstd, const float *gamma,
@@ -211,63 +31,31 @@ static inline void bn_bwd_coef(int64_t ch, const float *invstd, const float *gam
     *b = (float)(sum_dy_xhat[ch] / count * invstd[ch]);
 }
 
-SSL_VINLINE void bn_bwd_data(int64_t N, int64_t C, int64_t S, const float *dy, const void *x, int h,
-                             const float *mean, const float *invstd, const float *gamma, const double *sum_dy,
-                             const double *sum_dy_xhat, double count, float *dx)
+/* Partial sums per plane in bn_kernels.inc, and their sum in lane order. */
+#define LANES 8
+static inline double lanes_sum(const double *p)
 {
-    if (S == 1) {
-        /* Tiles of ROW_BLOCK rows x COL_BLOCK channels; coefficients once per tile. */
-        int64_t nrb = (N + ROW_BLOCK - 1) / ROW_BLOCK, ncb = (C + COL_BLOCK - 1) / COL_BLOCK;
-#pragma omp parallel for collapse(2) schedule(static) if (N * C >= PAR_MIN)
-        for (int64_t rb = 0; rb < nrb; rb++)
-            for (int64_t cb = 0; cb < ncb; cb++) {
-                int64_t n0 = rb * ROW_BLOCK, n1 = min64(N, n0 + ROW_BLOCK);
-                int64_t c0 = cb * COL_BLOCK, w = min64(COL_BLOCK, C - c0);
-                float k[COL_BLOCK], a[COL_BLOCK], b[COL_BLOCK], m[COL_BLOCK];
-                for (int64_t j = 0; j < w; j++) {
-                    bn_bwd_coef(c0 + j, invstd, gamma, sum_dy, sum_dy_xhat, count, &k[j], &a[j],
-                                &b[j]);
-                    m[j] = mean[c0 + j];
-                }
-                for (int64_t n = n0; n < n1; n++) {
-                    const float *dr = dy + n * C + c0;
-                    const int64_t xo = n * C + c0;
-                    float *o = dx + n * C + c0;
-#pragma omp simd
-                    for (int64_t j = 0; j < w; j++)
-                        o[j] = k[j] * (dr[j] - a[j] - (ldx(x, h, xo + j) - m[j]) * b[j]);
-                }
-            }
-        return;
-    }
-#pragma omp parallel for collapse(2) schedule(static) if (N * C * S >= PAR_MIN)
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t ch = 0; ch < C; ch++) {
-            float k, a, b, m = mean[ch];
-            bn_bwd_coef(ch, invstd, gamma, sum_dy, sum_dy_xhat, count, &k, &a, &b);
-            const float *dp = dy + (n * C + ch) * S;
-            const int64_t xo = (n * C + ch) * S;
-            float *o = dx + (n * C + ch) * S;
-#pragma omp simd
-            for (int64_t i = 0; i < S; i++) o[i] = k * (dp[i] - a - (ldx(x, h, xo + i) - m) * b);
-        }
+    double t = 0.0;
+    for (int k = 0; k < LANES; k++) t += p[k];
+    return t;
 }
 
-void ssl_cpu_bn_bwd_data(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy, const float *x,
-                         const float *mean, const float *invstd, const float *gamma, const double *sum_dy,
-                         const double *sum_dy_xhat, double count, float *dx)
-{
-    (void)c;
-    bn_bwd_data(N, C, S, dy, x, 0, mean, invstd, gamma, sum_dy, sum_dy_xhat, count, dx);
-}
+#define BN_X float
+#define BN_LD(v) (v)
+#define BN_FN(name) ssl_cpu_##name
+#include "framework/backend/cpu/bn_kernels.inc"
+#undef BN_X
+#undef BN_LD
+#undef BN_FN
 
-void ssl_cpu_bn_bwd_data_bf16(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy, const uint16_t *x,
-                              const float *mean, const float *invstd, const float *gamma, const double *sum_dy,
-                              const double *sum_dy_xhat, double count, float *dx)
-{
-    (void)c;
-    bn_bwd_data(N, C, S, dy, x, 1, mean, invstd, gamma, sum_dy, sum_dy_xhat, count, dx);
-}
+/* x a bf16 activation (backend.h's _bf16 ops): the same arithmetic on its exact widening */
+#define BN_X uint16_t
+#define BN_LD(v) ssl_vbf16_widen(v)
+#define BN_FN(name) ssl_cpu_##name##_bf16
+#include "framework/backend/cpu/bn_kernels.inc"
+#undef BN_X
+#undef BN_LD
+#undef BN_FN
 
 /* ---------------------------------------------------------------------------------------------- */
 /* layer norm                                                                                     */
