@@ -52,10 +52,7 @@ void ssl_cpu_cast_bf16_f32(ssl_ctx *c, float *dst, const uint16_t *src, size_t n
 {
     (void)c;
 #pragma omp parallel for simd schedule(static) if (n >= PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        const uint32_t u = (uint32_t)src[i] << 16;
-        memcpy(&dst[i], &u, sizeof u);
-    }
+    for (size_t i = 0; i < n; i++) dst[i] = ssl_vbf16_widen(src[i]);
 }
 
 void ssl_cpu_scale(ssl_ctx *c, float *x, size_t n, float a)

@@ -44,68 +44,6 @@ static void round_store(int M, int N, const float *T, float beta, float *C, int 
         }
 }
 
-static size_t gemm_scratch(int ta, int tb, int M, int N, int K)
-{
-    (void)ta, (void)tb;
-    return (size_t)M * K + (size_t)K * N + (size_t)M * N;
-}
-
-/* One bf16 product in scratch s (gemm_scratch floats). */
-static void gemm_bf16(ssl_ctx *c, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
-                      const float *B, int ldb, float beta, float *C, int ldc, float *s)
-{
-    const int ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
-    float *a = s, *b = a + (size_t)ar * ac, *t = b + (size_t)br * bc;
-    round_copy(ar, ac, A, lda, a);
-    round_copy(br, bc, B, ldb, b);
-    ssl_cpu_gemm(c, ta, tb, M, N, K, alpha, a, ac > 0 ? ac : 1, b, bc > 0 ? bc : 1, 0.0f, t, N);
-    round_store(M, N, t, beta, C, ldc);
-}
-
-void ssl_cpu_mp_gemm(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
-                     int lda, const float *B, int ldb, float beta, float *C, int ldc)
-{
-    if (!c->bf16) {
-        ssl_cpu_gemm(c, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-    if (M == 0 || N == 0) return;
-    float *s = scratch(c, gemm_scratch(trans_a, trans_b, M, N, K));
-    gemm_bf16(c, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, s);
-}
-
-void ssl_cpu_mp_gemm_batched(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha,
-                             const float *A, int lda, int64_t sa, const float *B, int ldb, int64_t sb, float beta,
-                             float *C, int ldc, int64_t sc, int batch)
-{
-    if (!c->bf16) {
-        ssl_cpu_gemm_batched(c, trans_a, trans_b, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
-        return;
-    }
-    if (M == 0 || N == 0) return;
-    float *s = scratch(c, gemm_scratch(trans_a, trans_b, M, N, K));
-    for (int i = 0; i < batch; i++)
-        gemm_bf16(c, trans_a, trans_b, M, N, K, alpha, A + i * sa, lda, B + i * sb, ldb, beta, C + i * sc, ldc, s);
-}
-
-void ssl_cpu_mp_gemm_batched2(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha,
-                              const float *A, int lda, const int64_t sa[2], const float *B, int ldb,
-                              const int64_t sb[2], float beta, float *C, int ldc, const int64_t sc[2], int outer,
-                              int inner)
-{
-    if (!c->bf16) {
-        ssl_cpu_gemm_batched2(c, trans_a, trans_b, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, outer,
-                              inner);
-        return;
-    }
-    if (M == 0 || N == 0) return;
-    float *s = scratch(c, gemm_scratch(trans_a, trans_b, M, N, K));
-    for (int o = 0; o < outer; o++)
-        for (int i = 0; i < inner; i++)
-            gemm_bf16(c, trans_a, trans_b, M, N, K, alpha, A + o * sa[0] + i * sa[1], lda, B + o * sb[0] + i * sb[1],
-                      ldb, beta, C + o * sc[0] + i * sc[1], ldc, s);
-}
-
 /* dst (rows x cols, packed) = src (rows x cols of bf16 bits, row stride lds) widened */
 static void widen_copy(int64_t rows, int64_t cols, const uint16_t *src, int64_t lds, float *dst)
 {
@@ -122,6 +60,8 @@ static void operand(int64_t rows, int64_t cols, const void *src, int h, int64_t 
     else round_copy(rows, cols, (const float *)src + off, ld, dst);
 }
 
+/* Every bf16 product: one (outer x inner) batch at a time through the scratch. The fp32-operand
+ * entries below come here too, with both flags clear. */
 void ssl_cpu_mp_gemm_batched2_bf16(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha,
                                    const void *A, int a_bf16, int lda, const int64_t sa[2], const void *B, int b_bf16,
                                    int ldb, const int64_t sb[2], float beta, float *C, int ldc, const int64_t sc[2],
@@ -130,7 +70,7 @@ void ssl_cpu_mp_gemm_batched2_bf16(ssl_ctx *c, int trans_a, int trans_b, int M, 
     SSL_ASSERTF(c->bf16, "gemm_batched2_bf16 outside a bf16 region (ssl_ctx_autocast)");
     if (M == 0 || N == 0) return;
     const int ar = trans_a ? K : M, ac = trans_a ? M : K, br = trans_b ? N : K, bc = trans_b ? K : N;
-    float *a = scratch(c, gemm_scratch(trans_a, trans_b, M, N, K)), *b = a + (size_t)ar * ac,
+    float *a = scratch(c, (size_t)M * K + (size_t)K * N + (size_t)M * N), *b = a + (size_t)ar * ac,
           *t = b + (size_t)br * bc;
     for (int o = 0; o < outer; o++)
         for (int i = 0; i < inner; i++) {
@@ -139,6 +79,45 @@ void ssl_cpu_mp_gemm_batched2_bf16(ssl_ctx *c, int trans_a, int trans_b, int M, 
             ssl_cpu_gemm(c, trans_a, trans_b, M, N, K, alpha, a, ac > 0 ? ac : 1, b, bc > 0 ? bc : 1, 0.0f, t, N);
             round_store(M, N, t, beta, C + o * sc[0] + i * sc[1], ldc);
         }
+}
+
+void ssl_cpu_mp_gemm(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                     int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    if (!c->bf16) {
+        ssl_cpu_gemm(c, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    const int64_t z[2] = {0, 0};
+    ssl_cpu_mp_gemm_batched2_bf16(c, trans_a, trans_b, M, N, K, alpha, A, 0, lda, z, B, 0, ldb, z, beta, C, ldc, z, 1,
+                                  1);
+}
+
+void ssl_cpu_mp_gemm_batched(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                             const float *A, int lda, int64_t sa, const float *B, int ldb, int64_t sb, float beta,
+                             float *C, int ldc, int64_t sc, int batch)
+{
+    if (!c->bf16) {
+        ssl_cpu_gemm_batched(c, trans_a, trans_b, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+        return;
+    }
+    const int64_t a2[2] = {sa, 0}, b2[2] = {sb, 0}, c2[2] = {sc, 0};
+    ssl_cpu_mp_gemm_batched2_bf16(c, trans_a, trans_b, M, N, K, alpha, A, 0, lda, a2, B, 0, ldb, b2, beta, C, ldc, c2,
+                                  batch, 1);
+}
+
+void ssl_cpu_mp_gemm_batched2(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                              const float *A, int lda, const int64_t sa[2], const float *B, int ldb,
+                              const int64_t sb[2], float beta, float *C, int ldc, const int64_t sc[2], int outer,
+                              int inner)
+{
+    if (!c->bf16) {
+        ssl_cpu_gemm_batched2(c, trans_a, trans_b, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, outer,
+                              inner);
+        return;
+    }
+    ssl_cpu_mp_gemm_batched2_bf16(c, trans_a, trans_b, M, N, K, alpha, A, 0, lda, sa, B, 0, ldb, sb, beta, C, ldc, sc,
+                                  outer, inner);
 }
 
 static void round_inplace(float *x, size_t n)

@@ -106,26 +106,36 @@ static int empty(const ssl_conv_shape *s)
  * converted back (y, dx assigned; dw added in fp32). */
 static inline size_t al8(size_t n) { return (n + 7) & ~(size_t)7; }
 
-void ssl_cuda_conv2d_fwd(ssl_ctx *c, const ssl_conv_shape *s, const float *x, const float *w, float *y)
+/* yh (bf16) = the bf16 convolution of x and w, cast into the mixed scratch (xh: nx + 8 + nw elements) */
+static void fwd_bf16(ssl_ctx *c, const ssl_conv_shape *s, const float *x, const float *w, uint16_t *xh, uint16_t *yh)
 {
-    if (empty(s)) return;
-    const int bf16 = c->bf16;
-    ssl_cuda_conv_plan *p = plan_for(c, s, bf16);
+    ssl_cuda_conv_plan *p = plan_for(c, s, 1);
     void *ws = p->ws_fwd ? ssl_ctx_workspace(c, p->ws_fwd) : NULL;
     const float one = 1.0f, zero = 0.0f;
-    if (!bf16) {
-        SSL_CUDNN_CHECK(cudnnConvolutionForward(ssl_cuda_st(c)->dnn, &one, p->x, x, p->w, w, p->conv, p->fwd, ws,
-                                                p->ws_fwd, &zero, p->y, y));
-        return;
-    }
-    const size_t nx = (size_t)s->N * s->C * s->H * s->W, nw = (size_t)s->K * s->C * s->R * s->R,
-                 ny = (size_t)s->N * s->K * s->P * s->Q;
-    uint16_t *xh = ssl_cuda_mixed_scratch(c, al8(nx) + al8(nw) + ny), *wh = xh + al8(nx), *yh = wh + al8(nw);
+    const size_t nx = (size_t)s->N * s->C * s->H * s->W, nw = (size_t)s->K * s->C * s->R * s->R;
+    uint16_t *wh = xh + al8(nx);
     ssl_cuda_cast_f32_bf16(c, xh, x, nx);
     ssl_cuda_cast_f32_bf16(c, wh, w, nw);
     SSL_CUDNN_CHECK(cudnnConvolutionForward(ssl_cuda_st(c)->dnn, &one, p->x, xh, p->w, wh, p->conv, p->fwd, ws,
                                             p->ws_fwd, &zero, p->y, yh));
-    ssl_cuda_cast_bf16_f32(c, y, yh, ny);
+}
+
+void ssl_cuda_conv2d_fwd(ssl_ctx *c, const ssl_conv_shape *s, const float *x, const float *w, float *y)
+{
+    if (empty(s)) return;
+    const size_t nx = (size_t)s->N * s->C * s->H * s->W, nw = (size_t)s->K * s->C * s->R * s->R,
+                 ny = (size_t)s->N * s->K * s->P * s->Q;
+    if (c->bf16) {
+        uint16_t *xh = ssl_cuda_mixed_scratch(c, al8(nx) + al8(nw) + ny), *yh = xh + al8(nx) + al8(nw);
+        fwd_bf16(c, s, x, w, xh, yh);
+        ssl_cuda_cast_bf16_f32(c, y, yh, ny);
+        return;
+    }
+    ssl_cuda_conv_plan *p = plan_for(c, s, 0);
+    void *ws = p->ws_fwd ? ssl_ctx_workspace(c, p->ws_fwd) : NULL;
+    const float one = 1.0f, zero = 0.0f;
+    SSL_CUDNN_CHECK(cudnnConvolutionForward(ssl_cuda_st(c)->dnn, &one, p->x, x, p->w, w, p->conv, p->fwd, ws,
+                                            p->ws_fwd, &zero, p->y, y));
 }
 
 /* y as bf16 bits: cuDNN's bf16 result written where it belongs, no conversion back */
@@ -133,15 +143,8 @@ void ssl_cuda_conv2d_fwd_bf16(ssl_ctx *c, const ssl_conv_shape *s, const float *
 {
     SSL_ASSERTF(c->bf16, "conv2d_fwd_bf16 outside a bf16 region (ssl_ctx_autocast)");
     if (empty(s)) return;
-    ssl_cuda_conv_plan *p = plan_for(c, s, 1);
-    void *ws = p->ws_fwd ? ssl_ctx_workspace(c, p->ws_fwd) : NULL;
-    const float one = 1.0f, zero = 0.0f;
     const size_t nx = (size_t)s->N * s->C * s->H * s->W, nw = (size_t)s->K * s->C * s->R * s->R;
-    uint16_t *xh = ssl_cuda_mixed_scratch(c, al8(nx) + nw), *wh = xh + al8(nx);
-    ssl_cuda_cast_f32_bf16(c, xh, x, nx);
-    ssl_cuda_cast_f32_bf16(c, wh, w, nw);
-    SSL_CUDNN_CHECK(cudnnConvolutionForward(ssl_cuda_st(c)->dnn, &one, p->x, xh, p->w, wh, p->conv, p->fwd, ws,
-                                            p->ws_fwd, &zero, p->y, y));
+    fwd_bf16(c, s, x, w, ssl_cuda_mixed_scratch(c, al8(nx) + nw), y);
 }
 
 void ssl_cuda_conv2d_bwd_data(ssl_ctx *c, const ssl_conv_shape *s, const float *dy, const float *w, float *dx)
