@@ -30,8 +30,26 @@ static void free_extra_from(ssl_arena *a, int from)
     a->nextra = from < a->nextra ? from : a->nextra;
 }
 
+/* Free the other end's extra blocks and forget its allocations. */
+static void hi_clear(ssl_arena *a)
+{
+    for (int i = 0; i < a->nhi; i++)
+        if (a->hi[i].extra) a->free_fn(a->hi[i].p);
+    a->nhi = 0;
+    a->hi_used = a->hi_top = 0;
+}
+
+static int hi_extra(const ssl_arena *a)
+{
+    for (int i = 0; i < a->nhi; i++)
+        if (a->hi[i].extra) return 1;
+    return 0;
+}
+
 void ssl_arena_free(ssl_arena *a)
 {
+    hi_clear(a);
+    ssl_free(a->hi);
     free_extra_from(a, 0);
     ssl_free(a->extra);
     ssl_free(a->extra_at);
@@ -64,14 +82,14 @@ static void push_extra(ssl_arena *a, void *p, size_t at, size_t bytes)
 static void grew(ssl_arena *a, size_t need)
 {
     a->top += need;
-    if (a->top > a->peak) a->peak = a->top;
+    if (a->top + a->hi_top > a->peak) a->peak = a->top + a->hi_top;
 }
 
 void *ssl_arena_alloc(ssl_arena *a, size_t bytes)
 {
     size_t need = aligned(bytes);
     void *p;
-    if (a->used + need <= a->cap) {
+    if (a->used + a->hi_used + need <= a->cap) {
         p = a->base + a->used;
         a->used += need;
     } else {
@@ -87,7 +105,9 @@ float *ssl_arena_floats(ssl_arena *a, size_t n) { return ssl_arena_alloc(a, n * 
 
 void ssl_arena_reset(ssl_arena *a)
 {
-    if (a->nextra) {
+    const int overflowed = a->nextra || hi_extra(a);
+    hi_clear(a);
+    if (overflowed) {
         free_extra_from(a, 0);
         if (a->peak > a->cap) {
             if (a->base) a->free_fn(a->base);
@@ -114,16 +134,6 @@ void ssl_arena_release(ssl_arena *a, size_t mark)
     while (from > 0 && a->extra_at[from - 1] >= mark) from--;
     free_extra_from(a, from);
     a->top = mark;
-}
-
-int ssl_arena_fits(const ssl_arena *a, size_t mark, size_t bytes)
-{
-    return (!a->nextra || a->extra_at[a->nextra - 1] < mark) && a->used + aligned(bytes) <= a->cap;
-}
-
-void ssl_arena_count(ssl_arena *a, size_t bytes)
-{
-    if (a->top + aligned(bytes) > a->peak) a->peak = a->top + aligned(bytes);
 }
 
 void *ssl_arena_release_keep(ssl_arena *a, size_t mark, void *keep, size_t bytes,
@@ -157,4 +167,44 @@ void *ssl_arena_release_keep(ssl_arena *a, size_t mark, void *keep, size_t bytes
     push_extra(a, p, a->top, need);
     grew(a, need);
     return p;
+}
+
+void *ssl_arena_hi_alloc(ssl_arena *a, size_t bytes, const void *owner)
+{
+    const size_t need = aligned(bytes);
+    if (a->nhi == a->hi_cap) {
+        const int ncap = a->hi_cap ? 2 * a->hi_cap : 64;
+        ssl_arena_hi *n = ssl_malloc((size_t)ncap * sizeof *n);
+        if (a->nhi) memcpy(n, a->hi, (size_t)a->nhi * sizeof *n);
+        ssl_free(a->hi);
+        a->hi = n, a->hi_cap = ncap;
+    }
+    ssl_arena_hi *h = &a->hi[a->nhi++];
+    *h = (ssl_arena_hi){NULL, need, owner, 0};
+    if (a->used + a->hi_used + need <= a->cap) {
+        a->hi_used += need;
+        h->p = a->base + a->cap - a->hi_used;
+    } else { /* sizing cycle, as ssl_arena_alloc */
+        h->p = a->alloc_fn(need);
+        h->extra = 1;
+    }
+    a->hi_top += need;
+    if (a->top + a->hi_top > a->peak) a->peak = a->top + a->hi_top;
+    return h->p;
+}
+
+size_t ssl_arena_hi_mark(const ssl_arena *a) { return a->hi_top; }
+
+void ssl_arena_hi_release(ssl_arena *a, size_t mark, const void *owner)
+{
+    while (a->nhi && a->hi_top > mark && a->hi[a->nhi - 1].owner == owner) {
+        ssl_arena_hi *h = &a->hi[--a->nhi];
+        if (h->extra) {
+            a->free_fn(h->p);
+        } else {
+            if (a->poison) memset(h->p, 0xFF, h->bytes);
+            a->hi_used -= h->bytes;
+        }
+        a->hi_top -= h->bytes;
+    }
 }

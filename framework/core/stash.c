@@ -55,6 +55,8 @@ void ssl_stash_begin(ssl_stash *s, const ssl_ctx *c, int backward)
     s->on = c->precision_bf16 && !c->acts_fp32 && backward;
     s->release = !backward;
     s->nq = 0;
+    s->nunits = 0;
+    s->hi0 = ssl_arena_hi_mark(&c->act);
 }
 
 static void queue(ssl_stash *s, void *ref, int kind, size_t n)
@@ -102,42 +104,34 @@ float *ssl_stash_pack(ssl_ctx *c, ssl_stash *s, size_t *mark, float *keep, size_
         at[i] = total;
         total += align64(s->q[i].n * k_bytes[s->q[i].kind]);
     }
-    /* Staged at the top of the arena (or, while the arena is still sizing itself, in a buffer of its
-     * own counted as if it were there), then moved down to the mark: everything else the unit
-     * allocated is dead. */
-    ssl_arena *a = &c->act;
-    const size_t stage_bytes = total + n * sizeof(float);
-    const int sized = ssl_arena_fits(a, *mark, stage_bytes);
-    char *stage = sized ? ssl_arena_alloc(a, stage_bytes) : c->be->alloc(stage_bytes);
+    /* The copies go to the arena's other end, written where they stay; then everything the unit
+     * allocated on this end is dead but its output, which moves down to the mark. */
+    char *copies = total ? ssl_arena_hi_alloc(&c->act, total, s) : NULL;
     for (int i = 0; i < s->nq; i++) {
         if (first[i] < i) continue;
         const ssl_stash_ref *r = &s->q[i];
-        if (r->kind == K_VIEW) c->be->cast_f32_bf16(c, (uint16_t *)(stage + at[i]), get(r), r->n);
+        if (r->kind == K_VIEW) c->be->cast_f32_bf16(c, (uint16_t *)(copies + at[i]), get(r), r->n);
         else /* whole floats: a bf16 tensor's allocation is rounded up to them (conv2d.c), a copy's to 64 bytes */
-            c->be->copy(c, (float *)(stage + at[i]), get(r), (r->n * k_bytes[r->kind] + 3) / sizeof(float));
+            c->be->copy(c, (float *)(copies + at[i]), get(r), (r->n * k_bytes[r->kind] + 3) / sizeof(float));
     }
-    c->be->copy(c, (float *)(stage + total), keep, n);
-    char *copies;
-    float *out;
-    if (sized) {
-        copies = (char *)ssl_ctx_release_keep(c, *mark, (float *)stage, stage_bytes / sizeof(float));
-        out = (float *)(copies + total);
-        *mark += total; /* the output's place: the next unit's pack starts there */
-    } else {
-        /* two allocations, so the next unit's mark falls between them in the sequence */
-        ssl_arena_count(a, stage_bytes);
-        ssl_arena_release(a, *mark);
-        copies = total ? ssl_arena_alloc(a, total) : NULL;
-        if (total) c->be->copy(c, (float *)copies, (const float *)stage, total / sizeof(float));
-        *mark = ssl_arena_mark(a);
-        out = ssl_arena_floats(a, n);
-        c->be->copy(c, out, (const float *)(stage + total), n);
-        c->be->free(stage);
-    }
+    float *out = ssl_ctx_release_keep(c, *mark, keep, n); /* *mark: the output's place, the next unit's */
     for (int i = 0; i < s->nq; i++) set(&s->q[i], copies + at[i]);
     s->nq = 0;
+    if (s->on) {
+        s->ends = grow(s->ends, s->nunits, &s->ends_cap, sizeof *s->ends);
+        s->ends[s->nunits++] = ssl_arena_hi_mark(&c->act);
+    }
     ssl_prof_end(c, SSL_PROF_STORE, t0, 0);
     return out;
+}
+
+int ssl_stash_units(const ssl_stash *s) { return s->nunits; }
+
+void ssl_stash_drop(ssl_ctx *c, ssl_stash *s, int unit)
+{
+    if (!s->on || unit >= s->nunits) return;
+    ssl_arena_hi_release(&c->act, unit > 0 ? s->ends[unit - 1] : s->hi0, s);
+    s->nunits = unit;
 }
 
 ssl_tensor ssl_stash_keep(ssl_ctx *c, const ssl_stash *s, size_t mark, ssl_tensor d)
@@ -149,5 +143,6 @@ ssl_tensor ssl_stash_keep(ssl_ctx *c, const ssl_stash *s, size_t mark, ssl_tenso
 void ssl_stash_free(ssl_stash *s)
 {
     ssl_free(s->q);
+    ssl_free(s->ends);
     memset(s, 0, sizeof *s);
 }

@@ -1,8 +1,9 @@
 /* Saved activations kept in bfloat16 between a model's forward and its backward (mixed precision;
  * the role of torch's saved-tensor pack hooks). A model queues what its layers saved for backward
- * as it finishes a unit (a residual block), then packs: the queued tensors are copied into the
- * arena right after `mark` (bf16, or as they are for statistics and indices), everything else the
- * unit allocated since the mark is given back, and the unit's output moves behind the copies. The
+ * as it finishes a unit (a residual block), then packs: the queued tensors are copied to the
+ * arena's other end (core/arena.h; bf16, or as they are for statistics and indices), everything
+ * the unit allocated since `mark` is given back, and the unit's output moves down to the mark. As
+ * the backward goes, the model drops the units whose readers are done (ssl_stash_drop). The
  * queued pointers are rewritten to their copies; a bf16 copy replaces its tensor's memory and turns
  * the tensor into a bf16 view (tensor.h), which the backward's ops read where it lies (the backend
  * ops ending in _bf16): nothing is widened back into memory.
@@ -35,6 +36,9 @@ typedef struct {
     int release;            /* forward only: packs keep the output alone */
     ssl_stash_ref *q;       /* queued for the next pack */
     int nq, qcap;
+    size_t hi0;             /* the arena's other end at the forward's start */
+    size_t *ends;           /* ... after each unit's pack */
+    int nunits, ends_cap;
 } ssl_stash;
 
 /* Start a forward: forget the last one's copies; on when c's precision says so and `backward`. */
@@ -47,10 +51,16 @@ void ssl_stash_i32(ssl_stash *s, int32_t **ref, size_t n);
  * already) and t itself SSL_T_BF16. Tensors over the same memory share one copy. (The next forward's
  * layers assign their tensors whole, as they make them.) */
 void ssl_stash_view(ssl_stash *s, ssl_tensor *t);
-/* Pack the queue at *mark (an ssl_arena_mark taken before the unit's first allocation), keeping the
- * n floats at `keep` (the unit's output, not queued) behind the copies: returns keep's new address
- * and sets *mark to the mark just before it, where the next unit's pack starts. */
+/* Pack the queue as the next unit, giving back everything since *mark (an ssl_arena_mark taken
+ * before the unit's first allocation) but the n floats at `keep` (the unit's output, not queued),
+ * which move to the mark: returns keep's new address; *mark is then the mark just before it, where
+ * the next unit's pack starts. */
 float *ssl_stash_pack(ssl_ctx *c, ssl_stash *s, size_t *mark, float *keep, size_t n);
+/* Units packed so far in this forward: the index the next pack's unit gets. */
+int ssl_stash_units(const ssl_stash *s);
+/* In the backward: the copies of units `unit` on are read no more; give them back (when no other
+ * stash pushed copies after them: then they wait for the step's end). */
+void ssl_stash_drop(ssl_ctx *c, ssl_stash *s, int unit);
 /* Between the layers of a backward: with bf16 storage on, everything allocated since `mark` (the
  * layer's temporaries and its output gradient) is given back but the gradient d, which moves to
  * the mark (ssl_ctx_release_keep); returns it there. With it off, d as it is: moving every

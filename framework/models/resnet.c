@@ -19,6 +19,7 @@ typedef struct {
     ssl_conv2d conv1, conv2, conv3, down;
     ssl_batchnorm bn1, bn2, bn3, down_bn;
     ssl_tensor out; /* block output after the final ReLU */
+    int unit;       /* its stash unit (its saved tensors and its input's copy) */
 } rn_block;
 
 typedef struct {
@@ -147,6 +148,7 @@ static ssl_tensor block_backward(ssl_ctx *c, ssl_stash *st, rn_block *b, const s
     double t0 = ssl_prof_begin(c);
     ssl_relu_backward(c, b->out, dy, dy); /* dy now d(residual sum) */
     ssl_prof_end(c, SSL_PROF_ACT_BWD, t0, 0);
+    ssl_stash_drop(c, st, b->unit + 1); /* the later units' copies: the mask just read was the last */
     ssl_tensor dsc = dy; /* the shortcut's first: its gradient is then the only one kept aside */
     if (b->has_down) {
         dsc = bn_back(c, st, &b->down_bn, w, dy, mark); /* no fused ReLU: dy left intact */
@@ -194,6 +196,7 @@ static ssl_tensor resnet_forward(ssl_ctx *c, ssl_model *m, const ssl_weights *w,
         h = block_forward(c, b, w, h, train);
         stash_input(st, r, i);
         stash_block(st, b);
+        b->unit = ssl_stash_units(st);
         b->out.data = h.data = ssl_stash_pack(c, st, &mark, h.data, ssl_tensor_numel(h));
     }
     h = ssl_avgpool_forward(c, &r->gap, h);

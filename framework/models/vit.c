@@ -144,6 +144,7 @@ ssl_tensor ssl_vit_blocks_forward(ssl_ctx *c, ssl_vit_block *blocks, int depth, 
     for (int i = 0; i < depth; i++) {
         x = ssl_vit_block_forward(c, &blocks[i], w, x);
         block_stash(st, &blocks[i], i > 0);
+        blocks[i].unit = ssl_stash_units(st);
         x.data = ssl_stash_pack(c, st, &mark, x.data, ssl_tensor_numel(x));
     }
     return x;
@@ -155,6 +156,7 @@ ssl_tensor ssl_vit_blocks_backward(ssl_ctx *c, ssl_vit_block *blocks, int depth,
 {
     for (int i = depth - 1; i >= 0; i--) {
         dy = block_backward(c, &blocks[i], w, dy, st);
+        ssl_stash_drop(c, st, blocks[i].unit);
         dy.data = ssl_ctx_release_keep(c, mark, dy.data, ssl_tensor_numel(dy));
     }
     return dy;

@@ -19,6 +19,7 @@ typedef struct {
     ssl_attention attn;
     ssl_linear fc1, fc2;
     ssl_tensor h1; /* fc1 output (GELU input), saved for backward */
+    int unit;       /* its stash unit */
     int seg0, seg1; /* its parameter segments: backward reports them done (ssl_ctx_grads_done) */
 } ssl_vit_block;
 

@@ -43,6 +43,58 @@ static void cycle(ssl_arena *a, int sized, int *copies)
     SSL_EXPECT(ok, "cycle %d: the buffer below the mark changed", sized);
 }
 
+/* The other end: two owners push (sizing cycle: blocks of their own), the high-water mark counts both
+ * ends together, so the sized cycle takes everything from the base: the other end from its top down,
+ * the first from its bottom up, never meeting. A pop stops at another owner's allocation; what is
+ * popped is given back to both ends (poisoned when asked). */
+static void hi_cycle(ssl_arena *a, int sized)
+{
+    const int A = 1, B = 2;
+    float *lo = ssl_arena_floats(a, 1000);
+    const size_t h0 = ssl_arena_hi_mark(a);
+    char *a1 = ssl_arena_hi_alloc(a, 3000, &A);
+    const size_t h1 = ssl_arena_hi_mark(a);
+    char *a2 = ssl_arena_hi_alloc(a, 100, &A);
+    char *b1 = ssl_arena_hi_alloc(a, 500, &B);
+    memset(a1, 1, 3000), memset(a2, 2, 100), memset(b1, 3, 500);
+    SSL_EXPECT(ssl_arena_hi_mark(a) == 3008 + 128 + 512, "hi mark %zu", ssl_arena_hi_mark(a));
+    float *lo2 = ssl_arena_floats(a, 2000); /* the most live at once: 4032 + 8000 + 3648 */
+    SSL_EXPECT(a->peak == 4032 + 8000 + 3648, "cycle %d: peak %zu, want both ends' sum", sized, a->peak);
+    if (sized) {
+        SSL_EXPECT(a1 == a->base + a->cap - 3008 && a2 == a1 - 128 && b1 == a2 - 512 && a->nhi == 3 &&
+                       (char *)lo2 + 8000 == b1 && (char *)lo == a->base,
+                   "sized cycle: the ends are not packed against each other in the base");
+    }
+    ssl_arena_hi_release(a, h1, &A); /* B's on top: nothing moves */
+    SSL_EXPECT(ssl_arena_hi_mark(a) == 3008 + 128 + 512, "a pop went past another owner's allocation");
+    ssl_arena_hi_release(a, h1, &B); /* B's popped, then A's a2 is not B's */
+    SSL_EXPECT(ssl_arena_hi_mark(a) == 3008 + 128, "B's pop: hi mark %zu", ssl_arena_hi_mark(a));
+    if (sized) SSL_EXPECT((unsigned char)b1[7] == 0xFF, "the popped bytes were not poisoned");
+    ssl_arena_hi_release(a, h1, &A);
+    SSL_EXPECT(ssl_arena_hi_mark(a) == h1 && a1[2999] == 1, "A's pop to its mark: hi mark %zu", ssl_arena_hi_mark(a));
+    if (sized) { /* what was popped is room for the first end again */
+        float *more = ssl_arena_floats(a, 128);
+        SSL_EXPECT((char *)more == (char *)lo2 + 8000, "sized cycle: the first end does not reuse the room");
+    }
+    ssl_arena_hi_release(a, h0, &A);
+    SSL_EXPECT(ssl_arena_hi_mark(a) == 0 && a->nhi == 0, "all popped: hi mark %zu", ssl_arena_hi_mark(a));
+}
+
+static void hi_end(void)
+{
+    ssl_arena a;
+    ssl_arena_init(&a, ssl_malloc, ssl_free);
+    a.poison = 1;
+    hi_cycle(&a, 0);
+    ssl_arena_reset(&a);
+    SSL_EXPECT(a.cap == 4032 + 8000 + 3648 && a.nextra == 0 && a.nhi == 0, "reset: cap %zu", a.cap);
+    const size_t n = ssl_alloc_count();
+    hi_cycle(&a, 1);
+    SSL_EXPECT(ssl_alloc_count() == n, "the sized cycle allocated %zu times", ssl_alloc_count() - n);
+    SSL_EXPECT(a.nextra == 0, "sized cycle: %d extra blocks", a.nextra);
+    ssl_arena_free(&a);
+}
+
 int main(void)
 {
     ssl_arena a;
@@ -65,20 +117,16 @@ int main(void)
     for (int i = 0; i < 64; i++) same &= moved[i] == (float)i;
     SSL_EXPECT(same, "an overlapping move did not land at the mark intact");
 
-    /* release gives everything back to the mark; count (a stand-in held outside) raises the peak, so
-     * the next sized cycle fits it (fits: in the base block, room left) */
+    /* release gives everything back to the mark, extra blocks since it included */
     ssl_arena_release(&a, mark);
     SSL_EXPECT(ssl_arena_mark(&a) == mark && ssl_arena_floats(&a, 1) == dy, "release: the next allocation is not at the mark");
     ssl_arena_release(&a, mark);
-    SSL_EXPECT(ssl_arena_fits(&a, mark, a.cap) && !ssl_arena_fits(&a, mark, a.cap + 64), "fits: the base block's room");
-    const size_t peak = a.peak;
-    ssl_arena_count(&a, a.cap + 4096);
-    SSL_EXPECT(a.peak == a.cap + 4096 && a.peak > peak, "count: peak %zu, want %zu", a.peak, a.cap + 4096);
     float *big = ssl_arena_floats(&a, 100000); /* overflow: an extra block */
-    SSL_EXPECT(!ssl_arena_fits(&a, mark, 0), "fits: true with an extra block since the mark");
+    SSL_EXPECT(a.nextra == 1, "overflow: %d extra blocks", a.nextra);
     ssl_arena_release(&a, mark);
     SSL_EXPECT(a.nextra == 0 && ssl_arena_mark(&a) == mark, "release: the extra block since the mark was kept");
     (void)big;
     ssl_arena_free(&a);
+    hi_end();
     return ssl_test_exit();
 }

@@ -32,6 +32,7 @@ static result run(const ssl_model_config *cfg, int acts_fp32, int teacher_g)
     ssl_ctx_init(&c, "cpu");
     c.precision_bf16 = 1;
     c.acts_fp32 = acts_fp32;
+    c.act.poison = 1; /* a copy given back too early reads NaN */
     ssl_params p, b;
     ssl_params_init(&p);
     ssl_params_init(&b);
@@ -129,13 +130,13 @@ int main(void)
     ssl_model_config cfg;
     ssl_model_config_default(&cfg, "resnet18");
     cfg.small_stem = 1, cfg.width = 8, cfg.img_size = 16;
-    check(&cfg, 0.65);
+    check(&cfg, 0.47);
     ssl_model_config_default(&cfg, "resnet50");
     cfg.width = 4, cfg.img_size = 32;
-    check(&cfg, 0.65);
+    check(&cfg, 0.5);
     ssl_model_config_default(&cfg, "resnet18");
     cfg.width = 8, cfg.img_size = 32, cfg.num_classes = 10;
-    check(&cfg, 0.8);
+    check(&cfg, 0.5);
     ssl_model_config_default(&cfg, "vit_tiny");
     cfg.img_size = 16, cfg.patch_size = 4, cfg.vit_dim = 48, cfg.vit_depth = 3, cfg.vit_heads = 3;
     check(&cfg, 0.8);
