@@ -36,16 +36,21 @@ static int same_shape(const ssl_conv_shape *a, const ssl_conv_shape *b)
            a->R == b->R && a->stride == b->stride && a->pad == b->pad;
 }
 
-/* The first heuristic candidate that is supported, fits CONV_WS_MAX and (when asked) is
- * deterministic. The three perf structs share these fields, hence the template. */
-template <typename Perf>
-static int pick(const Perf *p, int n, int need_determinism, const char *what,
-                const ssl_conv_shape *s, size_t *ws)
+/* The first heuristic candidate that is supported, fits CONV_WS_MAX, (when asked) is deterministic
+ * and runs with the descriptors as they are: its workspace is asked of cuDNN again for them
+ * (ws_of), since the heuristics may list an algorithm under another math type than the
+ * descriptor's, whose size need not hold for the call; the larger of the two is kept. The three
+ * perf structs share these fields, hence the template. */
+template <typename Perf, typename WsOf>
+static int pick(const Perf *p, int n, int need_determinism, const char *what, const ssl_conv_shape *s, size_t *ws,
+                WsOf ws_of)
 {
     for (int i = 0; i < n; i++) {
         if (p[i].status != CUDNN_STATUS_SUCCESS || p[i].memory > CONV_WS_MAX) continue;
         if (need_determinism && p[i].determinism != CUDNN_DETERMINISTIC) continue;
-        *ws = p[i].memory;
+        size_t bytes = 0;
+        if (ws_of(p[i].algo, &bytes) != CUDNN_STATUS_SUCCESS || bytes > CONV_WS_MAX) continue;
+        *ws = bytes > p[i].memory ? bytes : p[i].memory;
         return (int)p[i].algo;
     }
     SSL_ABORT("cuDNN offers no usable %s algorithm for N=%d C=%d H=%d W=%d K=%d R=%d stride %d pad %d",
@@ -85,15 +90,27 @@ static ssl_cuda_conv_plan *plan_for(ssl_ctx *c, const ssl_conv_shape *s, int bf1
     cudnnConvolutionFwdAlgoPerf_t pf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     SSL_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(st->dnn, p->x, p->w, p->conv, p->y,
                                                            CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, pf));
-    p->fwd = (cudnnConvolutionFwdAlgo_t)pick(pf, n, 0, "forward", s, &p->ws_fwd);
+    p->fwd = (cudnnConvolutionFwdAlgo_t)pick(pf, n, 0, "forward", s, &p->ws_fwd,
+                                             [&](cudnnConvolutionFwdAlgo_t a, size_t *b) {
+                                                 return cudnnGetConvolutionForwardWorkspaceSize(
+                                                     st->dnn, p->x, p->w, p->conv, p->y, a, b);
+                                             });
     cudnnConvolutionBwdDataAlgoPerf_t pd[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     SSL_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(st->dnn, p->w, p->y, p->conv, p->x,
                                                                 CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, pd));
-    p->bwd_data = (cudnnConvolutionBwdDataAlgo_t)pick(pd, n, 1, "backward-data", s, &p->ws_data);
+    p->bwd_data = (cudnnConvolutionBwdDataAlgo_t)pick(pd, n, 1, "backward-data", s, &p->ws_data,
+                                                      [&](cudnnConvolutionBwdDataAlgo_t a, size_t *b) {
+                                                          return cudnnGetConvolutionBackwardDataWorkspaceSize(
+                                                              st->dnn, p->w, p->y, p->conv, p->x, a, b);
+                                                      });
     cudnnConvolutionBwdFilterAlgoPerf_t pw[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     SSL_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(st->dnn, p->x, p->y, p->conv, p->w,
                                                                   CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, pw));
-    p->bwd_filter = (cudnnConvolutionBwdFilterAlgo_t)pick(pw, n, 1, "backward-filter", s, &p->ws_filter);
+    p->bwd_filter = (cudnnConvolutionBwdFilterAlgo_t)pick(pw, n, 1, "backward-filter", s, &p->ws_filter,
+                                                          [&](cudnnConvolutionBwdFilterAlgo_t a, size_t *b) {
+                                                              return cudnnGetConvolutionBackwardFilterWorkspaceSize(
+                                                                  st->dnn, p->x, p->y, p->conv, p->w, a, b);
+                                                          });
     return p;
 }
 

@@ -1,8 +1,9 @@
 /* model.precision bf16 on CUDA ranks (backend.h's rule): both operands packed into bfloat16 in the
  * context's mixed scratch (the CPU's rounding bits, as the cast op), the products on the tensor cores
- * with fp32 accumulation and a bf16 result (cublasGemmStridedBatchedEx with CUBLAS_COMPUTE_32F; the
- * convolutions in conv.cu with cuDNN's bf16 configuration), converted back and stored or added in
- * fp32. One strided-batched call covers gemm, gemm_batched and gemm_batched2 alike, since the packed
+ * with fp32 accumulation and an fp32 result (cublasGemmStridedBatchedEx with CUBLAS_COMPUTE_32F; the
+ * convolutions in conv.cu with cuDNN's bf16 configuration), rounded to bf16 once by our own kernel
+ * (the CPU's bits, NaN included) and stored or added in fp32. A bf16 result from cuBLAS itself could
+ * be summed in bf16 across a split K (its reduced-precision reduction) and rounds NaN differently. One strided-batched call covers gemm, gemm_batched and gemm_batched2 alike, since the packed
  * operands are dense. With c->bf16 clear the table's entries are the fp32 ops. */
 #include "framework/backend/cuda/cuda_impl.cuh"
 
@@ -40,6 +41,18 @@ __global__ void k_pack16(size_t n, int64_t inner, int64_t rows, int64_t cols, co
                          int64_t s1, int64_t ld, uint16_t *dst)
 {
     SSL_GRID_STRIDE(k, n) dst[k] = src[strided((int64_t)k, inner, rows, cols, s0, s1, ld)];
+}
+
+/* C at the strided offset of k = bf16(T[k]) widened + beta C; beta 0 assigns (C's NaN ignored) */
+__global__ void k_round_unpack(size_t n, int64_t inner, int64_t rows, int64_t cols, const float *T, float beta,
+                               float *C, int64_t s0, int64_t s1, int64_t ld)
+{
+    SSL_GRID_STRIDE(k, n)
+    {
+        const float v = __uint_as_float((uint32_t)bf16_bits(T[k]) << 16);
+        float *out = C + strided((int64_t)k, inner, rows, cols, s0, s1, ld);
+        *out = beta == 0.0f ? v : v + beta * *out;
+    }
 }
 
 /* C at the strided offset of k = f32(T[k]) + beta C; beta 0 assigns (C's NaN ignored) */
@@ -110,16 +123,19 @@ static void gemm_bf16(ssl_ctx *c, int ta, int tb, int M, int N, int K, float alp
     const int ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
     const int64_t n = (int64_t)outer * inner, na = (int64_t)ar * ac, nb = (int64_t)br * bc, nc = (int64_t)M * N;
     const size_t ea = al8((size_t)(n * na)), eb = al8((size_t)(n * nb));
-    uint16_t *scr = ssl_cuda_mixed_scratch(c, ea + eb + (size_t)(n * nc)), *t = scr + ea + eb;
+    uint16_t *scr = ssl_cuda_mixed_scratch(c, ea + eb + 2 * (size_t)(n * nc));
+    float *t = (float *)(scr + ea + eb); /* 16-byte aligned: ea and eb are multiples of 8 */
     const uint16_t *a = operand(c, outer, inner, ar, ac, A, ah, sa, lda, scr);
     const uint16_t *b = operand(c, outer, inner, br, bc, B, bh, sb, ldb, scr + ea);
     const float zero = 0.0f;
     /* row-major as blas.cu: C^T = op(B)^T op(A)^T in cuBLAS's column-major terms */
     SSL_CUBLAS_CHECK(cublasGemmStridedBatchedEx(ssl_cuda_st(c)->blas, op_of(tb), op_of(ta), N, M, K, &alpha, b,
                                                 CUDA_R_16BF, bc > 0 ? bc : 1, nb, a, CUDA_R_16BF, ac > 0 ? ac : 1, na,
-                                                &zero, t, CUDA_R_16BF, N, nc, (int)n, CUBLAS_COMPUTE_32F,
+                                                &zero, t, CUDA_R_32F, N, nc, (int)n, CUBLAS_COMPUTE_32F,
                                                 CUBLAS_GEMM_DEFAULT));
-    ssl_cuda_unpack_bf16(c, outer, inner, M, N, t, beta, C, sc[0], sc[1], ldc);
+    const size_t ne = (size_t)(n * nc);
+    k_round_unpack<<<SSL_CUDA_GRID(c, ne)>>>(ne, inner, M, N, t, beta, C, sc[0], sc[1], ldc);
+    SSL_CUDA_LAUNCHED();
 }
 
 void ssl_cuda_mp_gemm(ssl_ctx *c, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,

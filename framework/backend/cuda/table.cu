@@ -13,6 +13,8 @@ static const ssl_backend cuda_backend = {
     .select_device = ssl_cuda_select_device,
 #ifdef SSL_HAVE_NCCL
     .dev_comm_create = ssl_nccl_create,
+#else /* named anyway: C++ warns of a member left out of designated initialisers (-Wextra) */
+    .dev_comm_create = NULL,
 #endif
     .alloc = ssl_cuda_alloc,
     .free = ssl_cuda_free,
