@@ -37,6 +37,11 @@ static int64_t rows_of(ssl_tensor x, int last)
 
 ssl_tensor ssl_linear_forward(ssl_ctx *c, ssl_linear *l, const ssl_weights *w, ssl_tensor x)
 {
+    return ssl_linear_forward_pre(c, l, w, x, NULL);
+}
+
+ssl_tensor ssl_linear_forward_pre(ssl_ctx *c, ssl_linear *l, const ssl_weights *w, ssl_tensor x, ssl_tensor *pre)
+{
     double t0 = ssl_prof_begin(c);
     int64_t rows = rows_of(x, l->in);
     ssl_tensor y = x;
@@ -46,6 +51,13 @@ ssl_tensor ssl_linear_forward(ssl_ctx *c, ssl_linear *l, const ssl_weights *w, s
     c->be->gemm(c, 0, 1, (int)rows, l->out, l->in, 1.0f, x.data, l->in, w->p + l->w, l->in, 0.0f,
                 y.data, l->out);
     ssl_ctx_autocast(c, 0);
+    if (pre) {
+        const size_t n = (size_t)rows * l->out;
+        *pre = y;
+        pre->dtype = SSL_T_BF16;
+        pre->bf16 = (uint16_t *)ssl_arena_floats(&c->act, (n + 1) / 2); /* whole floats (core/stash.c) */
+        c->be->cast_f32_bf16(c, pre->bf16, y.data, n);
+    }
     if (l->bias) c->be->bias_add(c, rows, l->out, 1, w->p + l->b, y.data);
     l->x = x;
     ssl_prof_end(c, SSL_PROF_LINEAR_FWD, t0, 2.0 * rows * l->in * l->out);

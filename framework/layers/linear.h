@@ -18,6 +18,10 @@ void ssl_linear_init_ex(ssl_linear *l, ssl_plan *pl, const char *name, int in, i
                         ssl_init_kind w_init, float w_a);
 /* x: any tensor whose last dim is `in`; y has the same leading dims with last dim `out`. */
 ssl_tensor ssl_linear_forward(ssl_ctx *c, ssl_linear *l, const ssl_weights *w, ssl_tensor x);
+/* The same, and *pre: the product before the bias as a bf16 tensor (arena). Under bf16 precision the
+ * product is rounded to bf16, so this is lossless: adding the bias to it again (bias_add, as here)
+ * gives y's bits, from half the bytes. */
+ssl_tensor ssl_linear_forward_pre(ssl_ctx *c, ssl_linear *l, const ssl_weights *w, ssl_tensor x, ssl_tensor *pre);
 ssl_tensor ssl_linear_backward(ssl_ctx *c, ssl_linear *l, const ssl_weights *w, ssl_tensor dy);
 
 #endif

@@ -78,7 +78,7 @@ ssl_tensor ssl_vit_block_forward(ssl_ctx *c, ssl_vit_block *b, const ssl_weights
     c->be->axpby(c, n, 1.0f, x.data, 1.0f, h.data); /* x1 = x + attn(ln1(x)), in h */
     ssl_tensor x1 = h;
     h = ssl_layernorm_forward(c, &b->ln2, w, x1);
-    b->h1 = ssl_linear_forward(c, &b->fc1, w, h);
+    b->h1 = ssl_linear_forward_pre(c, &b->fc1, w, h, b->pre16 ? &b->h1pre : NULL);
     ssl_tensor g = b->h1;
     double t0 = ssl_prof_begin(c);
     g.data = ssl_arena_floats(&c->act, ssl_tensor_numel(g));
@@ -90,9 +90,10 @@ ssl_tensor ssl_vit_block_forward(ssl_ctx *c, ssl_vit_block *b, const ssl_weights
 }
 
 /* What block b's backward reads, for its pack. In bf16: the inputs of its products, which read them
- * rounded to bfloat16 anyway (the LN outputs, q/k/v, the attention context, the GELU output). As
- * they are: the residual stream (the LN inputs), the LN statistics and the GELU input, which the
- * backward reads in fp32. Not the softmax output (heads x tokens^2 per image, more than all the
+ * rounded to bfloat16 anyway (the LN outputs, q/k/v, the attention context, the GELU output), and
+ * instead of the GELU input, fc1's product before its bias (rounded to bf16 by the product: the
+ * backward adds the bias again, the same fp32 bits; b->pre16). As they are: the residual stream (the
+ * LN inputs) and the LN statistics, which the backward reads in fp32. Not the softmax output (heads x tokens^2 per image, more than all the
  * rest): the backward computes it again from q and k, the same bits. The block's input only when it
  * lies above the pack's mark (the previous block's output; not the first block's). */
 static void block_stash(ssl_stash *st, ssl_vit_block *b, int with_input)
@@ -109,7 +110,8 @@ static void block_stash(ssl_stash *st, ssl_vit_block *b, int with_input)
     ssl_stash_f32(st, &b->ln2.mean, rows);
     ssl_stash_f32(st, &b->ln2.rstd, rows);
     ssl_stash_view(st, &b->fc1.x);
-    ssl_stash_f32(st, &b->h1.data, rows * 4 * D);
+    if (b->pre16) ssl_stash_view(st, &b->h1pre); /* half of h1's bytes; backward adds the bias again */
+    else ssl_stash_f32(st, &b->h1.data, rows * 4 * D);
     ssl_stash_view(st, &b->fc2.x);
 }
 
@@ -122,7 +124,15 @@ static ssl_tensor block_backward(ssl_ctx *c, ssl_vit_block *b, const ssl_weights
     ssl_attention *a = &b->attn;
     ssl_tensor d = ssl_stash_keep(c, st, mark, ssl_linear_backward(c, &b->fc2, w, dy));
     double t0 = ssl_prof_begin(c);
-    c->be->gelu_bwd(c, ssl_tensor_numel(d), b->h1.data, d.data, d.data);
+    const size_t n4 = ssl_tensor_numel(d);
+    const float *h1 = b->h1.data;
+    if (b->pre16) { /* the GELU input again, the forward's bits: product (bf16) + bias */
+        float *h = ssl_arena_floats(&c->act, n4);
+        c->be->cast_bf16_f32(c, h, b->h1pre.bf16, n4);
+        c->be->bias_add(c, (int64_t)(n4 / (size_t)b->fc1.out), b->fc1.out, 1, w->p + b->fc1.b, h);
+        h1 = h;
+    }
+    c->be->gelu_bwd(c, n4, h1, d.data, d.data);
     ssl_prof_end(c, SSL_PROF_ACT_BWD, t0, 0);
     d = ssl_stash_keep(c, st, mark, ssl_linear_backward(c, &b->fc1, w, d));
     d = ssl_stash_keep(c, st, mark, ssl_layernorm_backward(c, &b->ln2, w, d));
@@ -142,6 +152,7 @@ ssl_tensor ssl_vit_blocks_forward(ssl_ctx *c, ssl_vit_block *blocks, int depth, 
 {
     size_t mark = ssl_arena_mark(&c->act);
     for (int i = 0; i < depth; i++) {
+        blocks[i].pre16 = st->on && blocks[i].fc1.bias;
         x = ssl_vit_block_forward(c, &blocks[i], w, x);
         block_stash(st, &blocks[i], i > 0);
         blocks[i].unit = ssl_stash_units(st);

@@ -19,6 +19,8 @@ typedef struct {
     ssl_attention attn;
     ssl_linear fc1, fc2;
     ssl_tensor h1; /* fc1 output (GELU input), saved for backward */
+    ssl_tensor h1pre; /* under bf16 storage, instead: fc1's product before its bias, in bf16 (lossless) */
+    int pre16;        /* keep h1pre, not h1 (set by ssl_vit_blocks_forward) */
     int unit;       /* its stash unit */
     int seg0, seg1; /* its parameter segments: backward reports them done (ssl_ctx_grads_done) */
 } ssl_vit_block;
