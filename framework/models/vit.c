@@ -93,9 +93,10 @@ ssl_tensor ssl_vit_block_forward(ssl_ctx *c, ssl_vit_block *b, const ssl_weights
  * rounded to bfloat16 anyway (the LN outputs, q/k/v, the attention context, the GELU output), and
  * instead of the GELU input, fc1's product before its bias (rounded to bf16 by the product: the
  * backward adds the bias again, the same fp32 bits; b->pre16). As they are: the residual stream (the
- * LN inputs) and the LN statistics, which the backward reads in fp32. Not the softmax output (heads x tokens^2 per image, more than all the
- * rest): the backward computes it again from q and k, the same bits. The block's input only when it
- * lies above the pack's mark (the previous block's output; not the first block's). */
+ * LN inputs) and the LN statistics, which the backward reads in fp32. Not the softmax output (heads x
+ * tokens^2 per image, more than all the rest): the backward computes it again from q and k, the same
+ * bits. The block's input only when it lies above the pack's mark (the previous block's output; not
+ * the first block's). */
 static void block_stash(ssl_stash *st, ssl_vit_block *b, int with_input)
 {
     ssl_attention *a = &b->attn;

@@ -119,7 +119,8 @@ int main(void)
 
     /* release gives everything back to the mark, extra blocks since it included */
     ssl_arena_release(&a, mark);
-    SSL_EXPECT(ssl_arena_mark(&a) == mark && ssl_arena_floats(&a, 1) == dy, "release: the next allocation is not at the mark");
+    SSL_EXPECT(ssl_arena_mark(&a) == mark && ssl_arena_floats(&a, 1) == dy,
+               "release: the next allocation is not at the mark");
     ssl_arena_release(&a, mark);
     float *big = ssl_arena_floats(&a, 100000); /* overflow: an extra block */
     SSL_EXPECT(a.nextra == 1, "overflow: %d extra blocks", a.nextra);

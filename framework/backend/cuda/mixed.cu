@@ -3,7 +3,8 @@
  * with fp32 accumulation and an fp32 result (cublasGemmStridedBatchedEx with CUBLAS_COMPUTE_32F; the
  * convolutions in conv.cu with cuDNN's bf16 configuration), rounded to bf16 once by our own kernel
  * (the CPU's bits, NaN included) and stored or added in fp32. A bf16 result from cuBLAS itself could
- * be summed in bf16 across a split K (its reduced-precision reduction) and rounds NaN differently. One strided-batched call covers gemm, gemm_batched and gemm_batched2 alike, since the packed
+ * be summed in bf16 across a split K (its reduced-precision reduction) and rounds NaN differently.
+ * One strided-batched call covers gemm, gemm_batched and gemm_batched2 alike, since the packed
  * operands are dense. With c->bf16 clear the table's entries are the fp32 ops. */
 #include "framework/backend/cuda/cuda_impl.cuh"
 
