@@ -79,10 +79,16 @@ static void push_extra(ssl_arena *a, void *p, size_t at, size_t bytes)
     a->overflow_bytes += bytes;
 }
 
+/* the high-water mark counts both ends */
+static void note_peak(ssl_arena *a)
+{
+    if (a->top + a->hi_top > a->peak) a->peak = a->top + a->hi_top;
+}
+
 static void grew(ssl_arena *a, size_t need)
 {
     a->top += need;
-    if (a->top + a->hi_top > a->peak) a->peak = a->top + a->hi_top;
+    note_peak(a);
 }
 
 void *ssl_arena_alloc(ssl_arena *a, size_t bytes)
@@ -189,7 +195,7 @@ void *ssl_arena_hi_alloc(ssl_arena *a, size_t bytes, const void *owner)
         h->extra = 1;
     }
     a->hi_top += need;
-    if (a->top + a->hi_top > a->peak) a->peak = a->top + a->hi_top;
+    note_peak(a);
     return h->p;
 }
 

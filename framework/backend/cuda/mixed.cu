@@ -44,25 +44,18 @@ __global__ void k_pack16(size_t n, int64_t inner, int64_t rows, int64_t cols, co
     SSL_GRID_STRIDE(k, n) dst[k] = src[strided((int64_t)k, inner, rows, cols, s0, s1, ld)];
 }
 
-/* C at the strided offset of k = bf16(T[k]) widened + beta C; beta 0 assigns (C's NaN ignored) */
-__global__ void k_round_unpack(size_t n, int64_t inner, int64_t rows, int64_t cols, const float *T, float beta,
-                               float *C, int64_t s0, int64_t s1, int64_t ld)
-{
-    SSL_GRID_STRIDE(k, n)
-    {
-        const float v = __uint_as_float((uint32_t)bf16_bits(T[k]) << 16);
-        float *out = C + strided((int64_t)k, inner, rows, cols, s0, s1, ld);
-        *out = beta == 0.0f ? v : v + beta * *out;
-    }
-}
+/* A result element as the fp32 value of its bf16 rounding: bf16 bits widened, an fp32 result rounded first */
+__device__ inline float bf16_value(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
+__device__ inline float bf16_value(float f) { return bf16_value(bf16_bits(f)); }
 
-/* C at the strided offset of k = f32(T[k]) + beta C; beta 0 assigns (C's NaN ignored) */
-__global__ void k_unpack(size_t n, int64_t inner, int64_t rows, int64_t cols, const uint16_t *T, float beta, float *C,
+/* C at the strided offset of k = bf16_value(T[k]) + beta C; beta 0 assigns (C's NaN ignored) */
+template <typename R>
+__global__ void k_unpack(size_t n, int64_t inner, int64_t rows, int64_t cols, const R *T, float beta, float *C,
                          int64_t s0, int64_t s1, int64_t ld)
 {
     SSL_GRID_STRIDE(k, n)
     {
-        const float v = __uint_as_float((uint32_t)T[k] << 16);
+        const float v = bf16_value(T[k]);
         float *out = C + strided((int64_t)k, inner, rows, cols, s0, s1, ld);
         *out = beta == 0.0f ? v : v + beta * *out;
     }
@@ -135,7 +128,7 @@ static void gemm_bf16(ssl_ctx *c, int ta, int tb, int M, int N, int K, float alp
                                                 &zero, t, CUDA_R_32F, N, nc, (int)n, CUBLAS_COMPUTE_32F,
                                                 CUBLAS_GEMM_DEFAULT));
     const size_t ne = (size_t)(n * nc);
-    k_round_unpack<<<SSL_CUDA_GRID(c, ne)>>>(ne, inner, M, N, t, beta, C, sc[0], sc[1], ldc);
+    k_unpack<<<SSL_CUDA_GRID(c, ne)>>>(ne, inner, M, N, t, beta, C, sc[0], sc[1], ldc);
     SSL_CUDA_LAUNCHED();
 }
 
