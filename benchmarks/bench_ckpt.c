@@ -4,6 +4,7 @@
  * checksummed one (verification happens on read). Prints MB/s and the ratio; under mpirun every
  * rank writes its slice collectively, as training does. The page cache absorbs these writes, so
  * this measures the CPU cost of the checksum and chunking, not the disk. */
+#include "cpu_model.h"
 #include "framework/comm/comm.h"
 #include "framework/core/timer.h"
 #include "io/checkpoint.h"
@@ -70,15 +71,8 @@ int main(int argc, char **argv)
             }
         }
     if (comm->rank == 0) {
-        FILE *cpu = fopen("/proc/cpuinfo", "r");
-        char line[256], model[256] = "unknown";
-        while (cpu && fgets(line, sizeof line, cpu))
-            if (!strncmp(line, "model name", 10)) {
-                snprintf(model, sizeof model, "%s", strchr(line, ':') + 2);
-                model[strcspn(model, "\n")] = 0;
-                break;
-            }
-        if (cpu) fclose(cpu);
+        char model[256];
+        bench_cpu_model(model, sizeof model);
         printf("cpu: %s; %d rank(s); checkpoint of %.1fM params + AdamW m, v = %.0f MB, best of %d\n", model,
                comm->world, mparams, mb, reps);
         printf("  save, no checksum (contiguous)   %7.3f s  %7.0f MB/s\n", best[0], mb / best[0]);

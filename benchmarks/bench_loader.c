@@ -9,6 +9,7 @@
  *   bench_loader --data 'DIR/train-*.h5' [--workers "1 2 4"] [--batch 64] [--img 224] [--batches 30]
  *                [--warmup 3] [--depth D] [--seed 0] [--raw-data 'RAW/train-*.h5'] [--device-aug]
  *                [--backend cpu|cuda|devsim] */
+#include "cpu_model.h"
 #include "framework/backend/backend.h"
 #include "framework/core/timer.h"
 #include "framework/train/views.h"
@@ -34,23 +35,6 @@ static int transform(void *ctx, const ssl_batch *b, float *out, void *scratch, c
 {
     bench_ctx *c = ctx; /* the trainer's transform body: a corrupt image stops the benchmark */
     return ssl_view_pipes_batch(&c->vp, c->seed, b, c->ds, 1, 0, &c->corrupt, out, scratch, err, errlen);
-}
-
-static void cpu_model(char *buf, size_t len)
-{
-    snprintf(buf, len, "unknown CPU");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        char *colon = strchr(line, ':');
-        if (strncmp(line, "model name", 10) || !colon) continue;
-        colon += 1 + (colon[1] == ' ');
-        colon[strcspn(colon, "\n")] = 0;
-        snprintf(buf, len, "%s", colon);
-        break;
-    }
-    fclose(f);
 }
 
 typedef struct {
@@ -217,7 +201,7 @@ int main(int argc, char **argv)
     if (*p || !data || !nw || o.batch < 1 || img < 8 || o.batches < 1 || o.warmup < 0 || o.depth < 0) usage();
 
     char err[2048], cpu[256];
-    cpu_model(cpu, sizeof cpu);
+    bench_cpu_model(cpu, sizeof cpu);
     printf("CPU: %s, %ld cores\n", cpu, sysconf(_SC_NPROCESSORS_ONLN));
     printf("batch %d, 2 views of %d x %d (SimCLR ImageNet augmentation), %d batches timed after %d warm-up\n",
            o.batch, img, img, o.batches, o.warmup);

@@ -8,6 +8,7 @@
  *   bench_step --backend cuda --model resnet50 --img 224 --batch 64   (on a GPU: SSL_CUDA_UNVERIFIED=1
  *   until the op test has passed there; time per step after a device sync; the per-layer profile
  *   from timestamps queued in the stream, read after each step) */
+#include "cpu_model.h"
 #include "framework/backend/backend.h"
 #include "framework/core/check.h"
 #include "framework/core/timer.h"
@@ -134,6 +135,9 @@ int main(int argc, char **argv)
            cfg.small_stem ? " small-stem" : "", cfg.img_size,
            strncmp(cfg.arch, "vit", 3) ? "" : " patch", batch, optim, omp_get_max_threads());
     if (!strncmp(cfg.arch, "vit", 3)) printf("  patch size %d\n", cfg.patch_size);
+    char cpu[256];
+    bench_cpu_model(cpu, sizeof cpu);
+    printf("  cpu %s\n", cpu);
     printf("  precision %s\n", ssl_precision_describe(&c));
     printf("  parameters %zu, forward %.3f GFLOP/image, step %.2f GFLOP\n", p.count,
            m.flops_per_image / 1e9, 3.0 * m.flops_per_image * batch / 1e9);

@@ -190,39 +190,43 @@ void ssl_cpu_conv2d_bwd_filter_im2col(ssl_ctx *c, const ssl_conv_shape *s, const
  * Dispatch.
  * --------------------------------------------------------------------------------------------- */
 
-/* The implementation for direction dir (0 fwd, 1 bwd data, 2 bwd filter).
- * Measured with bench_conv (2-core AMD EPYC Zen 3, AVX2, oneDNN 2.6, batch 128; GFLOP/s as
- * im2col / oneDNN plain / oneDNN blocked, medians of 7):
+/* The implementation for direction dir (0 fwd, 1 bwd data, 2 bwd filter), measured with
+ * bench_conv on both ISAs (oneDNN 2.6, 2 threads; ms as im2col / oneDNN plain / oneDNN blocked):
  * - oneDNN on plain NCHW runs its own im2col + GEMM ("gemm:jit"); in the blocked layout it runs the
- *   direct JIT kernels ("jit:avx2", nChw8c) but pays a reorder of every activation on every call.
- * - Blocked wins at stride 1 and on large output planes: fwd 3x3 64->64 at 32x32 53 / 95 / 141,
- *   bwd data 87 / 75 / 134; fwd 3x3 256->256 at 8x8 76 / 144 / 164.
- * - Strided layers with small outputs lose the reorders' cost and the JIT kernels' weaker stride-2
- *   blocking: fwd 3x3 256->512 s2 (8x8 -> 4x4) 150 / 147 / 125, 1x1 s2 128->256 72 / 125 / 98.
- *   Backward data with C < 8 (stems) has no good blocked kernel: 7x7 s2 ImageNet stem 74 / 83 / 75.
- * - Backward filter: im2col's single GEMM over the whole batch is best at 4x4 outputs (3x3 512->512
- *   150 / 125 / 126), oneDNN plain from 8x8 to 16x16 and for 1x1 (1x1 64->256 at 32x32:
- *   124 / 153 / 116), blocked for 3x3+ kernels on >= 32x32 outputs (3x3 64->64: 59 / 62 / 85).
- * Over a ResNet-18 small-stem step this rule spends 3.15 s in convolutions, against 3.12 s for
- * the best of the three per layer, 3.22 s blocked only, 4.08 s plain only, 4.77 s im2col only.
- * Where oneDNN runs AVX-512 (2-core Xeon with AVX-512/AMX, oneDNN 2.6, "jit:avx512_core"), its
- * blocked backward-filter kernels also win on 8x8 and 16x16 outputs: 3x3 256->256 at 8x8
- * 39.8 / 35.1 / 27.0 ms (im2col / plain / blocked), so 3x3+ backward filter goes blocked above
- * 4x4 outputs; 1x1 stays plain (1x1 64->256 at 32x32: 24.8 / 18.3 / 28.0 ms). */
+ *   direct JIT kernels ("jit:avx2", "jit:avx512_core") and pays a reorder of every activation.
+ * - Blocked wins wherever channels are narrow: GEMMs with 16-64 rows are slow. The quickstart's
+ *   layers (widths 16-128, 28 px, batch 256) on a Xeon capped at AVX2 (ONEDNN_MAX_CPU_ISA): bwd
+ *   filter 3x3 16->16 at 28x28 34.2 / 36.2 / 10.6, fwd 3x3 s2 16->32 9.6 / 8.8 / 4.6; at AVX-512
+ *   fwd 3x3 s2 64->128 5.6 / 4.8 / 2.0. The rule before this one spent 556 ms of that step's 375
+ *   (best per layer) at AVX2, 224 of 186 at AVX-512; this one 376 and 187.
+ * - GEMM-based wins on wide layers with small output planes, which the JIT kernels block poorly.
+ *   A 2-core AMD EPYC Zen 3 (AVX2, ResNet-18 on CIFAR, batch 128): fwd 3x3 s2 256->512 to 4x4
+ *   and bwd filter 3x3 512->512 at 4x4 favour im2col (in GFLOP/s 150 / 147 / 125 and
+ *   150 / 125 / 126), bwd filter at 8x8-16x16 with 128+ channels plain. AVX-512's blocked kernels
+ *   win those but the 4x4 bwd filter (3x3 s2 256->512: 23.8 / 31.0 / 27.2).
+ * - 1x1 is a plain GEMM but on small planes of wide inputs (1x1 64->256 at 32x32 fwd 27.2 / 15.7 /
+ *   27.9 at AVX-512, 41.6 / 33.9 / 40.3 capped; 1x1 2048->512 at 4x4 bwd filter 21.1 / 25.4 /
+ *   20.4 and 34.7 / 70.3 / 30.5).
+ * - bwd data with C < 8 (stems, never run in training: the image's gradient) has no good blocked
+ *   kernel (7x7 s2 ImageNet stem 56.8 / 61.0 / 145.9).
+ * Over ResNet-18's CIFAR step: 1633 ms at AVX-512 (best per layer 1629), 3004 capped (2874: the
+ * EPYC's plain bwd filter on this Xeon). */
 static ssl_cpu_conv_algo pick(ssl_ctx *c, const ssl_conv_shape *s, int dir)
 {
     const ssl_cpu_state *st = c->be_state;
     SSL_ASSERTF(st, "CPU backend state missing (ssl_cpu_ctx_init not run)");
     if (st->conv_algo != SSL_CPU_CONV_AUTO) return st->conv_algo;
     const int64_t pq = (int64_t)s->P * s->Q;
+    const int narrow = s->C < 128, wide_small = pq <= 16 && s->C >= 256;
     int blocked;
-    if (dir == 0) {
-        blocked = s->stride == 1 || pq >= 256;
-    } else if (dir == 1) {
-        blocked = s->C >= 8 && (s->stride == 1 || (s->R > 1 && pq >= 256));
+    if (s->R == 1) {
+        blocked = wide_small;
+    } else if (dir == 2) {
+        if (pq <= 16) return wide_small ? SSL_CPU_CONV_IM2COL : SSL_CPU_CONV_DNNL_BLOCKED;
+        blocked = st->avx512 || narrow || pq >= 1024;
     } else {
-        if (pq <= 16) return SSL_CPU_CONV_IM2COL;
-        blocked = s->R > 1 && (st->avx512 || pq >= 1024);
+        blocked = (dir == 0 || s->C >= 8) &&
+                  (st->avx512 || narrow || s->stride == 1 || pq >= 256);
     }
     return blocked ? SSL_CPU_CONV_DNNL_BLOCKED : SSL_CPU_CONV_DNNL_PLAIN;
 }
