@@ -131,6 +131,10 @@ static const shape_spec shapes[] = {
     {3, 2, 32, 32, 3, 3, 1, 1},   /* im2col batches two images, then a remainder of one */
     {3, 4, 32, 32, 5, 1, 1, 0},   /* the same through the pointwise shortcut */
     {3, 3, 32, 32, 2, 3, 2, 1},   /* stride 2, several images per im2col chunk */
+    /* the dispatch rule's other branches (shipped): a narrow strided layer to 4x4, direct kernels */
+    {2, 32, 7, 7, 64, 3, 2, 1},
+    {2, 256, 8, 8, 8, 3, 2, 1},   /* wide input, 4x4 output: im2col's backward filter */
+    {2, 256, 4, 4, 16, 1, 1, 0},  /* 1x1 on a small plane of a wide input: direct kernels */
 };
 
 static float *fbuf(size_t n) { return malloc((n ? n : 1) * sizeof(float)); }
@@ -245,6 +249,14 @@ int main(void)
 {
     ssl_ctx c;
     ssl_ctx_init(&c, "cpu");
+    /* Under ONEDNN_MAX_CPU_ISA=AVX2 (test_ops_conv_avx2) the cap must take, or that run would test
+     * nothing the native one does not. */
+    ssl_conv_shape blk = ssl_conv_shape_make(2, 16, 6, 6, 16, 3, 1, 1);
+    const char *kernel = ssl_cpu_conv_dnnl_impl(&c, &blk, 0, 1), *cap = getenv("ONEDNN_MAX_CPU_ISA");
+    printf("oneDNN's direct convolution kernel here: %s\n", kernel);
+    if (cap && strcmp(cap, "AVX2") == 0)
+        SSL_EXPECT(!((ssl_cpu_state *)c.be_state)->avx512 && !strstr(kernel, "avx512"),
+                   "ONEDNN_MAX_CPU_ISA=AVX2 not honoured: %s", kernel);
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         const shape_spec *p = &shapes[i];
         ssl_conv_shape s =
