@@ -111,6 +111,11 @@ static int bench_data(const char *path, const int *wl, int nw, int img, const be
     /* SimCLR's ImageNet pipeline, as the trainer builds it: one group of 2 views, view ids 0 and 1 */
     ssl_ctx actx;
     bench_ctx c = {.seed = o->seed, .ds = ds};
+    if (o->backend && !ssl_backend_get(o->backend)) {
+        snprintf(err, errlen, "backend %s is not available here", o->backend);
+        ssl_dataset_close(ds);
+        return -1;
+    }
     if (o->backend) ssl_ctx_init(&actx, o->backend);
     c.vp.plan.ngroups = 1;
     c.vp.plan.group[0] = (ssl_view_group){2, img};

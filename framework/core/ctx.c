@@ -19,7 +19,8 @@ void ssl_ctx_init(ssl_ctx *c, const char *backend)
 {
     memset(c, 0, sizeof *c);
     c->be = ssl_backend_get(backend);
-    SSL_ASSERTF(c->be, "backend '%s' is not built into this sslrun", backend);
+    SSL_ASSERTF(c->be, "backend '%s' is not available here (not built into this sslrun, or no device)",
+                backend);
     c->nthreads = omp_get_max_threads();
     ssl_arena_init(&c->act, c->be->alloc, c->be->free);
     if (c->be->ctx_init) c->be->ctx_init(c);
