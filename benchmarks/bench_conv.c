@@ -22,42 +22,46 @@
 typedef struct {
     const char *name;
     int N, C, H, K, R, stride, pad;
-    int r18; /* times the shape occurs in a ResNet-18 small-stem step, CIFAR batch 128 */
-    int qs;  /* times it occurs in the quickstart's step (widths 16-128, 28 px, 2 x 128 views) */
+    /* times the shape occurs in each step of step_name (0: not in it) */
+    int count[2];
 } bench_shape;
+
+static const char *const step_name[2] = {
+    "ResNet-18 small-stem step, CIFAR 32 px, batch 128",
+    "the quickstart's step, widths 16-128, 28 px, batch 2 x 128"};
 
 static const bench_shape shapes[] = {
     /* ResNet-18/50 with the small-image stem, CIFAR 32x32, batch 128 */
-    {"r18 stem 3->64 32x32", 128, 3, 32, 64, 3, 1, 1, 1, 0},
-    {"r18 l1 64->64 32x32", 128, 64, 32, 64, 3, 1, 1, 4, 0},
-    {"r18 l2 64->128 s2", 128, 64, 32, 128, 3, 2, 1, 1, 0},
-    {"r18 l2 sc 1x1 s2", 128, 64, 32, 128, 1, 2, 0, 1, 0},
-    {"r18 l2 128->128 16x16", 128, 128, 16, 128, 3, 1, 1, 3, 0},
-    {"r18 l3 128->256 s2", 128, 128, 16, 256, 3, 2, 1, 1, 0},
-    {"r18 l3 sc 1x1 s2", 128, 128, 16, 256, 1, 2, 0, 1, 0},
-    {"r18 l3 256->256 8x8", 128, 256, 8, 256, 3, 1, 1, 3, 0},
-    {"r18 l4 256->512 s2", 128, 256, 8, 512, 3, 2, 1, 1, 0},
-    {"r18 l4 sc 1x1 s2", 128, 256, 8, 512, 1, 2, 0, 1, 0},
-    {"r18 l4 512->512 4x4", 128, 512, 4, 512, 3, 1, 1, 3, 0},
-    {"r50 1x1 64->256 32x32", 128, 64, 32, 256, 1, 1, 0, 0, 0},
-    {"r50 1x1 256->64 32x32", 128, 256, 32, 64, 1, 1, 0, 0, 0},
-    {"r50 1x1 2048->512 4x4", 128, 2048, 4, 512, 1, 1, 0, 0, 0},
+    {"r18 stem 3->64 32x32", 128, 3, 32, 64, 3, 1, 1, {1, 0}},
+    {"r18 l1 64->64 32x32", 128, 64, 32, 64, 3, 1, 1, {4, 0}},
+    {"r18 l2 64->128 s2", 128, 64, 32, 128, 3, 2, 1, {1, 0}},
+    {"r18 l2 sc 1x1 s2", 128, 64, 32, 128, 1, 2, 0, {1, 0}},
+    {"r18 l2 128->128 16x16", 128, 128, 16, 128, 3, 1, 1, {3, 0}},
+    {"r18 l3 128->256 s2", 128, 128, 16, 256, 3, 2, 1, {1, 0}},
+    {"r18 l3 sc 1x1 s2", 128, 128, 16, 256, 1, 2, 0, {1, 0}},
+    {"r18 l3 256->256 8x8", 128, 256, 8, 256, 3, 1, 1, {3, 0}},
+    {"r18 l4 256->512 s2", 128, 256, 8, 512, 3, 2, 1, {1, 0}},
+    {"r18 l4 sc 1x1 s2", 128, 256, 8, 512, 1, 2, 0, {1, 0}},
+    {"r18 l4 512->512 4x4", 128, 512, 4, 512, 3, 1, 1, {3, 0}},
+    {"r50 1x1 64->256 32x32", 128, 64, 32, 256, 1, 1, 0, {0, 0}},
+    {"r50 1x1 256->64 32x32", 128, 256, 32, 64, 1, 1, 0, {0, 0}},
+    {"r50 1x1 2048->512 4x4", 128, 2048, 4, 512, 1, 1, 0, {0, 0}},
     /* ImageNet stem and ViT patch embeddings */
-    {"imagenet stem 7x7 s2 224", 32, 3, 224, 64, 7, 2, 3, 0, 0},
-    {"vit patch16 3->768 224", 32, 3, 224, 768, 16, 16, 0, 0, 0},
-    {"vit patch4 3->192 32x32", 128, 3, 32, 192, 4, 4, 0, 0, 0},
+    {"imagenet stem 7x7 s2 224", 32, 3, 224, 64, 7, 2, 3, {0, 0}},
+    {"vit patch16 3->768 224", 32, 3, 224, 768, 16, 16, 0, {0, 0}},
+    {"vit patch4 3->192 32x32", 128, 3, 32, 192, 4, 4, 0, {0, 0}},
     /* the quickstart's step (configs/fmnist_simclr.yaml): both views as one batch of 256 */
-    {"qs stem 3->16 28x28", 256, 3, 28, 16, 3, 1, 1, 0, 1},
-    {"qs l1 16->16 28x28", 256, 16, 28, 16, 3, 1, 1, 0, 4},
-    {"qs l2 16->32 s2", 256, 16, 28, 32, 3, 2, 1, 0, 1},
-    {"qs l2 sc 1x1 s2", 256, 16, 28, 32, 1, 2, 0, 0, 1},
-    {"qs l2 32->32 14x14", 256, 32, 14, 32, 3, 1, 1, 0, 3},
-    {"qs l3 32->64 s2", 256, 32, 14, 64, 3, 2, 1, 0, 1},
-    {"qs l3 sc 1x1 s2", 256, 32, 14, 64, 1, 2, 0, 0, 1},
-    {"qs l3 64->64 7x7", 256, 64, 7, 64, 3, 1, 1, 0, 3},
-    {"qs l4 64->128 s2", 256, 64, 7, 128, 3, 2, 1, 0, 1},
-    {"qs l4 sc 1x1 s2", 256, 64, 7, 128, 1, 2, 0, 0, 1},
-    {"qs l4 128->128 4x4", 256, 128, 4, 128, 3, 1, 1, 0, 3},
+    {"qs stem 3->16 28x28", 256, 3, 28, 16, 3, 1, 1, {0, 1}},
+    {"qs l1 16->16 28x28", 256, 16, 28, 16, 3, 1, 1, {0, 4}},
+    {"qs l2 16->32 s2", 256, 16, 28, 32, 3, 2, 1, {0, 1}},
+    {"qs l2 sc 1x1 s2", 256, 16, 28, 32, 1, 2, 0, {0, 1}},
+    {"qs l2 32->32 14x14", 256, 32, 14, 32, 3, 1, 1, {0, 3}},
+    {"qs l3 32->64 s2", 256, 32, 14, 64, 3, 2, 1, {0, 1}},
+    {"qs l3 sc 1x1 s2", 256, 32, 14, 64, 1, 2, 0, {0, 1}},
+    {"qs l3 64->64 7x7", 256, 64, 7, 64, 3, 1, 1, {0, 3}},
+    {"qs l4 64->128 s2", 256, 64, 7, 128, 3, 2, 1, {0, 1}},
+    {"qs l4 sc 1x1 s2", 256, 64, 7, 128, 1, 2, 0, {0, 1}},
+    {"qs l4 128->128 4x4", 256, 128, 4, 128, 3, 1, 1, {0, 3}},
 };
 
 enum { A_IM2COL, A_PLAIN, A_BLOCKED, A_SHIPPED, A_COUNT };
@@ -203,8 +207,8 @@ int main(int argc, char **argv)
     printf("%-26s %-10s %7s | %16s | %16s | %16s | %16s\n", "", "", "", "ms  GFLOP/s",
            "ms  GFLOP/s", "ms  GFLOP/s", "ms  GFLOP/s");
 
-    /* step seconds per step kind (ResNet-18 CIFAR, quickstart), algorithm (the last: the best of
-     * the three per layer) and direction */
+    /* step seconds per step of step_name, algorithm (the last: the best of the three per layer)
+     * and direction */
     double total[2][A_COUNT + 1][3] = {{{0}}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         const bench_shape *p = &shapes[i];
@@ -226,12 +230,10 @@ int main(int argc, char **argv)
             for (int a = 0; a < A_COUNT; a++) {
                 double t = med[a];
                 if (a < A_SHIPPED && t < best) best = t;
-                total[0][a][dir] += counted * p->r18 * t;
-                total[1][a][dir] += counted * p->qs * t;
+                for (int k = 0; k < 2; k++) total[k][a][dir] += counted * p->count[k] * t;
                 printf(" | %8.2f %7.1f", t * 1e3, gflop / t);
             }
-            total[0][A_COUNT][dir] += counted * p->r18 * best;
-            total[1][A_COUNT][dir] += counted * p->qs * best;
+            for (int k = 0; k < 2; k++) total[k][A_COUNT][dir] += counted * p->count[k] * best;
             printf("\n");
             fflush(stdout);
         }
@@ -244,9 +246,6 @@ int main(int argc, char **argv)
         ssl_free(b.dx);
         ssl_free(b.dw);
     }
-    static const char *const step_name[2] = {
-        "ResNet-18 small-stem step, CIFAR 32 px, batch 128",
-        "the quickstart's step, widths 16-128, 28 px, batch 2 x 128"};
     for (int k = 0; k < 2 && !filter; k++) {
         printf("\n%s, all convolutions (ms):\n", step_name[k]);
         printf("%-18s %10s %10s %10s %10s\n", "", "fwd", "bwd_data", "bwd_filter", "total");
