@@ -208,8 +208,10 @@ typedef struct ssl_backend {
      * index h*W+w into the input plane, -1 for an all-padding window) is saved in idx (N, C, P, Q). */
     void (*maxpool_fwd)(ssl_ctx *c, int N, int C, int H, int W, int k, int stride, int pad,
                         int P, int Q, const float *x, float *y, int32_t *idx);
-    void (*maxpool_bwd)(ssl_ctx *c, int N, int C, int H, int W, int P, int Q, const float *dy,
-                        const int32_t *idx, float *dx);   /* dx = ... */
+    /* dx = the sum, over the outputs in order, of dy at each output's argmax; each idx[o] is -1 or
+     * lies in output o's window (the geometry lets a device gather instead of scatter). */
+    void (*maxpool_bwd)(ssl_ctx *c, int N, int C, int H, int W, int k, int stride, int pad, int P,
+                        int Q, const float *dy, const int32_t *idx, float *dx);
     /* Mean over S for each (N, C): y (N, C). */
     void (*avgpool_fwd)(ssl_ctx *c, int64_t NC, int64_t S, const float *x, float *y);
     void (*avgpool_bwd)(ssl_ctx *c, int64_t NC, int64_t S, const float *dy, float *dx);

@@ -31,7 +31,7 @@ ssl_tensor ssl_maxpool_backward(ssl_ctx *c, ssl_maxpool *l, ssl_tensor dy)
     double t0 = ssl_prof_begin(c);
     ssl_tensor dx = ssl_tensor_like(l->x, ssl_arena_floats(&c->act, ssl_tensor_numel(l->x)));
     c->be->maxpool_bwd(c, (int)dx.shape[0], (int)dx.shape[1], (int)dx.shape[2], (int)dx.shape[3],
-                       l->P, l->Q, dy.data, l->idx, dx.data);
+                       l->k, l->stride, l->pad, l->P, l->Q, dy.data, l->idx, dx.data);
     ssl_prof_end(c, SSL_PROF_POOL_BWD, t0, 0);
     return dx;
 }

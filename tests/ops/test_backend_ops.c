@@ -559,22 +559,27 @@ static void test_gemm_batched2(int Bn, int T, int H, int dh)
 static void test_tokens(int64_t rows, int64_t cols)
 {
     char w[80];
-    snprintf(w, sizeof w, "(%lld,%lld)", (long long)rows, (long long)cols);
-    int64_t lds = cols + 5, ldd = cols + 2;
+    int64_t ldd = cols + 2;
     uint64_t sd = 5000 + (uint64_t)(rows * cols);
-    tens *src = t_rand((size_t)(rows * lds), sd + 1, -1, 1, 0);
-    if (HAVE(copy2d)) {
-        tens *dst = t_rand((size_t)(rows * ldd), sd + 2, -1, 1, 0); /* the gaps must survive */
-        BOTH(copy2d(c, rows, cols, F(src, s), lds, F(dst, s), ldd));
-        cmp("copy2d", w, dst, EXACT, 1);
-        t_free(dst);
+    tens *src = t_rand((size_t)(rows * (cols + 5)), sd + 1, -1, 1, 0);
+    /* the source's rows strided, then one row repeated (lds 0: a ViT's class token, MAE's mask token) */
+    for (int bcast = 0; bcast < 2; bcast++) {
+        const int64_t lds = bcast ? 0 : cols + 5;
+        snprintf(w, sizeof w, "(%lld,%lld) lds %lld", (long long)rows, (long long)cols, (long long)lds);
+        if (HAVE(copy2d)) {
+            tens *dst = t_rand((size_t)(rows * ldd), sd + 2, -1, 1, 0); /* the gaps must survive */
+            BOTH(copy2d(c, rows, cols, F(src, s), lds, F(dst, s), ldd));
+            cmp("copy2d", w, dst, EXACT, 1);
+            t_free(dst);
+        }
+        if (HAVE(add2d)) {
+            tens *dst = t_rand((size_t)(rows * ldd), sd + 2, -1, 1, 0);
+            BOTH(add2d(c, rows, cols, F(src, s), lds, F(dst, s), ldd));
+            cmp("add2d", w, dst, EXACT, 1);
+            t_free(dst);
+        }
     }
-    if (HAVE(add2d)) {
-        tens *dst = t_rand((size_t)(rows * ldd), sd + 2, -1, 1, 0);
-        BOTH(add2d(c, rows, cols, F(src, s), lds, F(dst, s), ldd));
-        cmp("add2d", w, dst, EXACT, 1);
-        t_free(dst);
-    }
+    snprintf(w, sizeof w, "(%lld,%lld)", (long long)rows, (long long)cols);
     /* a permutation subset of distinct rows: (i * 7 + 3) mod rows for i < n, with rows odd */
     int64_t total = rows | 1, nsel = total / 2 + 1;
     int32_t *idx = malloc((size_t)nsel * sizeof(int32_t));
@@ -763,11 +768,15 @@ static void test_maxpool(int N, int C, int H, int W, int k, int stride, int pad,
     if (HAVE(maxpool_bwd)) {
         /* A's argmax on both sides; an overlapping window (k > stride) shares argmaxes */
         int32_t *hi = t_get_raw(ix, 0, w);
-        if (!ctx[0].be->maxpool_fwd) /* no forward: a valid argmax pattern by hand */
-            for (size_t i = 0; i < ny; i++) hi[i] = (int32_t)(i * 5 % ((size_t)H * W));
+        if (!ctx[0].be->maxpool_fwd) /* no forward: a valid argmax by hand, each window's last */
+            for (size_t i = 0; i < ny; i++) {
+                const int p = (int)(i / (size_t)Q % (size_t)P), q = (int)(i % (size_t)Q);
+                const int h = p * stride - pad + k - 1, ww = q * stride - pad + k - 1;
+                hi[i] = (int32_t)((h < H ? h : H - 1) * W + (ww < W ? ww : W - 1));
+            }
         tens *i0 = t_new_raw(hi, ny, sizeof(int32_t));
         tens *dy = t_rand(ny, 11001 + ny, -1, 1, 0), *dx = t_rand(nx, 11002, -5, 5, 0); /* assigned */
-        BOTH(maxpool_bwd(c, N, C, H, W, P, Q, F(dy, s), I(i0, s), F(dx, s)));
+        BOTH(maxpool_bwd(c, N, C, H, W, k, stride, pad, P, Q, F(dy, s), I(i0, s), F(dx, s)));
         cmp("maxpool_bwd", w, dx, EXACT, 1);
         free(hi);
         t_free(i0), t_free(dy), t_free(dx);
@@ -1345,7 +1354,7 @@ int main(int argc, char **argv)
     test_gemm(1, 1, 1, 1), test_gemm(7, 5, 3, 1), test_gemm(64, 33, 129, 1), test_gemm(300, 257, 65, 1);
     test_gemm(7, 5, 3, 3), test_gemm(33, 17, 65, 4);
     test_gemm_batched2(1, 1, 1, 1), test_gemm_batched2(3, 5, 2, 4), test_gemm_batched2(4, 17, 3, 64);
-    test_tokens(1, 1), test_tokens(9, 13), test_tokens(301, 257);
+    test_tokens(1, 1), test_tokens(9, 13), test_tokens(301, 257), test_tokens(40, 1);
     test_patch(2, 3, 8, 8, 4), test_patch(1, 1, 5, 7, 2), test_patch(4, 3, 96, 96, 16);
 
     test_maxpool(2, 3, 7, 9, 3, 2, 1, 0), test_maxpool(1, 2, 8, 8, 2, 2, 0, 1);

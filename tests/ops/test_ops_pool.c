@@ -88,7 +88,7 @@ static void test_maxpool(int N, int ch, int H, int W, int k, int s, int p)
     /* dx is assigned: start from NaN garbage */
     float *dx = malloc(nin * sizeof(float));
     for (size_t i = 0; i < nin; i++) dx[i] = NAN;
-    C.be->maxpool_bwd(&C, N, ch, H, W, P, Q, u.r, u.idx, dx);
+    C.be->maxpool_bwd(&C, N, ch, H, W, k, s, p, P, Q, u.r, u.idx, dx);
     snprintf(what, sizeof what, "maxpool dx reference %s", tag);
     ssl_test_close(what, dx, dref, nin, 1e-6, 1e-6);
     snprintf(what, sizeof what, "maxpool dx %s", tag);

@@ -58,7 +58,7 @@ void ssl_cpu_bn_apply_bf16(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const ui
 void ssl_cpu_bn_bwd_stats_bf16(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy, const uint16_t *x, const float *mean, const float *invstd, double *sum_dy, double *sum_dy_xhat);
 void ssl_cpu_bn_bwd_data_bf16(ssl_ctx *c, int64_t N, int64_t C, int64_t S, const float *dy, const uint16_t *x, const float *mean, const float *invstd, const float *gamma, const double *sum_dy, const double *sum_dy_xhat, double count, float *dx);
 void ssl_cpu_maxpool_fwd(ssl_ctx *c, int N, int C, int H, int W, int k, int stride, int pad, int P, int Q, const float *x, float *y, int32_t *idx);
-void ssl_cpu_maxpool_bwd(ssl_ctx *c, int N, int C, int H, int W, int P, int Q, const float *dy, const int32_t *idx, float *dx);
+void ssl_cpu_maxpool_bwd(ssl_ctx *c, int N, int C, int H, int W, int k, int stride, int pad, int P, int Q, const float *dy, const int32_t *idx, float *dx);
 void ssl_cpu_avgpool_fwd(ssl_ctx *c, int64_t NC, int64_t S, const float *x, float *y);
 void ssl_cpu_avgpool_bwd(ssl_ctx *c, int64_t NC, int64_t S, const float *dy, float *dx);
 void ssl_cpu_layernorm_fwd(ssl_ctx *c, int64_t rows, int64_t D, float eps, const float *x, const float *gamma, const float *beta, float *y, float *mean, float *rstd);

@@ -40,10 +40,11 @@ void ssl_cpu_maxpool_fwd(ssl_ctx *c, int N, int C, int H, int W, int k, int stri
     }
 }
 
-void ssl_cpu_maxpool_bwd(ssl_ctx *c, int N, int C, int H, int W, int P, int Q, const float *dy,
-                         const int32_t *idx, float *dx)
+/* a scatter in output order, per plane (the window geometry is not needed on the CPU) */
+void ssl_cpu_maxpool_bwd(ssl_ctx *c, int N, int C, int H, int W, int k, int stride, int pad, int P, int Q,
+                         const float *dy, const int32_t *idx, float *dx)
 {
-    (void)c;
+    (void)c, (void)k, (void)stride, (void)pad;
     int64_t planes = (int64_t)N * C, in_plane = (int64_t)H * W, out_plane = (int64_t)P * Q;
 #pragma omp parallel for schedule(static) if (planes * in_plane >= PAR_MIN)
     for (int64_t pl = 0; pl < planes; pl++) {

@@ -182,7 +182,7 @@ void ssl_cuda_gelu_bwd(ssl_ctx *c, size_t n, const float *x, const float *dy, fl
 void ssl_cuda_bias_add(ssl_ctx *c, int64_t outer, int64_t C, int64_t inner, const float *b, float *y);
 void ssl_cuda_bias_grad(ssl_ctx *c, int64_t outer, int64_t C, int64_t inner, const float *dy, float *db);
 void ssl_cuda_maxpool_fwd(ssl_ctx *c, int N, int C, int H, int W, int k, int stride, int pad, int P, int Q, const float *x, float *y, int32_t *idx);
-void ssl_cuda_maxpool_bwd(ssl_ctx *c, int N, int C, int H, int W, int P, int Q, const float *dy, const int32_t *idx, float *dx);
+void ssl_cuda_maxpool_bwd(ssl_ctx *c, int N, int C, int H, int W, int k, int stride, int pad, int P, int Q, const float *dy, const int32_t *idx, float *dx);
 void ssl_cuda_avgpool_fwd(ssl_ctx *c, int64_t NC, int64_t S, const float *x, float *y);
 void ssl_cuda_avgpool_bwd(ssl_ctx *c, int64_t NC, int64_t S, const float *dy, float *dx);
 void ssl_cuda_ntxent_rows(ssl_ctx *c, int64_t nq, int64_t M, int64_t row0, int64_t half, float *S, double *loss_sum);

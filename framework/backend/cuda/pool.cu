@@ -27,18 +27,29 @@ __global__ void k_maxpool_fwd(int64_t planes, int H, int W, int k, int stride, i
     }
 }
 
-/* maxpool_bwd gets no window geometry, so a gather is impossible: one thread per plane scatters its
- * outputs in order, as the CPU does (deterministic, bit-identical; planes are many in practice). */
-__global__ void k_maxpool_bwd(int64_t planes, int64_t in_plane, int64_t out_plane, const float *dy,
-                              const int32_t *idx, float *dx)
+/* One thread per input element gathers the outputs whose windows hold it, in the CPU's output order
+ * (rows, then columns): the CPU's scatter adds dy to each element in that order, from zero, so the
+ * sums are bit-identical, with no atomics and every thread busy (one thread per plane scattering
+ * serially left ~4k threads doing 3k dependent steps each for a ResNet-50 stem at batch 64). */
+__global__ void k_maxpool_bwd(int64_t planes, int H, int W, int k, int stride, int pad, int P, int Q,
+                              const float *dy, const int32_t *idx, float *dx)
 {
-    SSL_GRID_STRIDE(pl, (size_t)planes)
+    const size_t n = (size_t)planes * H * W;
+    SSL_GRID_STRIDE(i, n)
     {
-        float *dp = dx + pl * in_plane;
-        const float *gp = dy + pl * out_plane;
-        const int32_t *ip = idx + pl * out_plane;
-        for (int64_t o = 0; o < out_plane; o++)
-            if (ip[o] >= 0) dp[ip[o]] += gp[o];
+        const int64_t pl = (int64_t)(i / ((size_t)H * W));
+        const int h = (int)(i / W % H), w = (int)(i % W), self = h * W + w;
+        /* outputs p with p*stride - pad <= h < p*stride - pad + k */
+        const int hp = h + pad, wp = w + pad;
+        const int p0 = hp - k + 1 <= 0 ? 0 : (hp - k + stride) / stride, p1 = min(hp / stride, P - 1);
+        const int q0 = wp - k + 1 <= 0 ? 0 : (wp - k + stride) / stride, q1 = min(wp / stride, Q - 1);
+        const float *gp = dy + pl * P * Q;
+        const int32_t *ip = idx + pl * P * Q;
+        float s = 0.0f;
+        for (int p = p0; p <= p1; p++)
+            for (int q = q0; q <= q1; q++)
+                if (ip[p * Q + q] == self) s += gp[p * Q + q];
+        dx[i] = s;
     }
 }
 
@@ -67,14 +78,13 @@ void ssl_cuda_maxpool_fwd(ssl_ctx *c, int N, int C, int H, int W, int k, int str
     SSL_CUDA_LAUNCHED();
 }
 
-void ssl_cuda_maxpool_bwd(ssl_ctx *c, int N, int C, int H, int W, int P, int Q, const float *dy,
-                          const int32_t *idx, float *dx)
+void ssl_cuda_maxpool_bwd(ssl_ctx *c, int N, int C, int H, int W, int k, int stride, int pad, int P,
+                          int Q, const float *dy, const int32_t *idx, float *dx)
 {
-    const int64_t planes = (int64_t)N * C, in_plane = (int64_t)H * W;
-    if (planes * in_plane == 0) return;
-    /* 0.0f is all-zero bits */
-    SSL_CUDA_CHECK(cudaMemsetAsync(dx, 0, (size_t)(planes * in_plane) * sizeof(float), ssl_cuda_stream(c)));
-    k_maxpool_bwd<<<SSL_CUDA_GRID(c, (size_t)planes)>>>(planes, in_plane, (int64_t)P * Q, dy, idx, dx);
+    const int64_t planes = (int64_t)N * C;
+    const size_t n = (size_t)planes * H * W;
+    if (n == 0) return;
+    k_maxpool_bwd<<<SSL_CUDA_GRID(c, n)>>>(planes, H, W, k, stride, pad, P, Q, dy, idx, dx);
     SSL_CUDA_LAUNCHED();
 }
 

@@ -1,15 +1,28 @@
-/* CUDA token / row movement: strided 2-D copy and add, row gather and scatter-add through an index
+/* CUDA token / row movement: strided 2-D copy and add (a source leading dimension of 0 repeats one
+ * row), row gather and scatter-add through an index
  * list. Indices of scatter_add_rows are distinct (backend.h), so no two threads add to one element
  * and no atomics are needed. */
 #include "framework/backend/cuda/cuda_impl.cuh"
+
+/* A kernel, not cudaMemcpy2DAsync: the contract allows any leading dimensions, and the models pass
+ * lds = 0 to broadcast one row (a ViT's class token, MAE's mask token), which cudaMemcpy2D refuses
+ * (its pitches must be at least the width). */
+__global__ void k_copy2d(size_t n, int64_t cols, const float *src, int64_t lds, float *dst, int64_t ldd)
+{
+    SSL_GRID_STRIDE(i, n)
+    {
+        const int64_t r = (int64_t)i / cols, j = (int64_t)i % cols;
+        dst[r * ldd + j] = src[r * lds + j];
+    }
+}
 
 void ssl_cuda_copy2d(ssl_ctx *c, int64_t rows, int64_t cols, const float *src, int64_t lds,
                      float *dst, int64_t ldd)
 {
     if (rows <= 0 || cols <= 0) return;
-    SSL_CUDA_CHECK(cudaMemcpy2DAsync(dst, (size_t)ldd * sizeof(float), src, (size_t)lds * sizeof(float),
-                                     (size_t)cols * sizeof(float), (size_t)rows,
-                                     cudaMemcpyDeviceToDevice, ssl_cuda_stream(c)));
+    const size_t n = (size_t)(rows * cols);
+    k_copy2d<<<SSL_CUDA_GRID(c, n)>>>(n, cols, src, lds, dst, ldd);
+    SSL_CUDA_LAUNCHED();
 }
 
 __global__ void k_add2d(size_t n, int64_t cols, const float *src, int64_t lds, float *dst, int64_t ldd)

@@ -463,10 +463,10 @@ static void d_maxpool_fwd(ssl_ctx *c, int N, int C, int H, int W, int k, int str
         (int32_t *)U(idx));
 }
 
-static void d_maxpool_bwd(ssl_ctx *c, int N, int C, int H, int W, int P, int Q, const float *dy,
-                          const int32_t *idx, float *dx)
+static void d_maxpool_bwd(ssl_ctx *c, int N, int C, int H, int W, int k, int stride, int pad, int P, int Q,
+                          const float *dy, const int32_t *idx, float *dx)
 {
-    cpu()->maxpool_bwd(SH(c), N, C, H, W, P, Q, (const float *)U(dy), (const int32_t *)U(idx),
+    cpu()->maxpool_bwd(SH(c), N, C, H, W, k, stride, pad, P, Q, (const float *)U(dy), (const int32_t *)U(idx),
         (float *)U(dx));
 }
 
