@@ -138,15 +138,16 @@ void ssl_cuda_gelu_bwd(ssl_ctx *c, size_t n, const float *x, const float *dy, fl
 
 /* ---- bias over (outer, C, inner) -------------------------------------------------------------- */
 
-__global__ void k_bias_add(size_t n, int64_t C, int64_t inner, const float *b, float *y)
+template <typename I> __global__ void k_bias_add(I n, I C, I inner, const float *b, float *y)
 {
-    SSL_GRID_STRIDE(i, n) y[i] += b[((int64_t)i / inner) % C];
+    SSL_GRID_STRIDE_T(I, i, n) y[i] += b[i / inner % C];
 }
 
 void ssl_cuda_bias_add(ssl_ctx *c, int64_t outer, int64_t C, int64_t inner, const float *b, float *y)
 {
     size_t n = (size_t)(outer * C * inner);
-    LAUNCH(k_bias_add, c, n, n, C, inner, b, y);
+    if (ssl_cuda_index32(n)) LAUNCH(k_bias_add<uint32_t>, c, n, (uint32_t)n, (uint32_t)C, (uint32_t)inner, b, y);
+    else LAUNCH(k_bias_add<uint64_t>, c, n, (uint64_t)n, (uint64_t)C, (uint64_t)inner, b, y);
 }
 
 /* inner > 1: one block per channel sums its outer planes in double (fixed tree: deterministic). */

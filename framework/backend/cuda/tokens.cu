@@ -1,17 +1,17 @@
 /* CUDA token / row movement: strided 2-D copy and add (a source leading dimension of 0 repeats one
- * row), row gather and scatter-add through an index
- * list. Indices of scatter_add_rows are distinct (backend.h), so no two threads add to one element
- * and no atomics are needed. */
+ * row), row gather and scatter-add through an index list. Indices of scatter_add_rows are distinct
+ * (backend.h), so no two threads add to one element and no atomics are needed. */
 #include "framework/backend/cuda/cuda_impl.cuh"
 
 /* A kernel, not cudaMemcpy2DAsync: the contract allows any leading dimensions, and the models pass
  * lds = 0 to broadcast one row (a ViT's class token, MAE's mask token), which cudaMemcpy2D refuses
  * (its pitches must be at least the width). */
-__global__ void k_copy2d(size_t n, int64_t cols, const float *src, int64_t lds, float *dst, int64_t ldd)
+template <typename I>
+__global__ void k_copy2d(I n, I cols, const float *src, int64_t lds, float *dst, int64_t ldd)
 {
-    SSL_GRID_STRIDE(i, n)
+    SSL_GRID_STRIDE_T(I, i, n)
     {
-        const int64_t r = (int64_t)i / cols, j = (int64_t)i % cols;
+        const int64_t r = (int64_t)(i / cols), j = (int64_t)(i % cols);
         dst[r * ldd + j] = src[r * lds + j];
     }
 }
@@ -21,15 +21,18 @@ void ssl_cuda_copy2d(ssl_ctx *c, int64_t rows, int64_t cols, const float *src, i
 {
     if (rows <= 0 || cols <= 0) return;
     const size_t n = (size_t)(rows * cols);
-    k_copy2d<<<SSL_CUDA_GRID(c, n)>>>(n, cols, src, lds, dst, ldd);
+    if (ssl_cuda_index32(n))
+        k_copy2d<uint32_t><<<SSL_CUDA_GRID(c, n)>>>((uint32_t)n, (uint32_t)cols, src, lds, dst, ldd);
+    else k_copy2d<uint64_t><<<SSL_CUDA_GRID(c, n)>>>((uint64_t)n, (uint64_t)cols, src, lds, dst, ldd);
     SSL_CUDA_LAUNCHED();
 }
 
-__global__ void k_add2d(size_t n, int64_t cols, const float *src, int64_t lds, float *dst, int64_t ldd)
+template <typename I>
+__global__ void k_add2d(I n, I cols, const float *src, int64_t lds, float *dst, int64_t ldd)
 {
-    SSL_GRID_STRIDE(i, n)
+    SSL_GRID_STRIDE_T(I, i, n)
     {
-        const int64_t r = (int64_t)i / cols, j = (int64_t)i % cols;
+        const int64_t r = (int64_t)(i / cols), j = (int64_t)(i % cols);
         dst[r * ldd + j] += src[r * lds + j];
     }
 }
@@ -39,7 +42,9 @@ void ssl_cuda_add2d(ssl_ctx *c, int64_t rows, int64_t cols, const float *src, in
 {
     if (rows <= 0 || cols <= 0) return;
     const size_t n = (size_t)(rows * cols);
-    k_add2d<<<SSL_CUDA_GRID(c, n)>>>(n, cols, src, lds, dst, ldd);
+    if (ssl_cuda_index32(n))
+        k_add2d<uint32_t><<<SSL_CUDA_GRID(c, n)>>>((uint32_t)n, (uint32_t)cols, src, lds, dst, ldd);
+    else k_add2d<uint64_t><<<SSL_CUDA_GRID(c, n)>>>((uint64_t)n, (uint64_t)cols, src, lds, dst, ldd);
     SSL_CUDA_LAUNCHED();
 }
 
