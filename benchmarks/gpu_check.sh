@@ -15,36 +15,60 @@
 #     sslrun's bf16 step once more with fp32 saved activations (what bf16 storage costs and saves);
 #  4. augmentation on the GPU: bench_loader --device-aug --backend cuda on 256 photographs (JPEG
 #     shard), SimCLR's 224 px views: the readers' staging rate and the augment op's.
-# Everything goes to stdout and to $OUT/gpu_check.txt.
+# Everything goes to stdout and to $OUT/gpu_check.txt. The whole run keeps to GPU_CHECK_SECONDS (540:
+# the device tool allows a command 600 s): each stage's timeout is cut to the time left, a stage that
+# no longer fits says so and is skipped, and a process that ignores SIGTERM (sslrun finishes its step
+# first) is killed 10 s later. Only sslrun's binaries see the bundled libraries (wrappers in
+# $B/run): PyTorch keeps its own.
 #   bash benchmarks/gpu_check.sh            (from the repository root)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu_check_out}
 mkdir -p "$OUT"
-exec > >(tee "$OUT/gpu_check.txt") 2>&1
+END=$((SECONDS + ${GPU_CHECK_SECONDS:-540}))
+
+# t LIMIT CMD...: CMD under timeout, LIMIT seconds or what is left of the budget if less
+t() {
+  local want=$1 left=$((END - SECONDS - 10))
+  shift
+  if [ "$left" -lt 15 ]; then echo "skipped, out of time: ${*:1:3}"; return 124; fi
+  timeout -k 10 $((want < left ? want : left)) "$@"
+}
+
+main() {
 B=/tmp/sslrun-gpu W=/tmp/sslrun-gpu-work
 rm -rf "$B" "$W" && mkdir -p "$B" "$W"
-tar -xJf build/gpu-bundle.tar.xz -C "$B" || { echo "no build/gpu-bundle.tar.xz (scripts/gpu_bundle.sh, carried)"; exit 1; }
+tar -xJf build/gpu-bundle.tar.xz -C "$B" || { echo "no build/gpu-bundle.tar.xz (scripts/gpu_bundle.sh, carried)"; return 1; }
+# the bundle's libraries, then the CUDA libraries: the toolkit's, else PyTorch's nvidia-* wheels
+# (CUDA 13 wheels keep cudart and cuBLAS in nvidia/cu13/lib)
 libs=$B/lib
-for m in cudnn cublas cuda_runtime nccl; do
-  p=$(python3 -c "import nvidia.$m, os; print(os.path.join(list(nvidia.$m.__path__)[0], 'lib'))" 2>/dev/null) && libs=$libs:$p
+for p in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib \
+  $(python3 -c "import nvidia, os; r = list(nvidia.__path__)[0]; print(os.path.join(r, 'cu13', 'lib'),
+    *(os.path.join(r, m, 'lib') for m in ('cudnn', 'cublas', 'cuda_runtime', 'nccl')))" 2>/dev/null); do
+  [ -d "$p" ] && libs=$libs:$p
 done
-for p in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib; do [ -d "$p" ] && libs=$libs:$p; done
-export LD_LIBRARY_PATH=$libs:${LD_LIBRARY_PATH:-}
+mkdir -p "$B/run"
+for b in "$B"/bin/*; do
+  printf '#!/bin/sh\nLD_LIBRARY_PATH=%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} exec %s "$@"\n' "$libs" "$b" >"$B/run/${b##*/}"
+  chmod +x "$B/run/${b##*/}"
+done
+rm -f "$B/benchmarks/bench_step" && cp "$B/run/bench_step" "$B/benchmarks/bench_step" # for torch_step.py --build
 echo "== machine: $(nvidia-smi -L 2>/dev/null | head -1); CPU $(lscpu | sed -n 's/^Model name: *//p' | head -1); $(date -u)"
-missing=$(ldd "$B/bin/sslrun" | grep "not found")
-[ -z "$missing" ] || { echo "missing libraries:"; echo "$missing"; exit 1; }
-S=$B/bin/sslrun
-export SSL_CUDA_UNVERIFIED=1 OMP_NUM_THREADS=8
+missing=$(for b in "$B"/bin/*; do LD_LIBRARY_PATH=$libs ldd "$b" | grep "not found" | sed "s|^|${b##*/}: |"; done)
+[ -z "$missing" ] || { echo "missing libraries:"; echo "$missing"; return 1; }
+echo "CUDA libraries sslrun loads:"
+LD_LIBRARY_PATH=$libs ldd "$B/bin/sslrun" | grep -E 'cudart|cublas|cudnn|nccl' | sed 's/ (0x.*//'
+S=$B/run/sslrun
+export SSL_CUDA_UNVERIFIED=1 OMP_NUM_THREADS=8 NCCL_DEBUG=WARN
 
 echo "== 1. test_backend_ops cpu cuda"
-timeout 240 "$B/bin/test_backend_ops" cpu cuda 2>&1 | tail -n 40
+t 240 "$B/run/test_backend_ops" cpu cuda 2>&1 | tail -n 40
 echo "test_backend_ops exit ${PIPESTATUS[0]}"
 echo "== 1b. test_dev_comm cuda: NCCL's collectives on one GPU"
-timeout 60 "$B/bin/test_dev_comm" cuda 2>&1 | tail -n 20
+t 60 "$B/run/test_dev_comm" cuda 2>&1 | tail -n 20
 echo "test_dev_comm exit ${PIPESTATUS[0]}"
 echo "== 1c. test_ref_mixed: bf16 GEMMs and convolutions (cpu, devsim, cuda) against torch's rule"
-SSL_FIXTURES=$B/fixtures timeout 60 "$B/bin/test_ref_mixed" 2>&1 | tail -n 20
+SSL_FIXTURES=$B/fixtures t 60 "$B/run/test_ref_mixed" 2>&1 | tail -n 20
 echo "test_ref_mixed exit ${PIPESTATUS[0]}"
 
 echo "== 2. training parity, cpu vs cuda"
@@ -62,7 +86,7 @@ YAML
 parity() { # parity NAME overrides...
   local n=$1; shift
   for be in cpu cuda; do
-    timeout 120 "$S" "$W/p.yaml" run.name="${n}_$be" device.backend=$be "$@" >"$W/${n}_$be.log" 2>&1 ||
+    t 120 "$S" "$W/p.yaml" run.name="${n}_$be" device.backend=$be "$@" >"$W/${n}_$be.log" 2>&1 ||
       { echo "$n $be: exit $?"; tail -n 5 "$W/${n}_$be.log"; }
   done
   python3 - "$W/runs/${n}_cpu/metrics.jsonl" "$W/runs/${n}_cuda/metrics.jsonl" "$n" <<'PY'
@@ -90,22 +114,25 @@ parity moco_v2 method.name=moco_v2 moco_v2.mlp_hidden=32 moco_v2.dim=16 moco_v2.
 parity moco_v3 method.name=moco_v3 moco_v3.mlp_dim=32 moco_v3.dim=16 run.max_steps=8
 parity byol method.name=byol byol.proj_hidden=32 byol.proj_dim=16 byol.pred_hidden=32 run.max_steps=8
 for be in cpu cuda; do
-  timeout 120 "$S" eval "$W/p.yaml" run.name="simclr_$be" device.backend=$be >"$W/eval_$be.log" 2>&1
+  t 120 "$S" eval "$W/p.yaml" run.name="simclr_$be" device.backend=$be >"$W/eval_$be.log" 2>&1
   echo "eval simclr_$be: $(cat "$W/runs/simclr_$be/eval.json" 2>/dev/null || tail -n 2 "$W/eval_$be.log")"
 done
 
 echo "== 3. step benchmark, sslrun vs PyTorch (exact fp32 both)"
-timeout 200 python3 benchmarks/torch_step.py --device cuda --build "$B" --model resnet50 --img 224 --batch 64 --iters 10 --optim lars
-timeout 200 python3 benchmarks/torch_step.py --device cuda --build "$B" --model vit_base --img 224 --patch 16 --batch 64 --iters 10 --optim adamw
+t 200 python3 benchmarks/torch_step.py --device cuda --build "$B" --model resnet50 --img 224 --batch 64 --iters 10 --optim lars
+t 200 python3 benchmarks/torch_step.py --device cuda --build "$B" --model vit_base --img 224 --patch 16 --batch 64 --iters 10 --optim adamw
 echo "-- sslrun with TF32 (SSL_CUDA_TF32=1)"
-SSL_CUDA_TF32=1 timeout 100 "$B/bin/bench_step" --backend cuda --model resnet50 --img 224 --batch 64 --iters 10 --optim lars | grep RESULT
+SSL_CUDA_TF32=1 t 100 "$B/run/bench_step" --backend cuda --model resnet50 --img 224 --batch 64 --iters 10 --optim lars | grep RESULT
 echo "-- bf16: bench_step --precision bf16 vs torch.autocast(bfloat16) + channels-last"
-timeout 150 python3 benchmarks/torch_step.py --device cuda --build "$B" --model resnet50 --img 224 --batch 128 --iters 10 --optim lars --bf16
-timeout 150 python3 benchmarks/torch_step.py --device cuda --build "$B" --model vit_base --img 224 --patch 16 --batch 128 --iters 10 --optim adamw --bf16
+t 150 python3 benchmarks/torch_step.py --device cuda --build "$B" --model resnet50 --img 224 --batch 128 --iters 10 --optim lars --bf16
+t 150 python3 benchmarks/torch_step.py --device cuda --build "$B" --model vit_base --img 224 --patch 16 --batch 128 --iters 10 --optim adamw --bf16
 echo "-- bf16 with fp32 saved activations (model.saved_activations: fp32)"
-timeout 100 "$B/bin/bench_step" --backend cuda --model resnet50 --img 224 --batch 128 --iters 10 --optim lars \
+t 100 "$B/run/bench_step" --backend cuda --model resnet50 --img 224 --batch 128 --iters 10 --optim lars \
   --precision bf16 --saved-activations fp32 | grep -E "RESULT|memory held"
 echo "== 4. augmentation on the GPU (readers stage sources + jobs; the augment op makes 2 x 224 px views)"
-timeout 120 "$B/bin/bench_loader" --data "$B/data/photos.h5" --workers "4 8" --batch 64 --batches 3 --warmup 1 \
+t 120 "$B/run/bench_loader" --data "$B/data/photos.h5" --workers "4 8" --batch 64 --batches 3 --warmup 1 \
   --device-aug --backend cuda
-echo "== done $(date -u)"
+echo "== done $(date -u) ($SECONDS s)"
+}
+
+main 2>&1 | tee "$OUT/gpu_check.txt"

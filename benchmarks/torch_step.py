@@ -79,9 +79,13 @@ def sslrun_images_per_s(args):
     if args.small_stem:
         cmd.append("--small-stem")
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
-    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
-    print(out, end="")
-    return float(re.search(r"RESULT images/s ([0-9.]+)", out).group(1))
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    print(r.stdout, end="")
+    m = re.search(r"RESULT images/s ([0-9.]+)", r.stdout)
+    if r.returncode != 0 or not m:  # say why, and still measure PyTorch's side
+        print(f"bench_step failed (exit {r.returncode}):\n" + "\n".join(r.stderr.splitlines()[-15:]))
+        return None
+    return float(m.group(1))
 
 
 def main():
@@ -111,7 +115,10 @@ def main():
     where = (torch.cuda.get_device_name(0) if args.device == "cuda"
              else f"{args.threads} threads, mkldnn {torch.backends.mkldnn.is_available()}")
     print(f"PyTorch {torch.__version__} ({where}): {theirs:.1f} images/s")
+    if ours is None:
+        return 1
     print(f"sslrun: {ours:.1f} images/s   ratio sslrun/PyTorch = {ours / theirs:.2f}x")
+    return 0
 
 
 if __name__ == "__main__":

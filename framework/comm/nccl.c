@@ -73,11 +73,34 @@ static cudaStream_t after_compute(ssl_dev_comm *d, ssl_ctx *c)
     return m->side;
 }
 
+/* Wait for NCCL's stream, reading the communicator's asynchronous error as it goes: a peer that died
+ * or a network failure is reported by NCCL (not by the stream, which would wait on), so this rank
+ * names it, aborts the communicator (its kernels would spin for ever) and ends the job at once
+ * rather than at the watchdog's timeout. */
+static void side_wait(nccl_impl *m)
+{
+    for (unsigned spin = 0;; spin++) {
+        const cudaError_t e = cudaStreamQuery(m->side);
+        if (e == cudaSuccess) return;
+        if (e != cudaErrorNotReady) SSL_ABORT("NCCL's stream: %s", cudaGetErrorString(e));
+        if (spin % 1024 != 1023) continue;
+        ncclResult_t ae = ncclSuccess;
+        SSL_NCCL_CHECK(ncclCommGetAsyncError(m->comm, &ae));
+        if (ae != ncclSuccess && ae != ncclInProgress) {
+            const char *last = ncclGetLastError(m->comm);
+            fprintf(stderr, "sslrun: NCCL: %s%s%s; aborting the communicator\n", ncclGetErrorString(ae),
+                    last && *last ? ": " : "", last ? last : "");
+            ncclCommAbort(m->comm);
+            SSL_ABORT("NCCL collective failed (%s)", ncclGetErrorString(ae));
+        }
+    }
+}
+
 /* The collective's result in place before the call returns: stats and watchdog bracket the wait. */
 static void finish(ssl_dev_comm *d, ssl_ctx *c, ssl_coll k, double t0, size_t bytes)
 {
     (void)c;
-    SSL_CUDA_RT_CHECK(cudaStreamSynchronize(((nccl_impl *)d->impl)->side));
+    side_wait(d->impl);
     ssl_comm_leave(d->host, k, t0, bytes);
 }
 
@@ -132,7 +155,7 @@ static void nccl_wait_all(ssl_dev_comm *d, ssl_ctx *c)
     if (!m->pending_bytes) return;
     const size_t bytes = m->pending_bytes;
     const double t0 = ssl_comm_enter(d->host, SSL_COLL_ALLREDUCE, bytes);
-    SSL_CUDA_RT_CHECK(cudaStreamSynchronize(m->side)); /* the host queues the optimizer only after this */
+    side_wait(m); /* the host queues the optimizer only after this */
     m->pending_bytes = 0;
     ssl_comm_leave(d->host, SSL_COLL_ALLREDUCE, t0, bytes);
 }
@@ -167,7 +190,10 @@ ssl_dev_comm *ssl_nccl_create(ssl_comm *host, char *err, size_t errlen)
     ncclComm_t nc = NULL;
     double bad = 0.0;
     if (msg.ok) {
+        /* under the watchdog: a rank that fails before joining leaves the others waiting in here */
+        const double t0 = ssl_comm_enter(host, SSL_COLL_BARRIER, 0);
         ncclResult_t r = ncclCommInitRank(&nc, host->world, msg.id, host->rank);
+        ssl_comm_leave(host, SSL_COLL_BARRIER, t0, 0);
         if (r != ncclSuccess) {
             int dev = -1;
             if (cudaGetDevice(&dev) != cudaSuccess) dev = -1;

@@ -111,7 +111,9 @@ void ssl_cuda_ctx_init(ssl_ctx *c)
 {
     ssl_cuda_state *st = (ssl_cuda_state *)ssl_calloc(1, sizeof *st);
     SSL_CUDA_CHECK(cudaStreamCreate(&st->stream)); /* blocking: see ssl_cuda_upload */
-    SSL_CUDA_CHECK(cudaStreamCreate(&st->copy));
+    /* non-blocking: the legacy stream's cudaMemcpy (a loss read back mid-step) need not wait for the
+     * next batch's upload, nor work queued after it; the events order what must be ordered */
+    SSL_CUDA_CHECK(cudaStreamCreateWithFlags(&st->copy, cudaStreamNonBlocking));
     SSL_CUDA_CHECK(cudaEventCreateWithFlags(&st->queued, cudaEventDisableTiming));
     SSL_CUDA_CHECK(cudaEventCreateWithFlags(&st->copied, cudaEventDisableTiming));
     SSL_CUBLAS_CHECK(cublasCreate(&st->blas));
