@@ -66,6 +66,8 @@ typedef struct {
     double lr_peak, ips, t_start;
     ssl_sched_lr_config lr;
     char source[1300];        /* where the weights came from, for finetune.json */
+    int source_known;         /* source was read back from source.txt (a resumed run) */
+    int config_error;         /* the error is the config's or the command line's: exit 2 */
 } ssl_finetuner;
 
 int ssl_finetune_setup(ssl_finetuner *f, const ssl_config *cfg, struct ssl_comm *comm, char *err, size_t errlen);

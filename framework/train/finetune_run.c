@@ -24,25 +24,66 @@ static void ckpt_arrays(ssl_finetuner *f, ssl_ckpt *ck)
     if (f->opt.v) ssl_ckpt_add(ck, "optim/v", f->opt.v, f->params.numel);
 }
 
-/* The newest fine-tuning checkpoint; 1 when there is none. */
-static int load_newest(ssl_finetuner *f, char *err, size_t errlen)
+/* The newest fine-tuning checkpoint (its path in path, its writers' rank count in *world); 1 when
+ * there is none. */
+static int load_newest(ssl_finetuner *f, char *path, size_t pathlen, int64_t *world, char *err, size_t errlen)
 {
     if (!f->cfg.checkpoint.resume) return 1;
-    char path[1400];
     ssl_ckpt ck = {.comm = f->comm};
     ckpt_arrays(f, &ck);
     ssl_ckpt_staging st;
     ssl_ckpt_stage_load(&st, &f->ctx, &ck);
-    int found = ssl_ckpt_resume(&ck, f->ckpt_dir, 1, path, sizeof path, err, errlen);
+    int found = ssl_ckpt_resume(&ck, f->ckpt_dir, 1, path, pathlen, err, errlen);
     ssl_ckpt_stage_end(&st, found == 0);
+    f->config_error = found == SSL_CKPT_INCOMPATIBLE;
     if (found != 0) return found;
     f->step = ck.step;
+    *world = ck.world_size;
     ssl_optim_set_step(&f->opt, ck.step);
-    if (f->rank0) {
-        printf("resumed from %s at step %lld\n", path, (long long)f->step);
-        if (ck.world_size != f->comm->world)
-            printf("note: the checkpoint was written by %lld rank(s), this job has %d: same global batch and sample "
-                   "order, reductions in another order\n", (long long)ck.world_size, f->comm->world);
+    return 0;
+}
+
+/* The keys that choose a fine-tuning run's labelled samples: another value is another run. */
+static const char *const subset_keys[] = {"finetune.label_fraction", "run.seed", "data.train", "data.limit"};
+
+/* A fine-tuning directory holds one run (one finetune.json): resuming it with another label subset
+ * or other starting weights would report one run's numbers under the other's settings, so it is a
+ * config error. The subset's keys come from the checkpoint's config, the source from source.txt
+ * (every rank reads both). */
+static int same_run(ssl_finetuner *f, const char *ckpt, const ssl_ft_source *src, char *err, size_t errlen)
+{
+    char *yaml = NULL, was[1300] = "", now[1300] = "";
+    ssl_config prev;
+    ssl_config_defaults(&prev);
+    if (ssl_ckpt_read_config(ckpt, &yaml, err, errlen) || ssl_config_parse(&prev, yaml, strlen(yaml), ckpt, err, errlen)) {
+        free(yaml);
+        return -1;
+    }
+    free(yaml);
+    for (size_t i = 0; i < sizeof subset_keys / sizeof subset_keys[0]; i++) {
+        const ssl_config_key *k = ssl_config_find(subset_keys[i]);
+        ssl_config_format(&prev, k, was, sizeof was);
+        ssl_config_format(&f->cfg, k, now, sizeof now);
+        if (strcmp(was, now)) {
+            snprintf(err, errlen, "%s holds a fine-tuning run with %s %s, not %s: give this one another finetune.name "
+                     "(or remove %s to start over)", f->dir, subset_keys[i], was, now, f->dir);
+            f->config_error = 1;
+            return -1;
+        }
+    }
+    /* A plain rerun continues whatever the directory holds; a source given again must be the recorded
+     * one, which begins "checkpoint PATH (", "weights PATH (" or "scratch" (finetune_weights.c). A run
+     * without source.txt is not checked. */
+    if (src->kind == SSL_FT_FROM_RUN || !f->source_known) return 0;
+    char pre[1300];
+    if (src->kind == SSL_FT_SCRATCH) snprintf(pre, sizeof pre, "scratch");
+    else snprintf(pre, sizeof pre, "%s %s (", src->kind == SSL_FT_FROM_WEIGHTS ? "weights" : "checkpoint", src->path);
+    if (strncmp(f->source, pre, strlen(pre))) {
+        snprintf(err, errlen, "%s holds a fine-tuning run started from %s; this command asks for %s: give this one "
+                 "another finetune.name (or remove %s to start over)", f->dir, f->source,
+                 src->kind == SSL_FT_SCRATCH ? "--scratch" : src->path, f->dir);
+        f->config_error = 1;
+        return -1;
     }
     return 0;
 }
@@ -88,7 +129,7 @@ static void source_file(ssl_finetuner *f, int write)
         return;
     }
     if (write) fprintf(fp, "%s\n", f->source);
-    else if (fgets(f->source, sizeof f->source, fp)) f->source[strcspn(f->source, "\n")] = 0;
+    else if (fgets(f->source, sizeof f->source, fp)) f->source[strcspn(f->source, "\n")] = 0, f->source_known = 1;
     fclose(fp);
 }
 
@@ -127,13 +168,20 @@ static int augment(void *ctx, const ssl_batch *b, float *out, void *scratch, cha
 
 int ssl_finetune_resume(ssl_finetuner *f, const ssl_ft_source *src, char *err, size_t errlen)
 {
-    int found = load_newest(f, err, errlen);
+    char path[1400];
+    int64_t world = 0;
+    int found = load_newest(f, path, sizeof path, &world, err, errlen);
     if (found < 0) return -1;
     if (found == 0) {
-        if (f->rank0) source_file(f, 0);
-        if (f->rank0 && src->kind != SSL_FT_FROM_RUN)
-            printf("note: continuing the fine-tuning run started from %s; the weights given now are not used\n",
-                   f->source);
+        source_file(f, 0);
+        if (same_run(f, path, src, err, errlen)) return -1;
+        if (f->rank0) {
+            printf("resumed from %s at step %lld\n", path, (long long)f->step);
+            if (world != f->comm->world)
+                printf("note: the checkpoint was written by %lld rank(s), this job has %d: same global batch and "
+                       "sample order, reductions in another order\n", (long long)world, f->comm->world);
+            fflush(stdout); /* before the progress lines on stderr, in a log holding both */
+        }
     } else {
         /* every rank reads the same file and should fail alike; agreed anyway, so none is left behind
          * in the broadcast below */

@@ -22,6 +22,7 @@ static int load_newest(ssl_trainer *t, char *err, size_t errlen)
     ssl_ckpt_stage_load(&st, &t->s.ctx, &ck);
     int found = ssl_ckpt_resume(&ck, t->s.ckpt_dir, 1, path, sizeof path, err, errlen);
     ssl_ckpt_stage_end(&st, found == 0);
+    t->config_error = found == SSL_CKPT_INCOMPATIBLE;
     if (found != 0) return found;
     t->step = ck.step;
     if (t->s.method.vt->freezes) t->opt.step = ck.step; /* per-segment counts loaded with the arrays */
@@ -33,6 +34,7 @@ static int load_newest(ssl_trainer *t, char *err, size_t errlen)
                    "and sample order, but reductions run in another order, so the run is no longer "
                    "bit-identical to an uninterrupted one\n",
                    (long long)ck.world_size, t->comm->world);
+        fflush(stdout); /* before the progress lines on stderr, in a log holding both */
     }
     return 0;
 }

@@ -63,6 +63,7 @@ typedef struct {
     int64_t corrupt;           /* images that did not decode (reader threads add atomically) */
     double lr_peak, ips, t_start;
     ssl_sched_lr_config lr;
+    int config_error;          /* the error is the config's (a checkpoint of another model): exit 2 */
 } ssl_trainer;
 
 /* What one step did (identical on every rank but for the timings). */

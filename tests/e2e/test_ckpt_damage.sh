@@ -66,7 +66,7 @@ rc=0; "$SSLRUN" eval "$WORK/tiny.yaml" run.name=all eval.linear_epochs=0 >"$WORK
 # another model's checkpoint: a config error, reported, no fallback, nothing renamed
 cp -r "$WORK/runs/base" "$WORK/runs/other"
 rc=0; run run.name=other model.width=8 >"$WORK/other.log" 2>&1 || rc=$?
-[ $rc != 0 ] || fail "a checkpoint of another model was accepted"
+[ $rc = 2 ] || { cat "$WORK/other.log"; fail "a checkpoint of another model: exit $rc, expected 2 (a config error)"; }
 grep -q "different model or config" "$WORK/other.log" || { cat "$WORK/other.log"; fail "other model: message"; }
 ! ls "$WORK/runs/other/checkpoints/"*.damaged 2>/dev/null || fail "other model: a sound file was renamed"
 echo "damaged checkpoints: all checks passed"

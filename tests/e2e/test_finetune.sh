@@ -11,7 +11,8 @@
 #  5. --weights on `sslrun export`'s file equals --from the checkpoint (losses, weights and BN statistics,
 #     exactly);
 #  6. label_fraction 0.5 trains on half of each class; a tiny ViT with layer decay fine-tunes at
-#     another input size than it was built for.
+#     another input size than it was built for;
+#  7. a fine-tuning directory holds one run: another label fraction or source refuses to resume it.
 source "$(dirname "$0")/common.sh"
 mpi_env
 need_fmnist
@@ -109,4 +110,18 @@ ft 1 vit --scratch model.arch=vit_tiny model.vit_dim=32 model.vit_depth=2 model.
 grep -qE '"top1": [0-9]+\.[0-9]+.*"img_size": 8' "$(fdir vit)/finetune.json" || fail "vit: finetune.json"
 "$SSLRUN" finetune "$WORK/tiny.yaml" run.name=nothing "${FT[@]}" >"$WORK/none.log" 2>&1 && fail "no checkpoint accepted"
 grep -q "no pretraining checkpoint in" "$WORK/none.log" || { cat "$WORK/none.log"; fail "no clear error without a checkpoint"; }
+
+# 7. one run per fine-tuning directory: another label subset or starting point is a config error (exit 2),
+#    a source that does not exist is one even where a resumed run would not read it, the same source resumes
+expect_ft() { # expect_ft CODE PATTERN args...
+  local code=$1 pat=$2 rc=0
+  shift 2
+  "$SSLRUN" finetune "$WORK/tiny.yaml" "${FT[@]}" "$@" >"$WORK/x.log" 2>&1 || rc=$?
+  [ $rc = "$code" ] && grep -q -- "$pat" "$WORK/x.log" || { cat "$WORK/x.log"; fail "finetune $*: exit $rc, expected $code and '$pat'"; }
+}
+expect_ft 2 "holds a fine-tuning run with finetune.label_fraction 1, not 0.5" run.name=budget finetune.label_fraction=0.5
+expect_ft 2 "started from checkpoint $CKPT (simclr, step 8); this command asks for --scratch" run.name=budget --scratch
+expect_ft 2 "started from scratch .*; this command asks for $CKPT" run.name=scratch --from "$CKPT"
+expect_ft 2 "from $WORK/nope.h5: No such file" run.name=budget --from "$WORK/nope.h5"
+expect_ft 0 "resumed from .*ckpt-0000000008.h5 at step 8" run.name=budget --from "$CKPT"
 echo "finetune: all checks passed"
