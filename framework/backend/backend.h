@@ -358,7 +358,10 @@ typedef struct ssl_backend {
     void (*augment)(ssl_ctx *c, int njobs, int max_S, const uint8_t *src, const ssl_aug_job *jobs, float *out);
 } ssl_backend;
 
-/* The backend registered under `name` ("cpu", "cuda", "devsim"); NULL when not built. */
+/* The backend registered under `name` ("cpu", "cuda", "devsim"), or NULL with the reason in why
+ * (not built into this sslrun, not verified, no device). */
+const ssl_backend *ssl_backend_lookup(const char *name, char *why, size_t len);
+/* ssl_backend_lookup that prints the reason to stderr. */
 const ssl_backend *ssl_backend_get(const char *name);
 const ssl_backend *ssl_backend_cpu(void);
 /* The CPU ops behind host-unreadable device pointers (backend/devsim/): tests prove with it that the

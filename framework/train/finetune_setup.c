@@ -74,10 +74,7 @@ static int choose_subset(ssl_finetuner *f, char *err, size_t errlen)
 static int build_model(ssl_finetuner *f, char *err, size_t errlen)
 {
     const ssl_config *cfg = &f->cfg;
-    if (strcmp(cfg->device.backend, "cpu") != 0 && !ssl_backend_get(cfg->device.backend)) {
-        snprintf(err, errlen, "device.backend '%s' is not available in this sslrun (not built, or not ready yet: see above)", cfg->device.backend);
-        return -1;
-    }
+    if (!ssl_session_backend(cfg, err, errlen)) return -1;
     ssl_ctx_init(&f->ctx, cfg->device.backend);
     f->ctx.precision_bf16 = !strcmp(cfg->model.precision, "bf16");
     f->ctx.acts_fp32 = !strcmp(cfg->model.saved_activations, "fp32");

@@ -20,13 +20,18 @@ void ssl_pathf(char *out, size_t size, const char *fmt, ...)
     SSL_ASSERTF(n >= 0 && (size_t)n < size, "path too long: %s...", out);
 }
 
+const ssl_backend *ssl_session_backend(const ssl_config *cfg, char *err, size_t errlen)
+{
+    char why[512];
+    const ssl_backend *be = ssl_backend_lookup(cfg->device.backend, why, sizeof why);
+    if (!be) snprintf(err, errlen, "device.backend '%s' is not available: %s", cfg->device.backend, why);
+    return be;
+}
+
 int ssl_session_bind(const ssl_config *cfg, struct ssl_comm *comm, ssl_binding *b, char *err, size_t errlen)
 {
-    const ssl_backend *be = ssl_backend_get(cfg->device.backend);
-    if (!be) {
-        snprintf(err, errlen, "device.backend '%s' is not available in this sslrun (not built, or not ready yet: see above)", cfg->device.backend);
-        return -1;
-    }
+    const ssl_backend *be = ssl_session_backend(cfg, err, errlen);
+    if (!be) return -1;
     if (ssl_binding_detect(b, comm, be->device_count ? be->device_count() : 0, NULL, NULL, err, errlen)) return -1;
     if (be->select_device && b->gpu >= 0) be->select_device(b->gpu);
     return ssl_dev_comm_attach(comm, be, cfg->comm.device, err, errlen);
@@ -41,10 +46,7 @@ int ssl_session_init(ssl_session *s, const ssl_config *cfg, int in_chans, struct
     ssl_pathf(s->run_dir, sizeof s->run_dir, "%s/%s", cfg->run.out_dir, cfg->run.name);
     ssl_pathf(s->ckpt_dir, sizeof s->ckpt_dir, "%s/checkpoints", s->run_dir);
     if (cfg->device.threads > 0) omp_set_num_threads(cfg->device.threads);
-    if (strcmp(cfg->device.backend, "cpu") != 0 && !ssl_backend_get(cfg->device.backend)) {
-        snprintf(err, errlen, "device.backend '%s' is not available in this sslrun (not built, or not ready yet: see above)", cfg->device.backend);
-        return -1;
-    }
+    if (!ssl_session_backend(cfg, err, errlen)) return -1;
     ssl_ctx_init(&s->ctx, cfg->device.backend);
     s->ctx.comm = comm; /* before the method allocates: sharded state takes its range from it */
     s->ctx.precision_bf16 = !strcmp(cfg->model.precision, "bf16");

@@ -24,6 +24,9 @@ typedef struct {
     int encoder_segments, encoder_buffer_segments; /* the encoder's segments come first */
 } ssl_session;
 
+/* device.backend's table, or NULL with err: "device.backend 'cuda' is not available: <why>". */
+const struct ssl_backend *ssl_session_backend(const ssl_config *cfg, char *err, size_t errlen);
+
 /* This rank's binding (framework/comm/binding.h: node-local rank from the launcher, CPUs, and the
  * device local_rank % devices of device.backend's kind), that device selected for every context
  * made afterwards, and comm's device communicator by comm.device (framework/comm/device.h).

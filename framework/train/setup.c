@@ -87,16 +87,45 @@ static void print_plan(const ssl_trainer *t, const ssl_config *cfg, const ssl_bi
     fflush(stdout);
 }
 
+/* The kNN monitor's data, checked now rather than at the end of the first epoch it runs in: data.test
+ * opens, both sets have labels, and the channels agree. */
+static int knn_monitor_data(const ssl_config *cfg, const ssl_dataset *train, char *err, size_t errlen)
+{
+    if (cfg->eval.knn_every_epochs <= 0 || !cfg->data.test[0]) return 0;
+    if (!ssl_dataset_has_labels(train)) {
+        snprintf(err, errlen, "eval.knn_every_epochs: %s has no labels for the kNN monitor", cfg->data.train);
+        return -1;
+    }
+    char why[1024];
+    ssl_dataset *ds = ssl_dataset_open(cfg->data.test, why, sizeof why);
+    if (!ds) {
+        snprintf(err, errlen, "data.test (the kNN monitor's, eval.knn_every_epochs): %s", why);
+        return -1;
+    }
+    int bad = !ssl_dataset_has_labels(ds) || ssl_dataset_channels(ds) != ssl_dataset_channels(train);
+    if (bad)
+        snprintf(err, errlen, "data.test (the kNN monitor's, eval.knn_every_epochs) %s: needs labels and %d-channel "
+                 "images as data.train", cfg->data.test, ssl_dataset_channels(train));
+    ssl_dataset_close(ds);
+    return bad ? -1 : 0;
+}
+
 int ssl_train_setup(ssl_trainer *t, const ssl_config *cfg, ssl_comm *comm, char *err, size_t errlen)
 {
     memset(t, 0, sizeof *t);
     t->comm = comm;
     t->rank0 = comm->rank == 0;
     t->tty = t->rank0 && isatty(2);
+    if (!cfg->data.train[0]) {
+        snprintf(err, errlen, "data.train is empty: give the training shards (a glob such as data/train-*.h5)");
+        t->config_error = 1;
+        return -1;
+    }
     ssl_binding bind; /* before anything touches a device: it picks this rank's */
     if (ssl_session_bind(cfg, comm, &bind, err, errlen)) return -1;
     t->ds = ssl_dataset_open(cfg->data.train, err, errlen);
     if (!t->ds) return -1;
+    if (knn_monitor_data(cfg, t->ds, err, errlen)) return -1;
     if (ssl_session_init(&t->s, cfg, ssl_dataset_channels(t->ds), comm, err, errlen)) return -1;
     t->s.ctx.bn_comm = cfg->model.sync_bn ? comm : NULL;
     t->s.ctx.prof = &t->prof;

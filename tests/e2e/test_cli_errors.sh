@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What users see for bad input: config errors name file:line:column and the key, exit code 2,
-# and nothing starts; a bad dataset path names the path; a corrupt shard names file and dataset.
+# and nothing starts; a bad dataset path names the path (the kNN monitor's data.test too, before
+# training); a corrupt shard names file and dataset.
 source "$(dirname "$0")/common.sh"
 expect() { # expect CODE PATTERN -- command...
   local code=$1 pat=$2; shift 3
@@ -40,4 +41,16 @@ expect 1 "missing" -- "$SSLRUN" "$WORK/nodata.yaml"
 printf 'not hdf5' > "$WORK/bad-00000.h5"
 printf 'data:\n  train: %s/bad-*.h5\n' "$WORK" > "$WORK/baddata.yaml"
 expect 1 "bad-00000.h5" -- "$SSLRUN" "$WORK/baddata.yaml"
+# nothing to train on: a config error, named
+expect 2 "data.train is empty" -- "$SSLRUN" "$WORK/ok.yaml" run.out_dir="$WORK/runs"
+# the kNN monitor's data.test is checked at the start, not after the first epoch
+need_fmnist
+printf 'data:\n  train: %s/data/train-*.h5\n  test: %s/nope/test-*.h5\n  limit: 256\neval:\n  knn_every_epochs: 1\n' \
+  "$WORK" "$WORK" > "$WORK/notest.yaml"
+expect 1 "data.test (the kNN monitor's, eval.knn_every_epochs): .*nope/test-\*.h5" -- "$SSLRUN" "$WORK/notest.yaml" \
+  run.out_dir="$WORK/runs"
+! grep -q "epoch 1" "$WORK/out" || fail "the kNN monitor's data.test was found missing after training"
+# a backend this sslrun cannot give says why (not built / not verified / no device), not "see above"
+expect 1 "device.backend 'cuda' is not available: [a-z]" -- "$SSLRUN" "$WORK/notest.yaml" run.out_dir="$WORK/runs" \
+  device.backend=cuda
 echo "cli errors: all checks passed"
