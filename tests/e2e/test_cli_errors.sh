@@ -41,6 +41,12 @@ expect 1 "missing" -- "$SSLRUN" "$WORK/nodata.yaml"
 printf 'not hdf5' > "$WORK/bad-00000.h5"
 printf 'data:\n  train: %s/bad-*.h5\n' "$WORK" > "$WORK/baddata.yaml"
 expect 1 "bad-00000.h5" -- "$SSLRUN" "$WORK/baddata.yaml"
+# a run directory longer than the trainers' paths allow: a config error, also for `sslrun config`
+long=$(printf '/tmp/%0895d' 0)
+expect 2 "make a run directory of 1001 bytes; at most 900" -- "$SSLRUN" "$WORK/ok.yaml" run.out_dir="$long" \
+  run.name="$(printf 'n%.0s' {1..100})"
+expect 2 "make a run directory of 1001 bytes" -- "$SSLRUN" config "$WORK/ok.yaml" run.out_dir="$long" \
+  run.name="$(printf 'n%.0s' {1..100})"
 # nothing to train on: a config error, named
 expect 2 "data.train is empty" -- "$SSLRUN" "$WORK/ok.yaml" run.out_dir="$WORK/runs"
 # the kNN monitor's data.test is checked at the start, not after the first epoch
