@@ -96,6 +96,17 @@ void ssl_metrics_time(ssl_metrics *m, const char *k, double v)
     put(m, "%.3f", v);
 }
 
+void ssl_json_put_str(FILE *fp, const char *v)
+{
+    fputc('"', fp);
+    for (const char *s = v; *s; s++) {
+        if (*s == '"' || *s == '\\') fprintf(fp, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20) fprintf(fp, "\\u%04x", (unsigned)(unsigned char)*s);
+        else fputc(*s, fp);
+    }
+    fputc('"', fp);
+}
+
 void ssl_metrics_str(ssl_metrics *m, const char *k, const char *v)
 {
     key(m, k);

@@ -21,6 +21,8 @@ void ssl_metrics_close(ssl_metrics *m);
 void ssl_metrics_begin(ssl_metrics *m);
 void ssl_metrics_int(ssl_metrics *m, const char *key, long long v);
 void ssl_metrics_num(ssl_metrics *m, const char *key, double v);   /* NaN/inf written as null */
+/* v as a JSON string (quoted, escaped) to fp: for the JSON files written whole (eval, finetune). */
+void ssl_json_put_str(FILE *fp, const char *v);
 void ssl_metrics_str(ssl_metrics *m, const char *key, const char *v);
 void ssl_metrics_time(ssl_metrics *m, const char *key, double unix_s); /* Unix time, millisecond digits */
 void ssl_metrics_end(ssl_metrics *m);

@@ -14,6 +14,7 @@
 #include "framework/eval/linear_probe.h"
 #include "io/checkpoint.h"
 #include "io/dataset.h"
+#include "io/metrics.h"
 #include "io/prep.h"
 #include "launch/cli.h"
 #include "framework/train/ckpt_stage.h"
@@ -29,15 +30,22 @@ int ssl_cmd_eval(int argc, char **argv)
     int random_init = ssl_cli_take_flag(&argc, argv, "--random-init");
     int raw = ssl_cli_take_flag(&argc, argv, "--raw-pixels");
     const char *ckpt = ssl_cli_take_value(&argc, argv, "--ckpt");
-    if (argc < 1) {
-        fprintf(stderr, "usage: sslrun eval CONFIG.yaml [k=v ...] [--ckpt PATH] [--random-init] [--raw-pixels]\n");
+    if (argc < 1 || random_init + raw > 1 || (ckpt && random_init + raw)) {
+        fprintf(stderr, "usage: sslrun eval CONFIG.yaml [k=v ...] [--ckpt PATH | --random-init | --raw-pixels]\n%s",
+                argc < 1 ? "" : "(--ckpt, --random-init and --raw-pixels exclude each other)\n");
         return 2;
     }
     ssl_comm *comm = ssl_cli_job_begin();
     const int rank0 = comm->rank == 0, W = comm->world;
-    char err[2048] = "", path[1200];
+    char err[2048] = "", path[1200], used[1200] = ""; /* used: the checkpoint evaluated */
     ssl_config cfg;
-    if (ssl_config_load(&cfg, argv[0], argc - 1, argv + 1, err, sizeof err)) {
+    int bad_config = ssl_config_load(&cfg, argv[0], argc - 1, argv + 1, err, sizeof err) != 0;
+    if (!bad_config && (!cfg.data.train[0] || !cfg.data.test[0])) {
+        snprintf(err, sizeof err, "%s is empty: eval %s", cfg.data.train[0] ? "data.test" : "data.train",
+                 cfg.data.train[0] ? "classifies its images" : "trains its kNN and linear probe on its features");
+        bad_config = 1;
+    }
+    if (bad_config) {
         if (rank0) fprintf(stderr, "sslrun: %s\n", err);
         ssl_cli_job_end(comm);
         return 2;
@@ -83,7 +91,8 @@ int ssl_cmd_eval(int argc, char **argv)
             goto out;
         }
         step = ck.step;
-        what = ckpt;
+        snprintf(used, sizeof used, "%s", ckpt); /* path is reused for eval.json below */
+        what = used;
     }
     double t0 = ssl_now();
     if (W > 1) {
@@ -123,8 +132,13 @@ int ssl_cmd_eval(int argc, char **argv)
         ssl_pathf(path, sizeof path, "%s/eval%s.json", s.run_dir, raw ? "_raw_pixels" : random_init ? "_random_init" : "");
         FILE *fp = fopen(path, "w");
         if (fp) {
-            fprintf(fp, "{\"features\": \"%s\", \"step\": %lld, \"knn_temperature\": %g, \"knn_top1\": {",
-                    raw ? "raw_pixels" : random_init ? "random_init" : "checkpoint", (long long)step,
+            fprintf(fp, "{\"features\": \"%s\", ", raw ? "raw_pixels" : random_init ? "random_init" : "checkpoint");
+            if (!raw && !random_init) { /* which one: --ckpt may name another run's */
+                fprintf(fp, "\"checkpoint\": ");
+                ssl_json_put_str(fp, used);
+                fprintf(fp, ", ");
+            }
+            fprintf(fp, "\"step\": %lld, \"knn_temperature\": %g, \"knn_top1\": {", (long long)step,
                     cfg.eval.knn_temperature);
             for (int i = 0; i < cfg.eval.knn_k.n; i++)
                 fprintf(fp, "%s\"%d\": %.4f", i ? ", " : "", cfg.eval.knn_k.v[i], knn[i]);

@@ -24,10 +24,11 @@ static const command commands[] = {
      "directory (run.out_dir/run.name); SIGTERM or SIGUSR1 checkpoints at the next step and exits 3.\n"
      "Under mpirun every rank takes 1/P of the global batch (data.batch_size).\n"
      "Writes config.yaml, metrics.jsonl, checkpoints/ckpt-<step>.h5 in the run directory."},
-    {"eval", ssl_cmd_eval, "CONFIG.yaml [k=v ...] [--ckpt PATH] [--random-init | --raw-pixels]",
+    {"eval", ssl_cmd_eval, "CONFIG.yaml [k=v ...] [--ckpt PATH | --random-init | --raw-pixels]",
      "kNN + linear probe of a checkpoint",
      "kNN (every eval.knn_k) and linear probe on frozen features of the run's newest checkpoint\n"
-     "(--ckpt: another one); --random-init and --raw-pixels give the baselines. Writes eval.json."},
+     "(--ckpt: another one); --random-init and --raw-pixels give the baselines. Writes eval.json\n"
+     "(with the checkpoint's path), eval_random_init.json or eval_raw_pixels.json."},
     {"finetune", ssl_cmd_finetune, "CONFIG.yaml [k=v ...] [--from CKPT.h5 | --weights FILE.safetensors | --scratch]",
      "fine-tune the pretrained encoder with a linear head on the labels",
      "The encoder of the run's newest pretraining checkpoint (--from: another checkpoint; --weights: an\n"
@@ -36,10 +37,11 @@ static const command commands[] = {
      "layer_decay, label_smoothing, ...), then top-1 on data.test. Resumes, stops on SIGTERM / SIGUSR1 /\n"
      "run.max_steps and runs under mpirun as pretraining does. Writes RUN_DIR/finetune/: config.yaml,\n"
      "metrics.jsonl, checkpoints/, source.txt and finetune.json (top-1, label fraction, epochs, images/s, source)."},
-    {"export", ssl_cmd_export, "CHECKPOINT.h5 --out encoder.safetensors [--teacher]",
+    {"export", ssl_cmd_export, "CHECKPOINT.h5 --out encoder.safetensors [--teacher] [--names torchvision|timm]",
      "encoder as safetensors with torchvision names",
-     "The encoder of a checkpoint (no projector) as safetensors with torchvision's names:\n"
-     "torchvision.models.resnet18().load_state_dict(sd, strict=False) misses only fc.*.\n"
+     "The encoder of a checkpoint (no projector) as safetensors with torchvision's names: a torchvision\n"
+     "model of the same shape (resnet18() for a width-64, 3-channel ResNet-18 with the 7x7 stem) loads it\n"
+     "with load_state_dict(sd, strict=False), missing only fc.*. --names timm: a ViT with timm's names.\n"
      "--teacher: the EMA teacher's encoder (MoCo's key encoder, BYOL's target) instead."},
     {"job", ssl_cmd_job,
      "--scheduler slurm|pbs --nodes N [--gpus-per-node G | --tasks-per-node T] [--cpus-per-task C]\n"

@@ -107,7 +107,10 @@ int ssl_cmd_prep(int argc, char **argv)
         fprintf(stderr, "sslrun prep: unknown dataset '%s' (fashion-mnist, cifar10, cifar100, images)\n", argv[0]);
         return 2;
     }
-    if (rc && !src && strcmp(argv[0], "fashion-mnist")) snprintf(err, sizeof err, "--src DIR is required for %s", argv[0]);
+    if (rc && !src && strcmp(argv[0], "fashion-mnist")) { /* a usage error */
+        fprintf(stderr, "sslrun prep: --src DIR is required for %s\n", argv[0]);
+        return 2;
+    }
     if (rc) {
         fprintf(stderr, "sslrun prep: %s\n", err);
         return 1;

@@ -343,16 +343,13 @@ int ssl_finetune_write_json(const ssl_finetuner *f, double top1, int64_t ntest, 
                 "\"num_classes\": %d, \"epochs\": %d, \"steps\": %lld, \"global_batch\": %d, \"ranks\": %d, "
                 "\"images_per_s\": %.2f, \"seconds\": %.2f, \"arch\": \"%s\", \"img_size\": %d, \"lr_peak\": %g, "
                 "\"layer_decay\": %g, \"label_smoothing\": %g, \"weight_decay\": %g, \"optimizer\": \"%s\", "
-                "\"source\": \"",
+                "\"source\": ",
             top1, (long long)ntest, ft->label_fraction, (long long)f->nsubset, f->num_classes, ft->epochs,
             (long long)f->step, f->batch, f->comm->world, seconds > 0 ? (double)steps * f->batch / seconds : 0.0,
             seconds, f->cfg.model.arch, f->img_size, f->lr_peak, ft->layer_decay, ft->label_smoothing,
             ft->weight_decay, ft->optimizer);
-    for (const char *s = f->source; *s; s++) { /* a path is the only free text: escape it */
-        if (*s == '"' || *s == '\\') fputc('\\', fp);
-        if ((unsigned char)*s >= 0x20) fputc(*s, fp);
-    }
-    fprintf(fp, "\"}\n");
+    ssl_json_put_str(fp, f->source); /* a path is the only free text */
+    fprintf(fp, "}\n");
     if (fclose(fp)) {
         snprintf(err, errlen, "cannot write %s", path);
         return -1;

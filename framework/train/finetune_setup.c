@@ -117,11 +117,13 @@ static int plan_training(ssl_finetuner *f, char *err, size_t errlen)
     const ssl_config_finetune *ft = &f->cfg.finetune;
     if (f->batch % f->comm->world) {
         snprintf(err, errlen, "finetune batch %d must divide by the %d ranks", f->batch, f->comm->world);
+        f->config_error = 1;
         return -1;
     }
     if (f->cfg.data.drop_last && f->nsubset < f->batch) {
         snprintf(err, errlen, "finetune: %lld labelled samples (label_fraction %g) give no full batch of %d; lower "
                  "finetune.batch_size", (long long)f->nsubset, ft->label_fraction, f->batch);
+        f->config_error = 1;
         return -1;
     }
     if (ssl_sampler_init(&f->sampler, f->nsubset, f->batch, f->comm->rank, f->comm->world, f->seed,

@@ -47,6 +47,9 @@ expect 2 "make a run directory of 1001 bytes; at most 900" -- "$SSLRUN" "$WORK/o
   run.name="$(printf 'n%.0s' {1..100})"
 expect 2 "make a run directory of 1001 bytes" -- "$SSLRUN" config "$WORK/ok.yaml" run.out_dir="$long" \
   run.name="$(printf 'n%.0s' {1..100})"
+# eval: the baselines and --ckpt exclude each other; no data to classify is a config error
+expect 2 "exclude each other" -- "$SSLRUN" eval "$WORK/ok.yaml" --random-init --raw-pixels
+expect 2 "data.test is empty" -- "$SSLRUN" eval "$WORK/ok.yaml" data.train=x.h5
 # nothing to train on: a config error, named
 expect 2 "data.train is empty" -- "$SSLRUN" "$WORK/ok.yaml" run.out_dir="$WORK/runs"
 # the kNN monitor's data.test is checked at the start, not after the first epoch
