@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define FAIL(...)                                                                              \
@@ -377,6 +378,22 @@ static int all_ok(const io_group *g, int ok)
     return ok;
 }
 
+/* After a failed save: HDF5 does not pass on the write's errno, so when the file system has less room
+ * than the checkpoint takes, say so (the usual cause). */
+static void space_note(const ssl_ckpt *ck, const char *dir, char *err, size_t errlen)
+{
+    struct statvfs fs;
+    if (statvfs(dir, &fs) != 0) return;
+    double need = 0, avail = (double)fs.f_bavail * (double)fs.f_frsize;
+    for (int i = 0; i < ck->narrays; i++)
+        need += (double)(ck->arrays[i].sharded ? ck->arrays[i].total : ck->arrays[i].n) *
+                (ck->arrays[i].dtype == SSL_CKPT_F32 ? 4 : 8);
+    size_t len = strlen(err);
+    if (avail < need && len < errlen)
+        snprintf(err + len, errlen - len, " (no space left: %s has %.1f MB free, the checkpoint needs %.1f MB)", dir,
+                 avail / 1e6, need / 1e6);
+}
+
 static int save_unlocked(const ssl_ckpt *ck, const char *dir, int keep, char *err, size_t errlen)
 {
     char tmp[1024], final[1024];
@@ -429,6 +446,7 @@ static int save_unlocked(const ssl_ckpt *ck, const char *dir, int keep, char *er
 fail:
     if (f >= 0) H5Fclose(f);
     if (g.rank == 0) unlink(tmp);
+    space_note(ck, dir, err, errlen);
     return -1;
 }
 

@@ -5,19 +5,36 @@
 #include <stdio.h>
 #include <string.h>
 
+/* little-endian n-byte unsigned at p */
+static uint64_t le(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
 int ssl_h5_superblock_ok(const char *path, char *why, size_t whylen)
 {
     static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
-    unsigned char head[9];
+    unsigned char head[48];
     FILE *fp = fopen(path, "rb");
     if (!fp) return snprintf(why, whylen, "%s", strerror(errno)), -1;
     size_t got = fread(head, 1, sizeof head, fp);
+    long size = fseek(fp, 0, SEEK_END) == 0 ? ftell(fp) : -1;
     fclose(fp);
-    if (got < sizeof head || memcmp(head, sig, sizeof sig))
+    if (got < 9 || memcmp(head, sig, sizeof sig))
         return snprintf(why, whylen, "not an HDF5 file (no signature at offset 0; truncated or overwritten?)"), -1;
     if (head[8] < 2)
         return snprintf(why, whylen, "HDF5 superblock version %d has no checksums (an old sslrun, or HDF5's "
                                      "default format: write it with libver >= 1.10)", head[8]), -1;
+    /* superblock v2/v3: offset size at 9, then base, extension and end-of-file addresses: a file
+     * shorter than its end-of-file address lost its tail (HDF5 itself says only that it cannot open) */
+    const int o = got >= 12 ? head[9] : 0;
+    if (o == 8 && got >= 12 + 3 * 8 && size >= 0) {
+        const uint64_t base = le(head + 12, 8), eof = le(head + 28, 8);
+        if (base + eof > (uint64_t)size)
+            return snprintf(why, whylen, "truncated: %ld of %llu bytes", size, (unsigned long long)(base + eof)), -1;
+    }
     return 0;
 }
 
