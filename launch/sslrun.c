@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef struct {
     const char *name;
@@ -151,9 +152,19 @@ static void command_help(const command *c)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || (!strcmp(argv[1], "help") && argc == 2)) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "help")) { /* sslrun help COMMAND = sslrun COMMAND --help */
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+            if (!strcmp(argv[2], commands[i].name)) {
+                command_help(&commands[i]);
+                return 0;
+            }
+        fprintf(stderr, "sslrun: unknown command '%s'\n", argv[2]);
+        usage(stderr);
+        return 2;
     }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
         print_version();
@@ -175,7 +186,11 @@ int main(int argc, char **argv)
         }
         return ssl_cmd_pretrain(argc - 1, argv + 1);
     }
-    fprintf(stderr, "sslrun: unknown command '%s'\n", argv[1]);
+    struct stat st;
+    if (!stat(argv[1], &st)) /* a config file by another name, or a directory */
+        fprintf(stderr, "sslrun: '%s' is %s: a config file's name ends in .yaml or .yml\n", argv[1],
+                S_ISDIR(st.st_mode) ? "a directory, not a command" : "no command");
+    else fprintf(stderr, "sslrun: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;
 }

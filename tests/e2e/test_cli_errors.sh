@@ -47,6 +47,10 @@ expect 2 "make a run directory of 1001 bytes; at most 900" -- "$SSLRUN" "$WORK/o
   run.name="$(printf 'n%.0s' {1..100})"
 expect 2 "make a run directory of 1001 bytes" -- "$SSLRUN" config "$WORK/ok.yaml" run.out_dir="$long" \
   run.name="$(printf 'n%.0s' {1..100})"
+# help: `sslrun help [COMMAND]` as --help; a file or directory that is no config is named as such
+expect 0 "usage: sslrun eval CONFIG.yaml" -- "$SSLRUN" help eval
+expect 0 "commands:" -- "$SSLRUN" help
+expect 2 "is a directory, not a command: a config file's name ends in .yaml" -- "$SSLRUN" "$WORK"
 # eval: the baselines and --ckpt exclude each other; no data to classify is a config error
 expect 2 "exclude each other" -- "$SSLRUN" eval "$WORK/ok.yaml" --random-init --raw-pixels
 expect 2 "data.test is empty" -- "$SSLRUN" eval "$WORK/ok.yaml" data.train=x.h5
