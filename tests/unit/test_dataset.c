@@ -582,7 +582,7 @@ static void test_corrupt(const char *root)
     if (out) fclose(out);
     struct stat st;
     SSL_EXPECT(stat(q, &st) == 0 && truncate(q, st.st_size / 2) == 0, "truncate");
-    expect_open_fail(dir, q, ": cannot open (truncated or not HDF5)");
+    expect_open_fail(dir, q, ": cannot open shard: truncated: ");
 
     /* not HDF5 at all */
     snprintf(dir, sizeof dir, "%s/junk", root);
