@@ -2,8 +2,9 @@
 # The GPU checks of the CUDA backend in one run, for a machine with a GPU, CUDA and PyTorch but none of
 # sslrun's other libraries (the device tool's): unpack build/gpu-bundle.tar.xz (scripts/gpu_bundle.sh),
 # find the CUDA libraries (the toolkit's, else PyTorch's nvidia-* wheels), then
-#  1. test_backend_ops cpu cuda: every op of the table against the CPU backend; test_dev_comm cuda:
-#     NCCL's four collectives on device buffers; test_ref_mixed: bf16 GEMMs / convolutions against torch;
+#  1. test_backend_ops cpu cuda: every op of the table against the CPU backend, one process per group
+#     of ops; test_dev_comm cuda: NCCL's four collectives on device buffers; test_ref_mixed: bf16
+#     GEMMs / convolutions against torch;
 #  2. training parity: 16 steps of SimCLR (ResNet, sync of nothing: one rank), 8 of MAE (ViT), DINO,
 #     MoCo v2, MoCo v3 and BYOL, device.backend cpu vs cuda from the same init (cuda augments on the
 #     GPU: augment.on auto): the loss of every step side by side, and
@@ -61,9 +62,13 @@ LD_LIBRARY_PATH=$libs ldd "$B/bin/sslrun" | grep -E 'cudart|cublas|cudnn|nccl' |
 S=$B/run/sslrun
 export SSL_CUDA_UNVERIFIED=1 OMP_NUM_THREADS=8 NCCL_DEBUG=WARN
 
-echo "== 1. test_backend_ops cpu cuda"
-t 240 "$B/run/test_backend_ops" cpu cuda 2>&1 | tail -n 40
-echo "test_backend_ops exit ${PIPESTATUS[0]}"
+echo "== 1. test_backend_ops cpu cuda, a process per group of ops (an op that stops one hides no other)"
+for g in $("$B/run/test_backend_ops" --list); do
+  t 60 "$B/run/test_backend_ops" cpu cuda --group "$g" >"$W/ops_$g.log" 2>&1
+  rc=$?
+  echo "group $g: exit $rc, $(grep -c '^FAIL' "$W/ops_$g.log") failed checks, $(sed -n 's/ comparisons.*//p' "$W/ops_$g.log") comparisons"
+  [ $rc = 0 ] || grep -v '^group ' "$W/ops_$g.log" | tail -n 12
+done
 echo "== 1b. test_dev_comm cuda: NCCL's collectives on one GPU"
 t 60 "$B/run/test_dev_comm" cuda 2>&1 | tail -n 20
 echo "test_dev_comm exit ${PIPESTATUS[0]}"

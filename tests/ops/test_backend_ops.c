@@ -1312,17 +1312,102 @@ static void test_optim_multi(void)
     }
 }
 
+/* The op cases in groups, each runnable alone (--group): on a device never tried before, a group
+ * whose op stops the process (a launch error aborts) then hides none of the others
+ * (benchmarks/gpu_check.sh runs them one process each). */
+static void g_elementwise(void)
+{
+    static const size_t sizes[] = {1, 7, 1000, 70001};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        test_elementwise(sizes[k], 0);
+        test_elementwise(sizes[k], 1);
+        test_cast(sizes[k], 0);
+        test_cast(sizes[k], 1);
+        test_reduce(sizes[k]);
+    }
+    test_reduce(1000003); /* more blocks than a device reduction's fixed grid */
+}
+static void g_optim(void) { test_sumsq_segments(), test_optim_multi(); }
+static void g_rows(void)
+{
+    test_bias(4, 3, 1), test_bias(2, 5, 7), test_bias(300, 257, 1), test_bias(3, 17, 1500);
+    test_rows(1, 1), test_rows(3, 7), test_rows(17, 129), test_rows(5, 1000), test_rows(300, 257);
+    test_rows(2, 40001);
+}
+static void g_gemm(void)
+{
+    test_gemm(1, 1, 1, 1), test_gemm(7, 5, 3, 1), test_gemm(64, 33, 129, 1), test_gemm(300, 257, 65, 1);
+    test_gemm(7, 5, 3, 3), test_gemm(33, 17, 65, 4);
+    test_gemm_batched2(1, 1, 1, 1), test_gemm_batched2(3, 5, 2, 4), test_gemm_batched2(4, 17, 3, 64);
+}
+static void g_tokens(void)
+{
+    test_tokens(1, 1), test_tokens(9, 13), test_tokens(301, 257), test_tokens(40, 1);
+    test_patch(2, 3, 8, 8, 4), test_patch(1, 1, 5, 7, 2), test_patch(4, 3, 96, 96, 16);
+}
+static void g_pool(void)
+{
+    test_maxpool(2, 3, 7, 9, 3, 2, 1, 0), test_maxpool(1, 2, 8, 8, 2, 2, 0, 1);
+    test_maxpool(2, 5, 13, 11, 3, 2, 1, 1), test_maxpool(4, 64, 33, 31, 3, 2, 1, 0);
+    test_maxpool(1, 1, 1, 1, 1, 1, 0, 0), test_maxpool(3, 2, 6, 5, 3, 1, 1, 1);
+    test_avgpool(1, 1), test_avgpool(6, 49), test_avgpool(7, 1001), test_avgpool(300, 257);
+}
+static void g_conv(void)
+{
+    test_conv(2, 3, 9, 7, 5, 3, 1, 1), test_conv(1, 1, 5, 5, 1, 1, 1, 0), test_conv(4, 16, 15, 15, 32, 3, 2, 1);
+    test_conv(2, 8, 14, 14, 16, 1, 2, 0), test_conv(2, 3, 32, 32, 16, 7, 2, 3), test_conv(3, 64, 7, 7, 64, 3, 1, 1);
+}
+static void g_bn(void) { test_bn(300, 257, 1), test_bn(5, 3, 7), test_bn(4, 64, 1023), test_bn(2, 3, 40001), test_bn(1, 1, 1); }
+static void g_resize(void)
+{
+    test_resize(7, 7, 11, 13, 3), test_resize(14, 14, 5, 9, 17), test_resize(4, 4, 4, 4, 5);
+    test_resize(1, 3, 2, 5, 1), test_resize(14, 14, 16, 16, 129), test_resize(16, 16, 14, 14, 385);
+}
+static void g_augment(void)
+{
+    test_augment(1, 8, 7, 1), test_augment(3, 24, 20, 2), test_augment(3, 40, 33, 3), test_augment(1, 64, 10, 4);
+    test_augment(3, 224, 6, 5);
+}
+static void g_losses(void)
+{
+    for (int cen = 0; cen < 2; cen++)
+        test_sharded(1, 1, cen), test_sharded(3, 7, cen), test_sharded(17, 1001, cen), test_sharded(2, 40001, cen);
+    test_ntxent(2, 1, 1, 0), test_ntxent(6, 3, 1, 0), test_ntxent(10, 5, 2, 10), test_ntxent(64, 64, 2, 128);
+    test_ntxent(3, 515, 1, 514);
+    test_dino(3, 7, 2, 4), test_dino(5, 1001, 2, 6), test_dino(2, 65, 1, 3), test_dino(4, 300, 3, 3);
+    test_mae(7, 3, 0.0f), test_mae(7, 3, 1e-6f), test_mae(5, 1, 0.0f), test_mae(50, 768, 1e-6f);
+    test_mae(3, 1001, 0.0f);
+}
+
+static const struct {
+    const char *name;
+    void (*run)(void);
+} groups[] = {{"elementwise", g_elementwise}, {"optim", g_optim}, {"rows", g_rows},     {"gemm", g_gemm},
+              {"tokens", g_tokens},           {"pool", g_pool},   {"conv", g_conv},     {"bn", g_bn},
+              {"resize", g_resize},           {"augment", g_augment}, {"losses", g_losses}};
+#define NGROUPS ((int)(sizeof groups / sizeof groups[0]))
+
 int main(int argc, char **argv)
 {
-    const char *names[2] = {"cpu", "cpu"};
+    const char *names[2] = {"cpu", "cpu"}, *only = NULL;
     int pos = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--mutate") == 0 && i + 1 < argc) mutate = argv[++i];
-        else if (pos < 2) names[pos++] = argv[i];
+        else if (strcmp(argv[i], "--group") == 0 && i + 1 < argc) only = argv[++i];
+        else if (strcmp(argv[i], "--list") == 0) {
+            for (int g = 0; g < NGROUPS; g++) printf("%s\n", groups[g].name);
+            return 0;
+        } else if (pos < 2) names[pos++] = argv[i];
         else {
-            fprintf(stderr, "usage: %s [A B] [--mutate OP]\n", argv[0]);
+            fprintf(stderr, "usage: %s [A B] [--mutate OP] [--group NAME | --list]\n", argv[0]);
             return 2;
         }
+    }
+    int known = !only;
+    for (int g = 0; g < NGROUPS && !known; g++) known = !strcmp(groups[g].name, only);
+    if (!known) {
+        fprintf(stderr, "%s: no group '%s' (--list names them)\n", argv[0], only);
+        return 2;
     }
 #ifdef SSL_HAVE_CUDA
     /* No device needed: the registry (and so the trainer's device.backend) refuses a partial table. */
@@ -1337,44 +1422,12 @@ int main(int argc, char **argv)
     printf("backend ops: %s vs %s%s%s\n", names[0], names[1], mutate ? ", mutating " : "",
            mutate ? mutate : "");
 
-    static const size_t sizes[] = {1, 7, 1000, 70001};
-    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
-        test_elementwise(sizes[k], 0);
-        test_elementwise(sizes[k], 1);
-        test_cast(sizes[k], 0);
-        test_cast(sizes[k], 1);
-        test_reduce(sizes[k]);
-    }
-    test_reduce(1000003); /* more blocks than a device reduction's fixed grid */
-    test_sumsq_segments();
-    test_optim_multi();
-    test_bias(4, 3, 1), test_bias(2, 5, 7), test_bias(300, 257, 1), test_bias(3, 17, 1500);
-    test_rows(1, 1), test_rows(3, 7), test_rows(17, 129), test_rows(5, 1000), test_rows(300, 257);
-    test_rows(2, 40001);
-    test_gemm(1, 1, 1, 1), test_gemm(7, 5, 3, 1), test_gemm(64, 33, 129, 1), test_gemm(300, 257, 65, 1);
-    test_gemm(7, 5, 3, 3), test_gemm(33, 17, 65, 4);
-    test_gemm_batched2(1, 1, 1, 1), test_gemm_batched2(3, 5, 2, 4), test_gemm_batched2(4, 17, 3, 64);
-    test_tokens(1, 1), test_tokens(9, 13), test_tokens(301, 257), test_tokens(40, 1);
-    test_patch(2, 3, 8, 8, 4), test_patch(1, 1, 5, 7, 2), test_patch(4, 3, 96, 96, 16);
-
-    test_maxpool(2, 3, 7, 9, 3, 2, 1, 0), test_maxpool(1, 2, 8, 8, 2, 2, 0, 1);
-    test_maxpool(2, 5, 13, 11, 3, 2, 1, 1), test_maxpool(4, 64, 33, 31, 3, 2, 1, 0);
-    test_maxpool(1, 1, 1, 1, 1, 1, 0, 0), test_maxpool(3, 2, 6, 5, 3, 1, 1, 1);
-    test_conv(2, 3, 9, 7, 5, 3, 1, 1), test_conv(1, 1, 5, 5, 1, 1, 1, 0), test_conv(4, 16, 15, 15, 32, 3, 2, 1);
-    test_conv(2, 8, 14, 14, 16, 1, 2, 0), test_conv(2, 3, 32, 32, 16, 7, 2, 3), test_conv(3, 64, 7, 7, 64, 3, 1, 1);
-    test_bn(300, 257, 1), test_bn(5, 3, 7), test_bn(4, 64, 1023), test_bn(2, 3, 40001), test_bn(1, 1, 1);
-    test_avgpool(1, 1), test_avgpool(6, 49), test_avgpool(7, 1001), test_avgpool(300, 257);
-    test_resize(7, 7, 11, 13, 3), test_resize(14, 14, 5, 9, 17), test_resize(4, 4, 4, 4, 5);
-    test_resize(1, 3, 2, 5, 1), test_resize(14, 14, 16, 16, 129), test_resize(16, 16, 14, 14, 385);
-    test_augment(1, 8, 7, 1), test_augment(3, 24, 20, 2), test_augment(3, 40, 33, 3), test_augment(1, 64, 10, 4);
-    test_augment(3, 224, 6, 5);
-    for (int cen = 0; cen < 2; cen++)
-        test_sharded(1, 1, cen), test_sharded(3, 7, cen), test_sharded(17, 1001, cen), test_sharded(2, 40001, cen);
-    test_ntxent(2, 1, 1, 0), test_ntxent(6, 3, 1, 0), test_ntxent(10, 5, 2, 10), test_ntxent(64, 64, 2, 128);
-    test_ntxent(3, 515, 1, 514);
-    test_dino(3, 7, 2, 4), test_dino(5, 1001, 2, 6), test_dino(2, 65, 1, 3), test_dino(4, 300, 3, 3);
-    test_mae(7, 3, 0.0f), test_mae(7, 3, 1e-6f), test_mae(5, 1, 0.0f), test_mae(50, 768, 1e-6f);
-    test_mae(3, 1001, 0.0f);
+    for (int g = 0; g < NGROUPS; g++)
+        if (!only || !strcmp(only, groups[g].name)) {
+            printf("group %s\n", groups[g].name);
+            fflush(stdout); /* a group that stops the process is the last one named */
+            groups[g].run();
+        }
     printf("%d comparisons, %d op cases skipped (op missing on one side)\n", ncompared, nskipped);
     SSL_EXPECT(ncompared > 0, "nothing was compared");
     for (int s = 0; s < 2; s++) ssl_ctx_free(&ctx[s]);
