@@ -63,7 +63,8 @@ S=$B/run/sslrun
 export SSL_CUDA_UNVERIFIED=1 OMP_NUM_THREADS=8 NCCL_DEBUG=WARN
 
 echo "== 1. test_backend_ops cpu cuda, a process per group of ops (an op that stops one hides no other)"
-for g in $("$B/run/test_backend_ops" --list); do
+groups=$("$B/run/test_backend_ops" --list) || echo "test_backend_ops --list failed: no op groups to run"
+for g in $groups; do
   t 60 "$B/run/test_backend_ops" cpu cuda --group "$g" >"$W/ops_$g.log" 2>&1
   rc=$?
   echo "group $g: exit $rc, $(grep -c '^FAIL' "$W/ops_$g.log") failed checks, $(sed -n 's/ comparisons.*//p' "$W/ops_$g.log") comparisons"

@@ -303,7 +303,8 @@ static int shards_tile(const ssl_ckpt *ck, const io_group *g, const char *path, 
 
 static void ckpt_name(char *out, size_t len, const char *dir, int64_t step, const char *suffix)
 {
-    snprintf(out, len, "%s/ckpt-%010lld.h5%s", dir, (long long)step, suffix);
+    int n = snprintf(out, len, "%s/ckpt-%010lld.h5%s", dir, (long long)step, suffix);
+    SSL_ASSERTF(n >= 0 && (size_t)n < len, "checkpoint path too long: %s...", out); /* never a cut name */
 }
 
 /* Step numbers of complete checkpoints in dir, ascending; returns count (list malloc'd). */

@@ -1154,15 +1154,16 @@ static int validate(const ssl_config *c, const origin *org, char *err, size_t er
                         "%s",
                         m->img_size, m->patch_size, m->arch);
     }
-    /* the run directory and what goes in it (checkpoints/ckpt-<step>.h5.tmp, a fine-tuning directory
-     * with its own) must fit the trainers' path buffers (framework/train: 1024 bytes and more) */
-    const size_t run_dir = strlen(c->run.out_dir) + 1 + strlen(c->run.name);
-    if (run_dir > SSL_CONFIG_RUN_DIR_MAX) {
+    /* the deepest directory sslrun writes into (out_dir/name/finetune.name; then checkpoints/
+     * ckpt-<step>.h5.tmp) must fit the trainers' and checkpoints' path buffers (1024 bytes) */
+    const size_t deepest = strlen(c->run.out_dir) + 1 + strlen(c->run.name) + 1 + strlen(c->finetune.name);
+    if (deepest > SSL_CONFIG_RUN_DIR_MAX) {
         int io = key_index(ssl_config_find("run.out_dir"));
         int in = key_index(ssl_config_find("run.name"));
-        return fail_key(err, errlen, org, later(org, io, in),
-                        "'run.out_dir' and 'run.name' make a run directory of %zu bytes; at most %d", run_dir,
-                        SSL_CONFIG_RUN_DIR_MAX);
+        int fn = key_index(ssl_config_find("finetune.name"));
+        return fail_key(err, errlen, org, later(org, later(org, io, in), fn),
+                        "'run.out_dir', 'run.name' and 'finetune.name' make a directory of %zu bytes; at most %d",
+                        deepest, SSL_CONFIG_RUN_DIR_MAX);
     }
     return 0;
 }

@@ -306,7 +306,7 @@ int ssl_config_set(ssl_config *c, const char *dotted_key, const char *value, cha
  * augment.std of equal length, ViT img_size a multiple of patch_size, version supported).
  * Returns 0 or -1 with a message. */
 int ssl_config_validate(const ssl_config *c, char *err, size_t errlen);
-/* The longest run directory (run.out_dir/run.name) a config may give, in bytes. */
+/* The longest directory a config may lead to (run.out_dir/run.name/finetune.name), in bytes. */
 #define SSL_CONFIG_RUN_DIR_MAX 900
 
 /* ---- output ---------------------------------------------------------------------------------- */

@@ -32,8 +32,9 @@ int ssl_h5_superblock_ok(const char *path, char *why, size_t whylen)
     const int o = got >= 12 ? head[9] : 0;
     if (o == 8 && got >= 12 + 3 * 8 && size >= 0) {
         const uint64_t base = le(head + 12, 8), eof = le(head + 28, 8);
-        if (base + eof > (uint64_t)size)
-            return snprintf(why, whylen, "truncated: %ld of %llu bytes", size, (unsigned long long)(base + eof)), -1;
+        if (eof > (uint64_t)size || base > (uint64_t)size - eof) /* no wrap of base + eof */
+            return snprintf(why, whylen, "truncated: %ld of %llu bytes (or a damaged superblock)", size,
+                            (unsigned long long)base + eof), -1;
     }
     return 0;
 }

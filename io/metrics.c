@@ -96,26 +96,29 @@ void ssl_metrics_time(ssl_metrics *m, const char *k, double v)
     put(m, "%.3f", v);
 }
 
+/* One character of a JSON string as it is written (quote, backslash and controls escaped). */
+static const char *json_char(char ch, char buf[8])
+{
+    if (ch == '"' || ch == '\\') snprintf(buf, 8, "\\%c", ch);
+    else if ((unsigned char)ch < 0x20) snprintf(buf, 8, "\\u%04x", (unsigned)(unsigned char)ch);
+    else buf[0] = ch, buf[1] = 0;
+    return buf;
+}
+
 void ssl_json_put_str(FILE *fp, const char *v)
 {
+    char b[8];
     fputc('"', fp);
-    for (const char *s = v; *s; s++) {
-        if (*s == '"' || *s == '\\') fprintf(fp, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20) fprintf(fp, "\\u%04x", (unsigned)(unsigned char)*s);
-        else fputc(*s, fp);
-    }
+    for (const char *s = v; *s; s++) fputs(json_char(*s, b), fp);
     fputc('"', fp);
 }
 
 void ssl_metrics_str(ssl_metrics *m, const char *k, const char *v)
 {
+    char b[8];
     key(m, k);
     put(m, "\"");
-    for (const char *s = v; *s; s++) {
-        if (*s == '"' || *s == '\\') put(m, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20) put(m, "\\u%04x", (unsigned)(unsigned char)*s);
-        else put(m, "%c", *s);
-    }
+    for (const char *s = v; *s; s++) put(m, "%s", json_char(*s, b));
     put(m, "\"");
 }
 

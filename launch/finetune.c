@@ -9,7 +9,6 @@
 #include "framework/train/finetune.h"
 #include "launch/cli.h"
 
-#include <errno.h>
 #include <omp.h>
 #include <stdio.h>
 #include <string.h>
@@ -60,10 +59,6 @@ int ssl_cmd_finetune(int argc, char **argv)
     }
     if (from) src = (ssl_ft_source){SSL_FT_FROM_CKPT, from};
     if (weights) src = (ssl_ft_source){SSL_FT_FROM_WEIGHTS, weights};
-    if (src.path && access(src.path, R_OK) != 0) { /* also when a resumed run would not read it */
-        fprintf(stderr, "sslrun: %s %s: %s\n", from ? "--from" : "--weights", src.path, strerror(errno));
-        return 2;
-    }
     if (scratch) src.kind = SSL_FT_SCRATCH;
     ssl_cli_catch_stop_signals(); /* first: every thread MPI and the rest start inherits the block */
     ssl_comm *comm = ssl_cli_job_begin();
@@ -84,10 +79,12 @@ int ssl_cmd_finetune(int argc, char **argv)
         rc = SSL_EXIT_FAILURE;
         if (nan) {
             if (rank0) fprintf(stderr, "%ssslrun: %s\n", f->tty ? "\n" : "", err);
+        } else if (f->config_error) { /* every rank read the same config and files: all stop here alike */
+            rc = SSL_EXIT_USAGE;
+            if (rank0) fprintf(stderr, "sslrun: %s\n", err);
         } else {
-            if (f->config_error) rc = SSL_EXIT_USAGE;
             fprintf(stderr, "%ssslrun: %s%s\n", rank0 && isatty(2) ? "\n" : "", prefix, err);
-            if (comm->world > 1) comm->ops->abort(comm, rc);
+            if (comm->world > 1) comm->ops->abort(comm, 1);
         }
     }
     if (ran > 0) rc = SSL_EXIT_PREEMPTED;

@@ -78,11 +78,14 @@ out:
     if (rc == SSL_EXIT_FAILURE && nan) {
         /* every rank saw the same global loss: stop together, rank 0 reports */
         if (rank0) fprintf(stderr, "%ssslrun: %s\n", t->tty ? "\n" : "", err);
+    } else if (rc == SSL_EXIT_FAILURE && t->config_error) {
+        /* a config error: every rank read the same config and files and stops here alike */
+        rc = SSL_EXIT_USAGE;
+        if (rank0) fprintf(stderr, "sslrun: %s\n", err);
     } else if (rc == SSL_EXIT_FAILURE) {
-        if (t->config_error) rc = SSL_EXIT_USAGE;
         fprintf(stderr, "%ssslrun: %s%s\n", rank0 && isatty(2) ? "\n" : "", prefix, err);
         /* this rank failed alone: the others may be inside a collective, so end them all */
-        if (comm->world > 1) comm->ops->abort(comm, rc);
+        if (comm->world > 1) comm->ops->abort(comm, 1);
     }
     ssl_train_free(t);
     ssl_free(t);

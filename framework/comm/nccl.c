@@ -16,6 +16,7 @@
 #include "framework/core/check.h"
 
 #include <nccl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,6 +25,15 @@
         ncclResult_t r_ = (call);                                                              \
         if (r_ != ncclSuccess) SSL_ABORT("%s: %s", #call, ncclGetErrorString(r_));             \
     } while (0)
+
+/* NCCL 2.14 added non-blocking communicators (ncclInProgress) and ncclGetLastError */
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 14, 0)
+#define SSL_NCCL_PENDING(r) ((r) == ncclInProgress)
+#define SSL_NCCL_LAST(comm) ncclGetLastError(comm)
+#else
+#define SSL_NCCL_PENDING(r) 0
+#define SSL_NCCL_LAST(comm) ((const char *)NULL)
+#endif
 
 static ncclDataType_t nccl_type(ssl_dtype t)
 {
@@ -83,11 +93,12 @@ static void side_wait(nccl_impl *m)
         const cudaError_t e = cudaStreamQuery(m->side);
         if (e == cudaSuccess) return;
         if (e != cudaErrorNotReady) SSL_ABORT("NCCL's stream: %s", cudaGetErrorString(e));
+        if (spin % 64 == 63) sched_yield(); /* the reader threads share this rank's cores */
         if (spin % 1024 != 1023) continue;
         ncclResult_t ae = ncclSuccess;
         SSL_NCCL_CHECK(ncclCommGetAsyncError(m->comm, &ae));
-        if (ae != ncclSuccess && ae != ncclInProgress) {
-            const char *last = ncclGetLastError(m->comm);
+        if (ae != ncclSuccess && !SSL_NCCL_PENDING(ae)) {
+            const char *last = SSL_NCCL_LAST(m->comm);
             fprintf(stderr, "sslrun: NCCL: %s%s%s; aborting the communicator\n", ncclGetErrorString(ae),
                     last && *last ? ": " : "", last ? last : "");
             ncclCommAbort(m->comm);

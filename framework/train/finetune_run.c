@@ -10,10 +10,12 @@
 #include "io/eval_views.h"
 #include "framework/train/finetune_weights.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* What a fine-tuning checkpoint holds: weights, BN statistics, the optimizer's moments. */
 static void ckpt_arrays(ssl_finetuner *f, ssl_ckpt *ck)
@@ -93,6 +95,12 @@ static int load_source(ssl_finetuner *f, const ssl_ft_source *src, char *err, si
 {
     char path[1200];
     const int nseg = f->encoder_segments;
+    if ((src->kind == SSL_FT_FROM_WEIGHTS || src->kind == SSL_FT_FROM_CKPT) && access(src->path, R_OK) != 0) {
+        snprintf(err, errlen, "%s %s: %s", src->kind == SSL_FT_FROM_CKPT ? "--from" : "--weights", src->path,
+                 strerror(errno));
+        f->config_error = 1; /* a usage error: every rank sees the same file system */
+        return -1;
+    }
     switch (src->kind) {
     case SSL_FT_SCRATCH:
         snprintf(f->source, sizeof f->source, "scratch (random init, run.seed %d)", f->cfg.run.seed);
@@ -198,6 +206,10 @@ int ssl_finetune_resume(ssl_finetuner *f, const ssl_ft_source *src, char *err, s
     }
     ssl_dev_broadcast(&f->ctx, f->comm, f->params.data, f->params.numel, SSL_F32, 0);
     ssl_dev_broadcast(&f->ctx, f->comm, f->buffers.data, f->buffers.numel, SSL_F32, 0);
+    /* now that this config may run here (a refused one leaves the directory's as it was) */
+    char cpath[1300];
+    ssl_pathf(cpath, sizeof cpath, "%s/config.yaml", f->dir);
+    if (f->rank0 && ssl_config_write_yaml(&f->cfg, cpath, err, errlen)) return -1;
     if (f->rank0 && open_metrics(f, err, errlen)) return -1;
     f->first_step = f->step;
     if (f->step < f->total_steps) {

@@ -212,6 +212,7 @@ int ssl_finetune_setup(ssl_finetuner *f, const ssl_config *cfg, ssl_comm *comm, 
     ssl_pathf(f->ckpt_dir, sizeof f->ckpt_dir, "%s/checkpoints", f->dir);
     if (!cfg->data.test[0]) {
         snprintf(err, errlen, "finetune needs data.test for its top-1");
+        f->config_error = 1;
         return -1;
     }
     f->ds = ssl_dataset_open(cfg->data.train, err, errlen);
@@ -222,11 +223,8 @@ int ssl_finetune_setup(ssl_finetuner *f, const ssl_config *cfg, ssl_comm *comm, 
         return -1;
     const size_t nb = (size_t)f->sampler.local_batch;
     f->labels = ssl_malloc(nb * sizeof(int32_t));
-    char path[1300];
     if (f->rank0 && ssl_make_dirs(f->ckpt_dir, err, errlen)) return -1;
-    ssl_pathf(path, sizeof path, "%s/config.yaml", f->dir);
-    if (f->rank0 && ssl_config_write_yaml(&f->cfg, path, err, errlen)) return -1;
-    if (f->rank0) print_plan(f, &bind);
+    if (f->rank0) print_plan(f, &bind); /* config.yaml: once the resume accepts this config */
     ssl_barrier(comm);
     if (!f->rank0) ssl_binding_report(&bind, comm->rank);
     return 0;

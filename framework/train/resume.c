@@ -77,6 +77,10 @@ int ssl_train_resume(ssl_trainer *t, char *err, size_t errlen)
 {
     int found = load_newest(t, err, errlen);
     if (found < 0) return -1;
+    /* now that this config may run here (one refused, such as another model's, leaves the run's as it was) */
+    char path[1200];
+    ssl_pathf(path, sizeof path, "%s/config.yaml", t->s.run_dir);
+    if (t->rank0 && ssl_config_write_yaml(&t->s.cfg, path, err, errlen)) return -1;
     /* one set of weights: rank 0's (identical already when seeded or loaded alike; now guaranteed) */
     ssl_dev_broadcast(&t->s.ctx, t->comm, t->s.params.data, t->s.params.numel, SSL_F32, 0);
     ssl_dev_broadcast(&t->s.ctx, t->comm, t->s.buffers.data, t->s.buffers.numel, SSL_F32, 0);

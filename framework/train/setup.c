@@ -145,11 +145,8 @@ int ssl_train_setup(ssl_trainer *t, const ssl_config *cfg, ssl_comm *comm, char 
             return -1;
         }
 
-    char path[1200];
     if (t->rank0 && ssl_make_dirs(t->s.ckpt_dir, err, errlen)) return -1;
-    ssl_pathf(path, sizeof path, "%s/config.yaml", t->s.run_dir);
-    if (t->rank0 && ssl_config_write_yaml(cfg, path, err, errlen)) return -1;
-    if (t->rank0) print_plan(t, cfg, &bind);
+    if (t->rank0) print_plan(t, cfg, &bind); /* config.yaml: once the resume accepts this config */
     ssl_barrier(comm); /* the run directory exists before anyone looks into it */
     if (!t->rank0) ssl_binding_report(&bind, comm->rank); /* after rank 0's plan, most likely */
     return 0;

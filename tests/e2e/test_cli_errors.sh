@@ -43,9 +43,9 @@ printf 'data:\n  train: %s/bad-*.h5\n' "$WORK" > "$WORK/baddata.yaml"
 expect 1 "bad-00000.h5" -- "$SSLRUN" "$WORK/baddata.yaml"
 # a run directory longer than the trainers' paths allow: a config error, also for `sslrun config`
 long=$(printf '/tmp/%0895d' 0)
-expect 2 "make a run directory of 1001 bytes; at most 900" -- "$SSLRUN" "$WORK/ok.yaml" run.out_dir="$long" \
-  run.name="$(printf 'n%.0s' {1..100})"
-expect 2 "make a run directory of 1001 bytes" -- "$SSLRUN" config "$WORK/ok.yaml" run.out_dir="$long" \
+expect 2 "'finetune.name' make a directory of 1010 bytes; at most 900" -- "$SSLRUN" "$WORK/ok.yaml" \
+  run.out_dir="$long" run.name="$(printf 'n%.0s' {1..100})"
+expect 2 "make a directory of 1010 bytes" -- "$SSLRUN" config "$WORK/ok.yaml" run.out_dir="$long" \
   run.name="$(printf 'n%.0s' {1..100})"
 # help: `sslrun help [COMMAND]` as --help; a file or directory that is no config is named as such
 expect 0 "usage: sslrun eval CONFIG.yaml" -- "$SSLRUN" help eval

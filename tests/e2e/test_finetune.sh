@@ -111,17 +111,21 @@ grep -qE '"top1": [0-9]+\.[0-9]+.*"img_size": 8' "$(fdir vit)/finetune.json" || 
 "$SSLRUN" finetune "$WORK/tiny.yaml" run.name=nothing "${FT[@]}" >"$WORK/none.log" 2>&1 && fail "no checkpoint accepted"
 grep -q "no pretraining checkpoint in" "$WORK/none.log" || { cat "$WORK/none.log"; fail "no clear error without a checkpoint"; }
 
-# 7. one run per fine-tuning directory: another label subset or starting point is a config error (exit 2),
-#    a source that does not exist is one even where a resumed run would not read it, the same source resumes
+# 7. one run per fine-tuning directory: another label subset or starting point is a config error (exit 2)
+#    that leaves the directory's config.yaml as it was; a fresh start from a file that does not exist is
+#    one too; the same source resumes
 expect_ft() { # expect_ft CODE PATTERN args...
   local code=$1 pat=$2 rc=0
   shift 2
   "$SSLRUN" finetune "$WORK/tiny.yaml" "${FT[@]}" "$@" >"$WORK/x.log" 2>&1 || rc=$?
   [ $rc = "$code" ] && grep -q -- "$pat" "$WORK/x.log" || { cat "$WORK/x.log"; fail "finetune $*: exit $rc, expected $code and '$pat'"; }
 }
+cp "$(fdir budget)/config.yaml" "$WORK/budget.yaml.before"
 expect_ft 2 "holds a fine-tuning run with finetune.label_fraction 1, not 0.5" run.name=budget finetune.label_fraction=0.5
+cmp -s "$(fdir budget)/config.yaml" "$WORK/budget.yaml.before" || fail "a refused rerun overwrote the run's config.yaml"
 expect_ft 2 "started from checkpoint $CKPT (simclr, step 8); this command asks for --scratch" run.name=budget --scratch
 expect_ft 2 "started from scratch .*; this command asks for $CKPT" run.name=scratch --from "$CKPT"
-expect_ft 2 "from $WORK/nope.h5: No such file" run.name=budget --from "$WORK/nope.h5"
+expect_ft 2 "this command asks for $WORK/nope.h5" run.name=budget --from "$WORK/nope.h5"
+expect_ft 2 "from $WORK/nope.h5: No such file" run.name=fresh --from "$WORK/nope.h5"
 expect_ft 0 "resumed from .*ckpt-0000000008.h5 at step 8" run.name=budget --from "$CKPT"
 echo "finetune: all checks passed"

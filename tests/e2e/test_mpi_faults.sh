@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Faults across ranks: a rank that stops responding (SIGSTOP) makes the others' watchdog report the
 # stalled collective by name and end the job (non-zero exit) instead of hanging the allocation;
-# a config error is reported once (rank 0) and every rank exits 2 before any collective; ranks
+# a config error is reported once (rank 0) and every rank exits 2 (also one found in a checkpoint); ranks
 # whose weights drifted apart stop the job before a checkpoint of mixed models is written.
 source "$(dirname "$0")/common.sh"
 mpi_env
@@ -29,6 +29,15 @@ grep -qE "rank [01]: (allreduce|allgather|reduce_scatter|broadcast|barrier) of [
 rc=0; "$MPIEXEC" --oversubscribe -np 2 "$SSLRUN" "$WORK/tiny.yaml" optim.lerning_rate=1 >"$WORK/c.log" 2>&1 || rc=$?
 [ $rc != 0 ] || fail "bad config accepted"
 [ "$(grep -c "did you mean 'optim.lr'" "$WORK/c.log")" = 1 ] || { cat "$WORK/c.log"; fail "expected the config error exactly once"; }
+# 2b. a config error found after the config loads (a checkpoint of another model): the same, and
+#     the run's config.yaml is left as it was
+run_epoch other >/dev/null
+cp "$WORK/runs/other/config.yaml" "$WORK/other.yaml.before"
+rc=0; "$MPIEXEC" --oversubscribe -np 2 "$SSLRUN" "$WORK/tiny.yaml" run.name=other schedule.epochs=1 model.width=8 \
+  >"$WORK/o.log" 2>&1 || rc=$?
+[ $rc = 2 ] || { cat "$WORK/o.log"; fail "another model's checkpoint at np=2: exit $rc, expected 2"; }
+[ "$(grep -c "different model or config" "$WORK/o.log")" = 1 ] || { cat "$WORK/o.log"; fail "expected the error exactly once"; }
+cmp -s "$WORK/runs/other/config.yaml" "$WORK/other.yaml.before" || fail "a refused config overwrote the run's config.yaml"
 # 3. diverged replicas: rank 1's weights differ at the first checkpoint (step 4)
 rc=0; SSL_FAULT_DIVERGE_RANK=1 "$MPIEXEC" --oversubscribe -np 2 -x SSL_FAULT_DIVERGE_RANK "$SSLRUN" "$WORK/tiny.yaml" \
   run.name=drift checkpoint.every_steps=4 >"$WORK/d.log" 2>&1 || rc=$?
