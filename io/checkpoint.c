@@ -5,6 +5,7 @@
 #include "framework/comm/comm.h"
 #include "framework/core/check.h"
 #include "framework/core/version.h"
+#include "io/config.h"
 #include "io/h5check.h"
 #include "io/h5lock.h"
 
@@ -699,4 +700,13 @@ int ssl_ckpt_read_config(const char *path, char **yaml, char *err, size_t errlen
     int rc = read_config_unlocked(path, yaml, err, errlen);
     ssl_h5_unlock();
     return rc;
+}
+
+int ssl_ckpt_config(const char *path, ssl_config *c, char *err, size_t errlen)
+{
+    char *yaml = NULL;
+    ssl_config_defaults(c);
+    int bad = ssl_ckpt_read_config(path, &yaml, err, errlen) || ssl_config_parse(c, yaml, strlen(yaml), path, err, errlen);
+    free(yaml);
+    return bad ? -1 : 0;
 }

@@ -118,4 +118,8 @@ int ssl_ckpt_resume(ssl_ckpt *ck, const char *dir, int rename_damaged, char *pat
 /* The resolved config text stored in a checkpoint (malloc'd into *yaml). 0, or -1 with a message. */
 int ssl_ckpt_read_config(const char *path, char **yaml, char *err, size_t errlen);
 
+/* That config parsed onto the defaults (what the checkpoint's run ran with). 0, or -1 with a message. */
+struct ssl_config;
+int ssl_ckpt_config(const char *path, struct ssl_config *c, char *err, size_t errlen);
+
 #endif

@@ -215,7 +215,7 @@ typedef struct {
     double flip_p;
 } ssl_config_finetune;
 
-typedef struct {
+typedef struct ssl_config {
     ssl_config_run run;
     ssl_config_model model;
     ssl_config_method method;

@@ -34,15 +34,11 @@ int ssl_cmd_export(int argc, char **argv)
         return 2;
     }
     char err[2048];
-    char *yaml = NULL;
     ssl_config cfg;
     ssl_session s;
     memset(&s, 0, sizeof s);
     int rc = 1;
-    ssl_config_defaults(&cfg);
-    if (ssl_ckpt_read_config(ckpt, &yaml, err, sizeof err) ||
-        ssl_config_parse(&cfg, yaml, strlen(yaml), ckpt, err, sizeof err))
-        goto out;
+    if (ssl_ckpt_config(ckpt, &cfg, err, sizeof err)) goto out;
     ssl_ckpt probe = {0};
     if (ssl_ckpt_load(&probe, ckpt, err, sizeof err)) goto out;
     if (probe.in_chans < 1) {
@@ -79,7 +75,6 @@ int ssl_cmd_export(int argc, char **argv)
     rc = 0;
 out:
     if (rc) fprintf(stderr, "sslrun: %s\n", err);
-    free(yaml);
     if (s.params.data) ssl_session_free(&s);
     return rc;
 }

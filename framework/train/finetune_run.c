@@ -54,14 +54,9 @@ static const char *const subset_keys[] = {"finetune.label_fraction", "run.seed",
  * (every rank reads both). */
 static int same_run(ssl_finetuner *f, const char *ckpt, const ssl_ft_source *src, char *err, size_t errlen)
 {
-    char *yaml = NULL, was[1300] = "", now[1300] = "";
+    char was[1300] = "", now[1300] = "";
     ssl_config prev;
-    ssl_config_defaults(&prev);
-    if (ssl_ckpt_read_config(ckpt, &yaml, err, errlen) || ssl_config_parse(&prev, yaml, strlen(yaml), ckpt, err, errlen)) {
-        free(yaml);
-        return -1;
-    }
-    free(yaml);
+    if (ssl_ckpt_config(ckpt, &prev, err, errlen)) return -1;
     for (size_t i = 0; i < sizeof subset_keys / sizeof subset_keys[0]; i++) {
         const ssl_config_key *k = ssl_config_find(subset_keys[i]);
         ssl_config_format(&prev, k, was, sizeof was);

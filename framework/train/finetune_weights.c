@@ -61,14 +61,11 @@ static int copy_by_name(ssl_ctx *c, ssl_params *dst, int nseg, ssl_params *dst_b
 int ssl_finetune_from_checkpoint(ssl_ctx *c, ssl_params *params, int nseg, ssl_params *buffers, int in_chans,
                                  const char *path, char *desc, size_t desclen, char *err, size_t errlen)
 {
-    char *yaml = NULL;
     ssl_config pc;
     ssl_session s;
     memset(&s, 0, sizeof s);
     int rc = -1;
-    ssl_config_defaults(&pc);
-    if (ssl_ckpt_read_config(path, &yaml, err, errlen) || ssl_config_parse(&pc, yaml, strlen(yaml), path, err, errlen))
-        goto out;
+    if (ssl_ckpt_config(path, &pc, err, errlen)) goto out;
     ssl_ckpt probe = {0};
     if (ssl_ckpt_load(&probe, path, err, errlen)) goto out;
     if (probe.in_chans != in_chans) {
@@ -89,7 +86,6 @@ int ssl_finetune_from_checkpoint(ssl_ctx *c, ssl_params *params, int nseg, ssl_p
     snprintf(desc, desclen, "checkpoint %s (%s, step %lld)", path, pc.method.name, (long long)ck.step);
     rc = 0;
 out:
-    free(yaml);
     if (s.params.data) ssl_session_free(&s);
     return rc;
 }
