@@ -61,16 +61,13 @@ typedef struct ssl_cuda_state {
 static inline ssl_cuda_state *ssl_cuda_st(ssl_ctx *c) { return (ssl_cuda_state *)c->be_state; }
 static inline cudaStream_t ssl_cuda_stream(ssl_ctx *c) { return ssl_cuda_st(c)->stream; }
 
-/* Grid-stride loop over n elements, and the launch configuration that goes with it. */
-#define SSL_GRID_STRIDE(i, n)                                                                  \
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (n);                   \
-         i += (size_t)gridDim.x * blockDim.x)
-#define SSL_CUDA_GRID(c, n) ssl_cuda_blocks(n), SSL_CUDA_THREADS, 0, ssl_cuda_stream(c)
-/* The same loop in index type I: kernels that divide the index (row and column of a flat element)
- * are launched with uint32_t where ssl_cuda_index32(n) allows, since a GPU emulates 64-bit division
- * in software (tens of instructions, which made a bias add compute-bound). */
+/* A grid-stride loop over n elements in index type I. Kernels that divide the index (row and column
+ * of a flat element) are launched with uint32_t where ssl_cuda_index32(n) allows, since a GPU emulates
+ * 64-bit division in software (tens of instructions, which made a bias add compute-bound). */
 #define SSL_GRID_STRIDE_T(I, i, n)                                                              \
     for (I i = (I)(blockIdx.x * blockDim.x + threadIdx.x); i < (I)(n); i += (I)(gridDim.x * blockDim.x))
+#define SSL_GRID_STRIDE(i, n) SSL_GRID_STRIDE_T(size_t, i, n)
+#define SSL_CUDA_GRID(c, n) ssl_cuda_blocks(n), SSL_CUDA_THREADS, 0, ssl_cuda_stream(c)
 
 /* n elements leave room in 32 bits for the last grid stride (at most 65536 x 1024 threads). */
 static inline int ssl_cuda_index32(size_t n) { return n <= 0xFFFFFFFFu - (1u << 26); }

@@ -3,49 +3,41 @@
  * (backend.h), so no two threads add to one element and no atomics are needed. */
 #include "framework/backend/cuda/cuda_impl.cuh"
 
-/* A kernel, not cudaMemcpy2DAsync: the contract allows any leading dimensions, and the models pass
- * lds = 0 to broadcast one row (a ViT's class token, MAE's mask token), which cudaMemcpy2D refuses
- * (its pitches must be at least the width). */
-template <typename I>
-__global__ void k_copy2d(I n, I cols, const float *src, int64_t lds, float *dst, int64_t ldd)
+/* dst[r, 0:cols] = (or +=) src[r, 0:cols]. A kernel, not cudaMemcpy2DAsync: the contract allows any
+ * leading dimensions, and the models pass lds = 0 to broadcast one row (a ViT's class token, MAE's mask
+ * token), which cudaMemcpy2D refuses (its pitches must be at least the width). */
+template <typename I, bool ADD>
+__global__ void k_rows2d(I n, I cols, const float *src, int64_t lds, float *dst, int64_t ldd)
 {
     SSL_GRID_STRIDE_T(I, i, n)
     {
         const int64_t r = (int64_t)(i / cols), j = (int64_t)(i % cols);
-        dst[r * ldd + j] = src[r * lds + j];
+        if (ADD) dst[r * ldd + j] += src[r * lds + j];
+        else dst[r * ldd + j] = src[r * lds + j];
     }
+}
+
+template <bool ADD>
+static void rows2d(ssl_ctx *c, int64_t rows, int64_t cols, const float *src, int64_t lds, float *dst, int64_t ldd)
+{
+    if (rows <= 0 || cols <= 0) return;
+    const size_t n = (size_t)(rows * cols);
+    if (ssl_cuda_index32(n))
+        k_rows2d<uint32_t, ADD><<<SSL_CUDA_GRID(c, n)>>>((uint32_t)n, (uint32_t)cols, src, lds, dst, ldd);
+    else k_rows2d<uint64_t, ADD><<<SSL_CUDA_GRID(c, n)>>>((uint64_t)n, (uint64_t)cols, src, lds, dst, ldd);
+    SSL_CUDA_LAUNCHED();
 }
 
 void ssl_cuda_copy2d(ssl_ctx *c, int64_t rows, int64_t cols, const float *src, int64_t lds,
                      float *dst, int64_t ldd)
 {
-    if (rows <= 0 || cols <= 0) return;
-    const size_t n = (size_t)(rows * cols);
-    if (ssl_cuda_index32(n))
-        k_copy2d<uint32_t><<<SSL_CUDA_GRID(c, n)>>>((uint32_t)n, (uint32_t)cols, src, lds, dst, ldd);
-    else k_copy2d<uint64_t><<<SSL_CUDA_GRID(c, n)>>>((uint64_t)n, (uint64_t)cols, src, lds, dst, ldd);
-    SSL_CUDA_LAUNCHED();
-}
-
-template <typename I>
-__global__ void k_add2d(I n, I cols, const float *src, int64_t lds, float *dst, int64_t ldd)
-{
-    SSL_GRID_STRIDE_T(I, i, n)
-    {
-        const int64_t r = (int64_t)(i / cols), j = (int64_t)(i % cols);
-        dst[r * ldd + j] += src[r * lds + j];
-    }
+    rows2d<false>(c, rows, cols, src, lds, dst, ldd);
 }
 
 void ssl_cuda_add2d(ssl_ctx *c, int64_t rows, int64_t cols, const float *src, int64_t lds,
                     float *dst, int64_t ldd)
 {
-    if (rows <= 0 || cols <= 0) return;
-    const size_t n = (size_t)(rows * cols);
-    if (ssl_cuda_index32(n))
-        k_add2d<uint32_t><<<SSL_CUDA_GRID(c, n)>>>((uint32_t)n, (uint32_t)cols, src, lds, dst, ldd);
-    else k_add2d<uint64_t><<<SSL_CUDA_GRID(c, n)>>>((uint64_t)n, (uint64_t)cols, src, lds, dst, ldd);
-    SSL_CUDA_LAUNCHED();
+    rows2d<true>(c, rows, cols, src, lds, dst, ldd);
 }
 
 __global__ void k_gather_rows(size_t n, int64_t cols, const int32_t *idx, const float *src, float *dst)
