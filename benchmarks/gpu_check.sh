@@ -57,8 +57,19 @@ rm -f "$B/benchmarks/bench_step" && cp "$B/run/bench_step" "$B/benchmarks/bench_
 echo "== machine: $(nvidia-smi -L 2>/dev/null | head -1); CPU $(lscpu | sed -n 's/^Model name: *//p' | head -1); $(date -u)"
 missing=$(for b in "$B"/bin/*; do LD_LIBRARY_PATH=$libs ldd "$b" | grep "not found" | sed "s|^|${b##*/}: |"; done)
 [ -z "$missing" ] || { echo "missing libraries:"; echo "$missing"; return 1; }
-echo "CUDA libraries sslrun loads:"
+echo "CUDA libraries sslrun loads ($(ldd --version | head -1)):"
 LD_LIBRARY_PATH=$libs ldd "$B/bin/sslrun" | grep -E 'cudart|cublas|cudnn|nccl' | sed 's/ (0x.*//'
+# their versions at run time (built against the toolkit's headers: cuDNN 9.19, NCCL 2.28 on the build machine)
+LD_LIBRARY_PATH=$libs ldd "$B/bin/sslrun" | awk '/libcudnn.so|libnccl.so|libcudart.so|libcublas.so/ {print $3}' |
+  python3 -c "
+import ctypes, sys
+for p in sys.stdin.read().split():
+    lib, v = ctypes.CDLL(p), ctypes.c_int(0)
+    if 'cudnn' in p: print('  cuDNN', lib.cudnnGetVersion())
+    elif 'nccl' in p: lib.ncclGetVersion(ctypes.byref(v)); print('  NCCL', v.value)
+    elif 'cudart' in p: lib.cudaRuntimeGetVersion(ctypes.byref(v)); print('  CUDA runtime', v.value)
+    elif 'cublas' in p: print('  cuBLAS', '.'.join(str(lib.cublasGetProperty(k, ctypes.byref(v)) or v.value) for k in range(3)))
+" || echo "  (versions not read)"
 S=$B/run/sslrun
 export SSL_CUDA_UNVERIFIED=1 OMP_NUM_THREADS=8 NCCL_DEBUG=WARN
 

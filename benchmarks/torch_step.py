@@ -47,6 +47,8 @@ def torch_images_per_s(args):
     if args.device == "cuda":  # the same exact-fp32 math as sslrun's default (no TF32)
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
+        # timed algorithm choice, as the official DINO / MAE / MoCo training scripts set it
+        torch.backends.cudnn.benchmark = not args.no_cudnn_benchmark
     x = (torch.rand(args.batch, 3, args.img, args.img) * 2 - 1).to(dev)
     if args.bf16:  # the usual mixed-precision recipe: bf16 autocast, channels-last activations
         model = model.to(memory_format=torch.channels_last)
@@ -103,6 +105,8 @@ def main():
     ap.add_argument("--bf16", action="store_true",
                     help="mixed precision on both sides: torch.autocast(bfloat16) + channels-last vs "
                          "bench_step --precision bf16")
+    ap.add_argument("--no-cudnn-benchmark", action="store_true",
+                    help="PyTorch's default cuDNN algorithm choice (heuristics, as sslrun) instead of timed")
     ap.add_argument("--build", default=os.path.join(os.path.dirname(__file__), "..", "build"))
     ap.add_argument("--torch-only", action="store_true",
                     help="only PyTorch's step (benchmarks/mem_step.sh measures each side's peak memory alone)")

@@ -20,7 +20,9 @@ bins=(build/launch/sslrun build/tests/test_backend_ops build/tests/test_dev_comm
   build/benchmarks/bench_step build/tests/ckpt_compare build/benchmarks/bench_loader)
 cp "${bins[@]}" "$d/bin/"
 ln -s ../bin/bench_step "$d/benchmarks/bench_step" # torch_step.py --build looks for benchmarks/bench_step
-skip='^(linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libcudnn|libnvrtc|libnvJitLink|libnccl)'
+# glibc's own libraries stay the machine's: they call each other through GLIBC_PRIVATE symbols, which
+# differ between glibc releases (Debian 12's libresolv, pulled in by HDF5's libcurl, imports 16)
+skip='^(linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libresolv\.so|libnsl\.so|libanl\.so|libutil\.so|libmvec\.so|libnss_|libthread_db|libBrokenLocale|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libcudnn|libnvrtc|libnvJitLink|libnccl)'
 for b in "${bins[@]}"; do
   ldd "$b" | awk '$3 ~ /^\// {print $1, $3}'
 done | sort -u | while read -r name path; do
