@@ -6,12 +6,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh --test
+# Where the CUDA toolkit is installed the CUDA backend must build (ON: a configure that cannot is an
+# error, not a quiet CPU-only build whose GPU tests then skip as "not built")
+cuda=AUTO
+if command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ]; then cuda=ON; fi
 if [ "${SSL_SANITIZE:-0}" = 1 ]; then
   dir=build-asan
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-O1 -g" -DSSL_SANITIZE=ON -DSSL_FUZZ=ON >/dev/null
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-O1 -g" -DSSL_SANITIZE=ON -DSSL_FUZZ=ON \
+    -DSSL_WITH_CUDA=$cuda >/dev/null
 else
   dir=build
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DSSL_WITH_CUDA=$cuda >/dev/null
 fi
 cmake --build "$dir" -j"$(nproc)"
 cd "$dir"
