@@ -5,6 +5,7 @@
 
 #include <dnnl.h>
 #include <malloc.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,21 @@ void ssl_cpu_upload_async(ssl_ctx *c, void *dst, const void *src, size_t bytes)
 void ssl_cpu_download(void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
 void ssl_cpu_sync(ssl_ctx *c) { (void)c; }
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <pmmintrin.h> /* _MM_DENORMALS_ZERO_ON */
+#include <xmmintrin.h>
+static void flush_subnormals(void) { _mm_setcsr(_mm_getcsr() | _MM_FLUSH_ZERO_ON | _MM_DENORMALS_ZERO_ON); }
+#elif defined(__aarch64__)
+static void flush_subnormals(void) /* FPCR.FZ: inputs and results */
+{
+    uint64_t fpcr;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+    __asm__ volatile("msr fpcr, %0" : : "r"(fpcr | (1u << 24)));
+}
+#else
+static void flush_subnormals(void) {}
+#endif
+
 /* Backend state: the convolution choice (SSL_CONV, read once here so a hot loop never calls getenv)
  * and the oneDNN primitive cache, created lazily by the first convolution (conv_dnnl.c). */
 void ssl_cpu_ctx_init(ssl_ctx *c)
@@ -29,6 +45,14 @@ void ssl_cpu_ctx_init(ssl_ctx *c)
      * ~1 GB resident for ResNet-50 at 224 px, batch 16, for the rest of the run. */
     static int threshold_set;
     if (!threshold_set) threshold_set = 1, mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    /* Subnormals flushed to zero (FTZ) and read as zero (DAZ) on every OpenMP thread (the state is
+     * per thread and the pool's threads persist; the session sets the thread count before this).
+     * x86 takes a microcode assist for each multiply with a subnormal operand or result: GELU's far
+     * tail made a MAE decoder's weight-gradient GEMMs 7 ms -> 490 ms and the whole step 2.3x slower
+     * (bench_step --method mae, Xeon). The cost is an error below FLT_MIN (1.2e-38) where one
+     * arises; bf16 casts work on the bits and are unaffected (test_ref_bf16). */
+#pragma omp parallel
+    flush_subnormals();
     ssl_cpu_state *st = ssl_calloc(1, sizeof *st);
     const char *e = getenv("SSL_CONV");
     if (!e || !*e || strcmp(e, "auto") == 0) st->conv_algo = SSL_CPU_CONV_AUTO;
