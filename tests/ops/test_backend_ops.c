@@ -1312,6 +1312,103 @@ static void test_optim_multi(void)
     }
 }
 
+/* ---- non-finite inputs ----------------------------------------------------------------------- */
+
+/* A NaN in stays a NaN out where the math reads it, and nowhere else: the trainer stops on a NaN
+ * loss and logs a NaN gradient norm only because the reductions, the row ops and the GEMMs carry
+ * it (a max or sum that skips NaN would train on). Each case on both backends (kinds element by
+ * element), and on backend A against the rule itself. A GEMM with beta 0 never reads C (BLAS). */
+static void expect_kind(const char *op, const char *what, int is_nan, double v)
+{
+    ncompared++;
+    SSL_EXPECT(is_nan ? isnan(v) : isfinite(v), "%s %s: %s gives %g where %s", op, what, ctx[0].be->name, v,
+               is_nan ? "a NaN input must give NaN" : "no NaN is read");
+}
+
+static void test_nonfinite(void)
+{
+    enum { R = 5, D = 37, BAD = 2 }; /* row BAD holds one NaN; the others are finite */
+    const size_t n = (size_t)R * D;
+    float *h = malloc(n * sizeof(float));
+    ssl_test_uniform(h, n, 7700, -2.0f, 2.0f);
+    h[BAD * D + 11] = NAN;
+    tens *x = t_new(h, n);
+    double r[2];
+    /* reductions over everything: NaN; over the rows before BAD: finite */
+    const struct {
+        const char *op;
+        size_t len;
+    } red[] = {{"sum", n}, {"sum", BAD * D}, {"sumsq", n}, {"sumsq", BAD * D}, {"dot", n}, {"dot", BAD * D}};
+    for (size_t k = 0; k < sizeof red / sizeof red[0]; k++) {
+        const char *op = red[k].op;
+        char w[64];
+        snprintf(w, sizeof w, "n=%zu%s", red[k].len, red[k].len == n ? " with a NaN" : " finite");
+        if (!strcmp(op, "sum") ? !HAVE(sum) : !strcmp(op, "sumsq") ? !HAVE(sumsq) : !HAVE(dot)) continue;
+        for (int s = 0; s < 2; s++) {
+            ssl_ctx *c = &ctx[s];
+            r[s] = !strcmp(op, "sum")     ? c->be->sum(c, red[k].len, F(x, s))
+                   : !strcmp(op, "sumsq") ? c->be->sumsq(c, red[k].len, F(x, s))
+                                          : c->be->dot(c, red[k].len, F(x, s), F(x, s));
+        }
+        expect_kind(op, w, red[k].len == n, r[0]);
+        cmp_scalar(op, w, r[0], r[1], fabs(r[0]) + 1.0, 1e-11);
+    }
+    if (HAVE(sumsq_segments)) {
+        size_t off[R], len[R];
+        double seg[2][R];
+        for (int i = 0; i < R; i++) off[i] = (size_t)i * D, len[i] = D;
+        for (int s = 0; s < 2; s++) ctx[s].be->sumsq_segments(&ctx[s], R, F(x, s), off, len, seg[s]);
+        for (int i = 0; i < R; i++) {
+            char w[64];
+            snprintf(w, sizeof w, "segment %d%s", i, i == BAD ? " with a NaN" : "");
+            expect_kind("sumsq_segments", w, i == BAD, seg[0][i]);
+            cmp_scalar("sumsq_segments", w, seg[0][i], seg[1][i], fabs(seg[0][i]) + 1.0, 1e-11);
+        }
+    }
+    /* row ops: the NaN row all NaN, the others finite */
+    tens *y = t_fill(n, 0), *mu = t_fill(R, 0), *rs = t_fill(R, 0);
+    for (int op = 0; op < 3; op++) {
+        const char *name = op == 0 ? "softmax_fwd" : op == 1 ? "log_softmax_fwd" : "layernorm_fwd";
+        if (op == 0 ? !HAVE(softmax_fwd) : op == 1 ? !HAVE(log_softmax_fwd) : !HAVE(layernorm_fwd)) continue;
+        if (op == 0) {
+            BOTH(softmax_fwd(c, R, D, 0.7f, F(x, s), F(y, s)));
+        } else if (op == 1) {
+            BOTH(log_softmax_fwd(c, R, D, F(x, s), F(y, s)));
+        } else {
+            BOTH(layernorm_fwd(c, R, D, 1e-5f, F(x, s), NULL, NULL, F(y, s), F(mu, s), F(rs, s)));
+        }
+        cmp(name, "a NaN in row 2", y, LIBM, 0);
+        float *a = t_get(y, 0, name);
+        for (int i = 0; i < R; i++)
+            for (int j = 0; j < D; j += D - 1) expect_kind(name, i == BAD ? "the NaN row" : "a finite row", i == BAD, a[i * D + j]);
+        free(a);
+    }
+    /* GEMM: C = A B with A = x (R x D), B (D x 3): C's row BAD NaN, the rest finite, although C
+     * started as NaN (beta 0) */
+    if (HAVE(gemm)) {
+        tens *B = t_rand((size_t)D * 3, 7701, -1, 1, 0), *C = t_fill((size_t)R * 3, NAN);
+        BOTH(gemm(c, 0, 0, R, 3, D, 1.0f, F(x, s), D, F(B, s), 3, 0.0f, F(C, s), 3));
+        cmp("gemm", "a NaN in A's row 2, beta 0 over a NaN C", C, gemm_tol(), 0);
+        float *a = t_get(C, 0, "gemm");
+        for (int i = 0; i < R; i++) expect_kind("gemm", i == BAD ? "C's row 2" : "C's finite rows", i == BAD, a[i * 3]);
+        free(a);
+        t_free(B), t_free(C);
+    }
+    /* BatchNorm statistics: x as (N=1, C=R, S=D), channel BAD's sums NaN */
+    if (HAVE(bn_stats)) {
+        tens *sa = t_new_raw(NULL, R, sizeof(double)), *sb = t_new_raw(NULL, R, sizeof(double));
+        BOTH(bn_stats(c, 1, R, D, F(x, s), (double *)sa->d[s], (double *)sb->d[s]));
+        cmp_f64("bn_stats", "a NaN in channel 2", sa, 1e-12);
+        cmp_f64("bn_stats", "a NaN in channel 2", sb, 1e-12);
+        double *a = t_get_raw(sa, 0, "bn_stats");
+        for (int i = 0; i < R; i++) expect_kind("bn_stats", i == BAD ? "channel 2" : "a finite channel", i == BAD, a[i]);
+        free(a);
+        t_free(sa), t_free(sb);
+    }
+    free(h);
+    t_free(x), t_free(y), t_free(mu), t_free(rs);
+}
+
 /* The op cases in groups, each runnable alone (--group): on a device never tried before, a group
  * whose op stops the process (a launch error aborts) then hides none of the others
  * (benchmarks/gpu_check.sh runs them one process each). */
@@ -1326,6 +1423,7 @@ static void g_elementwise(void)
         test_reduce(sizes[k]);
     }
     test_reduce(1000003); /* more blocks than a device reduction's fixed grid */
+    test_nonfinite();
 }
 static void g_optim(void) { test_sumsq_segments(), test_optim_multi(); }
 static void g_rows(void)
