@@ -145,6 +145,9 @@ typedef struct ssl_backend {
     void (*scale)(ssl_ctx *c, float *x, size_t n, float a);                 /* x *= a */
     /* y = a x + b y; with b == 0, y is not read (as BLAS), so garbage or NaN there is overwritten. */
     void (*axpby)(ssl_ctx *c, size_t n, float a, const float *x, float b, float *y);
+    /* Row by row, y_r = a[r] x_r + b y_r over `rows` rows of D, a[] in device memory (b == 0: y not
+     * read): one launch where a scale or axpby per row would be `rows` (MoCo's queue rows). */
+    void (*axpby_rows)(ssl_ctx *c, int64_t rows, int64_t D, const float *a, const float *x, float b, float *y);
     void (*add)(ssl_ctx *c, size_t n, const float *a, const float *b, float *y);     /* y = a + b */
     void (*mul)(ssl_ctx *c, size_t n, const float *a, const float *b, float *y);     /* y = a * b */
     void (*relu_fwd)(ssl_ctx *c, size_t n, const float *x, float *y);

@@ -13,10 +13,11 @@
  * log-sum-exp: every shard exponentiates relative to its own row max inside the op, and each
  * exp(a_i - m_i) <= 1 with one of them 1, so neither overflows nor loses the dominant term.
  *
- * Host loops over the B rows (this CPU backend's device memory is host memory) that a GPU backend will
- * need as ops, or as one fused row kernel: reading S_i0 / Y_i0 for a_i, the max / exp-sum / LSE
- * combination (B doubles around the two all-reduces), and the row scaling by exp(a_i - LSE_i) and the
- * positive's axpy, issued here as one small op per row. */
+ * The device work is ops over all rows at once: the logits' GEMMs and row passes, the positives as one
+ * batched GEMM of N 1 x D x 1 products, the row rescaling and the positives' axpy as one axpby_rows
+ * each. The host holds B doubles around the two all-reduces (the max / exp-sum / LSE combination)
+ * and meets the device three times a step: the logits' sum (the negatives' cosine monitor), one
+ * download of two logit columns and the positives, one upload of the per-row factors. */
 #include "framework/comm/device.h"
 #include "framework/layers/moco_queue.h"
 
@@ -131,9 +132,11 @@ double ssl_moco_queue_loss(ssl_ctx *c, ssl_comm *comm, const ssl_moco_queue *q, 
     }
     float *S = ssl_arena_floats(&c->act, (size_t)(B * n)), *Y = ssl_arena_floats(&c->act, (size_t)(B * n));
     /* rows: m (max), then z (exp sums) with the two cosine sums appended, so one SUM carries all */
-    host_reserve(q, (size_t)(3 * B + 2 + N), (size_t)(2 * B));
+    host_reserve(q, (size_t)(3 * B + 2 + N), (size_t)(3 * B + 2 * N));
     double *m = q->host->d, *z = m + B, *a = z + B + 2, *lpos = a + B;
-    float *col = ssl_arena_floats(&c->act, (size_t)(2 * B)), *hcol = q->host->f;
+    /* device: S_i0, Y_i0 and the positives' logits, downloaded together; then the row factors */
+    float *col = ssl_arena_floats(&c->act, (size_t)(2 * B + N)), *hcol = q->host->f;
+    float *fac = ssl_arena_floats(&c->act, (size_t)(B + N)), *hfac = hcol + 2 * B + N;
 
     c->be->gemm(c, 0, 1, (int)B, (int)n, (int)D, 1.0f / tau, Q, (int)D, q->keys, (int)D, 0.0f, S, (int)n);
     const double neg_sum = tau * c->be->sum(c, (size_t)(B * n), S);
@@ -141,11 +144,14 @@ double ssl_moco_queue_loss(ssl_ctx *c, ssl_comm *comm, const ssl_moco_queue *q, 
     /* the shard's partial LSE from any column: S_ij - Y_ij, exact up to fp32 rounding of one logit */
     c->be->copy2d(c, B, 1, S, n, col, 1);
     c->be->copy2d(c, B, 1, Y, n, col + B, 1);
-    c->be->download(hcol, col, (size_t)(2 * B) * sizeof(float));
+    /* the positives q_i . k+_i / tau, scored by each row's owner alone: N products of 1 x D by D x 1 */
+    c->be->gemm_batched(c, 0, 1, 1, 1, (int)D, 1.0f / tau, qry, (int)D, D, pos, (int)D, D, 0.0f, col + 2 * B, 1, 1,
+                        (int)N);
+    c->be->download(hcol, col, (size_t)(2 * B + N) * sizeof(float));
     for (int64_t i = 0; i < B; i++) m[i] = a[i] = (double)hcol[i] - (double)hcol[B + i];
     double pos_sum = 0;
-    for (int64_t i = 0; i < N; i++) { /* the positive: scored by the row's owner alone */
-        lpos[i] = c->be->dot(c, (size_t)D, qry + i * D, pos + i * D) / tau;
+    for (int64_t i = 0; i < N; i++) {
+        lpos[i] = hcol[2 * B + i];
         pos_sum += lpos[i] * tau;
         m[own + i] = fmax(m[own + i], lpos[i]);
     }
@@ -167,9 +173,12 @@ double ssl_moco_queue_loss(ssl_ctx *c, ssl_comm *comm, const ssl_moco_queue *q, 
     const float g = 1.0f / ((float)N * tau);
     c->be->softmax_fwd(c, B, n, 1.0f, S, S);
     c->be->gemm(c, 0, 0, (int)B, (int)D, (int)n, g, S, (int)n, q->keys, (int)D, 0.0f, dQ, (int)D);
-    for (int64_t i = 0; i < B; i++) c->be->scale(c, dQ + i * D, (size_t)D, (float)exp(a[i] - m[i]));
+    for (int64_t i = 0; i < B; i++) hfac[i] = (float)exp(a[i] - m[i]);
     for (int64_t i = 0; i < N; i++) /* p_pos - 1 = expm1(pos - LSE): no cancellation when p_pos -> 1 */
-        c->be->axpby(c, (size_t)D, (float)expm1(lpos[i] - m[own + i]) * g, pos + i * D, 1.0f, dQ + (own + i) * D);
+        hfac[B + i] = (float)expm1(lpos[i] - m[own + i]) * g;
+    c->be->upload(fac, hfac, (size_t)(B + N) * sizeof(float));
+    c->be->axpby_rows(c, B, D, fac, dQ, 0.0f, dQ);
+    c->be->axpby_rows(c, N, D, fac + B, pos, 1.0f, dQ + own * D);
     if (dist) {
         c->be->sync(c);
         ssl_dev_reduce_scatter(c, comm, dQ, dq, (size_t)(N * D), SSL_F32, SSL_SUM);

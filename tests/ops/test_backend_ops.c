@@ -1312,6 +1312,42 @@ static void test_optim_multi(void)
     }
 }
 
+/* axpby_rows: per-row scalars from device memory; b = 0 over a NaN y (not read), b = 1 and -0.5,
+ * in place (x = y); on the CPU each row equals axpby of that row, bit for bit. */
+static void test_axpby_rows(int64_t rows, int64_t D)
+{
+    if (!HAVE(axpby_rows)) return;
+    const size_t n = (size_t)(rows * D);
+    const uint64_t sd = 5100 + n;
+    tens *a = t_rand((size_t)rows, sd, -2, 2, 0), *x = t_rand(n, sd + 1, -3, 3, 0);
+    const float bs[] = {0.0f, 1.0f, -0.5f};
+    for (int k = 0; k < 3; k++)
+        for (int inplace = 0; inplace < 2; inplace++) {
+            char w[96];
+            snprintf(w, sizeof w, "(%lld,%lld) b=%g%s", (long long)rows, (long long)D, (double)bs[k],
+                     inplace ? " in place" : bs[k] == 0.0f ? " y=NaN" : "");
+            tens *y = inplace ? t_rand(n, sd + 1, -3, 3, 0) : bs[k] == 0.0f ? t_fill(n, NAN) : t_rand(n, sd + 2, -3, 3, 0);
+            tens *ref = t_new_raw(NULL, n, sizeof(float));
+            BOTH(copy(c, F(ref, s), F(y, s), n));
+            BOTH(axpby_rows(c, rows, D, F(a, s), inplace ? F(y, s) : F(x, s), bs[k], F(y, s)));
+            cmp("axpby_rows", w, y, ULPS, 1);
+            /* backend A: each row as axpby would make it */
+            float *ha = t_get(a, 0, w), *got = t_get(y, 0, w);
+            ssl_ctx *c0 = &ctx[0];
+            for (int64_t r = 0; r < rows; r++)
+                c0->be->axpby(c0, (size_t)D, ha[r], inplace ? F(ref, 0) + r * D : F(x, 0) + r * D, bs[k],
+                              F(ref, 0) + r * D);
+            float *want = t_get(ref, 0, w);
+            size_t bad = 0;
+            for (size_t i = 0; i < n; i++) bad += memcmp(&got[i], &want[i], sizeof(float)) != 0;
+            ncompared++;
+            SSL_EXPECT(!bad, "axpby_rows %s: %zu elements differ from %s's axpby row by row", w, bad, c0->be->name);
+            free(ha), free(got), free(want);
+            t_free(y), t_free(ref);
+        }
+    t_free(a), t_free(x);
+}
+
 /* ---- non-finite inputs ----------------------------------------------------------------------- */
 
 /* A NaN in stays a NaN out where the math reads it, and nowhere else: the trainer stops on a NaN
@@ -1424,6 +1460,7 @@ static void g_elementwise(void)
     }
     test_reduce(1000003); /* more blocks than a device reduction's fixed grid */
     test_nonfinite();
+    test_axpby_rows(1, 1), test_axpby_rows(7, 13), test_axpby_rows(300, 257), test_axpby_rows(3, 40001);
 }
 static void g_optim(void) { test_sumsq_segments(), test_optim_multi(); }
 static void g_rows(void)

@@ -45,6 +45,7 @@ void ssl_cpu_mul(ssl_ctx *c, size_t n, const float *a, const float *b, float *y)
 void ssl_cpu_relu_fwd(ssl_ctx *c, size_t n, const float *x, float *y);
 void ssl_cpu_relu_bwd(ssl_ctx *c, size_t n, const float *y, const float *dy, float *dx);
 void ssl_cpu_relu_bwd_bf16(ssl_ctx *c, size_t n, const uint16_t *y, const float *dy, float *dx);
+void ssl_cpu_axpby_rows(ssl_ctx *c, int64_t rows, int64_t D, const float *a, const float *x, float b, float *y);
 void ssl_cpu_gelu_fwd(ssl_ctx *c, size_t n, const float *x, float *y);
 void ssl_cpu_gelu_bwd(ssl_ctx *c, size_t n, const float *x, const float *dy, float *dx);
 void ssl_cpu_bias_add(ssl_ctx *c, int64_t outer, int64_t C, int64_t inner, const float *b, float *y);

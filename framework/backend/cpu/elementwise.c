@@ -75,6 +75,24 @@ void ssl_cpu_axpby(ssl_ctx *c, size_t n, float a, const float *x, float b, float
     for (size_t i = 0; i < n; i++) y[i] = a * x[i] + b * y[i];
 }
 
+/* The expressions of ssl_cpu_axpby, so a row gives the bits an axpby of that row would. */
+void ssl_cpu_axpby_rows(ssl_ctx *c, int64_t rows, int64_t D, const float *a, const float *x, float b, float *y)
+{
+    (void)c;
+#pragma omp parallel for schedule(static) if (rows * D >= PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float s = a[r], *xr = x + r * D;
+        float *yr = y + r * D;
+        if (b == 0.0f) {
+#pragma omp simd
+            for (int64_t j = 0; j < D; j++) yr[j] = s * xr[j];
+        } else {
+#pragma omp simd
+            for (int64_t j = 0; j < D; j++) yr[j] = s * xr[j] + b * yr[j];
+        }
+    }
+}
+
 void ssl_cpu_add(ssl_ctx *c, size_t n, const float *a, const float *b, float *y)
 {
     (void)c;

@@ -34,6 +34,7 @@ static const ssl_backend cpu_backend = {
     .relu_fwd = ssl_cpu_relu_fwd,
     .relu_bwd = ssl_cpu_relu_bwd,
     .relu_bwd_bf16 = ssl_cpu_relu_bwd_bf16,
+    .axpby_rows = ssl_cpu_axpby_rows,
     .gelu_fwd = ssl_cpu_gelu_fwd,
     .gelu_bwd = ssl_cpu_gelu_bwd,
     .bias_add = ssl_cpu_bias_add,

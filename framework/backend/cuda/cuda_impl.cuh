@@ -177,6 +177,7 @@ void ssl_cuda_cast_f32_bf16(ssl_ctx *c, uint16_t *dst, const float *src, size_t 
 void ssl_cuda_cast_bf16_f32(ssl_ctx *c, float *dst, const uint16_t *src, size_t n);
 void ssl_cuda_scale(ssl_ctx *c, float *x, size_t n, float a);
 void ssl_cuda_axpby(ssl_ctx *c, size_t n, float a, const float *x, float b, float *y);
+void ssl_cuda_axpby_rows(ssl_ctx *c, int64_t rows, int64_t D, const float *a, const float *x, float b, float *y);
 void ssl_cuda_add(ssl_ctx *c, size_t n, const float *a, const float *b, float *y);
 void ssl_cuda_mul(ssl_ctx *c, size_t n, const float *a, const float *b, float *y);
 void ssl_cuda_relu_fwd(ssl_ctx *c, size_t n, const float *x, float *y);

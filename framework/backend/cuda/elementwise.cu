@@ -107,6 +107,18 @@ void ssl_cuda_axpby(ssl_ctx *c, size_t n, float a, const float *x, float b, floa
     else LAUNCH(k_axpby, c, n, n, a, x, b, y);
 }
 
+template <typename I> __global__ void k_axpby_rows(I n, I D, const float *a, const float *x, float b, float *y)
+{
+    SSL_GRID_STRIDE_T(I, i, n) y[i] = b == 0.0f ? a[i / D] * x[i] : a[i / D] * x[i] + b * y[i];
+}
+
+void ssl_cuda_axpby_rows(ssl_ctx *c, int64_t rows, int64_t D, const float *a, const float *x, float b, float *y)
+{
+    size_t n = (size_t)(rows * D);
+    if (ssl_cuda_index32(n)) LAUNCH(k_axpby_rows<uint32_t>, c, n, (uint32_t)n, (uint32_t)D, a, x, b, y);
+    else LAUNCH(k_axpby_rows<uint64_t>, c, n, (uint64_t)n, (uint64_t)D, a, x, b, y);
+}
+
 void ssl_cuda_add(ssl_ctx *c, size_t n, const float *a, const float *b, float *y)
 {
     LAUNCH(k_add, c, n, n, a, b, y);

@@ -46,6 +46,7 @@ static const ssl_backend cuda_backend = {
     .cast_bf16_f32 = ssl_cuda_cast_bf16_f32,
     .scale = ssl_cuda_scale,
     .axpby = ssl_cuda_axpby,
+    .axpby_rows = ssl_cuda_axpby_rows,
     .add = ssl_cuda_add,
     .mul = ssl_cuda_mul,
     .relu_fwd = ssl_cuda_relu_fwd,
@@ -138,6 +139,7 @@ static const ssl_backend cuda_backend = {
     X(cast_bf16_f32) \
     X(scale) \
     X(axpby) \
+    X(axpby_rows) \
     X(add) \
     X(mul) \
     X(relu_fwd) \

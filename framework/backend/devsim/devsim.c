@@ -337,6 +337,10 @@ static void d_axpby(ssl_ctx *c, size_t n, float a, const float *x, float b, floa
 {
     cpu()->axpby(SH(c), n, a, (const float *)U(x), b, (float *)U(y));
 }
+static void d_axpby_rows(ssl_ctx *c, int64_t rows, int64_t D, const float *a, const float *x, float b, float *y)
+{
+    cpu()->axpby_rows(SH(c), rows, D, (const float *)U(a), (const float *)U(x), b, (float *)U(y));
+}
 
 static void d_add(ssl_ctx *c, size_t n, const float *a, const float *b, float *y)
 {
@@ -732,6 +736,7 @@ static const ssl_backend devsim_backend = {
     .cast_bf16_f32 = d_cast_bf16_f32,
     .scale = d_scale,
     .axpby = d_axpby,
+    .axpby_rows = d_axpby_rows,
     .add = d_add,
     .mul = d_mul,
     .relu_fwd = d_relu_fwd,
