@@ -246,15 +246,21 @@ static int has_frozen(const ssl_params *p)
     return 0;
 }
 
-/* Sum of squares of the non-frozen gradients. Without frozen segments this is one reduction over
- * the flat buffer (alignment padding is kept zero): one device sync instead of one per tensor. */
+/* Sum of squares of the non-frozen gradients: without frozen segments one reduction over the flat
+ * buffer (alignment padding is kept zero), with them one batched call over the others' ranges
+ * (each equal to sumsq of its range), added in segment order: one device sync either way. */
 static double grad_sumsq(ssl_ctx *c, const ssl_params *p)
 {
     if (!has_frozen(p)) return c->be->sumsq(c, p->numel, p->grad);
-    double s = 0.0;
+    size_t *off = ssl_malloc((size_t)(2 * p->nseg + 1) * sizeof *off), *n = off + p->nseg;
+    double *g2 = ssl_malloc((size_t)(p->nseg + 1) * sizeof *g2), s = 0.0;
+    int na = 0;
     for (int i = 0; i < p->nseg; i++)
-        if (!(p->seg[i].flags & SSL_SEG_FROZEN))
-            s += c->be->sumsq(c, p->seg[i].n, p->grad + p->seg[i].off);
+        if (!(p->seg[i].flags & SSL_SEG_FROZEN)) off[na] = p->seg[i].off, n[na] = p->seg[i].n, na++;
+    if (na) c->be->sumsq_segments(c, na, p->grad, off, n, g2);
+    for (int i = 0; i < na; i++) s += g2[i];
+    ssl_free(off);
+    ssl_free(g2);
     return s;
 }
 
