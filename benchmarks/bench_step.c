@@ -175,6 +175,7 @@ int main(int argc, char **argv)
         else usage();
     }
     if (iters < 1 || batch < 1) usage();
+    if (nsets && !method) usage_error("--set", "only with --method (the encoder step reads no config)");
     ssl_optim_kind kind = !strcmp(optim, "lars")    ? SSL_OPTIM_LARS
                           : !strcmp(optim, "adamw") ? SSL_OPTIM_ADAMW
                           : !strcmp(optim, "lamb")  ? SSL_OPTIM_LAMB
@@ -256,6 +257,9 @@ int main(int argc, char **argv)
             snprintf(key, sizeof key, "%.*s", (int)(eq - sets[i]), sets[i]);
             if (ssl_config_set(&sc, key, eq + 1, err, sizeof err)) usage_error(key, err);
         }
+        if (ssl_config_validate(&sc, err, sizeof err)) usage_error("config", err);
+        if (strcmp(sc.device.backend, backend) || strcmp(sc.method.name, method))
+            usage_error("--set", "device.backend and method.name come from --backend and --method");
         if (ssl_session_init(&ss, &sc, 3, ssl_comm_local(), err, sizeof err)) usage_error("session", err);
         ssl_optim_config oc = ssl_optim_config_from(&sc);
         ssl_optim_init(&o, &ss.ctx, &ss.params, &oc);
@@ -301,7 +305,7 @@ int main(int argc, char **argv)
         printf("  parameters %zu (encoder forward %.3f GFLOP/image); %s\n", params->count, enc->flops_per_image / 1e9,
                ss.method.vt->summary);
     else
-        printf("  parameters %zu, forward %.3f GFLOP/image, step %.2f GFLOP\n", params->count,
+        printf("  parameters %zu, forward %.3f GFLOP/image, step %.4f GFLOP\n", params->count,
                enc->flops_per_image / 1e9, step_gflop);
     if (host) {
         printf("  fp32 GEMM peak (2048^3): oneDNN sgemm %.1f GFLOP/s", peak);
@@ -320,7 +324,7 @@ int main(int argc, char **argv)
         double f = 0;
         for (int k = 0; k < SSL_PROF_COUNT; k++) f += prof.flops[k];
         step_gflop = f / iters / 1e9;
-        printf("  counted %.2f GFLOP per step (GEMM and convolution FLOPs of forward and backward, counted by the ops)\n",
+        printf("  counted %.4f GFLOP per step (GEMM and convolution FLOPs of forward and backward, counted by the ops)\n",
                step_gflop);
     }
     double gflops = step_gflop / step;

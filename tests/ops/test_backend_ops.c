@@ -147,6 +147,8 @@ static float *t_get(tens *t, int s, const char *what)
 
 /* ---- comparison ------------------------------------------------------------------------------ */
 
+#define EXACT 0.0 /* bit for bit */
+
 static int kind(float v) { return isnan(v) ? 1 : isinf(v) ? (v > 0 ? 2 : 3) : 0; }
 
 /* B's value, after the test-only mutation when `op` is the mutated op. */
@@ -165,9 +167,14 @@ static void cmp(const char *op, const char *what, tens *t, double max_nmse, int 
     float *a = t_get(t, 0, what), *b = t_get(t, 1, what);
     maybe_mutate(op, b, t->n);
     double err = 0.0, ref = 0.0, maxerr = 0.0;
-    size_t bad_kind = 0, first_bad = 0, nonfinite = 0, worst = 0;
+    size_t bad_kind = 0, first_bad = 0, nonfinite = 0, worst = 0, bad_bits = 0, first_bits = 0;
     for (size_t i = 0; i < t->n; i++) {
         int ka = kind(a[i]), kb = kind(b[i]);
+        /* EXACT: the bits (+0 and -0 alike), since the CPU backend's threads read subnormals as zero
+         * (DAZ), which would hide a wrong subnormal from the arithmetic below */
+        uint32_t ua, ub;
+        memcpy(&ua, &a[i], 4), memcpy(&ub, &b[i], 4);
+        if (max_nmse == EXACT && !ka && !kb && ua != ub && ((ua | ub) << 1) != 0 && !bad_bits++) first_bits = i;
         if (ka != kb) {
             if (!bad_kind) first_bad = i;
             bad_kind++;
@@ -192,6 +199,9 @@ static void cmp(const char *op, const char *what, tens *t, double max_nmse, int 
                what, bad_kind, first_bad, ctx[0].be->name, (double)a[first_bad], ctx[1].be->name,
                (double)b[first_bad]);
     SSL_EXPECT(nmse <= max_nmse, "%s %s: nmse %.3e > %.1e", op, what, nmse, max_nmse);
+    SSL_EXPECT(!bad_bits, "%s %s: %zu elements differ in their bits (first [%zu]: 0x%08x vs 0x%08x)", op, what,
+               bad_bits, first_bits, bad_bits ? (unsigned)*(const uint32_t *)(const void *)&a[first_bits] : 0u,
+               bad_bits ? (unsigned)*(const uint32_t *)(const void *)&b[first_bits] : 0u);
     SSL_EXPECT(maxerr <= max_elem, "%s %s: [%zu] %s %.9g vs %s %.9g, error %.3e > %.3e (10 sqrt(nmse bound) rms)",
                op, what, worst, ctx[0].be->name, (double)a[worst], ctx[1].be->name, (double)b[worst],
                maxerr, max_elem);
@@ -218,7 +228,6 @@ static void cmp_scalar(const char *op, const char *what, double a, double b, dou
 /* Per-op bounds on the normalised squared error. Ops exact in IEEE float (moves, single adds and
  * multiplies) must agree bit for bit; fused multiply-adds, other exp/erf implementations and other
  * summation orders are allowed a few ulps (1e-6 relative is 1e-12 nmse). */
-#define EXACT 0.0
 #define ULPS 1e-12
 #define LIBM 1e-10
 /* Mixed-precision products: both sides round each result to bf16 after their own summation order,

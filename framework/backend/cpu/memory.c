@@ -45,8 +45,9 @@ void ssl_cpu_ctx_init(ssl_ctx *c)
      * ~1 GB resident for ResNet-50 at 224 px, batch 16, for the rest of the run. */
     static int threshold_set;
     if (!threshold_set) threshold_set = 1, mallopt(M_MMAP_THRESHOLD, 1 << 20);
-    /* Subnormals flushed to zero (FTZ) and read as zero (DAZ) on every OpenMP thread (the state is
-     * per thread and the pool's threads persist; the session sets the thread count before this).
+    /* Subnormals flushed to zero (FTZ) and read as zero (DAZ) on every OpenMP thread, the calling one
+     * included, so process-wide in effect: the state is per thread, the pool's threads persist (the
+     * session sets the thread count before this) and threads started later inherit it.
      * x86 takes a microcode assist for each multiply with a subnormal operand or result: GELU's far
      * tail made a MAE decoder's weight-gradient GEMMs 7 ms -> 490 ms and the whole step 2.3x slower
      * (bench_step --method mae, Xeon). The cost is an error below FLT_MIN (1.2e-38) where one
