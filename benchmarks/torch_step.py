@@ -36,7 +36,8 @@ import torch.nn.functional as F
 VIT_DIMS = {"vit_tiny": (192, 3), "vit_small": (384, 6), "vit_base": (768, 12)}  # width, heads
 
 # dense peak TFLOP/s (no sparsity) by a substring of torch.cuda.get_device_name
-GPU_PEAK_TFLOPS = (("H100", {"fp32": 67.0, "tf32": 495.0, "bf16": 989.0}),
+GPU_PEAK_TFLOPS = (("H100 PCIe", {"fp32": 51.0, "tf32": 378.0, "bf16": 756.0}),  # first: "H100" matches it too
+                   ("H100", {"fp32": 67.0, "tf32": 495.0, "bf16": 989.0}),
                    ("H200", {"fp32": 67.0, "tf32": 495.0, "bf16": 989.0}),
                    ("A100", {"fp32": 19.5, "tf32": 156.0, "bf16": 312.0}))
 
