@@ -197,6 +197,7 @@ int main(int argc, char **argv)
     /* method step: the trainer's session */
     static ssl_config sc; /* outlives the session's method */
     static ssl_session ss;
+    ssl_comm *local = NULL;
     float *views[SSL_VIEW_GROUPS_MAX] = {0};
     int64_t *index = NULL;
     double step_gflop = 0; /* encoder step: analytic (3x the forward); method step: counted */
@@ -260,7 +261,8 @@ int main(int argc, char **argv)
         if (ssl_config_validate(&sc, err, sizeof err)) usage_error("config", err);
         if (strcmp(sc.device.backend, backend) || strcmp(sc.method.name, method))
             usage_error("--set", "device.backend and method.name come from --backend and --method");
-        if (ssl_session_init(&ss, &sc, 3, ssl_comm_local(), err, sizeof err)) usage_error("session", err);
+        local = ssl_comm_local();
+        if (ssl_session_init(&ss, &sc, 3, local, err, sizeof err)) usage_error("session", err);
         ssl_optim_config oc = ssl_optim_config_from(&sc);
         ssl_optim_init(&o, &ss.ctx, &ss.params, &oc);
         ssl_method *mt = &ss.method;
@@ -368,6 +370,7 @@ int main(int argc, char **argv)
         }
         ssl_free(index);
         ssl_session_free(&ss);
+        ssl_comm_free(local);
     }
     return 0;
 }
