@@ -144,6 +144,37 @@ static void usage_error(const char *what, const char *err)
     exit(2);
 }
 
+/* A method step's config: the defaults, bench_step's own options, then the --set overrides. */
+static void method_config(ssl_config *sc, const char *method, const ssl_model_config *m, const char *backend,
+                          const char *optim, int bf16, int acts_fp32, const char *const *sets, int nsets)
+{
+    char err[512], img[16], patch[16], width[16];
+    snprintf(img, sizeof img, "%d", m->img_size);
+    snprintf(patch, sizeof patch, "%d", m->patch_size);
+    snprintf(width, sizeof width, "%d", m->width);
+    const char *kv[][2] = {{"method.name", method},
+                           {"model.arch", m->arch},
+                           {"model.img_size", img},
+                           {"model.patch_size", patch},
+                           {"model.width", m->width > 0 ? width : NULL},
+                           {"model.small_stem", m->small_stem ? "true" : "false"},
+                           {"model.precision", bf16 ? "bf16" : "fp32"},
+                           {"model.saved_activations", acts_fp32 ? "fp32" : NULL},
+                           {"device.backend", backend},
+                           {"optim.name", optim},
+                           {"augment.views", !strcmp(method, "mae") ? "1" : "2"}};
+    ssl_config_defaults(sc);
+    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
+        if (kv[i][1] && ssl_config_set(sc, kv[i][0], kv[i][1], err, sizeof err)) usage_error(kv[i][0], err);
+    for (int i = 0; i < nsets; i++) {
+        char key[128];
+        const char *eq = strchr(sets[i], '=');
+        if (!eq || eq == sets[i] || (size_t)(eq - sets[i]) >= sizeof key) usage_error("--set", "KEY=VALUE");
+        snprintf(key, sizeof key, "%.*s", (int)(eq - sets[i]), sets[i]);
+        if (ssl_config_set(sc, key, eq + 1, err, sizeof err)) usage_error(key, err);
+    }
+}
+
 int main(int argc, char **argv)
 {
     ssl_model_config cfg;
@@ -230,34 +261,7 @@ int main(int argc, char **argv)
         b.in_chans = cfg.in_chans, b.img = cfg.img_size;
         step_gflop = 3.0 * m.flops_per_image * batch / 1e9;
     } else {
-        ssl_config_defaults(&sc);
-        char num[32];
-        const char *kv[][2] = {{"method.name", method},
-                               {"model.arch", cfg.arch},
-                               {"model.img_size", (snprintf(num, sizeof num, "%d", cfg.img_size), num)},
-                               {"model.small_stem", cfg.small_stem ? "true" : "false"},
-                               {"model.precision", bf16 ? "bf16" : "fp32"},
-                               {"device.backend", backend},
-                               {"optim.name", optim},
-                               {"augment.views", !strcmp(method, "mae") ? "1" : "2"}};
-        for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
-            if (ssl_config_set(&sc, kv[i][0], kv[i][1], err, sizeof err)) usage_error(kv[i][0], err);
-        snprintf(num, sizeof num, "%d", cfg.patch_size);
-        if (ssl_config_set(&sc, "model.patch_size", num, err, sizeof err)) usage_error("model.patch_size", err);
-        if (cfg.width > 0) {
-            snprintf(num, sizeof num, "%d", cfg.width);
-            if (ssl_config_set(&sc, "model.width", num, err, sizeof err)) usage_error("model.width", err);
-        }
-        if (ssl_config_set(&sc, "model.saved_activations", acts_fp32 ? "fp32" : (bf16 ? "bf16" : "fp32"), err,
-                           sizeof err))
-            usage_error("model.saved_activations", err);
-        for (int i = 0; i < nsets; i++) {
-            char key[128];
-            const char *eq = strchr(sets[i], '=');
-            if (!eq || eq == sets[i] || (size_t)(eq - sets[i]) >= sizeof key) usage_error("--set", "KEY=VALUE");
-            snprintf(key, sizeof key, "%.*s", (int)(eq - sets[i]), sets[i]);
-            if (ssl_config_set(&sc, key, eq + 1, err, sizeof err)) usage_error(key, err);
-        }
+        method_config(&sc, method, &cfg, backend, optim, bf16, acts_fp32, sets, nsets);
         if (ssl_config_validate(&sc, err, sizeof err)) usage_error("config", err);
         if (strcmp(sc.device.backend, backend) || strcmp(sc.method.name, method))
             usage_error("--set", "device.backend and method.name come from --backend and --method");

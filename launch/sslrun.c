@@ -150,6 +150,13 @@ static void command_help(const command *c)
     printf("usage: sslrun %s %s\n\n%s\n\n%s", c->name, c->args, c->help, exit_codes);
 }
 
+static const command *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(name, commands[i].name)) return &commands[i];
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || (!strcmp(argv[1], "help") && argc == 2)) {
@@ -157,11 +164,11 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "help")) { /* sslrun help COMMAND = sslrun COMMAND --help */
-        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-            if (!strcmp(argv[2], commands[i].name)) {
-                command_help(&commands[i]);
-                return 0;
-            }
+        const command *c = find_command(argv[2]);
+        if (c) {
+            command_help(c);
+            return 0;
+        }
         fprintf(stderr, "sslrun: unknown command '%s'\n", argv[2]);
         usage(stderr);
         return 2;
@@ -170,14 +177,14 @@ int main(int argc, char **argv)
         print_version();
         return 0;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) {
-            if (wants_help(argc - 2, argv + 2)) {
-                command_help(&commands[i]);
-                return 0;
-            }
-            return commands[i].fn(argc - 2, argv + 2);
+    const command *c = find_command(argv[1]);
+    if (c) {
+        if (wants_help(argc - 2, argv + 2)) {
+            command_help(c);
+            return 0;
         }
+        return c->fn(argc - 2, argv + 2);
+    }
     const char *dot = strrchr(argv[1], '.');
     if (dot && (!strcmp(dot, ".yaml") || !strcmp(dot, ".yml"))) {
         if (wants_help(argc - 2, argv + 2)) {

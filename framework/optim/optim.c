@@ -246,21 +246,34 @@ static int has_frozen(const ssl_params *p)
     return 0;
 }
 
+/* The non-frozen segments' ranges and their gradients' sums of squares, from one batched call (one
+ * device synchronisation; each entry equals sumsq of its range). One block: free(off). */
+typedef struct {
+    int count;
+    size_t *off, *n;
+    double *g2;
+} active_norms;
+
+static active_norms active_sumsq(ssl_ctx *c, const ssl_params *p)
+{
+    const size_t cap = (size_t)p->nseg + 1;
+    active_norms a = {.off = ssl_malloc(cap * (2 * sizeof(size_t) + sizeof(double)))};
+    a.n = a.off + cap, a.g2 = (double *)(void *)(a.n + cap);
+    for (int i = 0; i < p->nseg; i++)
+        if (!(p->seg[i].flags & SSL_SEG_FROZEN)) a.off[a.count] = p->seg[i].off, a.n[a.count] = p->seg[i].n, a.count++;
+    if (a.count) c->be->sumsq_segments(c, a.count, p->grad, a.off, a.n, a.g2);
+    return a;
+}
+
 /* Sum of squares of the non-frozen gradients: without frozen segments one reduction over the flat
- * buffer (alignment padding is kept zero), with them one batched call over the others' ranges
- * (each equal to sumsq of its range), added in segment order: one device sync either way. */
+ * buffer (alignment padding is kept zero), with them the segments' sums in order. */
 static double grad_sumsq(ssl_ctx *c, const ssl_params *p)
 {
     if (!has_frozen(p)) return c->be->sumsq(c, p->numel, p->grad);
-    size_t *off = ssl_malloc((size_t)(2 * p->nseg + 1) * sizeof *off), *n = off + p->nseg;
-    double *g2 = ssl_malloc((size_t)(p->nseg + 1) * sizeof *g2), s = 0.0;
-    int na = 0;
-    for (int i = 0; i < p->nseg; i++)
-        if (!(p->seg[i].flags & SSL_SEG_FROZEN)) off[na] = p->seg[i].off, n[na] = p->seg[i].n, na++;
-    if (na) c->be->sumsq_segments(c, na, p->grad, off, n, g2);
-    for (int i = 0; i < na; i++) s += g2[i];
-    ssl_free(off);
-    ssl_free(g2);
+    active_norms a = active_sumsq(c, p);
+    double s = 0.0;
+    for (int i = 0; i < a.count; i++) s += a.g2[i];
+    ssl_free(a.off);
     return s;
 }
 
@@ -297,22 +310,16 @@ double ssl_optim_clip_per_tensor(ssl_ctx *c, ssl_params *p, float max_norm, floa
 {
     SSL_ASSERT(p->grad && max_norm > 0.0f && gscale > 0.0f);
     double t0 = ssl_prof_begin(c);
-    /* every tensor's norm from one batched call (one device synchronisation), then the scalings */
-    size_t *off = ssl_malloc((size_t)(2 * p->nseg + 1) * sizeof *off), *n = off + p->nseg;
-    double *g2 = ssl_malloc((size_t)(p->nseg + 1) * sizeof *g2);
-    int na = 0;
-    for (int i = 0; i < p->nseg; i++)
-        if (!(p->seg[i].flags & SSL_SEG_FROZEN)) off[na] = p->seg[i].off, n[na] = p->seg[i].n, na++;
-    if (na) c->be->sumsq_segments(c, na, p->grad, off, n, g2);
+    /* every tensor's norm from one batched call, then the scalings */
+    active_norms a = active_sumsq(c, p);
     double total2 = 0.0;
-    for (int a = 0; a < na; a++) {
-        double norm = gscale * sqrt(g2[a]);
+    for (int i = 0; i < a.count; i++) {
+        double norm = gscale * sqrt(a.g2[i]);
         total2 += norm * norm;
         double coef = max_norm / (norm + CLIP_EPS);
-        if (coef < 1.0) c->be->scale(c, p->grad + off[a], n[a], (float)coef);
+        if (coef < 1.0) c->be->scale(c, p->grad + a.off[i], a.n[i], (float)coef);
     }
-    ssl_free(off);
-    ssl_free(g2);
+    ssl_free(a.off);
     ssl_prof_end(c, SSL_PROF_OPTIM, t0, 0.0);
     return sqrt(total2);
 }
